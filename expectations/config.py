@@ -1,0 +1,30 @@
+"""Typed, frozen quality settings of a recipe (the ``quality:`` section)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RangeOverride(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    min: float | None = None
+    max: float | None = None
+
+
+class QualityConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: the gate: the run fails when any expectation's unexpected fraction exceeds this
+    max_failing_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: per-expectation-type or per-column overrides of the gate, e.g. {"sea_water_temperature": 0.01}
+    max_failing_fraction_by_column: dict[str, float] = Field(default_factory=dict)
+    #: where chunk metrics are computed: "arrow" (exact, pyarrow.compute) or "great_expectations"
+    #: (GE's own pandas engine on every chunk: the reference, much slower)
+    engine: Literal["arrow", "great_expectations"] = "arrow"
+    #: physical-range overrides per output column, replacing the suite's bounds
+    ranges: dict[str, RangeOverride] = Field(default_factory=dict)
+    #: extra suite files (GE ExpectationSuite JSON), relative to the recipe
+    suites: list[str] = Field(default_factory=list)
+    #: turn validation off entirely (not recommended; recorded in the run)
+    enabled: bool = True

@@ -1,0 +1,30 @@
+"""Named errors of the pipeline layer (recipes, runs, the gate)."""
+from __future__ import annotations
+
+
+class HainaError(Exception):
+    """Base class of errors the CLI prints as a message, without a traceback."""
+
+    exit_code = 2
+
+
+class RecipeError(HainaError):
+    """A recipe file is missing, not YAML, or does not match the recipe model."""
+
+
+class RunError(HainaError):
+    """A run could not complete: a source failed, or row accounting did not balance."""
+
+    exit_code = 3
+
+
+class GateFailedError(HainaError):
+    """Validation ran and the recipe's quality gate refused the run."""
+
+    exit_code = 1
+
+
+class RunInProgressError(HainaError):
+    """Another run of the same dataset holds the dataset lock."""
+
+    exit_code = 4
