@@ -1,0 +1,200 @@
+"""Compile GE suite dicts into small, picklable checks the arrow engine computes metrics for.
+
+This module must not import Great Expectations (it runs on every worker, per chunk). A
+:class:`Check` is one expectation of one suite with its kwargs parsed once: ISO time bounds become
+aware ``datetime`` objects, number bounds floats. Only expectation types whose metrics the arrow
+engine computes exactly are accepted; anything else is refused up front, before any work starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from typing import Any
+
+from expectations.exceptions import SuiteError, UnsupportedExpectationError
+
+#: kwargs every expectation may carry that do not change the metrics we compute
+_IGNORED_KWARGS = frozenset({"result_format", "catch_exceptions", "include_config", "batch_id"})
+_BOUNDS = ("min_value", "max_value", "strict_min", "strict_max")
+
+#: type -> (family, accepted kwargs). "map": per-row yes/no (GE ColumnMapExpectation);
+#: "aggregate": one value per column; "table": whole-table metrics.
+SUPPORTED: dict[str, tuple[str, frozenset[str]]] = {
+    "expect_column_to_exist": ("table", frozenset({"column", "column_index"})),
+    "expect_table_row_count_to_be_between": ("table", frozenset(_BOUNDS)),
+    "expect_column_values_to_not_be_null": ("map", frozenset({"column", "mostly"})),
+    "expect_column_values_to_be_between": ("map", frozenset({"column", "mostly", *_BOUNDS})),
+    "expect_column_values_to_be_in_set": ("map", frozenset({"column", "mostly", "value_set"})),
+    "expect_column_min_to_be_between": ("aggregate", frozenset({"column", *_BOUNDS})),
+    "expect_column_max_to_be_between": ("aggregate", frozenset({"column", *_BOUNDS})),
+}
+
+Bound = float | dt.datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One expectation of one suite, ready for :func:`expectations.engine.chunk_metrics`."""
+
+    suite: str
+    index: int
+    type: str
+    column: str | None = None
+    min_value: Bound = None
+    max_value: Bound = None
+    strict_min: bool = False
+    strict_max: bool = False
+    value_set: tuple = ()
+    mostly: float = 1.0
+    column_index: int | None = None
+
+    @property
+    def id(self) -> str:
+        """Stable key of this check's metrics: ``<suite name>[<expectation position>]``."""
+        return f"{self.suite}[{self.index}]"
+
+    @property
+    def family(self) -> str:
+        return SUPPORTED[self.type][0]
+
+    @property
+    def where(self) -> str:
+        column = f", column {self.column!r}" if self.column else ""
+        return f"suite {self.suite!r}, expectation {self.index} ({self.type}{column})"
+
+
+def compile_checks(suites: list[dict]) -> tuple[Check, ...]:
+    """All expectations of ``suites`` as checks, in suite then expectation order.
+
+    Raises :class:`UnsupportedExpectationError` for a type or kwarg the arrow engine cannot
+    compute, and :class:`SuiteError` for malformed suites, bounds, or duplicate suite names.
+    """
+    seen: set[str] = set()
+    checks: list[Check] = []
+    for suite in suites:
+        name = _suite_name(suite)
+        if name in seen:
+            raise SuiteError(f"two suites are named {name!r}; check ids would collide",
+                             fix="give every suite (including quality.suites files) a unique name")
+        seen.add(name)
+        for index, expectation in enumerate(suite.get("expectations", [])):
+            checks.append(compile_check(name, index, expectation))
+    return tuple(checks)
+
+
+def compile_check(suite: str, index: int, expectation: dict) -> Check:
+    where = f"suite {suite!r}, expectation {index}"
+    if not isinstance(expectation, dict):
+        raise SuiteError(f"expected a mapping with 'type' and 'kwargs' (got {expectation!r})",
+                         where=where)
+    kind = expectation.get("type") or expectation.get("expectation_type")
+    if kind not in SUPPORTED:
+        raise UnsupportedExpectationError(
+            f"expectation type {kind!r} cannot be computed by the arrow metrics engine",
+            where=where,
+            fix=f"use one of {', '.join(sorted(SUPPORTED))}, or set quality.engine: "
+                "great_expectations to run GE's own (slower) engine")
+    kwargs = dict(expectation.get("kwargs") or {})
+    _check_kwargs(kind, kwargs, where)
+    fields = _parse_kwargs(kind, kwargs, where)
+    return Check(suite=suite, index=index, type=kind, **fields)
+
+
+def _suite_name(suite: Any) -> str:
+    if not isinstance(suite, dict) or not isinstance(suite.get("name"), str) or not suite["name"]:
+        got = suite.get("name") if isinstance(suite, dict) else suite
+        raise SuiteError(f"a suite needs a non-empty string 'name' (got {got!r})",
+                         fix="load suites with expectations.suites.load_suite")
+    if not isinstance(suite.get("expectations", []), list):
+        raise SuiteError(f"'expectations' must be a list (got {suite['expectations']!r})",
+                         where=f"suite {suite['name']!r}")
+    return suite["name"]
+
+
+def _check_kwargs(kind: str, kwargs: dict, where: str) -> None:
+    accepted = SUPPORTED[kind][1]
+    # A row condition with value None is GE's default and harmless; any real one is not computed.
+    unknown = sorted(k for k, v in kwargs.items()
+                     if k not in accepted and k not in _IGNORED_KWARGS
+                     and not (k in ("row_condition", "condition_parser") and v is None))
+    if unknown:
+        raise UnsupportedExpectationError(
+            f"{kind} kwargs {unknown} are not supported by the arrow metrics engine",
+            where=where, fix=f"use only {sorted(accepted)}, or set quality.engine: "
+                             "great_expectations")
+    if "column" in accepted and not isinstance(kwargs.get("column"), str):
+        raise SuiteError(f"{kind} needs a string 'column' (got {kwargs.get('column')!r})",
+                         where=where)
+
+
+def _parse_kwargs(kind: str, kwargs: dict, where: str) -> dict:
+    fields: dict[str, Any] = {"column": kwargs.get("column")}
+    if "min_value" in SUPPORTED[kind][1]:
+        fields.update(_parse_bounds(kind, kwargs, where))
+    if "mostly" in kwargs:
+        fields["mostly"] = _parse_mostly(kwargs["mostly"], where)
+    if kind == "expect_column_values_to_be_in_set":
+        fields["value_set"] = _parse_value_set(kwargs.get("value_set"), where)
+    if kwargs.get("column_index") is not None:
+        fields["column_index"] = int(kwargs["column_index"])
+    return fields
+
+
+def _parse_bounds(kind: str, kwargs: dict, where: str) -> dict:
+    low = parse_bound(kwargs.get("min_value"), f"{where}, min_value")
+    high = parse_bound(kwargs.get("max_value"), f"{where}, max_value")
+    if low is None and high is None and kind == "expect_column_values_to_be_between":
+        raise SuiteError("min_value and max_value cannot both be null (GE refuses it too)",
+                         where=where, fix="give at least one bound")
+    if low is not None and high is not None:
+        if isinstance(low, dt.datetime) != isinstance(high, dt.datetime):
+            raise SuiteError(f"min_value {low!r} and max_value {high!r} are not the same kind "
+                             "(one is a time, the other a number)", where=where)
+        if low > high:
+            raise SuiteError(f"min_value {low!r} is greater than max_value {high!r}", where=where,
+                             fix="swap the bounds")
+    return {"min_value": low, "max_value": high,
+            "strict_min": bool(kwargs.get("strict_min") or False),
+            "strict_max": bool(kwargs.get("strict_max") or False)}
+
+
+def parse_bound(value: Any, where: str) -> Bound:
+    """A number bound as float, an ISO-8601 string as an aware UTC datetime (naive means UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise SuiteError(f"bound must be a number or an ISO-8601 time (got {value!r})", where=where)
+    if isinstance(value, (int, float)):
+        if math.isnan(value):
+            raise SuiteError("bound is NaN", where=where, fix="use null for no bound")
+        return float(value)
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError as err:
+            raise SuiteError(f"bound {value!r} is neither a number nor an ISO-8601 time",
+                             where=where, fix="write times like 2020-01-31T00:00:00+00:00") from err
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    raise UnsupportedExpectationError(
+        f"bound {value!r} ({type(value).__name__}) is not supported (suite parameters "
+        "such as {'$PARAMETER': ...} are not evaluated)", where=where,
+        fix="write the literal number or ISO-8601 time")
+
+
+def _parse_mostly(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise SuiteError(f"mostly must be a number in [0, 1] (got {value!r})", where=where)
+    return float(value)
+
+
+def _parse_value_set(value: Any, where: str) -> tuple:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise SuiteError(f"value_set must be a non-empty list (got {value!r})", where=where)
+    kinds = {type(v) for v in value if v is not None}
+    if len(kinds - {int, float}) > 1 or (kinds & {int, float} and kinds - {int, float}):
+        raise SuiteError(f"value_set mixes types {sorted(k.__name__ for k in kinds)}",
+                         where=where, fix="use only numbers or only strings")
+    return tuple(value)

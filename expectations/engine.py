@@ -1,0 +1,364 @@
+"""Exact expectation metrics per chunk with ``pyarrow.compute``: the role of a GE execution engine.
+
+Great Expectations separates metric computation (execution engines) from expectation evaluation
+(``Expectation._validate(metrics, ...)``). Workers compute, per chunk, exactly the metrics GE's
+expectation classes read (row count, null count, unexpected count, first unexpected values, column
+min/max); :func:`merge_metrics` combines them exactly across chunks; and
+:func:`expectations.results.suite_results` lets GE's own classes judge the merged metrics.
+
+This module does not import Great Expectations at module level (``import great_expectations``
+takes seconds); only :func:`ge_chunk_metrics`, the slow reference engine, imports it lazily.
+
+Cost per chunk: one ``pc.min_max`` per range-checked column; the per-row comparison runs only when
+the chunk's min or max lies outside a bound. Null counts are ``array.null_count`` (free) plus, for
+float columns, one ``is_nan`` pass: NaN counts as missing, like GE's pandas engine (where Arrow
+nulls become NaN and ``isnull`` is true for both).
+
+Metrics format (JSON-able, picklable)::
+
+    {"engine": "arrow", "rows": int, "columns": [name, ...],
+     "checks": {check_id: entry}}
+
+    map entry:       {"kind", "nulls", "unexpected", "values": [[order, row, value], ...]}
+    aggregate entry: {"kind", "min", "max"}
+    table entry:     {}
+    absent column:   {"missing": true}
+
+``kind`` is "number", "timestamp" (values as int microseconds since the epoch, UTC), "string",
+"bool" or "other". ``values`` holds at most :data:`PARTIAL_UNEXPECTED_COUNT` unexpected values,
+ordered by ``(order, row)`` where ``order`` is the chunk's position in the dataset; that makes
+:func:`merge_metrics` commutative and keeps GE's "first N unexpected values in row order".
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import heapq
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from expectations.checks import Check, compile_checks
+from expectations.exceptions import MetricTypeError, ReferenceEngineError
+
+#: GE's default ``partial_unexpected_count`` in the SUMMARY result format
+PARTIAL_UNEXPECTED_COUNT = 20
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+@dataclasses.dataclass
+class _ColumnStats:
+    """Per-chunk statistics of one column, computed at most once and shared by its checks."""
+
+    array: pa.ChunkedArray
+    kind: str
+    _nulls: int | None = None
+    _min_max: tuple | None = None
+
+    @property
+    def nulls(self) -> int:
+        if self._nulls is None:
+            nans = 0
+            if pa.types.is_floating(self.array.type):
+                nans = pc.sum(pc.is_nan(self.array)).as_py() or 0
+            self._nulls = self.array.null_count + nans
+        return self._nulls
+
+    @property
+    def min_max(self) -> tuple:
+        """(min, max) as Arrow scalars' Python values; None when every value is missing."""
+        if self._min_max is None:
+            found = pc.min_max(self.array)
+            low, high = found["min"].as_py(), found["max"].as_py()
+            if isinstance(low, float) and np.isnan(low):  # only when every value is NaN
+                low = high = None
+            self._min_max = (low, high)
+        return self._min_max
+
+
+def column_kind(type_: pa.DataType) -> str:
+    if pa.types.is_timestamp(type_):
+        return "timestamp"
+    if pa.types.is_floating(type_) and type_.bit_width < 64:
+        # kept apart so results compare in the column's precision, as pandas does (float32 min)
+        return f"float{type_.bit_width}"
+    if pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_):
+        return "number"
+    if pa.types.is_string(type_) or pa.types.is_large_string(type_):
+        return "string"
+    if pa.types.is_boolean(type_):
+        return "bool"
+    return "other"
+
+
+def chunk_metrics(table: pa.Table, checks: Sequence[Check], order: Sequence = ()) -> dict:
+    """Exact partial metrics of ``checks`` on one chunk; ``order`` is the chunk's position."""
+    cache: dict[str, _ColumnStats] = {}
+    entries = {}
+    for check in checks:
+        entries[check.id] = _check_entry(table, check, cache, list(order))
+    return {"engine": "arrow", "rows": table.num_rows, "columns": list(table.column_names),
+            "checks": entries}
+
+
+def _check_entry(table: pa.Table, check: Check, cache: dict, order: list) -> dict:
+    if check.family == "table":
+        return {}
+    if check.column not in table.column_names:
+        return {"missing": True}
+    stats = cache.get(check.column)
+    if stats is None:
+        array = table.column(check.column)
+        stats = cache[check.column] = _ColumnStats(array, column_kind(array.type))
+    if check.family == "aggregate":
+        low, high = stats.min_max
+        return {"kind": stats.kind, "min": encode(low, stats.kind), "max": encode(high, stats.kind)}
+    unexpected = _MAP_MASKS[check.type](stats, check)
+    return _map_entry(stats, unexpected, order)
+
+
+def _map_entry(stats: _ColumnStats, mask: pa.ChunkedArray | None, order: list) -> dict:
+    """Count and sample the rows where ``mask`` is true (None: no row is unexpected)."""
+    entry = {"kind": stats.kind, "nulls": stats.nulls, "unexpected": 0, "values": []}
+    if mask is None:
+        return entry
+    count = pc.sum(mask).as_py() or 0
+    if count:
+        rows = pc.indices_nonzero(mask.fill_null(False))[:PARTIAL_UNEXPECTED_COUNT]
+        values = stats.array.take(rows)
+        entry["values"] = [[order, r, v] for r, v in
+                           zip(rows.to_pylist(), encode_array(values, stats.kind))]
+    entry["unexpected"] = count
+    return entry
+
+
+def _not_null_mask(stats: _ColumnStats, check: Check):
+    if stats.nulls == 0:
+        return None
+    return pc.is_null(stats.array, nan_is_null=True)
+
+
+def _between_mask(stats: _ColumnStats, check: Check):
+    low, high = (_typed_bound(b, stats, check) for b in (check.min_value, check.max_value))
+    if not _may_be_outside(stats, check, low, high):
+        return None
+    outside = []
+    if low is not None:
+        outside.append((pc.less_equal if check.strict_min else pc.less)(stats.array, low))
+    if high is not None:
+        outside.append((pc.greater_equal if check.strict_max else pc.greater)(stats.array, high))
+    # nulls stay null and NaN compares false, so missing values are never "unexpected"
+    return outside[0] if len(outside) == 1 else pc.or_(outside[0], outside[1])
+
+
+def _may_be_outside(stats: _ColumnStats, check: Check, low, high) -> bool:
+    """Decide from the chunk's min/max alone whether any row can fail (the cheap common case)."""
+    smallest, largest = stats.min_max
+    if smallest is None:
+        return False
+    below = low is not None and (smallest < low.as_py() or
+                                 (check.strict_min and smallest == low.as_py()))
+    above = high is not None and (largest > high.as_py() or
+                                  (check.strict_max and largest == high.as_py()))
+    return below or above
+
+
+def _typed_bound(bound, stats: _ColumnStats, check: Check) -> pa.Scalar | None:
+    """The bound as an Arrow scalar: timestamps in the column's type, numbers as float64.
+
+    Numbers compare in float64, as GE's pandas engine does: for a float32 column it takes its
+    per-value path, where each value is a Python float (so float32(0.1) > 0.1 there, and here).
+    """
+    if bound is None:
+        return None
+    is_time = isinstance(bound, dt.datetime)
+    if is_time != (stats.kind == "timestamp") or not _orderable(stats.kind):
+        raise MetricTypeError(
+            f"column of Arrow type {stats.array.type} cannot be compared with bound {bound!r}",
+            where=check.where,
+            fix="use ISO-8601 time bounds for timestamp columns and numbers for numeric columns")
+    return pa.scalar(bound, type=stats.array.type if is_time else pa.float64())
+
+
+def _orderable(kind: str) -> bool:
+    return kind in ("number", "timestamp") or kind.startswith("float")
+
+
+def _in_set_mask(stats: _ColumnStats, check: Check):
+    try:
+        value_set = pa.array([v for v in check.value_set if v is not None]).cast(stats.array.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:
+        raise MetricTypeError(f"value_set {list(check.value_set)!r} cannot be compared with a "
+                              f"column of Arrow type {stats.array.type}", where=check.where,
+                              fix="write the value_set in the column's type") from err
+    outside = pc.invert(pc.is_in(stats.array, value_set=value_set))
+    present = pc.invert(pc.is_null(stats.array, nan_is_null=True))
+    return pc.and_(outside, present)
+
+
+_MAP_MASKS = {
+    "expect_column_values_to_not_be_null": _not_null_mask,
+    "expect_column_values_to_be_between": _between_mask,
+    "expect_column_values_to_be_in_set": _in_set_mask,
+}
+
+
+def encode(value, kind: str):
+    """A Python value as its JSON-able metric form (timestamps: int microseconds since epoch)."""
+    if value is None:
+        return None
+    if kind == "timestamp":
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return (value - _EPOCH) // dt.timedelta(microseconds=1)
+    if isinstance(value, float) and value != value:  # NaN is missing, and not valid JSON
+        return None
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def encode_array(values: pa.ChunkedArray | pa.Array, kind: str) -> list:
+    if kind == "timestamp":
+        micros = values.cast(pa.timestamp("us", tz=values.type.tz), safe=False)
+        return micros.cast(pa.int64()).to_pylist()
+    return [encode(v, kind) for v in values.to_pylist()]
+
+
+def decode(value, kind: str):
+    """The inverse of :func:`encode`: what GE's pandas engine would hand to ``_validate``.
+
+    Narrow floats come back as NumPy scalars of their width, so GE compares them with bounds in
+    that precision, as it does with pandas' ``Series.min()``.
+    """
+    if value is None:
+        return None
+    if kind == "timestamp":
+        return _EPOCH + dt.timedelta(microseconds=value)
+    if kind.startswith("float"):
+        return np.dtype(kind).type(value)
+    return value
+
+
+# ---------------------------------------------------------------- merging
+
+
+def merge_metrics(a: dict, b: dict) -> dict:
+    """Exact combination of two partial metrics; associative and commutative, ``{}`` is neutral."""
+    if not a:
+        return b
+    if not b:
+        return a
+    checks = dict(a["checks"])
+    for key, entry in b["checks"].items():
+        checks[key] = _merge_entry(checks[key], entry) if key in checks else entry
+    engine = a["engine"] if a["engine"] == b["engine"] else "mixed"
+    return {"engine": engine, "rows": a["rows"] + b["rows"],
+            "columns": _merge_columns(a["columns"], b["columns"]), "checks": checks}
+
+
+def _merge_columns(a: list, b: list) -> list:
+    """Keep the column order when all chunks share it; otherwise the sorted union."""
+    return list(a) if a == b else sorted(set(a) | set(b))
+
+
+def _merge_entry(a: dict, b: dict) -> dict:
+    if not a or not b:
+        return a or b
+    if a.get("missing") or b.get("missing"):
+        # a column absent from any chunk is reported as absent: its rows there were never checked
+        return {"missing": True}
+    if "min" in a:
+        return {"kind": a["kind"], "min": _extreme(min, a["min"], b["min"]),
+                "max": _extreme(max, a["max"], b["max"])}
+    values = heapq.nsmallest(PARTIAL_UNEXPECTED_COUNT, a["values"] + b["values"], key=_value_key)
+    return {"kind": a["kind"], "nulls": a["nulls"] + b["nulls"],
+            "unexpected": a["unexpected"] + b["unexpected"], "values": values}
+
+
+def _value_key(item: list) -> tuple:
+    """(chunk order, row, value): the value breaks ties so merging stays commutative even when
+    callers give no chunk order (then the sample is deterministic, not the first rows)."""
+    order, row, value = item
+    return (order, row, json.dumps(value))
+
+
+def _extreme(pick, x, y):
+    if x is None:
+        return y
+    return x if y is None else pick(x, y)
+
+
+def merge_all(parts) -> dict:
+    """Merge any number of partial metrics (the Beam CombineFn's body)."""
+    merged: dict = {}
+    for part in parts:
+        merged = merge_metrics(merged, part)
+    return merged
+
+
+# ---------------------------------------------------------------- reference engine
+
+
+def ge_chunk_metrics(table: pa.Table, suites: list[dict], order: Sequence = ()) -> dict:
+    """Reference engine: GE's own pandas engine on the chunk, in :func:`chunk_metrics`'s format.
+
+    Much slower (one GE validation per chunk, ~65 ms plus per-row cost); used when
+    ``quality.engine == "great_expectations"`` and by the parity tests.
+    """
+    from expectations.results import ge_validate_chunk  # imports GE: keep off the fast path
+
+    checks = compile_checks(suites)
+    results = ge_validate_chunk(table, suites)
+    entries = {}
+    for check in checks:
+        entries[check.id] = _entry_from_ge(check, results[check.id], table, list(order))
+    return {"engine": "great_expectations", "rows": table.num_rows,
+            "columns": list(table.column_names), "checks": entries}
+
+
+def _entry_from_ge(check: Check, result, table: pa.Table, order: list) -> dict:
+    """Translate one GE ExpectationValidationResult back into a partial metric entry."""
+    if check.family == "table":
+        return {}
+    if check.column not in table.column_names:
+        return {"missing": True}
+    kind = column_kind(table.column(check.column).type)
+    message = _raised(result.exception_info or {})
+    if message:
+        raise ReferenceEngineError(f"Great Expectations failed: {message}", where=check.where,
+                                   fix="run with quality.engine: arrow, or correct the expectation")
+    observed = result.result or {}
+    if check.family == "aggregate":
+        value = encode(_python(observed.get("observed_value")), kind)
+        return {"kind": kind, "min": value if check.type.endswith("min_to_be_between") else None,
+                "max": value if check.type.endswith("max_to_be_between") else None}
+    unexpected = observed.get("unexpected_count") or 0
+    nulls = unexpected if check.type.endswith("not_be_null") else observed.get("missing_count", 0)
+    rows = observed.get("partial_unexpected_index_list") or []
+    values = [None if check.type.endswith("not_be_null") else encode(_python(v), kind)
+              for v in observed.get("partial_unexpected_list") or []]
+    return {"kind": kind, "nulls": nulls, "unexpected": unexpected,
+            "values": [[order, int(r), v] for r, v in zip(rows, values)]}
+
+
+def _raised(info: dict) -> str | None:
+    """GE's exception message, flat (``raised_exception``) or nested per metric id."""
+    if info.get("raised_exception"):
+        return str(info.get("exception_message"))
+    nested = [v for v in info.values() if isinstance(v, dict) and v.get("raised_exception")]
+    return str(nested[0].get("exception_message")) if nested else None
+
+
+def _python(value):
+    """numpy / pandas scalars as plain Python (pd.Timestamp is a datetime subclass already)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if hasattr(value, "to_pydatetime"):
+        return value.to_pydatetime()
+    return value

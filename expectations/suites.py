@@ -1,0 +1,191 @@
+"""Which GE suites validate a dataset: coordinates, per-variable physical ranges, recipe extras.
+
+Suites are plain dicts in GE's ExpectationSuite JSON format, so a user can write, read and diff
+them with GE's own tools. Variable suites live in ``expectations/suites/<column>.json``.
+
+Choices, documented here because they decide what fails a run:
+
+- ``depth`` may be slightly negative: down to -5 m, mirroring Argo's real-time rule that pressure
+  above -5 dbar is acceptable (surface and tidal sensors, pressure offsets); deeper than 11000 m is
+  below the deepest ocean. ``depth`` is nullable (null when absent), so it has no not-null check.
+- ``longitude`` is checked in [-180, 180) (strict max), the canonical convention of the schema.
+- A ``coverage.bbox`` that crosses the antimeridian (west > east) cannot be one "between"
+  expectation; its longitude part is skipped and the suite's meta says so.
+- ``quality.ranges`` replaces the bounds it sets (an explicit ``null`` removes a bound; a bound it
+  does not mention is kept) on every range expectation of that column; a column without one gets
+  a new expectation in suite ``haina.ranges``.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from expectations.config import QualityConfig
+from expectations.exceptions import RangeOverrideError, SuiteError
+
+if TYPE_CHECKING:  # pipelines.recipe imports expectations.config: no runtime cycle
+    from connectors.base import ColumnInfo
+    from pipelines.recipe import Coverage
+
+BETWEEN = "expect_column_values_to_be_between"
+NOT_NULL = "expect_column_values_to_not_be_null"
+EXISTS = "expect_column_to_exist"
+COORDINATES_SUITE = "haina.coordinates"
+RANGES_SUITE = "haina.ranges"
+DEPTH_RANGE = (-5.0, 11000.0)
+
+
+def load_suite(path) -> dict:
+    """Read one GE ExpectationSuite JSON file; check it has a name and typed expectations."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise SuiteError("suite file not found", where=str(path),
+                         fix="check the path in quality.suites (relative to the recipe)") from err
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SuiteError(f"cannot read suite as JSON: {err}", where=str(path),
+                         fix="write the suite in GE's ExpectationSuite JSON format") from err
+    return validate_suite(raw, str(path))
+
+
+def validate_suite(raw, where: str) -> dict:
+    """A suite dict in GE 1.x form; the 0.x keys (expectation_type) are normalised to 1.x."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"]:
+        old = raw.get("expectation_suite_name") if isinstance(raw, dict) else None
+        hint = " (GE 0.x's expectation_suite_name is now name)" if old else ""
+        raise SuiteError(f"a suite needs a non-empty string 'name'{hint}", where=where,
+                         fix='start the file with {"name": "<suite name>", "expectations": [...]}')
+    expectations = raw.get("expectations")
+    if not isinstance(expectations, list):
+        raise SuiteError(f"'expectations' must be a list (got {expectations!r})", where=where)
+    suite = {"name": raw["name"], "expectations": [], "meta": dict(raw.get("meta") or {})}
+    for i, item in enumerate(expectations):
+        suite["expectations"].append(_validate_expectation(item, f"{where}: expectations[{i}]"))
+    return suite
+
+
+def _validate_expectation(item, where: str) -> dict:
+    if not isinstance(item, dict):
+        raise SuiteError(f"expected a mapping with 'type' and 'kwargs' (got {item!r})", where=where)
+    kind = item.get("type", item.get("expectation_type"))
+    kwargs = item.get("kwargs", {})
+    if not isinstance(kind, str) or not kind.startswith("expect_"):
+        raise SuiteError(f"'type' must name a GE expectation such as {BETWEEN!r} (got {kind!r})",
+                         where=where)
+    if not isinstance(kwargs, dict):
+        raise SuiteError(f"'kwargs' must be a mapping (got {kwargs!r})", where=where)
+    return {"type": kind, "kwargs": dict(kwargs), "meta": dict(item.get("meta") or {})}
+
+
+def builtin_suite_path(column: str) -> Path | None:
+    """The packaged physical-range suite of a canonical variable, if there is one."""
+    candidate = resources.files("expectations").joinpath("suites", f"{column}.json")
+    return Path(str(candidate)) if candidate.is_file() else None
+
+
+def suites_for(columns: Sequence[ColumnInfo], quality: QualityConfig,
+               coverage: Coverage | None, base_dir: Path) -> list[dict]:
+    """The suites that validate a dataset with these output ``columns``."""
+    suites = [coordinates_suite(columns, coverage)]
+    suites += [s for s in (variable_suite(c) for c in columns if c.role == "variable") if s]
+    suites = apply_ranges(suites, quality, {c.name for c in columns})
+    suites += [load_suite(Path(base_dir) / extra) for extra in quality.suites]
+    return [s for s in suites if s["expectations"]]
+
+
+def coordinates_suite(columns: Sequence[ColumnInfo], coverage: Coverage | None) -> dict:
+    names = {c.name for c in columns}
+    expectations: list[dict] = []
+    meta: dict = {"source": "Haina canonical observation schema (connectors/base.py)"}
+    for name in ("time", "latitude", "longitude"):
+        if name in names:
+            expectations += [_expect(EXISTS, name), _expect(NOT_NULL, name)]
+    if "latitude" in names:
+        expectations.append(_between("latitude", -90.0, 90.0))
+    if "longitude" in names:
+        expectations.append(_between("longitude", -180.0, 180.0, strict_max=True))
+    if "depth" in names:
+        expectations.append(_between("depth", *DEPTH_RANGE, notes=(
+            "positive down; -5 m tolerance as Argo's -5 dbar for surface/tidal sensors")))
+    if coverage is not None:
+        expectations += _coverage_expectations(coverage, names, meta)
+    return {"name": COORDINATES_SUITE, "expectations": expectations, "meta": meta}
+
+
+def _coverage_expectations(coverage: Coverage, names: set, meta: dict) -> list[dict]:
+    out = []
+    note = "inside the coverage the recipe declares"
+    if coverage.time is not None and "time" in names:
+        out.append(_between("time", coverage.time.start.isoformat(),
+                            coverage.time.end.isoformat(), notes=note))
+    if coverage.depth is not None and "depth" in names:
+        out.append(_between("depth", float(coverage.depth[0]), float(coverage.depth[1]),
+                            notes=note))
+    if coverage.bbox is not None:
+        west, south, east, north = coverage.bbox
+        if "latitude" in names:
+            out.append(_between("latitude", float(south), float(north), notes=note))
+        if "longitude" in names and west <= east:
+            out.append(_between("longitude", float(west), float(east), notes=note))
+        elif "longitude" in names:
+            meta["skipped"] = (f"bbox longitude [{west}, {east}] crosses the antimeridian; one "
+                               "between-expectation cannot express it, so it is not checked")
+    return out
+
+
+def variable_suite(column: ColumnInfo) -> dict | None:
+    """The packaged suite for a variable column (by name, else by standard name), retargeted."""
+    for key in (column.name, column.standard_name):
+        path = builtin_suite_path(key) if key else None
+        if path is not None:
+            suite = load_suite(path)
+            for expectation in suite["expectations"]:
+                if "column" in expectation["kwargs"]:
+                    expectation["kwargs"]["column"] = column.name
+            suite["name"] = column.name
+            return suite
+    return None
+
+
+def apply_ranges(suites: list[dict], quality: QualityConfig, names: set[str]) -> list[dict]:
+    """Replace range bounds with ``quality.ranges``; returns new suites (inputs untouched)."""
+    unknown = sorted(set(quality.ranges) - names)
+    if unknown:
+        raise RangeOverrideError(f"quality.ranges names columns {unknown} that the dataset does "
+                                 f"not have; its columns are {sorted(names)}",
+                                 where="quality.ranges", fix="use output column names")
+    suites = copy.deepcopy(suites)
+    extra = []
+    for column, override in quality.ranges.items():
+        bounds = {f"{k}_value": getattr(override, k) for k in override.model_fields_set}
+        targets = [e for s in suites for e in s["expectations"]
+                   if e["type"] == BETWEEN and e["kwargs"].get("column") == column]
+        for expectation in targets:
+            expectation["kwargs"].update(bounds)
+            expectation["meta"]["notes"] = f"bounds overridden by quality.ranges.{column}"
+        if not targets:
+            extra.append(_between(column, override.min, override.max,
+                                  notes=f"from quality.ranges.{column}"))
+    if extra:
+        suites.append({"name": RANGES_SUITE, "expectations": extra,
+                       "meta": {"source": "recipe quality.ranges"}})
+    return suites
+
+
+def _expect(kind: str, column: str, **kwargs) -> dict:
+    return {"type": kind, "kwargs": {"column": column, **kwargs}, "meta": {}}
+
+
+def _between(column: str, low, high, *, strict_max: bool = False, notes: str = "") -> dict:
+    kwargs = {"min_value": low, "max_value": high}
+    if strict_max:
+        kwargs["strict_max"] = True
+    expectation = _expect(BETWEEN, column, **kwargs)
+    if notes:
+        expectation["meta"]["notes"] = notes
+    return expectation
