@@ -1,0 +1,195 @@
+"""The canonical vessel-position schema shared by the AIS connectors, and its vectorised clean-up.
+
+Both AIS kinds (raw NMEA and decoded CSV) end in the same table: one row per AIS record, with the
+ITU-R M.1371 "not available" codes turned into nulls and the static/voyage fields (name, call sign,
+IMO, type, dimensions, draught, destination) carried on every row. Everything here works on whole
+Arrow columns; nothing loops over rows.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connectors.base import ColumnInfo
+
+#: (name, Arrow type, role, units, long name)
+_COLUMNS: tuple[tuple[str, pa.DataType, str, str | None, str], ...] = (
+    ("time", pa.timestamp("us", tz="UTC"), "coordinate", None, "time of the report (UTC)"),
+    ("latitude", pa.float64(), "coordinate", "degrees_north", "latitude"),
+    ("longitude", pa.float64(), "coordinate", "degrees_east", "longitude in [-180, 180)"),
+    ("mmsi", pa.int64(), "id", None, "Maritime Mobile Service Identity"),
+    ("msg_type", pa.int16(), "flag", None, "AIS message type (1-27); null for decoded CSV"),
+    ("sog", pa.float32(), "variable", "knot", "speed over ground"),
+    ("cog", pa.float32(), "variable", "degree", "course over ground, clockwise from true north"),
+    ("heading", pa.float32(), "variable", "degree", "true heading"),
+    ("nav_status", pa.int16(), "variable", None, "navigational status code (ITU-R M.1371)"),
+    ("vessel_type", pa.int16(), "variable", None, "ship and cargo type code (ITU-R M.1371)"),
+    ("vessel_name", pa.string(), "id", None, "vessel name"),
+    ("callsign", pa.string(), "id", None, "radio call sign"),
+    ("imo", pa.int64(), "id", None, "IMO ship number"),
+    ("length", pa.float32(), "variable", "m", "overall length (bow + stern)"),
+    ("width", pa.float32(), "variable", "m", "overall beam (port + starboard)"),
+    ("draught", pa.float32(), "variable", "m", "maximum present static draught"),
+    ("destination", pa.string(), "variable", None, "destination as entered by the crew"),
+    ("source_file", pa.string(), "source", None, "URI of the source file"),
+)
+COLUMN_NAMES = tuple(name for name, *_ in _COLUMNS)
+_TYPES = {name: dtype for name, dtype, *_ in _COLUMNS}
+
+#: fields that describe the vessel rather than one report; joined onto position rows by MMSI
+STATIC_COLUMNS = ("vessel_name", "callsign", "imo", "vessel_type", "length", "width", "draught",
+                  "destination")
+
+_STANDARD_NAMES = {"time": "time", "latitude": "latitude", "longitude": "longitude",
+                   "sog": "platform_speed_wrt_ground", "cog": "platform_course",
+                   "heading": "platform_orientation"}
+
+
+def column_infos(source_names: dict[str, str], source_units: dict[str, str] | None = None
+                 ) -> tuple[ColumnInfo, ...]:
+    """Column metadata; ``source_names`` maps output column -> field name in the source."""
+    source_units = source_units or {}
+    infos = []
+    for name, _dtype, role, units, long_name in _COLUMNS:
+        src_units = source_units.get(name, units)
+        infos.append(ColumnInfo(
+            name=name, role=role, units=units, standard_name=_STANDARD_NAMES.get(name),
+            long_name=long_name, source_name=source_names.get(name), source_units=src_units,
+            conversion=None if units is None else f"none ({src_units} is {units})",
+        ))
+    return tuple(infos)
+
+
+def schema(infos: tuple[ColumnInfo, ...]) -> pa.Schema:
+    return pa.schema([pa.field(i.name, _TYPES[i.name], metadata=i.metadata()) for i in infos])
+
+
+# --- decoded CSV layouts ------------------------------------------------------------------------
+
+#: aisdk writes navigational status as text; codes from ITU-R M.1371 table 45
+AISDK_STATUS = {
+    "Under way using engine": 0, "At anchor": 1, "Not under command": 2,
+    "Restricted manoeuverability": 3, "Restricted maneuverability": 3,
+    "Constrained by her draught": 4, "Moored": 5, "Aground": 6, "Engaged in fishing": 7,
+    "Under way sailing": 8, "Reserved for future amendment [HSC]": 9,
+    "Reserved for future amendment [WIG]": 10, "Power-driven vessel towing astern": 11,
+    "Power-driven vessel pushing ahead or towing alongside": 12, "Reserved for future use": 13,
+    "AIS-SART is active": 14, "Unknown value": 15,
+}
+#: aisdk writes ship type as a category; each maps to the first ITU code of that category
+AISDK_SHIP_TYPE = {
+    "WIG": 20, "Fishing": 30, "Towing": 31, "Towing long/wide": 32, "Dredging": 33, "Diving": 34,
+    "Military": 35, "Sailing": 36, "Pleasure": 37, "Reserved": 38, "HSC": 40, "Pilot": 50,
+    "SAR": 51, "Tug": 52, "Port tender": 53, "Anti-pollution": 54, "Law enforcement": 55,
+    "Spare 1": 56, "Spare 2": 57, "Medical": 58, "Not party to conflict": 59, "Passenger": 60,
+    "Cargo": 70, "Tanker": 80, "Other": 90,
+}
+
+
+class CsvLayout:
+    """Where each canonical column is in one CSV layout, and how its text is read."""
+
+    def __init__(self, name: str, marker: str, time_format: str, columns: dict[str, str],
+                 codes: dict[str, dict[str, int]] | None = None):
+        self.name, self.marker, self.time_format = name, marker, time_format
+        self.columns, self.codes = columns, codes or {}
+
+
+LAYOUTS = {
+    "marinecadastre": CsvLayout("marinecadastre", "BaseDateTime", "%Y-%m-%dT%H:%M:%S", {
+        "time": "BaseDateTime", "mmsi": "MMSI", "latitude": "LAT", "longitude": "LON",
+        "sog": "SOG", "cog": "COG", "heading": "Heading", "vessel_name": "VesselName",
+        "imo": "IMO", "callsign": "CallSign", "vessel_type": "VesselType",
+        "nav_status": "Status", "length": "Length", "width": "Width", "draught": "Draft"}),
+    "aisdk": CsvLayout("aisdk", "# Timestamp", "%d/%m/%Y %H:%M:%S", {
+        "time": "# Timestamp", "mmsi": "MMSI", "latitude": "Latitude", "longitude": "Longitude",
+        "nav_status": "Navigational status", "sog": "SOG", "cog": "COG", "heading": "Heading",
+        "imo": "IMO", "callsign": "Callsign", "vessel_name": "Name",
+        "vessel_type": "Ship type", "width": "Width", "length": "Length",
+        "draught": "Draught", "destination": "Destination"},
+        codes={"nav_status": AISDK_STATUS, "vessel_type": AISDK_SHIP_TYPE}),
+}
+
+
+# --- "not available" codes -------------------------------------------------------------------
+
+def _null_where(values: pa.Array, mask: pa.Array) -> pa.Array:
+    return pc.if_else(pc.fill_null(mask, False), pa.nulls(len(values), values.type), values)
+
+
+def clean_latitude(lat: pa.Array) -> pa.Array:
+    """91 means not available; anything outside [-90, 90] is not a position either."""
+    return _null_where(lat, pc.greater(pc.abs(lat), 90.0))
+
+
+def clean_longitude(lon: pa.Array) -> pa.Array:
+    """181 means not available; 180 is folded onto -180 so longitudes stay in [-180, 180)."""
+    lon = _null_where(lon, pc.greater(pc.abs(lon), 180.0))
+    return pc.if_else(pc.equal(lon, 180.0), pa.scalar(-180.0, lon.type), lon)
+
+
+def clean_sog(sog: pa.Array, msg_type: pa.Array | None = None) -> pa.Array:
+    """102.3 kn is "not available" for vessels; SAR aircraft (type 9) use 1023 and long-range
+    broadcasts (type 27) use 63, in whole knots."""
+    limit = pa.array(np.full(len(sog), 102.25), pa.float64())
+    if msg_type is not None:
+        limit = pc.if_else(pc.equal(msg_type, 9), 1022.5, limit)
+        limit = pc.if_else(pc.equal(msg_type, 27), 62.5, limit)
+        limit = pc.fill_null(limit, 102.25)
+    return _null_where(sog, pc.greater_equal(sog, limit))
+
+
+def clean_angle(values: pa.Array) -> pa.Array:
+    """COG 360 (3600 tenths) and heading 511 mean not available; no valid angle reaches 360."""
+    return _null_where(values, pc.or_(pc.greater_equal(values, 360.0), pc.less(values, 0.0)))
+
+
+def zero_is_null(values: pa.Array) -> pa.Array:
+    """IMO 0, ship type 0, draught 0 and a 0 m dimension all mean "not available"."""
+    return _null_where(values, pc.equal(values, 0))
+
+
+def clean_text(values: pa.Array) -> pa.Array:
+    """AIS six-bit text pads with '@' and spaces; an empty result is a missing value."""
+    values = pc.utf8_trim(pc.cast(values, pa.string()), characters="@ ")
+    return _null_where(values, pc.equal(values, ""))
+
+
+# --- assembling the final table ----------------------------------------------------------------
+
+def fill_static_by_mmsi(columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
+    """Fill each row's missing static fields with the last non-null value seen for its MMSI.
+
+    The last message in file order wins (pyarrow's ordered "last" skips nulls), so a type 24B after
+    a type 5 updates the call sign while the name from the type 5 stays. A row's own value always
+    wins over the joined one. The join is within one chunk: a vessel whose static report sits in
+    another chunk keeps nulls (joining across chunks would need a shuffle of every row).
+    """
+    n = len(columns["mmsi"])
+    if n == 0:
+        return columns
+    static = pa.table({name: columns[name] for name in ("mmsi", *STATIC_COLUMNS)})
+    last = static.group_by("mmsi", use_threads=False).aggregate(
+        [(name, "last") for name in STATIC_COLUMNS])
+    keyed = pa.table({"mmsi": columns["mmsi"], "_row": pa.array(np.arange(n))})
+    # A hash join does not keep row order; the row index restores it.
+    joined = keyed.join(last, "mmsi", join_type="left outer", use_threads=False).sort_by("_row")
+    out = dict(columns)
+    for name in STATIC_COLUMNS:
+        out[name] = pc.coalesce(columns[name], joined[f"{name}_last"].combine_chunks())
+    return out
+
+
+def finish(columns: dict[str, pa.Array], source_file: str, plan_schema: pa.Schema) -> pa.Table:
+    """Cast cleaned columns to the plan schema (missing columns become nulls)."""
+    n = len(columns["mmsi"])
+    arrays = []
+    for field in plan_schema:
+        if field.name == "source_file":
+            arrays.append(pa.array(np.full(n, source_file, dtype=object), pa.string()))
+        elif field.name in columns:
+            arrays.append(pc.cast(columns[field.name], field.type))
+        else:
+            arrays.append(pa.nulls(n, field.type))
+    return pa.Table.from_arrays(arrays, schema=plan_schema)
