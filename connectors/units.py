@@ -25,7 +25,7 @@ _DIMENSIONLESS_LABELS = {"1", "", "none", "unitless", "dimensionless"}
 #: labels pint reads differently from ocean usage
 _ALIASES = {
     "degrees_c": "degC", "deg_c": "degC", "degrees c": "degC", "celsius": "degC",
-    "degree_celsius": "degC", "deg c": "degC", "°c": "degC", "degc": "degC",
+    "degree_celsius": "degC", "deg c": "degC", "°c": "degC", "degc": "degC", "ºc": "degC",
     "degrees_k": "K", "kelvin": "K",
     "µatm": "uatm", "μatm": "uatm", "microatm": "uatm",
     "µmol/kg": "umol/kg", "μmol/kg": "umol/kg", "micromole/kg": "umol/kg", "umol kg-1": "umol/kg",
