@@ -1,0 +1,40 @@
+# Two commands on a fresh machine with only Python 3.11+:
+#   make demo   - set up .venv from the constraints file, generate demo sources, run, show the result
+#   make test   - set up .venv and run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+HAINA  := $(VENV)/bin/haina
+STAMP  := $(VENV)/.haina-installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test setup bench clean lock
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Haina needs Python 3.11 or newer; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt --config-settings editable_mode=compat -e ".[test]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/qingdao_demo.py demo-data
+	$(HAINA) check recipes/demo.yaml
+	$(HAINA) run recipes/demo.yaml
+	$(HAINA) versions qingdao-coastal-demo
+	$(HAINA) show qingdao-coastal-demo@latest
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) bench/grid_bench.py
+
+# Refresh the constraints file from the current environment (after changing dependencies).
+lock: $(STAMP)
+	$(PY) -m pip freeze --exclude-editable | grep -v '^haina' > constraints.txt
+
+clean:
+	rm -rf $(VENV) warehouse demo-data .pytest_cache

@@ -1,0 +1,1 @@
+"""Pipelines: recipes, the Beam pipeline of a run, and the ``haina`` command line."""

@@ -1,0 +1,96 @@
+"""The ``haina`` command line.
+
+    haina check RECIPE                 validate a recipe and plan it, without running
+    haina run RECIPE [-- BEAM_ARGS]    run it (DirectRunner unless --runner is passed through)
+    haina datasets | versions NAME | show NAME@VERSION [--json] | runs NAME
+
+Errors that a user can fix are printed as one message naming the file, the field and the fix,
+with a non-zero exit code; tracebacks are for bugs (``--debug`` shows them for everything).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import warnings
+from typing import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _quiet_libraries() -> None:
+    # Beam and GE log at INFO/WARNING about things a user cannot act on (missing cloud SDKs,
+    # progress bars); keep the terminal for Haina's own messages.
+    logging.getLogger().setLevel(logging.ERROR)
+    for name in ("apache_beam", "great_expectations", "root"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="haina", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--warehouse", help="warehouse folder or URI (default: $HAINA_WAREHOUSE, "
+                        "the recipe's `warehouse`, or ./warehouse)")
+    parser.add_argument("--catalog", help="catalog URL (default: $HAINA_CATALOG_URL, the recipe's "
+                        "`catalog`, or SQLite inside the warehouse)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("check", help="validate and plan a recipe without running it")
+    p.add_argument("recipe")
+    p = sub.add_parser("run", help="run a recipe; arguments after -- go to Beam")
+    p.add_argument("recipe")
+    p.add_argument("--actor", help="who runs it (default: $HAINA_ACTOR or the login name)")
+    p.add_argument("beam_args", nargs=argparse.REMAINDER,
+                   help="Beam pipeline options after --, e.g. -- --direct_num_workers=2")
+    sub.add_parser("datasets", help="list datasets")
+    p = sub.add_parser("versions", help="list the versions of a dataset")
+    p.add_argument("name")
+    p = sub.add_parser("runs", help="list the runs of a dataset")
+    p.add_argument("name")
+    p = sub.add_parser("show", help="show one version: NAME@VERSION (VERSION may be 'latest')")
+    p.add_argument("ref")
+    p.add_argument("--json", action="store_true", help="print the version's manifest as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _quiet_libraries()
+    from pipelines import commands  # imported late: Beam and GE take seconds to import
+    from pipelines.exceptions import HainaError
+    from connectors.exceptions import ConnectorError
+    from catalog.exceptions import CatalogError
+    from expectations.exceptions import ExpectationsError
+
+    handler = getattr(commands, f"cmd_{args.command}")
+    try:
+        return handler(args, console) or 0
+    except (HainaError, ConnectorError, CatalogError, ExpectationsError) as err:
+        if args.debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {err}", markup=True, soft_wrap=True)
+        return getattr(err, "exit_code", 2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; nothing was committed by the interrupted step")
+        return 130
+
+
+def table(title: str, columns: Sequence[str], rows) -> Table:
+    out = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        out.add_column(column)
+    for row in rows:
+        out.add_row(*["" if v is None else str(v) for v in row])
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

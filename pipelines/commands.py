@@ -1,0 +1,159 @@
+"""Implementations of the ``haina`` subcommands (argument parsing lives in ``pipelines.cli``)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from catalog import manifest as manifest_mod
+from catalog import store as store_mod
+from catalog.warehouse import Warehouse
+from pipelines import recipe as recipe_mod
+from pipelines.cli import table
+from pipelines.exceptions import HainaError
+from pipelines.run import Runner, catalog_url, columns_info, resolve_warehouse
+
+
+def _catalog(args, recipe=None):
+    if recipe is not None:
+        warehouse = resolve_warehouse(recipe, args.warehouse)
+    else:
+        warehouse = resolve_warehouse_default(args.warehouse)
+    return store_mod.open_catalog(catalog_url(recipe, warehouse, args.catalog)), warehouse
+
+
+def resolve_warehouse_default(override: str | None) -> Warehouse:
+    import os
+    root = override or os.environ.get("HAINA_WAREHOUSE") or "warehouse"
+    return Warehouse(root if "://" in root else str(Path(root).resolve()))
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    name, sep, version = ref.partition("@")
+    if not sep or not name or not version:
+        raise HainaError(f"{ref!r} is not NAME@VERSION. Fix: e.g. `haina show demo@latest`, or "
+                         f"list versions with `haina versions NAME`")
+    return name, version
+
+
+def _human_bytes(n: int | None) -> str:
+    if n is None:
+        return ""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def cmd_check(args, console: Console) -> int:
+    recipe = recipe_mod.load(args.recipe)
+    runner = Runner(recipe, warehouse=args.warehouse, catalog=args.catalog)
+    plans, schema, suites = runner.plan()
+    console.print(f"[bold]{recipe.name}[/]: {recipe.title}  (licence {recipe.licence}, "
+                  f"owner {recipe.owner.name})")
+    n_chunks = sum(len(p.chunks) for _, p in plans)
+    console.print(f"{len(plans)} source file(s), {n_chunks} chunk(s), "
+                  f"{sum(p.size for _, p in plans):,} bytes")
+    rows = [(i.name, str(schema.field(i.name).type), i.units, i.source_name, i.conversion)
+            for i in columns_info(schema)]
+    console.print(table("Columns", ["column", "type", "units", "from", "conversion"], rows))
+    console.print(table("Validation suites", ["suite", "expectations"],
+                        [(s["name"], len(s["expectations"])) for s in suites]))
+    console.print(f"recipe OK. Run it with: haina run {args.recipe}")
+    return 0
+
+
+def cmd_run(args, console: Console) -> int:
+    recipe = recipe_mod.load(args.recipe)
+    beam_args = [a for a in args.beam_args if a != "--"]
+    runner = Runner(recipe, beam_args=beam_args, warehouse=args.warehouse, catalog=args.catalog,
+                    actor=args.actor, echo=lambda msg: console.print(f"[dim]{msg}[/]"))
+    outcome = runner.run()
+    _print_outcome(console, outcome)
+    return 0
+
+
+def _print_outcome(console: Console, outcome) -> None:
+    c = outcome.counts
+    console.print(f"\n[bold green]committed[/] {outcome.dataset}@{outcome.version_id} "
+                  f"(draft) in {outcome.seconds:.1f} s")
+    rows = [(Path(uri).name, rec["chunks"], f"{rec['rows_in']:,}", f"{rec['rows_out']:,}",
+             f"{rec['rows_dropped']:,}", f"{rec['rows_quarantined']:,}")
+            for uri, rec in sorted(outcome.sources.items())]
+    rows.append(("total", c["chunks"], f"{c['rows_in']:,}", f"{c['rows_out']:,}",
+                 f"{c['rows_dropped']:,}", f"{c['rows_quarantined']:,}"))
+    console.print(table("Rows: in = out + dropped (fill/land cells) + quarantined",
+                        ["source", "chunks", "in", "out", "dropped", "quarantined"], rows))
+    suites = [(v["suite"], "passed" if v["success"] else "FAILED",
+               f"{v['successful']}/{v['evaluated']}") for v in outcome.validation]
+    if suites:
+        console.print(table("Validation", ["suite", "result", "expectations met"], suites))
+    data = [f for f in outcome.files if f["partition"] != "quarantine"]
+    console.print(f"{len(data)} data file(s), {_human_bytes(sum(f['bytes'] for f in data))} "
+                  f"in {outcome.version_dir}")
+    console.print(f"validation report: {outcome.report_path}")
+    console.print(f"next: haina show {outcome.dataset}@{outcome.version_id}")
+
+
+def cmd_datasets(args, console: Console) -> int:
+    catalog, _ = _catalog(args)
+    rows = []
+    for d in catalog.datasets():
+        versions = catalog.versions(d.name)
+        latest = versions[-1].version_id if versions else "-"
+        rows.append((d.name, d.title, d.licence, len(versions), latest))
+    console.print(table("Datasets", ["name", "title", "licence", "versions", "latest"], rows))
+    return 0
+
+
+def cmd_versions(args, console: Console) -> int:
+    catalog, _ = _catalog(args)
+    versions = catalog.versions(args.name)
+    if not versions and args.name not in {d.name for d in catalog.datasets()}:
+        raise HainaError(f"no dataset named {args.name!r}. Fix: list datasets with "
+                         f"`haina datasets`")
+    rows = [(v.version_id, v.state, v.created_at.isoformat(timespec="seconds") if v.created_at else "",
+             f"{v.rows:,}", v.file_count, _human_bytes(v.bytes), v.run_id) for v in versions]
+    console.print(table(f"Versions of {args.name}",
+                        ["version", "state", "created (UTC)", "rows", "files", "size", "run"], rows))
+    return 0
+
+
+def cmd_runs(args, console: Console) -> int:
+    catalog, _ = _catalog(args)
+    rows = [(r.run_id, r.status, r.started_at.isoformat(timespec="seconds") if r.started_at else "",
+             f"{r.rows_in:,}" if r.rows_in is not None else "", r.rows_out, r.rows_dropped,
+             r.rows_rejected, r.version_id if r.status == "succeeded" else "", (r.error or "")[:60])
+            for r in catalog.runs(args.name)]
+    console.print(table(f"Runs of {args.name}", ["run", "status", "started (UTC)", "in", "out",
+                                                  "dropped", "rejected", "version", "error"], rows))
+    return 0
+
+
+def cmd_show(args, console: Console) -> int:
+    name, ref = _split_ref(args.ref)
+    catalog, _ = _catalog(args)
+    version = catalog.version(name, ref)
+    manifest = manifest_mod.read_manifest(version.path)
+    if args.json:
+        console.print_json(json.dumps(manifest, default=str))
+        return 0
+    ds = manifest["dataset"]
+    console.print(f"[bold]{name}@{version.version_id}[/] ({version.state}) — {ds['title']}")
+    console.print(f"licence {ds['licence']}; owner {ds['owner']['name']}; classification "
+                  f"{ds['classification']}")
+    for text in manifest.get("attributions", []) or manifest.get("extra", {}).get("attributions", []):
+        console.print(f"attribution: {text}")
+    acc = manifest.get("row_accounting") or manifest.get("extra", {}).get("row_accounting", {})
+    console.print(f"rows {version.rows:,} in {version.file_count} file(s), "
+                  f"{_human_bytes(version.bytes)}; rows in {acc.get('rows_in', 0):,}, dropped "
+                  f"{acc.get('rows_dropped', 0):,}, quarantined {acc.get('rows_quarantined', 0):,}")
+    console.print(f"folder {version.path}")
+    console.print(f"manifest sha256 {version.manifest_sha256}")
+    columns = manifest.get("schema", [])
+    rows = [(c.get("name"), c.get("type"), (c.get("metadata") or {}).get("haina.units", ""),
+             (c.get("metadata") or {}).get("haina.source_name", "")) for c in columns]
+    console.print(table("Schema", ["column", "type", "units", "from"], rows))
+    return 0

@@ -1,0 +1,464 @@
+"""The driver side of a run: plan, execute the Beam pipeline, validate, gate and commit.
+
+Order of events, and what a crash at each point leaves behind:
+
+1. plan sources (fingerprints, connector plans, suites)   — nothing written
+2. take the dataset lock, record the run as ``running``    — a stale run, abandoned by the next run
+3. run the pipeline into ``_staging/<run>``                — staging files, removed by the next run
+4. merge summaries, check row accounting, validate, gate   — as above
+5. move staging into the version folder, write manifest    — an unreferenced folder, removed by gc
+6. one catalog transaction inserts the version and files   — the version exists, complete
+
+A version is visible only after step 6, so a crash anywhere leaves no partial version and a
+re-run starts clean.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import getpass
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import apache_beam as beam
+import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+import connectors
+from catalog import manifest as manifest_mod
+from catalog import store as store_mod
+from catalog import writer
+from catalog.warehouse import Warehouse
+from connectors.base import SourcePlan
+from connectors.exceptions import ConnectorError, SourceNotFoundError
+from expectations import checks as checks_mod
+from expectations import suites as suites_mod
+from pipelines.exceptions import GateFailedError, RunError
+from pipelines.recipe import Recipe
+from pipelines.transforms import Ingest, IngestPlan
+
+_HASH_BLOCK = 8 * 2**20
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    """What a run did, for the CLI summary and for tests."""
+
+    run_id: str
+    dataset: str
+    status: str
+    version_id: str | None
+    version_dir: str | None
+    report_path: str | None
+    counts: dict[str, int]
+    sources: dict[str, dict]
+    files: list[dict]
+    gate_failures: tuple[str, ...]
+    seconds: float
+    validation: list[dict] = dataclasses.field(default_factory=list)
+
+
+def code_version() -> str:
+    """The installed Haina version, plus the git commit when running from a checkout."""
+    version = metadata.version("haina")
+    root = Path(__file__).resolve().parents[1]
+    if (root / ".git").exists():
+        try:
+            sha = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+                                 capture_output=True, text=True, timeout=5, check=True).stdout
+            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "-uno"],
+                                   capture_output=True, text=True, timeout=5).stdout.strip()
+            version += f"+g{sha.strip()}" + (".dirty" if dirty else "")
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return version
+
+
+def resolve_warehouse(recipe: Recipe, override: str | None = None) -> Warehouse:
+    root = override or os.environ.get("HAINA_WAREHOUSE")
+    if root is None and recipe.warehouse:
+        root = recipe.warehouse if "://" in recipe.warehouse else str(recipe.base_dir / recipe.warehouse)
+    root = root or "warehouse"
+    return Warehouse(root if "://" in root else str(Path(root).resolve()))
+
+
+def catalog_url(recipe: Recipe | None, warehouse: Warehouse, override: str | None = None) -> str:
+    return (override or os.environ.get("HAINA_CATALOG_URL")
+            or (recipe.catalog if recipe else None) or warehouse.catalog_url)
+
+
+def _absolute(pattern: str, base: Path) -> str:
+    if "://" in pattern or os.path.isabs(pattern):
+        return pattern
+    return str((base / pattern).resolve()) if "*" not in pattern else str(base.resolve() / pattern)
+
+
+def match_sources(recipe: Recipe) -> list[tuple[int, str]]:
+    """Expand every source's URI globs; an empty glob is an error naming it."""
+    found = []
+    for index, source in enumerate(recipe.sources):
+        for pattern in source.uris():
+            absolute = _absolute(pattern, recipe.base_dir)
+            metadata_list = FileSystems.match([absolute])[0].metadata_list
+            paths = sorted(m.path for m in metadata_list)
+            if not paths:
+                raise SourceNotFoundError(
+                    f"sources[{index}].uri {pattern!r} matches no file (looked for {absolute})",
+                    fix="check the path and glob; relative paths are relative to the recipe file",
+                )
+            found.extend((index, path) for path in paths)
+    return found
+
+
+def fingerprint(uri: str) -> tuple[str, int]:
+    """sha256 and size of a file's content, streamed through Beam's filesystems."""
+    digest, size = hashlib.sha256(), 0
+    with FileSystems.open(uri, compression_type="uncompressed") as handle:
+        while block := handle.read(_HASH_BLOCK):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def plan_sources(recipe: Recipe, matched: Sequence[tuple[int, str]]) -> list[tuple[int, SourcePlan]]:
+    plans = []
+    for index, uri in matched:
+        config = recipe.sources[index]
+        sha256, size = fingerprint(uri)
+        plans.append((index, connectors.get(config.kind).plan(config, uri, sha256, size)))
+    return plans
+
+
+def source_schemas(recipe: Recipe, plans) -> list[pa.Schema]:
+    """One schema per recipe source; every file of a source must agree with the first."""
+    schemas: list[pa.Schema | None] = [None] * len(recipe.sources)
+    first_uri: list[str | None] = [None] * len(recipe.sources)
+    for index, plan in plans:
+        if schemas[index] is None:
+            schemas[index], first_uri[index] = plan.schema, plan.uri
+        elif not schemas[index].equals(plan.schema, check_metadata=False):
+            raise RunError(_drift_message(index, first_uri[index], schemas[index], plan))
+    return schemas
+
+
+def _drift_message(index, first_uri, first: pa.Schema, plan: SourcePlan) -> str:
+    a, b = dict(zip(first.names, first.types)), dict(zip(plan.schema.names, plan.schema.types))
+    changes = [f"+{n}" for n in b if n not in a] + [f"-{n}" for n in a if n not in b]
+    changes += [f"{n}: {a[n]} -> {b[n]}" for n in a if n in b and a[n] != b[n]]
+    return (f"sources[{index}]: schema of {plan.uri} differs from {first_uri}: "
+            f"{', '.join(changes) or 'column metadata'}. Fix: map the variables to the same "
+            f"columns and units in the recipe, or split the files into separate sources")
+
+
+def dataset_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
+    """Union of the sources' schemas, in first-seen order, keeping each field's metadata."""
+    fields: dict[str, pa.Field] = {}
+    for schema in schemas:
+        for field in schema:
+            if field.name not in fields:
+                fields[field.name] = field.with_nullable(True)
+            elif fields[field.name].type != field.type:
+                raise RunError(f"column {field.name!r} has type {fields[field.name].type} in one "
+                               f"source and {field.type} in another. Fix: give the sources the same "
+                               f"dtype for it in the recipe (variables: {{...: {{dtype: ...}}}})")
+    # source_file last, the conventional place of provenance columns
+    ordered = [f for name, f in fields.items() if name != "source_file"]
+    if "source_file" in fields:
+        ordered.append(fields["source_file"])
+    return pa.schema(ordered)
+
+
+def columns_info(schema: pa.Schema) -> list[connectors.ColumnInfo]:
+    infos = []
+    for field in schema:
+        meta = {k.decode(): v.decode() for k, v in (field.metadata or {}).items()}
+        get = lambda key: meta.get(f"haina.{key}")  # noqa: E731
+        infos.append(connectors.ColumnInfo(
+            name=field.name, role=get("role") or "variable", units=get("units"),
+            standard_name=get("standard_name"), long_name=get("long_name"),
+            source_name=get("source_name"), source_units=get("source_units"),
+            conversion=get("conversion"),
+        ))
+    return infos
+
+
+def write_options(recipe: Recipe, schema: pa.Schema) -> writer.WriteOptions:
+    roles = {info.name: info.role for info in columns_info(schema)}
+    dictionary = tuple(n for n in schema.names
+                       if roles.get(n) in ("coordinate", "id", "source") or n == "source_file")
+    floats = tuple(f.name for f in schema
+                   if pa.types.is_floating(f.type) and f.name not in dictionary)
+    out = recipe.output
+    return writer.WriteOptions(
+        compression=out.compression, compression_level=out.compression_level,
+        row_group_rows=out.row_group_rows, dictionary_columns=dictionary,
+        byte_stream_split_columns=floats,
+    )
+
+
+def _pid_alive(run: store_mod.RunRecord) -> bool:
+    if run.host != socket.gethostname():
+        return True  # cannot tell from here: a run on another host is presumed alive
+    try:
+        os.kill(run.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_tree(uri: str) -> None:
+    if FileSystems.exists(uri):
+        FileSystems.delete([uri])
+
+
+class Runner:
+    """Executes one recipe. ``beam_args`` pass through to Beam's PipelineOptions."""
+
+    def __init__(self, recipe: Recipe, *, beam_args: Sequence[str] = (), warehouse: str | None = None,
+                 catalog: str | None = None, actor: str | None = None,
+                 echo: Callable[[str], None] = lambda _msg: None):
+        self.recipe = recipe
+        self.beam_args = list(beam_args)
+        self.warehouse = resolve_warehouse(recipe, warehouse)
+        self.catalog = store_mod.open_catalog(catalog_url(recipe, self.warehouse, catalog))
+        self.actor = actor or os.environ.get("HAINA_ACTOR") or getpass.getuser()
+        self.echo = echo
+
+    # -- planning ------------------------------------------------------------------------------
+    def plan(self) -> tuple[list[tuple[int, SourcePlan]], pa.Schema, list[dict]]:
+        matched = match_sources(self.recipe)
+        self.echo(f"planning {len(matched)} source file(s)")
+        plans = plan_sources(self.recipe, matched)
+        schema = dataset_schema([s for s in source_schemas(self.recipe, plans) if s is not None])
+        suites = []
+        if self.recipe.quality.enabled:
+            suites = suites_mod.suites_for(columns_info(schema), self.recipe.quality,
+                                           self.recipe.coverage, self.recipe.base_dir)
+        return plans, schema, suites
+
+    # -- execution -----------------------------------------------------------------------------
+    def run(self) -> RunOutcome:
+        started = time.monotonic()
+        plans, schema, suites = self.plan()
+        run_id, version_id = store_mod.new_run_id(), store_mod.new_version_id()
+        self._register(run_id, version_id, plans)
+        staging = self.warehouse.staging_dir(run_id)
+        try:
+            summary, files = self._execute(run_id, version_id, plans, schema, suites, staging)
+            outcome = self._conclude(run_id, version_id, plans, schema, suites, summary, files,
+                                     staging, started)
+        except BaseException as err:
+            self._fail(run_id, err)
+            raise
+        finally:
+            self.catalog.release_lock(self.recipe.name, run_id)
+            _remove_tree(staging)
+        return outcome
+
+    def _register(self, run_id: str, version_id: str, plans) -> None:
+        recipe = self.recipe
+        self.catalog.ensure_dataset(store_mod.DatasetRecord(
+            name=recipe.name, title=recipe.title, description=recipe.description,
+            licence=recipe.licence, owner_name=recipe.owner.name, owner_email=recipe.owner.email,
+            attribution=recipe.attribution, classification=recipe.classification,
+            created_at=None,
+        ))
+        self.catalog.abandon_stale_runs(recipe.name, _pid_alive)
+        self.catalog.acquire_lock(recipe.name, run_id)
+        for removed in self.warehouse.gc(self.catalog):
+            self.echo(f"removed leftovers of an interrupted run: {removed}")
+        options = PipelineOptions(self.beam_args)
+        runner = options.view_as(StandardOptions).runner or "DirectRunner"
+        self.catalog.begin_run(store_mod.RunRecord(
+            run_id=run_id, dataset=recipe.name, version_id=version_id, status="running",
+            recipe_path=str(recipe.path) if recipe.path else None, recipe_sha256=recipe.sha256,
+            parameters={"beam_args": self.beam_args, "actor": self.actor,
+                        "quality": recipe.quality.model_dump(mode="json"),
+                        "output": recipe.output.model_dump(mode="json")},
+            code_version=code_version(), runner=runner, host=socket.gethostname(), pid=os.getpid(),
+            started_at=dt.datetime.now(dt.timezone.utc), ended_at=None, rows_in=0, rows_out=0,
+            rows_dropped=0, rows_rejected=0, error=None, report_path=None,
+        ), [store_mod.SourceRecord(run_id=run_id, uri=p.uri, sha256=p.sha256, size=p.size,
+                                   kind=recipe.sources[i].kind) for i, p in plans])
+
+    def _execute(self, run_id, version_id, plans, schema, suites, staging):
+        recipe = self.recipe
+        kv = {"haina.dataset": recipe.name, "haina.version": version_id, "haina.run_id": run_id,
+              "haina.licence": recipe.licence}
+        if recipe.attribution:
+            kv["haina.attribution"] = recipe.attribution
+        plan = IngestPlan(
+            chunks=[c for _, p in plans for c in p.chunks],
+            configs=list(recipe.sources),
+            schemas=source_schemas(recipe, plans),
+            dataset_schema=schema,
+            checks=checks_mod.compile_checks(suites) if suites else (),
+            suites=suites,
+            engine=recipe.quality.engine,
+            staging=staging,
+            kv_metadata=kv,
+            write_options=write_options(recipe, schema),
+            partition_by=recipe.output.partition_by,
+            target_bytes=int(recipe.output.target_file_mb * 2**20),
+        )
+        self.echo(f"running {len(plan.chunks)} chunk(s) on "
+                  f"{PipelineOptions(self.beam_args).view_as(StandardOptions).runner or 'DirectRunner'}")
+        options = PipelineOptions(self.beam_args)
+        with beam.Pipeline(options=options) as pipeline:
+            _ = pipeline | "Ingest" >> Ingest(plan)
+        with FileSystems.open(f"{staging}/summary.json") as handle:
+            summary = json.load(handle)
+        with FileSystems.open(f"{staging}/files.json") as handle:
+            files = json.load(handle)
+        return summary, files
+
+    def _conclude(self, run_id, version_id, plans, schema, suites, summary, files, staging, started):
+        recipe = self.recipe
+        errors = [e for rec in summary["sources"].values() for e in rec["errors"]]
+        if errors:
+            raise RunError("a source failed while reading; no version was committed:\n  - "
+                           + "\n  - ".join(sorted(set(errors))))
+        counts = _totals(summary["sources"])
+        _check_accounting(summary["sources"], plans, files)
+        report_path, gate, validation = self._validate(run_id, version_id, suites, summary, counts)
+        if not gate.passed:
+            self.catalog.finish_run(run_id, status="gate_failed", counts=_catalog_counts(counts),
+                                    error="; ".join(gate.failures), report_path=report_path)
+            raise GateFailedError(
+                "validation gate failed; no version was committed:\n  - "
+                + "\n  - ".join(gate.failures)
+                + f"\nValidation report: {report_path}\nFix: correct or exclude the bad source "
+                  f"data, or relax quality.max_failing_fraction in {recipe.path}")
+        version_dir = self.warehouse.version_dir(recipe.name, version_id)
+        version = self._publish(run_id, version_id, plans, schema, summary, files, staging,
+                                version_dir, counts, validation)
+        self.catalog.finish_run(run_id, status="succeeded", counts=_catalog_counts(counts),
+                                report_path=report_path)
+        return RunOutcome(
+            run_id=run_id, dataset=recipe.name, status="succeeded", version_id=version.version_id,
+            version_dir=version_dir, report_path=report_path, counts=counts,
+            sources=summary["sources"], files=files, gate_failures=(),
+            seconds=time.monotonic() - started, validation=validation,
+        )
+
+    def _validate(self, run_id, version_id, suites, summary, counts):
+        from expectations import gate as gate_mod
+        from expectations import report as report_mod
+        from expectations import results as results_mod
+
+        results = results_mod.suite_results(suites, summary["metrics"]) if suites else []
+        decision = gate_mod.evaluate_gate(results, self.recipe.quality)
+        info = {"dataset": self.recipe.name, "run_id": run_id, "version_id": version_id,
+                "recipe": str(self.recipe.path), "counts": counts}
+        run_dir = self.warehouse.run_dir(run_id)
+        Path(run_dir).mkdir(parents=True, exist_ok=True) if "://" not in run_dir else None
+        _json_path, html_path = report_mod.write_report(results, decision, info, Path(run_dir))
+        validation = [_suite_digest(r) for r in results]
+        return str(html_path), decision, validation
+
+    def _publish(self, run_id, version_id, plans, schema, summary, files, staging, version_dir,
+                 counts, validation):
+        recipe = self.recipe
+        data_files = sorted(files, key=lambda f: f["path"])
+        self.warehouse.publish(staging, version_dir)
+        run = self.catalog.run(run_id)
+        file_records = [store_mod.FileRecord(
+            path=f["path"], sha256=f["sha256"], rows=f["rows"], bytes=f["bytes"],
+            partition=f["partition"], source_sha256=f["source_sha256"],
+            time_min=_parse_time(f["time_min"]), time_max=_parse_time(f["time_max"]),
+        ) for f in data_files]
+        data_only = [f for f in file_records if f.partition != "quarantine"]
+        version = store_mod.VersionRecord(
+            version_id=version_id, dataset=recipe.name, run_id=run_id, state="draft",
+            created_at=dt.datetime.now(dt.timezone.utc), path=version_dir, manifest_sha256=None,
+            rows=sum(f.rows for f in data_only), bytes=sum(f.bytes for f in data_only),
+            file_count=len(data_only),
+        )
+        sources = self.catalog.sources(run_id)
+        manifest = manifest_mod.build_manifest(
+            _dataset_info(recipe), version, run, file_records, sources, schema,
+            {"row_accounting": {**counts, "per_source": summary["sources"]},
+             "validation": validation,
+             "attributions": _attributions(recipe, plans)},
+        )
+        _uri, manifest_sha = manifest_mod.write_manifest(manifest, version_dir)
+        version = dataclasses.replace(version, manifest_sha256=manifest_sha)
+        self.catalog.commit_version(version, file_records)
+        return version
+
+    def _fail(self, run_id: str, err: BaseException) -> None:
+        if isinstance(err, GateFailedError):
+            return  # already recorded as gate_failed
+        try:
+            self.catalog.finish_run(run_id, status="failed", counts={}, error=str(err)[:4000])
+        except Exception:  # noqa: BLE001 - never mask the original error
+            pass
+
+
+def _parse_time(value):
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+def _catalog_counts(counts: dict[str, int]) -> dict[str, int]:
+    return {k: counts[k] for k in ("rows_in", "rows_out", "rows_dropped", "rows_rejected")}
+
+
+def _totals(sources: dict[str, dict]) -> dict[str, int]:
+    keys = ("rows_in", "rows_out", "rows_dropped", "rows_quarantined", "chunks")
+    totals = {k: sum(rec[k] for rec in sources.values()) for k in keys}
+    totals["source_files"] = len(sources)
+    totals["rows_rejected"] = totals["rows_quarantined"]
+    return totals
+
+
+def _check_accounting(sources: dict[str, dict], plans, files: list[dict]) -> None:
+    """Every input row is in the output, dropped as fill, or quarantined — and the files agree."""
+    expected_chunks = {p.uri: len(p.chunks) for _, p in plans}
+    for uri, n_chunks in expected_chunks.items():
+        got = sources.get(uri, {}).get("chunks", 0)
+        if got != n_chunks:
+            raise RunError(f"{uri}: {got} of {n_chunks} chunks were processed; no version was "
+                           f"committed. Fix: re-run; if it repeats, report it as a bug")
+    for uri, rec in sources.items():
+        if rec["rows_in"] != rec["rows_out"] + rec["rows_dropped"] + rec["rows_quarantined"]:
+            raise RunError(f"{uri}: row accounting does not balance: rows in {rec['rows_in']} != "
+                           f"out {rec['rows_out']} + dropped {rec['rows_dropped']} + quarantined "
+                           f"{rec['rows_quarantined']}; no version was committed")
+    written = sum(f["rows"] for f in files if f["partition"] != "quarantine")
+    out = sum(rec["rows_out"] for rec in sources.values())
+    if written != out:
+        raise RunError(f"data files hold {written} rows but {out} were produced; no version was "
+                       f"committed")
+
+
+def _suite_digest(result) -> dict:
+    stats = result.statistics
+    return {"suite": result.suite_name, "success": bool(result.success),
+            "evaluated": stats.get("evaluated_expectations"),
+            "successful": stats.get("successful_expectations")}
+
+
+def _dataset_info(recipe: Recipe) -> dict:
+    return {"name": recipe.name, "title": recipe.title, "description": recipe.description,
+            "licence": recipe.licence, "owner": recipe.owner.model_dump(),
+            "attribution": recipe.attribution, "classification": recipe.classification,
+            "coverage": recipe.coverage.model_dump(mode="json")}
+
+
+def _attributions(recipe: Recipe, plans) -> list[str]:
+    found = [recipe.attribution] if recipe.attribution else []
+    for index, _plan in plans:
+        text = recipe.sources[index].attribution
+        if text and text not in found:
+            found.append(text)
+    return found

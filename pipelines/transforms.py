@@ -1,0 +1,184 @@
+"""Beam wiring of a Haina run. PTransforms here only compose; the work is in ``pipelines.steps``.
+
+Shape of the pipeline (an element is a chunk, never a row)::
+
+    Create(chunk specs) -> Reshuffle -> Read -> Validate -> Write ─┬─> data files   -> ToList -> files.json
+                                                                   └─> chunk summary -> Combine -> summary.json
+
+Only chunk specs (a few hundred bytes each) cross the Reshuffle; Read, Validate and Write fuse
+into one stage, so a chunk's rows go from the connector to a Parquet file without being encoded
+or shuffled. Everything a step needs travels in its (picklable) constructor arguments, and all
+paths go through Beam's filesystems, so the same pipeline runs on portable runners.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Sequence
+
+import apache_beam as beam
+import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
+
+from catalog import writer
+from connectors.base import ChunkSpec
+from pipelines import steps
+
+NAMESPACE = "haina"
+
+
+class ReadChunkFn(beam.DoFn):
+    def __init__(self, configs, schemas, dataset_schema):
+        self.configs = configs
+        self.schemas = schemas
+        self.dataset_schema = dataset_schema
+        self.chunks = Metrics.counter(NAMESPACE, "chunks")
+        self.files = Metrics.counter(NAMESPACE, "source_files")
+        self.rows_in = Metrics.counter(NAMESPACE, "rows_in")
+        self.rows_out = Metrics.counter(NAMESPACE, "rows_out")
+        self.rows_dropped = Metrics.counter(NAMESPACE, "rows_dropped")
+        self.rows_quarantined = Metrics.counter(NAMESPACE, "rows_quarantined")
+        self.errors = Metrics.counter(NAMESPACE, "chunk_errors")
+
+    def process(self, chunk: ChunkSpec):
+        out = steps.read_chunk(chunk, self.configs, self.schemas, self.dataset_schema)
+        self.chunks.inc()
+        if chunk.ordinal == 0:
+            self.files.inc()
+        self.rows_in.inc(out.rows_in)
+        self.rows_out.inc(out.table.num_rows)
+        self.rows_dropped.inc(out.rows_dropped)
+        self.rows_quarantined.inc(out.rows_quarantined)
+        if out.error:
+            self.errors.inc()
+        yield out
+
+
+class WriteFilesFn(beam.DoFn):
+    """Buffers chunks per (source, partition) and writes time-ordered Parquet files.
+
+    Emits a file record per data or quarantine file on the main output and each chunk's summary
+    on the ``summary`` output.
+    """
+
+    SUMMARY = "summary"
+
+    def __init__(self, staging: str, kv_metadata: dict[str, str], options: writer.WriteOptions,
+                 partition_by: str, target_bytes: int, max_buffered_bytes: int):
+        self.staging = staging
+        self.kv_metadata = kv_metadata
+        self.options = options
+        self.partition_by = partition_by
+        self.target_bytes = target_bytes
+        self.max_buffered_bytes = max_buffered_bytes
+        self.files_written = Metrics.counter(NAMESPACE, "files_written")
+        self.bytes_written = Metrics.counter(NAMESPACE, "bytes_written")
+
+    def start_bundle(self):
+        self.buffer = steps.FileBuffer(self.target_bytes, self.max_buffered_bytes)
+
+    def process(self, out: steps.ChunkOutput):
+        yield beam.pvalue.TaggedOutput(self.SUMMARY, steps.chunk_summary(out))
+        if out.quarantine is not None and out.quarantine.num_rows:
+            yield self._write_quarantine(out)
+        if out.table.num_rows == 0:
+            return
+        for partition, part in steps.partitions(out.table, self.partition_by):
+            for ready in self.buffer.add(out.chunk.sha256, partition, out.chunk.ordinal, part):
+                yield self._write(ready)
+
+    def finish_bundle(self):
+        for ready in self.buffer.drain():
+            yield GlobalWindows.windowed_value(self._write(ready))
+
+    def _write(self, ready) -> dict:
+        record = steps.write_buffer(ready, f"{self.staging}/data", self.kv_metadata, self.options)
+        self.buffer.observe(record.pop("arrow_bytes"), record["bytes"])
+        self.files_written.inc()
+        self.bytes_written.inc(record["bytes"])
+        return record
+
+    def _write_quarantine(self, out: steps.ChunkOutput) -> dict:
+        name = f"quarantine/part-{out.chunk.sha256[:12]}-{out.chunk.ordinal:06d}.parquet"
+        written = writer.write_table(out.quarantine, f"{self.staging}/{name}",
+                                     kv_metadata=self.kv_metadata,
+                                     options=writer.WriteOptions(dictionary_columns=("reason", "source_file"),
+                                                                 byte_stream_split_columns=()))
+        return {"path": name, "sha256": written.sha256, "rows": written.rows,
+                "bytes": written.bytes, "partition": "quarantine",
+                "source_sha256": out.chunk.sha256, "time_min": None, "time_max": None}
+
+
+class MergeSummariesFn(beam.CombineFn):
+    """Exact, associative merge of chunk summaries (row accounting and validation metrics)."""
+
+    def create_accumulator(self):
+        return {"sources": {}, "metrics": {}}
+
+    def add_input(self, accumulator, summary):
+        return steps.merge_summaries([accumulator, summary])
+
+    def merge_accumulators(self, accumulators):
+        return steps.merge_summaries(accumulators)
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def write_json(value: Any, uri: str) -> str:
+    with FileSystems.create(uri) as handle:
+        handle.write(json.dumps(value, sort_keys=True, default=str).encode())
+    return uri
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestPlan:
+    """Everything the pipeline needs, decided by the driver before it runs."""
+
+    chunks: Sequence[ChunkSpec]
+    configs: Sequence[Any]
+    schemas: Sequence[pa.Schema]
+    dataset_schema: pa.Schema
+    checks: Sequence[Any]
+    suites: Sequence[dict]
+    engine: str
+    staging: str
+    kv_metadata: dict[str, str]
+    write_options: writer.WriteOptions
+    partition_by: str
+    target_bytes: int
+    max_buffered_bytes: int = 512 * 2**20
+
+
+@dataclasses.dataclass
+class Ingest(beam.PTransform):
+    """Chunks in, Parquet files and a run summary (as JSON in the staging folder) out."""
+
+    plan: IngestPlan
+
+    def expand(self, pbegin):
+        plan = self.plan
+        outputs = (
+            pbegin
+            | "CreateChunks" >> beam.Create(list(plan.chunks))
+            | "Distribute" >> beam.Reshuffle()
+            | "Read" >> beam.ParDo(ReadChunkFn(plan.configs, plan.schemas, plan.dataset_schema))
+            | "Validate" >> beam.Map(steps.validate_chunk, plan.checks, plan.suites, plan.engine)
+            | "Write" >> beam.ParDo(WriteFilesFn(
+                plan.staging, plan.kv_metadata, plan.write_options, plan.partition_by,
+                plan.target_bytes, plan.max_buffered_bytes,
+            )).with_outputs(WriteFilesFn.SUMMARY, main="files")
+        )
+        files = (
+            outputs.files
+            | "CollectFiles" >> beam.combiners.ToList()
+            | "WriteFileList" >> beam.Map(write_json, f"{plan.staging}/files.json")
+        )
+        summary = (
+            outputs[WriteFilesFn.SUMMARY]
+            | "MergeSummaries" >> beam.CombineGlobally(MergeSummariesFn())
+            | "WriteSummary" >> beam.Map(write_json, f"{plan.staging}/summary.json")
+        )
+        return files, summary
