@@ -40,3 +40,7 @@ class UnitConversionError(ConnectorError):
 
 class UnknownKindError(ConnectorError):
     """A recipe names a source kind that no connector is registered for."""
+
+
+class IncompatibleSourceError(ConnectorError):
+    """The recipe entry cannot be applied to this file's structure."""

@@ -20,8 +20,10 @@ from typing import Sequence
 from rich.console import Console
 from rich.table import Table
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Wide enough for file names and conversions when output is piped (logs, CI, cron mail).
+_WIDTH = None if sys.stdout.isatty() else 132
+console = Console(highlight=False, width=_WIDTH)
+err_console = Console(stderr=True, highlight=False, width=_WIDTH)
 
 
 def _quiet_libraries() -> None:
@@ -48,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a recipe; arguments after -- go to Beam")
     p.add_argument("recipe")
     p.add_argument("--actor", help="who runs it (default: $HAINA_ACTOR or the login name)")
+    p.add_argument("--wait", type=float, default=0, metavar="SECONDS",
+                   help="if another run of the dataset holds its lock, wait this long for it "
+                        "(default: fail at once)")
     p.add_argument("beam_args", nargs=argparse.REMAINDER,
                    help="Beam pipeline options after --, e.g. -- --direct_num_workers=2")
     sub.add_parser("datasets", help="list datasets")

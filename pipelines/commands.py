@@ -69,7 +69,7 @@ def cmd_run(args, console: Console) -> int:
     recipe = recipe_mod.load(args.recipe)
     beam_args = [a for a in args.beam_args if a != "--"]
     runner = Runner(recipe, beam_args=beam_args, warehouse=args.warehouse, catalog=args.catalog,
-                    actor=args.actor, echo=lambda msg: console.print(f"[dim]{msg}[/]"))
+                    actor=args.actor, wait_seconds=args.wait, echo=lambda msg: console.print(f"[dim]{msg}[/]"))
     outcome = runner.run()
     _print_outcome(console, outcome)
     return 0
@@ -86,15 +86,27 @@ def _print_outcome(console: Console, outcome) -> None:
                  f"{c['rows_dropped']:,}", f"{c['rows_quarantined']:,}"))
     console.print(table("Rows: in = out + dropped (fill/land cells) + quarantined",
                         ["source", "chunks", "in", "out", "dropped", "quarantined"], rows))
-    suites = [(v["suite"], "passed" if v["success"] else "FAILED",
-               f"{v['successful']}/{v['evaluated']}") for v in outcome.validation]
-    if suites:
-        console.print(table("Validation", ["suite", "result", "expectations met"], suites))
+    if outcome.validation:
+        console.print(table("Validation (gate passed)", ["suite", "expectations met",
+                                                         "unexpected values"],
+                            [_suite_row(v) for v in outcome.validation]))
     data = [f for f in outcome.files if f["partition"] != "quarantine"]
     console.print(f"{len(data)} data file(s), {_human_bytes(sum(f['bytes'] for f in data))} "
                   f"in {outcome.version_dir}")
     console.print(f"validation report: {outcome.report_path}")
     console.print(f"next: haina show {outcome.dataset}@{outcome.version_id}")
+
+
+def _suite_row(digest: dict) -> tuple:
+    notes = [f"{u['column']}: {u['unexpected_count']:,} of {u['element_count']:,} "
+             f"e.g. {', '.join(_short(x) for x in u['partial_unexpected_list'][:3])}"
+             for u in digest["unexpected"]]
+    return (digest["suite"], f"{digest['successful']}/{digest['evaluated']}",
+            "; ".join(notes) or "none")
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def cmd_datasets(args, console: Console) -> int:

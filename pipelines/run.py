@@ -133,7 +133,10 @@ def plan_sources(recipe: Recipe, matched: Sequence[tuple[int, str]]) -> list[tup
     for index, uri in matched:
         config = recipe.sources[index]
         sha256, size = fingerprint(uri)
-        plans.append((index, connectors.get(config.kind).plan(config, uri, sha256, size)))
+        plan = connectors.get(config.kind).plan(config, uri, sha256, size)
+        # connectors plan one file without knowing which recipe source it belongs to
+        chunks = tuple(dataclasses.replace(c, source_index=index) for c in plan.chunks)
+        plans.append((index, dataclasses.replace(plan, chunks=chunks)))
     return plans
 
 
@@ -204,18 +207,6 @@ def write_options(recipe: Recipe, schema: pa.Schema) -> writer.WriteOptions:
     )
 
 
-def _pid_alive(run: store_mod.RunRecord) -> bool:
-    if run.host != socket.gethostname():
-        return True  # cannot tell from here: a run on another host is presumed alive
-    try:
-        os.kill(run.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_tree(uri: str) -> None:
     if FileSystems.exists(uri):
         FileSystems.delete([uri])
@@ -225,13 +216,14 @@ class Runner:
     """Executes one recipe. ``beam_args`` pass through to Beam's PipelineOptions."""
 
     def __init__(self, recipe: Recipe, *, beam_args: Sequence[str] = (), warehouse: str | None = None,
-                 catalog: str | None = None, actor: str | None = None,
+                 catalog: str | None = None, actor: str | None = None, wait_seconds: float = 0,
                  echo: Callable[[str], None] = lambda _msg: None):
         self.recipe = recipe
         self.beam_args = list(beam_args)
         self.warehouse = resolve_warehouse(recipe, warehouse)
         self.catalog = store_mod.open_catalog(catalog_url(recipe, self.warehouse, catalog))
         self.actor = actor or os.environ.get("HAINA_ACTOR") or getpass.getuser()
+        self.wait_seconds = wait_seconds
         self.echo = echo
 
     # -- planning ------------------------------------------------------------------------------
@@ -251,21 +243,22 @@ class Runner:
         started = time.monotonic()
         plans, schema, suites = self.plan()
         run_id, version_id = store_mod.new_run_id(), store_mod.new_version_id()
-        self._register(run_id, version_id, plans)
+        self._lock(run_id)
         staging = self.warehouse.staging_dir(run_id)
         try:
+            self._begin(run_id, version_id, plans)
             summary, files = self._execute(run_id, version_id, plans, schema, suites, staging)
-            outcome = self._conclude(run_id, version_id, plans, schema, suites, summary, files,
-                                     staging, started)
+            return self._conclude(run_id, version_id, plans, schema, suites, summary, files,
+                                  staging, started)
         except BaseException as err:
             self._fail(run_id, err)
             raise
         finally:
             self.catalog.release_lock(self.recipe.name, run_id)
             _remove_tree(staging)
-        return outcome
 
-    def _register(self, run_id: str, version_id: str, plans) -> None:
+    def _lock(self, run_id: str) -> None:
+        """Register the dataset and take its lock: one run of a dataset at a time."""
         recipe = self.recipe
         self.catalog.ensure_dataset(store_mod.DatasetRecord(
             name=recipe.name, title=recipe.title, description=recipe.description,
@@ -273,8 +266,12 @@ class Runner:
             attribution=recipe.attribution, classification=recipe.classification,
             created_at=None,
         ))
-        self.catalog.abandon_stale_runs(recipe.name, _pid_alive)
-        self.catalog.acquire_lock(recipe.name, run_id)
+        for stale in self.catalog.abandon_stale_runs(recipe.name, store_mod.process_is_alive):
+            self.echo(f"run {stale} had died without finishing; marked abandoned")
+        self.catalog.acquire_lock(recipe.name, run_id, wait_seconds=self.wait_seconds)
+
+    def _begin(self, run_id: str, version_id: str, plans) -> None:
+        recipe = self.recipe
         for removed in self.warehouse.gc(self.catalog):
             self.echo(f"removed leftovers of an interrupted run: {removed}")
         options = PipelineOptions(self.beam_args)
@@ -441,11 +438,33 @@ def _check_accounting(sources: dict[str, dict], plans, files: list[dict]) -> Non
                        f"committed")
 
 
+def _jsonable(value):
+    if hasattr(value, "item"):  # numpy scalar
+        value = value.item()
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return value
+
+
 def _suite_digest(result) -> dict:
+    """A short, JSON-able account of one suite's result for the summary and the manifest."""
     stats = result.statistics
+    unexpected = []
+    for item in result.results:
+        counts = item.result or {}
+        if counts.get("unexpected_count"):
+            unexpected.append({
+                "expectation": item.expectation_config.type,
+                "column": item.expectation_config.kwargs.get("column"),
+                "unexpected_count": counts["unexpected_count"],
+                "element_count": counts.get("element_count"),
+                "partial_unexpected_list": [_jsonable(v) for v in
+                                            counts.get("partial_unexpected_list", [])[:5]],
+            })
     return {"suite": result.suite_name, "success": bool(result.success),
             "evaluated": stats.get("evaluated_expectations"),
-            "successful": stats.get("successful_expectations")}
+            "successful": stats.get("successful_expectations"),
+            "unexpected": unexpected}
 
 
 def _dataset_info(recipe: Recipe) -> dict:

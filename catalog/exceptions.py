@@ -1,0 +1,91 @@
+"""Named errors of the catalog, the warehouse layout and the Parquet writer.
+
+Every message says what went wrong, where (catalog URL, dataset, version, path), the offending
+value, and the fix, so that the CLI can print it as is. ``exit_code`` mirrors the convention of
+``pipelines.exceptions`` (the catalog does not import the pipeline layer).
+"""
+from __future__ import annotations
+
+
+class CatalogError(Exception):
+    """Base class of every error raised by the ``catalog`` package."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, where: str | None = None, fix: str | None = None):
+        self.where = where
+        self.fix = fix
+        self.reason = message
+        text = f"{where}: {message}" if where else message
+        super().__init__(f"{text} Fix: {fix}" if fix else text)
+
+
+# --- opening a catalog -----------------------------------------------------------------------
+class UnknownCatalogSchemeError(CatalogError):
+    """A catalog URL uses a scheme no backend is registered for."""
+
+
+class MissingDependencyError(CatalogError):
+    """A backend needs an optional package that is not installed."""
+
+
+class CatalogConnectionError(CatalogError):
+    """The catalog database could not be reached or its tables could not be created."""
+
+
+# --- lookups ---------------------------------------------------------------------------------
+class NotFoundError(CatalogError):
+    """Base class of lookups that found nothing."""
+
+
+class DatasetNotFoundError(NotFoundError):
+    """A dataset name is not in the catalog."""
+
+
+class VersionNotFoundError(NotFoundError):
+    """A version id (or ``latest``) does not resolve to a version of the dataset."""
+
+
+class RunNotFoundError(NotFoundError):
+    """A run id is not in the catalog."""
+
+
+# --- writes ----------------------------------------------------------------------------------
+class InvalidRecordError(CatalogError, ValueError):
+    """A record handed to the catalog is malformed (naive timestamp, unknown status, bad count)."""
+
+
+class DuplicateError(CatalogError):
+    """A run or version id already exists."""
+
+
+class RunStateError(CatalogError):
+    """A run is not in the state the operation needs (e.g. finishing a run that is not running)."""
+
+
+class DatasetLockedError(CatalogError):
+    """Another live run of the same dataset holds the dataset lock."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, holder_run_id: str, where: str | None = None,
+                 fix: str | None = None):
+        self.holder_run_id = holder_run_id
+        super().__init__(message, where=where, fix=fix)
+
+
+# --- files -----------------------------------------------------------------------------------
+class WarehouseError(CatalogError):
+    """A warehouse path operation (publish, gc) failed."""
+
+
+class PublishError(WarehouseError):
+    """Staged files could not be moved into their version folder."""
+
+
+class WriterError(CatalogError):
+    """A Parquet file could not be written, or tables could not be combined."""
+
+
+class ManifestError(CatalogError):
+    """A manifest is missing, not valid JSON, not serialisable, or does not match its checksum."""

@@ -1,0 +1,282 @@
+"""The catalog contract: records, ids, the abstract :class:`Catalog` and the backend registry.
+
+The catalog is the single source of truth of what exists: a version folder in the warehouse is
+visible only once :meth:`Catalog.commit_version` has committed its row. Backends are registered
+by URL scheme (``register_backend``) and imported lazily, so an optional driver is only needed
+by those who use it.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import datetime as dt
+import importlib
+import os
+import secrets
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from catalog.exceptions import (
+    InvalidRecordError,
+    MissingDependencyError,
+    UnknownCatalogSchemeError,
+)
+
+UTC = dt.timezone.utc
+
+#: every status a run can end in; "running" is the only non-terminal one
+RUN_STATUSES = ("running", "succeeded", "failed", "gate_failed", "abandoned", "no_change")
+TERMINAL_STATUSES = frozenset(RUN_STATUSES) - {"running"}
+#: the row counters a run reports through :meth:`Catalog.finish_run`
+COUNT_FIELDS = ("rows_in", "rows_out", "rows_dropped", "rows_rejected")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+def _new_id(prefix: str, now: dt.datetime | None = None) -> str:
+    # The timestamp first makes ids sort by creation time; the random suffix keeps two ids made
+    # in the same second (by two workers or two hosts) distinct.
+    stamp = (now or utcnow()).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{prefix}{stamp}-{secrets.token_hex(3)}"
+
+
+def new_version_id(now: dt.datetime | None = None) -> str:
+    """A sortable version id, e.g. ``v20261126T194650Z-3f9a1c``."""
+    return _new_id("v", now)
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """A sortable run id, e.g. ``r20261126T194650Z-0b12ee``."""
+    return _new_id("r", now)
+
+
+def _check_aware(record: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(record, name)
+        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+            raise InvalidRecordError(
+                f"field {name!r} is a naive datetime ({value.isoformat()})",
+                where=type(record).__name__,
+                fix="pass timezone-aware UTC datetimes, e.g. datetime.now(timezone.utc)",
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetRecord:
+    """A dataset's descriptive fields. ``created_at`` None means "now" on first insert; it is
+    kept unchanged by later ``ensure_dataset`` calls."""
+
+    name: str
+    title: str | None = ""
+    description: str | None = ""
+    licence: str | None = ""
+    owner_name: str | None = ""
+    owner_email: str | None = ""
+    attribution: str | None = ""
+    classification: str | None = ""
+    created_at: dt.datetime | None = dataclasses.field(default_factory=utcnow)
+
+    def __post_init__(self) -> None:
+        _check_aware(self, "created_at")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    dataset: str
+    version_id: str | None = None
+    status: str = "running"
+    recipe_path: str | None = ""
+    recipe_sha256: str | None = ""
+    parameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    code_version: str | None = ""
+    runner: str | None = ""
+    host: str = dataclasses.field(default_factory=socket.gethostname)
+    pid: int = dataclasses.field(default_factory=os.getpid)
+    started_at: dt.datetime = dataclasses.field(default_factory=utcnow)
+    ended_at: dt.datetime | None = None
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_dropped: int = 0
+    rows_rejected: int = 0
+    error: str | None = None
+    report_path: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_aware(self, "started_at", "ended_at")
+        check_status(self.status, where=f"run {self.run_id}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceRecord:
+    run_id: str
+    uri: str
+    sha256: str
+    size: int
+    kind: str
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionRecord:
+    version_id: str
+    dataset: str
+    run_id: str
+    path: str
+    manifest_sha256: str
+    rows: int
+    bytes: int
+    file_count: int
+    state: str = "draft"
+    created_at: dt.datetime = dataclasses.field(default_factory=utcnow)
+
+    def __post_init__(self) -> None:
+        _check_aware(self, "created_at")
+
+
+@dataclasses.dataclass(frozen=True)
+class FileRecord:
+    path: str  # relative to the version folder, posix separators
+    sha256: str
+    rows: int
+    bytes: int
+    partition: str = ""
+    source_sha256: str = ""
+    time_min: dt.datetime | None = None
+    time_max: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        _check_aware(self, "time_min", "time_max")
+        if self.path.startswith("/") or "\\" in self.path or ".." in self.path.split("/"):
+            raise InvalidRecordError(
+                f"file path {self.path!r} is not a relative posix path inside the version folder",
+                where="FileRecord", fix="pass the path relative to the version folder, e.g. "
+                "'date=2024-01-01/part-....parquet'")
+
+
+def check_status(status: str, *, where: str) -> None:
+    if status not in RUN_STATUSES:
+        raise InvalidRecordError(f"unknown run status {status!r}", where=where,
+                                 fix=f"use one of {', '.join(RUN_STATUSES)}")
+
+
+def process_is_alive(run: RunRecord) -> bool:
+    """Default liveness probe: a run on this host is alive iff its pid exists.
+
+    A run on another host cannot be probed from here, so it is presumed alive; an operator
+    abandons it explicitly with a probe that knows better.
+    """
+    if run.host != socket.gethostname():
+        return True
+    try:
+        os.kill(run.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # the pid exists but belongs to another user
+        return True
+    return True
+
+
+class Catalog(abc.ABC):
+    """Datasets, their versions and files, the runs that made them and the sources they read."""
+
+    @abc.abstractmethod
+    def ensure_dataset(self, rec: DatasetRecord) -> None:
+        """Insert the dataset, or update its descriptive fields (``created_at`` is kept)."""
+
+    @abc.abstractmethod
+    def begin_run(self, run: RunRecord, sources: Sequence[SourceRecord]) -> None:
+        """Record a run with status ``running`` and its sources; committed at once."""
+
+    @abc.abstractmethod
+    def finish_run(self, run_id: str, *, status: str, counts: Mapping[str, int],
+                   error: str | None = None, report_path: str | None = None) -> None:
+        """Move a running run to a terminal status, with its row counts."""
+
+    @abc.abstractmethod
+    def commit_version(self, version: VersionRecord, files: Sequence[FileRecord]) -> None:
+        """In one transaction: the version row and its files. The version becomes visible here."""
+
+    @abc.abstractmethod
+    def datasets(self) -> list[DatasetRecord]: ...
+
+    @abc.abstractmethod
+    def versions(self, dataset: str) -> list[VersionRecord]:
+        """Versions of ``dataset``, oldest first."""
+
+    @abc.abstractmethod
+    def version(self, dataset: str, ref: str) -> VersionRecord:
+        """``ref`` is a version id or ``latest``."""
+
+    @abc.abstractmethod
+    def files(self, version_id: str) -> list[FileRecord]: ...
+
+    @abc.abstractmethod
+    def run(self, run_id: str) -> RunRecord: ...
+
+    @abc.abstractmethod
+    def runs(self, dataset: str) -> list[RunRecord]:
+        """Runs of ``dataset``, oldest first."""
+
+    @abc.abstractmethod
+    def sources(self, run_id: str) -> list[SourceRecord]: ...
+
+    @abc.abstractmethod
+    def abandon_stale_runs(self, dataset: str,
+                           is_alive: Callable[[RunRecord], bool] = process_is_alive) -> list[str]:
+        """Mark ``running`` runs whose process is gone as ``abandoned``; return their ids."""
+
+    @abc.abstractmethod
+    def acquire_lock(self, dataset: str, run_id: str, *, wait_seconds: float = 0,
+                     is_alive: Callable[[RunRecord], bool] = process_is_alive) -> None:
+        """Take the per-dataset lock, or raise ``DatasetLockedError`` naming the holder."""
+
+    @abc.abstractmethod
+    def release_lock(self, dataset: str, run_id: str) -> None:
+        """Drop the lock if ``run_id`` holds it (a no-op otherwise)."""
+
+    def close(self) -> None:
+        """Release connections. Optional for backends that hold none."""
+
+
+#: URL scheme -> "module:Class" of the backend; imported on first use
+_BACKENDS: dict[str, str] = {
+    "sqlite": "catalog.sql:SqlCatalog",
+    "postgresql": "catalog.sql:SqlCatalog",
+    "postgresql+psycopg": "catalog.sql:SqlCatalog",
+    "postgres": "catalog.sql:SqlCatalog",
+}
+
+
+def register_backend(scheme: str, target: str) -> None:
+    """Register ``"module:Class"`` (a class with ``from_url(url)``) for a URL scheme."""
+    _BACKENDS[scheme] = target
+
+
+def _load(target: str, scheme: str) -> type:
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise MissingDependencyError(
+            f"the backend for {scheme!r} URLs could not be imported ({err})",
+            where=target, fix="install the extra, e.g. pip install 'haina[postgres]'") from err
+    return getattr(module, class_name)
+
+
+def open_catalog(url: str) -> Catalog:
+    """Open (and create the tables of) the catalog at ``url``.
+
+    ``sqlite:///abs/path/catalog.db`` or ``postgresql://user@host:port/db`` (psycopg 3; add
+    ``?schema=name`` to keep the tables in their own PostgreSQL schema).
+    """
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    target = _BACKENDS.get(scheme)
+    if target is None:
+        raise UnknownCatalogSchemeError(
+            f"no catalog backend for scheme {scheme!r} in URL {url!r}", where="catalog URL",
+            fix=f"use one of the schemes {', '.join(sorted(_BACKENDS))}, "
+                "e.g. sqlite:////abs/path/catalog.db")
+    return _load(target, scheme).from_url(url)

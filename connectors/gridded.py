@@ -1,0 +1,695 @@
+"""Gridded netCDF (kind ``netcdf_grid``): CF grids to long tables of observations.
+
+``plan`` opens a file lazily, finds its coordinates by CF conventions, checks the recipe's
+variables and units, and splits the grid into chunks along one dimension. ``read`` loads one
+chunk's slab only (so files larger than memory work) and turns it into rows with numpy:
+
+- rows are in the natural C order of ``(time, depth, y, x)``: time outermost;
+- coordinate arrays are broadcast to the variable's shape, longitudes normalised to [-180, 180),
+  depth converted to metres positive down, time decoded by :mod:`connectors.cftime_decode`;
+- a cell where every variable is NaN/fill (land, radar gaps) is dropped and counted in
+  ``rows_dropped``; in a kept row, a missing variable value is written as null.
+
+Datasets are opened once per file and worker process (a small LRU cache), because a worker
+usually reads many chunks of the same file in a row.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+import struct
+from typing import Annotated, Literal
+
+import numpy as np
+import pyarrow as pa
+import xarray as xr
+from pydantic import Field
+
+from connectors import cftime_decode, units
+from connectors.base import ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan
+from connectors.config import SourceConfig, VariableMapping
+from connectors.exceptions import (
+    ConnectorError,
+    IncompatibleSourceError,
+    MissingVariableError,
+    SourceNotFoundError,
+    UnitConversionError,
+    UnreadableSourceError,
+)
+
+Role = Literal["time", "depth", "latitude", "longitude"]
+TIME_TYPE = pa.timestamp("us", tz="UTC")
+LINEAGE_ATTRIBUTES = ("title", "institution", "source", "license", "licence", "credit",
+                      "Conventions", "references", "acknowledgement", "acknowledgment")
+_UNREADABLE_FIX = "re-download it or remove it from the recipe's uri glob"
+_LAT_UNITS = {"degrees_north", "degree_north", "degree_n", "degrees_n", "degreen", "degreesn"}
+_LON_UNITS = {"degrees_east", "degree_east", "degree_e", "degrees_e", "degreee", "degreese"}
+_UP_NAMES = ("height", "altitude")
+
+
+class GriddedConfig(SourceConfig):
+    kind: Literal["netcdf_grid"]
+    #: default: the time dim if its length > 1, else the outermost dim longer than 1
+    chunk_dim: str | None = None
+    #: indices along chunk_dim per chunk; "auto" keeps a chunk under target_chunk_cells cells
+    chunk_size: Annotated[int, Field(gt=0)] | Literal["auto"] = "auto"
+    target_chunk_cells: int = Field(default=4_000_000, gt=0)
+    #: explicit coordinate variable names where CF attributes can't find them
+    coordinates: dict[Role, str] = {}
+    #: auto: from the depth variable's ``positive`` attribute / standard_name (height -> up)
+    depth_positive: Literal["auto", "down", "up"] = "auto"
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputVariable:
+    source: str
+    column: str
+    dtype: str
+    conversion: units.Conversion
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where everything is in one file, for one recipe entry (derived from metadata only)."""
+
+    dims: tuple[str, ...]           # the variables' dims in output order (time, depth, y, x)
+    squeeze: tuple[str, ...]        # length-1 dims with no coordinate, dropped
+    variables: tuple[OutputVariable, ...]
+    latitude: str
+    longitude: str
+    time: str | None
+    depth: str | None
+    depth_scale: float              # metres positive down = value * depth_scale + depth_offset
+    depth_offset: float
+    chunk_dim: str | None
+    columns: tuple[ColumnInfo, ...]
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def _path(uri: str) -> str:
+    return uri[len("file://"):] if uri.startswith("file://") else uri
+
+
+def _file_key(uri: str) -> tuple:
+    """Cache key: a rewritten file (new mtime/size) or a forked worker gets a fresh handle."""
+    path = _path(uri)
+    if "://" in path:
+        return (path, None, None, os.getpid())
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError as err:
+        raise SourceNotFoundError("file not found", source=uri,
+                                  fix="check the recipe's uri glob and that the file was not "
+                                      "moved or deleted since planning") from err
+    return (path, stat.st_mtime_ns, stat.st_size, os.getpid())
+
+
+@functools.lru_cache(maxsize=4)
+def _open_cached(key: tuple) -> xr.Dataset:
+    # cache=False: a cached dataset must not keep every slab it ever served in memory.
+    return xr.open_dataset(key[0], engine="netcdf4", decode_times=False, mask_and_scale=True,
+                           decode_timedelta=False, cache=False)
+
+
+def open_dataset(uri: str) -> xr.Dataset:
+    """The lazily opened dataset for ``uri``, shared by the chunks a worker reads."""
+    key = _file_key(uri)
+    try:
+        return _open_cached(key)
+    except (OSError, ValueError, RuntimeError, TypeError) as err:
+        raise UnreadableSourceError(
+            f"cannot open as netCDF (not netCDF, truncated or corrupt): {err}",
+            source=uri, fix=_UNREADABLE_FIX) from err
+
+
+def clear_cache() -> None:
+    """Forget cached datasets and layouts; xarray closes the files once they are unreferenced."""
+    _layout_cached.cache_clear()
+    _open_cached.cache_clear()
+
+
+# --------------------------------------------------------------------------- coordinates
+
+
+def _attr(var: xr.Variable, name: str) -> str:
+    return str(var.attrs.get(name, "")).strip()
+
+
+def _is_latitude(var: xr.Variable) -> bool:
+    return _attr(var, "standard_name") == "latitude" or _attr(var, "units").lower() in _LAT_UNITS
+
+
+def _is_longitude(var: xr.Variable) -> bool:
+    return (_attr(var, "standard_name") == "longitude"
+            or _attr(var, "units").lower() in _LON_UNITS)
+
+
+def _is_time(var: xr.Variable) -> bool:
+    return (_attr(var, "standard_name") == "time" or _attr(var, "axis").upper() == "T"
+            or " since " in _attr(var, "units").lower())
+
+
+def _is_length(label: str) -> bool:
+    try:
+        units.conversion(label, "m")
+    except UnitConversionError:
+        return False
+    return True
+
+
+def _is_depth(var: xr.Variable) -> bool:
+    name = _attr(var, "standard_name")
+    if name == "depth" or name in _UP_NAMES:
+        return True
+    vertical = "positive" in var.attrs or _attr(var, "axis").upper() == "Z"
+    return vertical and _is_length(_attr(var, "units") or "m")
+
+
+_DETECTORS = {"time": _is_time, "depth": _is_depth,
+              "latitude": _is_latitude, "longitude": _is_longitude}
+_LOOKED_FOR = {
+    "latitude": "standard_name 'latitude' or units 'degrees_north'",
+    "longitude": "standard_name 'longitude' or units 'degrees_east'",
+}
+
+
+def _bounds_variables(ds: xr.Dataset) -> set[str]:
+    return {str(v.attrs["bounds"]) for v in ds.variables.values() if "bounds" in v.attrs}
+
+
+def find_coordinate(ds: xr.Dataset, role: str, var_dims: tuple[str, ...],
+                    exclude: set[str]) -> str | None:
+    """The CF coordinate for ``role`` that fits a variable with ``var_dims``, or None.
+
+    Candidates must span a subset of the variable's dims (a scalar fits too); dimension
+    coordinates win over auxiliary ones, then file order.
+    """
+    skip = exclude | _bounds_variables(ds)
+    found = [name for name, var in ds.variables.items()
+             if name not in skip and set(var.dims) <= set(var_dims) and _DETECTORS[role](var)]
+    found.sort(key=lambda name: ds.variables[name].dims != (name,))
+    return found[0] if found else None
+
+
+def _explicit_coordinate(ds, config, role, var_dims, uri) -> str:
+    name = config.coordinates[role]
+    if name not in ds.variables:
+        raise MissingVariableError(
+            f"coordinate variable {name!r} (recipe key coordinates.{role}) is not in the file; "
+            f"variables present: {', '.join(map(str, ds.variables))}",
+            source=uri, fix=f"set coordinates.{role} to one of the variables present")
+    if not set(ds.variables[name].dims) <= set(var_dims):
+        raise MissingVariableError(
+            f"coordinate {name!r} (coordinates.{role}) has dims {ds.variables[name].dims}, "
+            f"which are not dims of the variables {var_dims}",
+            source=uri, fix=f"set coordinates.{role} to a coordinate on the variables' grid")
+    return name
+
+
+def _coordinates(ds, config, var_dims, uri, data_names) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for role in ("latitude", "longitude", "time", "depth"):
+        if role in config.coordinates:
+            found[role] = _explicit_coordinate(ds, config, role, var_dims, uri)
+            continue
+        taken = set(data_names) | {n for n in found.values() if n}
+        found[role] = find_coordinate(ds, role, var_dims, taken)
+        if found[role] is None and role in _LOOKED_FOR:
+            raise MissingVariableError(
+                f"no {role} coordinate found for variables with dims {var_dims} (looked for "
+                f"{_LOOKED_FOR[role]}); variables present: {', '.join(map(str, ds.variables))}",
+                source=uri, fix=f"name it in the recipe: coordinates: {{{role}: <variable>}}")
+    return found
+
+
+# --------------------------------------------------------------------------- variables
+
+
+def _data_variables(ds: xr.Dataset) -> list[str]:
+    return [str(name) for name in ds.data_vars]
+
+
+def _default_variables(ds: xr.Dataset, uri: str) -> dict[str, VariableMapping]:
+    """Every data variable whose standard_name is a canonical variable."""
+    chosen = {name: VariableMapping() for name in _data_variables(ds)
+              if units.canonical_name(_attr(ds.variables[name], "standard_name"))}
+    if not chosen:
+        listing = ", ".join(f"{n} (standard_name={_attr(ds.variables[n], 'standard_name')!r})"
+                            for n in _data_variables(ds))
+        raise MissingVariableError(
+            f"no data variable has a known CF standard_name; data variables: {listing or 'none'}",
+            source=uri,
+            fix="list the variables in the recipe, e.g. variables: {temp: {name: "
+                "sea_water_temperature, standard_name: sea_water_temperature, units: degC}}")
+    return chosen
+
+
+def _check_present(ds: xr.Dataset, names, uri: str) -> None:
+    for name in names:
+        if name not in ds.variables:
+            raise MissingVariableError(
+                f"variable {name!r} named in the recipe is not in the file; data variables "
+                f"present: {', '.join(_data_variables(ds)) or 'none'}",
+                source=uri,
+                fix=f"correct the recipe key sources[].variables.{name} to one of the variables "
+                    f"present, or remove it")
+
+
+def _output_variable(ds, name: str, mapping: VariableMapping, uri: str):
+    var = ds.variables[name]
+    standard_name = mapping.standard_name or _attr(var, "standard_name") or None
+    canonical = units.canonical_name(standard_name) or units.canonical_name(mapping.name)
+    column = mapping.name or canonical or standard_name or name.lower()
+    source_units = mapping.units or _attr(var, "units") or None
+    target = units.canonical_units(canonical) if canonical else None
+    conversion = units.conversion(source_units, target, variable=name, source=uri)
+    info = ColumnInfo(column, "variable", units=conversion.target_units or None,
+                      standard_name=standard_name, long_name=_attr(var, "long_name") or None,
+                      source_name=name, source_units=source_units,
+                      conversion=conversion.description)
+    return OutputVariable(name, column, mapping.dtype, conversion), info
+
+
+def _same_grid(ds, names, uri) -> tuple[str, ...]:
+    dims = {name: ds.variables[name].dims for name in names}
+    first = dims[names[0]]
+    odd = {n: d for n, d in dims.items() if d != first}
+    if odd:
+        raise IncompatibleSourceError(
+            f"variables are on different grids: {names[0]} has dims {first}, but "
+            + ", ".join(f"{n} has {d}" for n, d in odd.items()),
+            source=uri, fix="list variables of one grid per sources[] entry (repeat the entry "
+                            "with the same uri for the others)")
+    return tuple(map(str, first))
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def _output_dims(ds, var_dims, coords, uri) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Order the variable dims time, depth, then horizontal; find droppable length-1 dims."""
+    def dim_of(role):
+        name = coords[role]
+        return ds.variables[name].dims[0] if name and ds.variables[name].ndim == 1 else None
+    t_dim, z_dim = dim_of("time"), dim_of("depth")
+    horizontal = set(ds.variables[coords["latitude"]].dims) | set(
+        ds.variables[coords["longitude"]].dims)
+    if t_dim in horizontal or z_dim in horizontal:  # e.g. a trajectory: time shares the x dim
+        t_dim = None if t_dim in horizontal else t_dim
+        z_dim = None if z_dim in horizontal else z_dim
+    known = {t_dim, z_dim} | horizontal
+    squeeze = tuple(d for d in var_dims if d not in known and ds.sizes[d] == 1)
+    extra = [d for d in var_dims if d not in known and d not in squeeze]
+    if extra:
+        raise IncompatibleSourceError(
+            f"dimension(s) {extra} of the variables have no time, depth, latitude or longitude "
+            f"coordinate, so their cells cannot be placed in rows",
+            source=uri, fix="select one index of that dimension before ingesting (e.g. "
+                            "`ncks -d dim,0`), or name the coordinate in coordinates:")
+    rest = [d for d in var_dims if d not in (t_dim, z_dim) and d not in squeeze]
+    ordered = [d for d in (t_dim, z_dim) if d is not None and d in var_dims] + rest
+    return tuple(ordered), squeeze
+
+
+def _default_chunk_dim(ds, dims, time_dim) -> str | None:
+    if time_dim in dims and ds.sizes[time_dim] > 1:
+        return time_dim
+    longer = [d for d in dims if ds.sizes[d] > 1]
+    return (longer or list(dims) or [None])[0]
+
+
+def _chunk_dim(ds, config, dims, coords, uri) -> str | None:
+    if config.chunk_dim is None:
+        time = coords["time"]
+        time_dim = ds.variables[time].dims[0] if time and ds.variables[time].ndim == 1 else None
+        return _default_chunk_dim(ds, dims, time_dim)
+    if config.chunk_dim not in dims:
+        raise ConnectorError(f"chunk_dim {config.chunk_dim!r} is not a dimension of the "
+                             f"variables {dims}", source=uri,
+                             fix=f"set chunk_dim to one of {list(dims)} or remove it")
+    return config.chunk_dim
+
+
+def _depth_transform(ds, name, config, uri) -> tuple[float, float, ColumnInfo]:
+    if name is None:
+        return 1.0, 0.0, ColumnInfo("depth", "coordinate", units="m", standard_name="depth",
+                                    conversion="no depth coordinate in source: null")
+    var = ds.variables[name]
+    label = _attr(var, "units") or None
+    conv = units.conversion(label or "m", "m", variable=name, source=uri)
+    up = _depth_is_up(var, config.depth_positive)
+    sign = -1.0 if up else 1.0
+    text = f"{conv.description}; source positive {'up: negated' if up else 'down'}"
+    if label is None:
+        text += "; no units attribute: assumed m"
+    info = ColumnInfo("depth", "coordinate", units="m", standard_name="depth",
+                      source_name=name, source_units=label, conversion=text)
+    return sign * conv.scale, sign * conv.offset, info
+
+
+def _depth_is_up(var: xr.Variable, setting: str) -> bool:
+    if setting != "auto":
+        return setting == "up"
+    positive = _attr(var, "positive").lower()
+    if positive in ("up", "down"):
+        return positive == "up"
+    name = _attr(var, "standard_name")
+    return name in _UP_NAMES or name.startswith("height_above")
+
+
+def _time_info(ds, name, uri) -> ColumnInfo:
+    if name is None:
+        return ColumnInfo("time", "coordinate", standard_name="time",
+                          conversion="no time axis in source: null")
+    var = ds.variables[name]
+    label, calendar = _attr(var, "units"), var.attrs.get("calendar")
+    try:
+        text = cftime_decode.describe(label, calendar)
+        cftime_decode.parse_units(label)
+    except UnreadableSourceError as err:
+        raise UnreadableSourceError(f"time variable {name!r}: {err.reason}", source=uri,
+                                    fix=err.fix) from err
+    return ColumnInfo("time", "coordinate", units="UTC", standard_name="time",
+                      source_name=name, source_units=label, conversion=text)
+
+
+def _horizontal_info(name: str, role: str, source_units: str) -> ColumnInfo:
+    east = role == "longitude"
+    return ColumnInfo(role, "coordinate", units="degrees_east" if east else "degrees_north",
+                      standard_name=role, source_name=name, source_units=source_units or None,
+                      conversion="normalised to [-180, 180)" if east else "none")
+
+
+def build_layout(ds: xr.Dataset, config: GriddedConfig, uri: str) -> Layout:
+    """Check the recipe entry against the file's metadata and describe how to read it."""
+    mappings = dict(config.variables) or _default_variables(ds, uri)
+    names = list(mappings)
+    _check_present(ds, names, uri)
+    var_dims = _same_grid(ds, names, uri)
+    coords = _coordinates(ds, config, var_dims, uri, names)
+    dims, squeeze = _output_dims(ds, var_dims, coords, uri)
+    outputs, infos = zip(*(_output_variable(ds, n, mappings[n], uri) for n in names))
+    _check_unique([i.name for i in infos], uri)
+    scale, offset, depth_info = _depth_transform(ds, coords["depth"], config, uri)
+    columns = (_time_info(ds, coords["time"], uri), depth_info,
+               _horizontal_info(coords["latitude"], "latitude",
+                                _attr(ds.variables[coords["latitude"]], "units")),
+               _horizontal_info(coords["longitude"], "longitude",
+                                _attr(ds.variables[coords["longitude"]], "units")),
+               *infos, ColumnInfo("source_file", "source"))
+    return Layout(dims, squeeze, tuple(outputs), coords["latitude"], coords["longitude"],
+                  coords["time"], coords["depth"], scale, offset,
+                  _chunk_dim(ds, config, dims, coords, uri), columns)
+
+
+def _check_unique(columns: list[str], uri: str) -> None:
+    reserved = {"time", "depth", "latitude", "longitude", "source_file"}
+    clash = sorted({c for c in columns if columns.count(c) > 1} | (set(columns) & reserved))
+    if clash:
+        raise IncompatibleSourceError(f"output column name(s) {clash} are used twice or clash with "
+                             f"the coordinate columns", source=uri,
+                             fix="give each variable a distinct name in the recipe "
+                                 "(variables: {<source var>: {name: <column>}})")
+
+
+@functools.lru_cache(maxsize=16)
+def _layout_cached(key: tuple, config_json: str, uri: str) -> Layout:
+    config = GriddedConfig.model_validate_json(config_json)
+    return build_layout(_open_cached(key), config, uri)
+
+
+def layout_for(config: GriddedConfig, uri: str) -> Layout:
+    """The layout of ``uri`` for ``config``, computed once per file version and worker."""
+    open_dataset(uri)  # raises the named errors for missing or unreadable files
+    return _layout_cached(_file_key(uri), config.model_dump_json(), uri)
+
+
+# --------------------------------------------------------------------------- schema and chunks
+
+
+def _field(info: ColumnInfo, dtype: pa.DataType) -> pa.Field:
+    return pa.field(info.name, dtype, nullable=True, metadata=info.metadata())
+
+
+def build_schema(layout: Layout) -> pa.Schema:
+    types = [TIME_TYPE, pa.float64(), pa.float64(), pa.float64(),
+             *(pa.from_numpy_dtype(np.dtype(v.dtype)) for v in layout.variables), pa.string()]
+    return pa.schema([_field(info, t) for info, t in zip(layout.columns, types)])
+
+
+def chunk_ranges(length: int, size: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` ranges of ``size`` covering ``range(length)``."""
+    return [(start, min(start + size, length)) for start in range(0, length, size)]
+
+
+def _chunk_size(config: GriddedConfig, total_cells: int, length: int) -> int:
+    if config.chunk_size != "auto":
+        return config.chunk_size
+    per_index = max(1, total_cells // max(length, 1))
+    return max(1, config.target_chunk_cells // per_index)
+
+
+def build_chunks(ds, layout, config, uri, sha256) -> tuple[ChunkSpec, ...]:
+    dim = layout.chunk_dim
+    if dim is None:
+        return (ChunkSpec(0, uri, sha256, 0),)
+    shape = ds.variables[layout.variables[0].source].shape
+    size = _chunk_size(config, math.prod(shape), ds.sizes[dim])
+    return tuple(ChunkSpec(0, uri, sha256, i, dim, start, stop)
+                 for i, (start, stop) in enumerate(chunk_ranges(ds.sizes[dim], size)))
+
+
+def lineage_attributes(ds: xr.Dataset) -> dict[str, str]:
+    return {key: str(ds.attrs[key]) for key in LINEAGE_ATTRIBUTES if key in ds.attrs}
+
+
+_NC_TYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 4, 6: 8, 7: 1, 8: 2, 9: 4, 10: 8, 11: 8}
+_HEADER_READ = 8 << 20  # headers are KBs; a bigger one is only read up to here
+
+
+class _ClassicHeader:
+    """Cursor over a netCDF-3 header (CDF-1, -2 and -5 layouts, big-endian)."""
+
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 4
+        self.count = ">Q" if data[3] == 5 else ">I"      # NON_NEG: 8 bytes in CDF-5
+        self.offset = ">I" if data[3] == 1 else ">Q"     # OFFSET: 8 bytes from CDF-2 on
+
+    def take(self, fmt: str | None = None) -> int:
+        fmt = fmt or self.count
+        (value,) = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += struct.calcsize(fmt)
+        return value
+
+    def skip_padded(self, nbytes: int) -> None:
+        self.pos += -(-nbytes // 4) * 4
+
+    def skip_attributes(self) -> None:
+        self.take(">I")  # NC_ATTRIBUTE tag, or ZERO when absent
+        for _ in range(self.take()):
+            self.skip_padded(self.take())            # name
+            nc_type = self.take(">I")
+            self.skip_padded(self.take() * _NC_TYPE_BYTES[nc_type])
+
+
+def classic_data_end(header: bytes) -> int | None:
+    """The file size a netCDF-3 header promises (end of its last data byte), None if unknown."""
+    cursor = _ClassicHeader(header)
+    numrecs = cursor.take()
+    cursor.take(">I")
+    dims = []
+    for _ in range(cursor.take()):
+        cursor.skip_padded(cursor.take())
+        dims.append(cursor.take())
+    cursor.skip_attributes()
+    cursor.take(">I")
+    fixed, record = [], []
+    for _ in range(cursor.take()):
+        cursor.skip_padded(cursor.take())
+        dim_ids = [cursor.take() for _ in range(cursor.take())]
+        cursor.skip_attributes()
+        itemsize, _, begin = _NC_TYPE_BYTES[cursor.take(">I")], cursor.take(), cursor.take(cursor.offset)
+        is_record = bool(dim_ids) and dims[dim_ids[0]] == 0
+        size = math.prod(dims[i] for i in dim_ids[is_record:]) * itemsize
+        (record if is_record else fixed).append((begin, size))
+    if numrecs in (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):  # streaming: record count not in header
+        record = []
+    # records interleave; each slot is padded to 4 bytes unless there is one record variable
+    recsize = sum(-(-s // 4) * 4 if len(record) > 1 else s for _, s in record)
+    ends = [b + s for b, s in fixed] + [b + (numrecs - 1) * recsize + s for b, s in record
+                                         if numrecs > 0]
+    return max(ends, default=None)
+
+
+def check_complete(uri: str) -> None:
+    """Refuse a truncated netCDF-3 file, which opens fine and reads zeros past its end.
+
+    (netCDF-4/HDF5 files record their end-of-file address, so truncation fails on open.)
+    """
+    path = _path(uri)
+    if "://" in path:
+        return
+    with open(path, "rb") as handle:
+        header = handle.read(_HEADER_READ)
+    if header[:3] != b"CDF":
+        return
+    actual = os.path.getsize(path)
+    try:
+        needed = classic_data_end(header)
+    except (struct.error, KeyError, IndexError) as err:
+        if actual <= _HEADER_READ:
+            raise UnreadableSourceError("netCDF-3 header is truncated or corrupt", source=uri,
+                                        fix=_UNREADABLE_FIX) from err
+        return  # a header larger than we read: leave the check to netCDF
+    if needed is not None and actual < needed:
+        raise UnreadableSourceError(
+            f"file is truncated: {actual} bytes, but its header places data up to byte {needed}",
+            source=uri, fix=_UNREADABLE_FIX)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _load(ds, name, layout, chunk, uri) -> np.ndarray:
+    """Load one variable's part of the chunk (only that slab), with dims in output order."""
+    var = ds.variables[name]
+    index = {d: 0 for d in layout.squeeze if d in var.dims}
+    if chunk.dim in var.dims:
+        index[chunk.dim] = slice(chunk.start, None if chunk.stop < 0 else chunk.stop)
+    if index:
+        var = var.isel(index)
+    order = [d for d in layout.dims if d in var.dims]
+    if list(var.dims) != order:
+        var = var.transpose(*order)
+    try:
+        return np.asarray(var.values)
+    except (OSError, RuntimeError, ValueError) as err:
+        raise UnreadableSourceError(f"cannot read variable {name!r} for chunk {chunk.ordinal} "
+                                    f"({chunk.dim}[{chunk.start}:{chunk.stop}]): {err}",
+                                    source=uri, fix=_UNREADABLE_FIX) from err
+
+
+def _to_grid(values: np.ndarray, var_dims, layout) -> np.ndarray:
+    """Reshape a coordinate (dims a subset of the layout's, in its order) to broadcast."""
+    shape = [values.shape[var_dims.index(d)] if d in var_dims else 1 for d in layout.dims]
+    return values.reshape(shape)
+
+
+def _coordinate(ds, name, layout, chunk, uri) -> np.ndarray:
+    values = _load(ds, name, layout, chunk, uri)
+    dims = [d for d in layout.dims if d in ds.variables[name].dims]
+    return _to_grid(values, dims, layout)
+
+
+def _expand(grid: np.ndarray, shape, keep: np.ndarray | None) -> np.ndarray:
+    """Broadcast a coordinate to the slab and take kept cells, in C order."""
+    full = np.broadcast_to(grid, shape)
+    return full.reshape(-1) if keep is None else full[keep]
+
+
+def _coordinate_column(grid: np.ndarray, shape, keep, arrow_type: pa.DataType) -> pa.Array:
+    """Broadcast a small coordinate grid into a column; missing coordinates become null.
+
+    The missing mask is computed on the small grid and only broadcast when needed, and
+    times travel as int64 (a zero-copy view), because both are per-row costs otherwise.
+    """
+    is_time = grid.dtype.kind == "M"
+    missing = np.isnat(grid) if is_time else ~np.isfinite(grid)
+    values = _expand(grid.view(np.int64) if is_time else grid, shape, keep)
+    mask = _expand(missing, shape, keep) if missing.any() else None
+    array = pa.array(values, type=pa.int64() if is_time else arrow_type, mask=mask)
+    return array.view(arrow_type) if is_time else array
+
+
+def _time_column(ds, layout, chunk, uri, shape, keep, n) -> pa.Array:
+    if layout.time is None:
+        return pa.nulls(n, TIME_TYPE)
+    var = ds.variables[layout.time]
+    raw = _coordinate(ds, layout.time, layout, chunk, uri)
+    try:
+        decoded = cftime_decode.decode(raw, var.attrs.get("units"), var.attrs.get("calendar"))
+    except UnreadableSourceError as err:
+        raise UnreadableSourceError(f"time variable {layout.time!r}: {err.reason}",
+                                    source=uri, fix=err.fix) from err
+    return _coordinate_column(decoded, shape, keep, TIME_TYPE)
+
+
+def _depth_column(ds, layout, chunk, uri, shape, keep, n) -> pa.Array:
+    if layout.depth is None:
+        return pa.nulls(n, pa.float64())
+    raw = _coordinate(ds, layout.depth, layout, chunk, uri).astype(np.float64)
+    metres = raw * layout.depth_scale + layout.depth_offset
+    return _coordinate_column(metres, shape, keep, pa.float64())
+
+
+def _horizontal_columns(ds, layout, chunk, uri, shape, keep) -> list[pa.Array]:
+    lat = _coordinate(ds, layout.latitude, layout, chunk, uri).astype(np.float64)
+    lon = _coordinate(ds, layout.longitude, layout, chunk, uri).astype(np.float64)
+    lon = ((lon + 180.0) % 360.0) - 180.0
+    return [_coordinate_column(lat, shape, keep, pa.float64()),
+            _coordinate_column(lon, shape, keep, pa.float64())]
+
+
+def _variable_column(values: np.ndarray, finite: np.ndarray, var: OutputVariable,
+                     keep: np.ndarray | None, kept: int) -> pa.Array:
+    flat = values.reshape(-1) if keep is None else values[keep]
+    # Convert in the decoded precision, then cast: float32 inputs stay float32 throughout.
+    out = var.conversion.apply(flat).astype(var.dtype, copy=False)
+    if np.count_nonzero(finite) == kept:  # present in every kept row: no validity bitmap
+        return pa.array(out)
+    return pa.array(out, mask=~(finite.reshape(-1) if keep is None else finite[keep]))
+
+
+def read_chunk(ds: xr.Dataset, layout: Layout, chunk: ChunkSpec, schema: pa.Schema,
+               uri: str) -> ChunkResult:
+    """Turn one chunk of the grid into rows (see the module docstring for the rules)."""
+    slabs = [_load(ds, v.source, layout, chunk, uri) for v in layout.variables]
+    shape = slabs[0].shape
+    finite = [np.isfinite(s) for s in slabs]
+    valid = functools.reduce(np.logical_or, finite)
+    rows_in, kept = int(valid.size), int(np.count_nonzero(valid))
+    keep = None if kept == rows_in else valid
+    columns = [
+        _time_column(ds, layout, chunk, uri, shape, keep, kept),
+        _depth_column(ds, layout, chunk, uri, shape, keep, kept),
+        *_horizontal_columns(ds, layout, chunk, uri, shape, keep),
+        *(_variable_column(s, f, v, keep, kept)
+          for s, f, v in zip(slabs, finite, layout.variables)),
+        pa.repeat(pa.scalar(uri, pa.string()), kept),
+    ]
+    table = pa.Table.from_arrays(columns, schema=schema)
+    return ChunkResult(table, rows_in=rows_in, rows_dropped=rows_in - kept)
+
+
+def _check_schema(layout: Layout, schema: pa.Schema, uri: str) -> None:
+    expected = [c.name for c in layout.columns]
+    if schema.names != expected:
+        raise ConnectorError(f"the file's columns {expected} differ from the planned schema "
+                             f"{schema.names}; the file changed since planning", source=uri,
+                             fix="re-run the pipeline so that the file is planned again")
+
+
+class GriddedNetCDF(Connector):
+    """CF gridded netCDF files (regular or curvilinear grids) to observation rows."""
+
+    kind = "netcdf_grid"
+    config_model = GriddedConfig
+
+    def plan(self, config: GriddedConfig, uri: str, sha256: str, size: int) -> SourcePlan:
+        ds = open_dataset(uri)
+        layout = layout_for(config, uri)
+        check_complete(uri)
+        return SourcePlan(uri=uri, sha256=sha256, size=size, schema=build_schema(layout),
+                          columns=layout.columns,
+                          chunks=build_chunks(ds, layout, config, uri, sha256),
+                          attributes=lineage_attributes(ds))
+
+    def read(self, config: GriddedConfig, chunk: ChunkSpec, plan_schema: pa.Schema) -> ChunkResult:
+        ds = open_dataset(chunk.uri)
+        layout = layout_for(config, chunk.uri)
+        _check_schema(layout, plan_schema, chunk.uri)
+        return read_chunk(ds, layout, chunk, plan_schema, chunk.uri)
