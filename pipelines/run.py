@@ -207,6 +207,11 @@ def write_options(recipe: Recipe, schema: pa.Schema) -> writer.WriteOptions:
     )
 
 
+def read_json(uri: str):
+    with FileSystems.open(uri, compression_type="uncompressed") as handle:
+        return json.load(handle)
+
+
 def _remove_tree(uri: str) -> None:
     if FileSystems.exists(uri):
         FileSystems.delete([uri])
@@ -288,13 +293,14 @@ class Runner:
         ), [store_mod.SourceRecord(run_id=run_id, uri=p.uri, sha256=p.sha256, size=p.size,
                                    kind=recipe.sources[i].kind) for i, p in plans])
 
-    def _execute(self, run_id, version_id, plans, schema, suites, staging):
+    def ingest_plan(self, run_id, version_id, plans, schema, suites, staging) -> IngestPlan:
+        """Everything the Beam pipeline needs, decided here in the driver."""
         recipe = self.recipe
         kv = {"haina.dataset": recipe.name, "haina.version": version_id, "haina.run_id": run_id,
               "haina.licence": recipe.licence}
         if recipe.attribution:
             kv["haina.attribution"] = recipe.attribution
-        plan = IngestPlan(
+        return IngestPlan(
             chunks=[c for _, p in plans for c in p.chunks],
             configs=list(recipe.sources),
             schemas=source_schemas(recipe, plans),
@@ -308,16 +314,15 @@ class Runner:
             partition_by=recipe.output.partition_by,
             target_bytes=int(recipe.output.target_file_mb * 2**20),
         )
-        self.echo(f"running {len(plan.chunks)} chunk(s) on "
-                  f"{PipelineOptions(self.beam_args).view_as(StandardOptions).runner or 'DirectRunner'}")
+
+    def _execute(self, run_id, version_id, plans, schema, suites, staging):
+        plan = self.ingest_plan(run_id, version_id, plans, schema, suites, staging)
         options = PipelineOptions(self.beam_args)
+        runner = options.view_as(StandardOptions).runner or "DirectRunner"
+        self.echo(f"running {len(plan.chunks)} chunk(s) on {runner}")
         with beam.Pipeline(options=options) as pipeline:
             _ = pipeline | "Ingest" >> Ingest(plan)
-        with FileSystems.open(f"{staging}/summary.json") as handle:
-            summary = json.load(handle)
-        with FileSystems.open(f"{staging}/files.json") as handle:
-            files = json.load(handle)
-        return summary, files
+        return read_json(f"{staging}/summary.json"), read_json(f"{staging}/files.json")
 
     def _conclude(self, run_id, version_id, plans, schema, suites, summary, files, staging, started):
         recipe = self.recipe
