@@ -498,10 +498,18 @@ class SqlCatalog(Catalog):
                                                 locks_t.c.run_id == run_id))
 
 
+QUARANTINE_PARTITION = "quarantine"
+
+
 def _check_totals(version: VersionRecord, files: Sequence[FileRecord]) -> None:
-    """A version's totals must be the sums of its files: the catalog never stores a mismatch."""
-    totals = {"rows": sum(f.rows for f in files), "bytes": sum(f.bytes for f in files),
-              "file_count": len(files)}
+    """A version's totals must be the sums of its data files: the catalog never stores a mismatch.
+
+    Quarantine files (partition ``quarantine``) belong to the version and are recorded with their
+    hashes, but their rows are rejects, not data, so they are not part of the version's totals.
+    """
+    data = [f for f in files if f.partition != QUARANTINE_PARTITION]
+    totals = {"rows": sum(f.rows for f in data), "bytes": sum(f.bytes for f in data),
+              "file_count": len(data)}
     wrong = {k: (getattr(version, k), v) for k, v in totals.items() if getattr(version, k) != v}
     paths = [f.path for f in files]
     if wrong or len(set(paths)) != len(paths):

@@ -67,7 +67,12 @@ def _fraction_failure(label: str, observed: dict, allowed: float) -> str | None:
     if fraction <= allowed:
         return None
     return (f"{label}: {unexpected} of {total} rows unexpected ({fraction:.4%}) > allowed "
-            f"{allowed:.4%}; sample {observed.get('partial_unexpected_list', [])[:5]!r}")
+            f"{allowed:.4%}; sample {_plain(observed.get('partial_unexpected_list', [])[:5])}")
+
+
+def _plain(values: list) -> str:
+    """Sample values as a user would write them (45.0, not np.float32(45.0))."""
+    return "[" + ", ".join(str(v.item() if hasattr(v, "item") else v) for v in values) + "]"
 
 
 def _observed(observed: dict, kwargs: dict) -> str:

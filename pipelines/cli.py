@@ -10,7 +10,6 @@ with a non-zero exit code; tracebacks are for bugs (``--debug`` shows them for e
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -18,6 +17,7 @@ import warnings
 from typing import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 # Wide enough for file names and conversions when output is piped (logs, CI, cron mail).
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (HainaError, ConnectorError, CatalogError, ExpectationsError) as err:
         if args.debug:
             raise
-        err_console.print(f"[bold red]error:[/] {err}", markup=True, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}", markup=True, soft_wrap=True)
         return getattr(err, "exit_code", 2)
     except KeyboardInterrupt:
         err_console.print("interrupted; nothing was committed by the interrupted step")

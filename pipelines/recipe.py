@@ -118,18 +118,78 @@ def _location(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def _format_errors(path: Path | str, err: ValidationError, prefix: tuple = ()) -> str:
-    lines = [f"{path}: recipe is not valid ({err.error_count()} problem(s)):"]
+def _format_errors(path: Path | str, err: ValidationError, prefix: tuple = (),
+                   model: type[BaseModel] | None = None) -> str:
+    """One line per bad key: where, what was wrong, the value given, and what is accepted.
+
+    pydantic reports each branch of a union (``int | Literal["auto"]``) as its own error with a
+    branch tag in the location; those are folded into one line per key.
+    """
+    lines: dict[str, list[str]] = {}
+    values: dict[str, object] = {}
     for item in err.errors():
-        loc = _location(prefix + tuple(p for p in item["loc"] if not _is_union_tag(p)))
-        value = item.get("input")
-        shown = "" if item["type"] == "missing" else f" (got {value!r})"
-        lines.append(f"  - {loc}: {item['msg']}{shown}")
-    return "\n".join(lines)
+        loc = tuple(p for p in item["loc"] if not _is_union_tag(p))
+        where = _location(prefix + loc)
+        message = item["msg"]
+        if item["type"] == "extra_forbidden" and model is not None:
+            accepted = _accepted_keys(model, loc[:-1])
+            if accepted:
+                message = f"unknown key; accepted keys here: {', '.join(accepted)}"
+        if message not in lines.setdefault(where, []):
+            lines[where].append(message)
+        if item["type"] != "missing":
+            values[where] = item.get("input")
+    out = [f"{path}: recipe is not valid ({len(lines)} problem(s)):"]
+    for where, messages in lines.items():
+        shown = f" (got {values[where]!r})" if where in values else ""
+        out.append(f"  - {where}: {' or '.join(messages)}{shown}")
+    return "\n".join(out)
 
 
 def _is_union_tag(part) -> bool:
-    return isinstance(part, str) and part.startswith("function-")
+    # branch tags look like "constrained-int", "literal['auto']", "function-after[...]", "int"
+    return isinstance(part, str) and (not part.isidentifier() or part in _TYPE_TAGS)
+
+
+_TYPE_TAGS = {"int", "str", "float", "bool", "list", "dict", "tuple", "none", "is-instance"}
+
+
+def _accepted_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys a model accepts at ``loc`` (field names, list indexes and mapping keys)."""
+    annotation: object = model
+    for part in loc:
+        current = _model_of(annotation)
+        if current is not None and isinstance(part, str) and part in current.model_fields:
+            annotation = current.model_fields[part].annotation
+        elif _is_container(annotation):
+            annotation = _value_type(annotation)  # a list index or a mapping key
+        else:
+            return []
+    current = _model_of(annotation)
+    if current is None:
+        return []
+    return sorted(n for n, f in current.model_fields.items() if not f.exclude)
+
+
+def _is_container(annotation) -> bool:
+    return getattr(annotation, "__origin__", None) in (dict, list, tuple)
+
+
+def _value_type(annotation):
+    args = getattr(annotation, "__args__", ())
+    return args[-1] if args else None
+
+
+def _model_of(annotation):
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if _is_container(annotation):
+        return None
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _parse_sources(path, raw_sources) -> tuple[SourceConfig, ...]:
@@ -149,7 +209,7 @@ def _parse_sources(path, raw_sources) -> tuple[SourceConfig, ...]:
         try:
             parsed.append(model.model_validate(raw))
         except ValidationError as err:
-            raise RecipeError(_format_errors(path, err, ("sources", i))) from err
+            raise RecipeError(_format_errors(path, err, ("sources", i), model)) from err
     return tuple(parsed)
 
 
@@ -166,7 +226,7 @@ def parse(text: str, path: Path | str = "<recipe>") -> Recipe:
     try:
         recipe = Recipe.model_validate({**raw, "sources": sources})
     except ValidationError as err:
-        raise RecipeError(_format_errors(path, err)) from err
+        raise RecipeError(_format_errors(path, err, model=Recipe)) from err
     resolved = Path(path).resolve() if path != "<recipe>" else None
     return recipe.model_copy(update={
         "path": resolved,

@@ -25,7 +25,7 @@ import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
@@ -38,7 +38,7 @@ from catalog import store as store_mod
 from catalog import writer
 from catalog.warehouse import Warehouse
 from connectors.base import SourcePlan
-from connectors.exceptions import ConnectorError, SourceNotFoundError
+from connectors.exceptions import SourceNotFoundError
 from expectations import checks as checks_mod
 from expectations import suites as suites_mod
 from pipelines.exceptions import GateFailedError, RunError
@@ -111,7 +111,8 @@ def match_sources(recipe: Recipe) -> list[tuple[int, str]]:
             paths = sorted(m.path for m in metadata_list)
             if not paths:
                 raise SourceNotFoundError(
-                    f"sources[{index}].uri {pattern!r} matches no file (looked for {absolute})",
+                    f"{recipe.path}: sources[{index}].uri {pattern!r} matches no file "
+                    f"(looked for {absolute})",
                     fix="check the path and glob; relative paths are relative to the recipe file",
                 )
             found.extend((index, path) for path in paths)
@@ -373,7 +374,8 @@ class Runner:
         recipe = self.recipe
         data_files = sorted(files, key=lambda f: f["path"])
         self.warehouse.publish(staging, version_dir)
-        run = self.catalog.run(run_id)
+        # the run row gets its counts at finish_run, after the commit; the manifest needs them now
+        run = dataclasses.replace(self.catalog.run(run_id), **_catalog_counts(counts))
         file_records = [store_mod.FileRecord(
             path=f["path"], sha256=f["sha256"], rows=f["rows"], bytes=f["bytes"],
             partition=f["partition"], source_sha256=f["source_sha256"],

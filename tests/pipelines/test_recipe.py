@@ -52,7 +52,7 @@ def test_good_recipe_is_typed_and_frozen(tmp_path):
 
 @pytest.mark.parametrize("old, new, expected", [
     ("chunk_size: 2", "chunk_size: many", ["sources[0].chunk_size", "'many'"]),
-    ("chunk_size: 2", "chunk_size: 2\n    colour: blue", ["sources[0].colour", "Extra inputs"]),
+    ("chunk_size: 2", "chunk_size: 2\n    colour: blue", ["sources[0].colour", "unknown key", "chunk_dim"]),
     ("licence: CC-BY-4.0", "licence: 'free for all'", ["licence", "SPDX", "'free for all'"]),
     ("name: yellow-sea", "name: Yellow Sea", ["name", "'Yellow Sea'"]),
     ("kind: netcdf_grid", "kind: hdf9", ["sources[0].kind", "'hdf9'", "netcdf_grid"]),

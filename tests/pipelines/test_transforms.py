@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
