@@ -109,3 +109,25 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def read(self, config: Any, chunk: ChunkSpec, plan_schema: pa.Schema) -> ChunkResult:
         """Read one chunk into a table with exactly ``plan_schema``."""
+
+
+#: Schema of quarantined records: every record a connector reads but cannot use lands here.
+QUARANTINE_SCHEMA = pa.schema([
+    pa.field("reason", pa.string(), nullable=False),   # stable code, e.g. "bad_checksum"
+    pa.field("detail", pa.string()),                   # human-readable: what and why
+    pa.field("source_file", pa.string(), nullable=False),
+    pa.field("position", pa.int64()),                  # line number (1-based) or record index
+    pa.field("raw", pa.string()),                      # the offending text, when there is one
+])
+
+
+def quarantine_table(reasons, details, source_file: str, positions, raws) -> pa.Table:
+    """Build a quarantine table from equal-length sequences (vectorised; no per-row work)."""
+    n = len(reasons)
+    return pa.table({
+        "reason": pa.array(reasons, pa.string()),
+        "detail": pa.array(details, pa.string()),
+        "source_file": pa.array([source_file] * n, pa.string()),
+        "position": pa.array(positions, pa.int64()),
+        "raw": pa.array(raws, pa.string()),
+    }, schema=QUARANTINE_SCHEMA)
