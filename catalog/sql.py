@@ -38,6 +38,7 @@ from catalog.store import (
     TERMINAL_STATUSES,
     UTC,
     Catalog,
+    default_actor,
     DatasetRecord,
     FileRecord,
     RunRecord,
@@ -214,6 +215,10 @@ def create_tables(engine: Engine) -> None:
 
 
 # --- row <-> record --------------------------------------------------------------------------
+def _jsonable(values: Mapping) -> dict:
+    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in values.items()}
+
+
 def _row(record: Any) -> dict[str, Any]:
     return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
 
@@ -235,6 +240,15 @@ class SqlCatalog(Catalog):
 
     def __init__(self, engine: Engine):
         self._engine = engine
+        #: who performs mutations (CLI --actor, $HAINA_ACTOR, or the login name); never empty
+        self.actor: str = default_actor()
+        #: called inside every mutation's transaction as f(conn, action, target, details, actor),
+        #: so a listener's writes (the audit log) commit or roll back with the change itself
+        self.listeners: list[Callable[..., None]] = []
+
+    def _mutated(self, conn: Connection, action: str, target: str, details: Mapping) -> None:
+        for listener in self.listeners:
+            listener(conn, action, target, dict(details), self.actor)
 
     @classmethod
     def from_url(cls, url: str) -> SqlCatalog:
@@ -263,7 +277,14 @@ class SqlCatalog(Catalog):
         stmt = _INSERTS[self._engine.dialect.name](datasets_t).values(**values)
         changed = {k: v for k, v in values.items() if k not in ("name", "created_at")}
         with self._engine.begin() as conn:
+            before = conn.execute(sa.select(datasets_t).where(datasets_t.c.name == rec.name)).first()
             conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=changed))
+            if before is None:
+                self._mutated(conn, "dataset.create", rec.name, _jsonable(changed))
+            else:
+                diff = {k: v for k, v in changed.items() if getattr(before, k) != v}
+                if diff:
+                    self._mutated(conn, "dataset.update", rec.name, _jsonable(diff))
 
     def datasets(self) -> list[DatasetRecord]:
         with self._engine.connect() as conn:
@@ -298,6 +319,10 @@ class SqlCatalog(Catalog):
             conn.execute(runs_t.insert().values(**values))
             if sources:
                 conn.execute(sources_t.insert(), [_row(s) for s in sources])
+            self._mutated(conn, "run.start", run.run_id, {
+                "dataset": run.dataset, "recipe_sha256": run.recipe_sha256,
+                "code_version": run.code_version, "runner": run.runner,
+                "sources": len(sources)})
 
     def finish_run(self, run_id: str, *, status: str, counts: Mapping[str, int],
                    error: str | None = None, report_path: str | None = None) -> None:
@@ -323,6 +348,8 @@ class SqlCatalog(Catalog):
                     f"run {run_id!r} is already {current.status!r}; cannot set it to {status!r}",
                     where=self._where, fix="a run's final status is set once; start a new run")
             conn.execute(runs_t.update().where(runs_t.c.run_id == run_id).values(**values))
+            self._mutated(conn, "run.end", run_id, {"dataset": current.dataset, "status": status,
+                                                    **dict(counts), "error": error})
 
     def _run_row(self, conn: Connection, run_id: str) -> Any:
         return conn.execute(sa.select(runs_t).where(runs_t.c.run_id == run_id)).first()
@@ -361,6 +388,8 @@ class SqlCatalog(Catalog):
                          .where(runs_t.c.run_id.in_(dead), runs_t.c.status == "running")
                          .values(status="abandoned", ended_at=utcnow(), error=error))
             conn.execute(locks_t.delete().where(locks_t.c.run_id.in_(dead)))
+            for run_id in dead:
+                self._mutated(conn, "run.abandon", run_id, {"dataset": dataset, "error": error})
         return dead
 
     # --- versions ----------------------------------------------------------------------------
@@ -381,6 +410,9 @@ class SqlCatalog(Catalog):
                              [{**_row(f), "version_id": version.version_id} for f in files])
             conn.execute(runs_t.update().where(runs_t.c.run_id == version.run_id)
                          .values(version_id=version.version_id))
+            self._mutated(conn, "version.commit", f"{version.dataset}@{version.version_id}", {
+                "run_id": version.run_id, "manifest_sha256": version.manifest_sha256,
+                "rows": version.rows, "files": len(files)})
 
     def _require_running_run(self, conn: Connection, version: VersionRecord) -> None:
         run = self._run_row(conn, version.run_id)

@@ -162,6 +162,19 @@ def check_status(status: str, *, where: str) -> None:
                                  fix=f"use one of {', '.join(RUN_STATUSES)}")
 
 
+def default_actor() -> str:
+    """Who acts on the catalog: $HAINA_ACTOR, else the login name; never empty."""
+    import getpass
+
+    actor = os.environ.get("HAINA_ACTOR", "").strip()
+    if not actor:
+        try:
+            actor = getpass.getuser()
+        except (KeyError, OSError):  # no login name in some containers
+            actor = ""
+    return actor or f"uid:{os.getuid()}"
+
+
 def process_is_alive(run: RunRecord) -> bool:
     """Default liveness probe: a run on this host is alive iff its pid exists.
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import getpass
 import hashlib
 import json
 import os
@@ -228,7 +227,8 @@ class Runner:
         self.beam_args = list(beam_args)
         self.warehouse = resolve_warehouse(recipe, warehouse)
         self.catalog = store_mod.open_catalog(catalog_url(recipe, self.warehouse, catalog))
-        self.actor = actor or os.environ.get("HAINA_ACTOR") or getpass.getuser()
+        self.actor = actor or store_mod.default_actor()
+        self.catalog.actor = self.actor
         self.wait_seconds = wait_seconds
         self.echo = echo
 
