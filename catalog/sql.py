@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import importlib
 import os
 import re
 import socket
@@ -207,7 +208,22 @@ _ENGINES: dict[str, Callable[[sa.URL], Engine]] = {
 }
 
 
+#: modules that define more tables on ``metadata`` (releases, audit log, lineage events); each is
+#: imported before tables are created, so one ``create_all`` sees the whole schema
+TABLE_MODULES: tuple[str, ...] = ("catalog.release", "catalog.audit", "catalog.lineage")
+
+
+def _import_table_modules() -> None:
+    for name in TABLE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:  # a missing dependency inside the module is a real error
+                raise
+
+
 def create_tables(engine: Engine) -> None:
+    _import_table_modules()
     metadata.create_all(engine)
     with engine.begin() as conn:
         if conn.execute(sa.select(sa.func.count()).select_from(schema_info)).scalar_one() == 0:

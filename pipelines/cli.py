@@ -10,6 +10,7 @@ with a non-zero exit code; tracebacks are for bugs (``--debug`` shows them for e
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -45,11 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    parser.add_argument("--actor", help="who acts, recorded in the catalog and audit log "
+                        "(default: $HAINA_ACTOR or the login name)")
+
     p = sub.add_parser("check", help="validate and plan a recipe without running it")
     p.add_argument("recipe")
     p = sub.add_parser("run", help="run a recipe; arguments after -- go to Beam")
     p.add_argument("recipe")
-    p.add_argument("--actor", help="who runs it (default: $HAINA_ACTOR or the login name)")
     p.add_argument("--wait", type=float, default=0, metavar="SECONDS",
                    help="if another run of the dataset holds its lock, wait this long for it "
                         "(default: fail at once)")
@@ -63,21 +66,40 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="show one version: NAME@VERSION (VERSION may be 'latest')")
     p.add_argument("ref")
     p.add_argument("--json", action="store_true", help="print the version's manifest as JSON")
+    for name in EXTENSIONS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:
+                raise
+            continue  # a capability not installed in this build
+        module.register(sub)
     return parser
+
+
+#: modules that add subcommands: each has ``register(subparsers)``, which only declares
+#: arguments and sets ``handler="module:function"``, so ``haina --help`` stays fast
+EXTENSIONS: tuple[str, ...] = ("pipelines.cli_release", "pipelines.cli_lineage",
+                               "pipelines.cli_audit", "pipelines.cli_report")
+
+
+def _handler(args):
+    target = getattr(args, "handler", None) or f"pipelines.commands:cmd_{args.command}"
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_libraries()
-    from pipelines import commands  # imported late: Beam and GE take seconds to import
     from pipelines.exceptions import HainaError
     from connectors.exceptions import ConnectorError
     from catalog.exceptions import CatalogError
     from expectations.exceptions import ExpectationsError
 
-    handler = getattr(commands, f"cmd_{args.command}")
     try:
-        return handler(args, console) or 0
+        # imported late: Beam and GE take seconds to import
+        return _handler(args)(args, console) or 0
     except (HainaError, ConnectorError, CatalogError, ExpectationsError) as err:
         if args.debug:
             raise

@@ -20,7 +20,9 @@ def _catalog(args, recipe=None):
         warehouse = resolve_warehouse(recipe, args.warehouse)
     else:
         warehouse = resolve_warehouse_default(args.warehouse)
-    return store_mod.open_catalog(catalog_url(recipe, warehouse, args.catalog)), warehouse
+    catalog = store_mod.open_catalog(catalog_url(recipe, warehouse, args.catalog))
+    catalog.actor = args.actor or store_mod.default_actor()
+    return catalog, warehouse
 
 
 def resolve_warehouse_default(override: str | None) -> Warehouse:
