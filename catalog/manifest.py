@@ -51,7 +51,8 @@ def schema_section(schema: pa.Schema) -> list[dict[str, Any]]:
 def _file_entry(f: FileRecord) -> dict[str, Any]:
     return {"path": f.path, "sha256": f.sha256, "rows": f.rows, "bytes": f.bytes,
             "partition": f.partition, "source_sha256": f.source_sha256,
-            "time_min": _iso(f.time_min), "time_max": _iso(f.time_max)}
+            "time_min": _iso(f.time_min), "time_max": _iso(f.time_max),
+            "content_sha256": f.content_sha256}
 
 
 def build_manifest(dataset_info: Mapping[str, Any] | DatasetRecord, version: VersionRecord,
@@ -74,8 +75,9 @@ def build_manifest(dataset_info: Mapping[str, Any] | DatasetRecord, version: Ver
                 "runner": run.runner, "parameters": dict(run.parameters),
                 "started_at": _iso(run.started_at)},
         "rows": {"in": run.rows_in, "out": run.rows_out, "dropped": run.rows_dropped,
-                 "rejected": run.rows_rejected, "written": sum(f.rows for f in files)},
-        "bytes": sum(f.bytes for f in files),
+                 "rejected": run.rows_rejected,
+                 "written": sum(f.rows for f in files if f.partition != "quarantine")},
+        "bytes": sum(f.bytes for f in files if f.partition != "quarantine"),
         "schema": schema_section(schema),
         "files": [_file_entry(f) for f in sorted(files, key=lambda f: f.path)],
         "sources": [{"uri": s.uri, "sha256": s.sha256, "size": s.size, "kind": s.kind}

@@ -141,6 +141,7 @@ files_t = sa.Table(
     sa.Column("source_sha256", sa.String(64), nullable=False),
     sa.Column("time_min", UtcDateTime),
     sa.Column("time_max", UtcDateTime),
+    sa.Column("content_sha256", sa.String(64)),
 )
 locks_t = sa.Table(
     "locks", metadata,

@@ -146,6 +146,8 @@ class FileRecord:
     source_sha256: str = ""
     time_min: dt.datetime | None = None
     time_max: dt.datetime | None = None
+    #: sha256 of the row groups (the file before its footer), see catalog.writer.WrittenFile
+    content_sha256: str | None = None
 
     def __post_init__(self) -> None:
         _check_aware(self, "time_min", "time_max")

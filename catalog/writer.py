@@ -67,11 +67,16 @@ class WrittenFile:
     sha256: str
     time_min: dt.datetime | None = None
     time_max: dt.datetime | None = None
+    #: sha256 of the bytes before the Parquet footer: the row groups only. Equal rows written
+    #: with equal options give equal content hashes, whatever the footer's metadata (version id,
+    #: run id) says, which is what makes re-runs comparable.
+    content_sha256: str | None = None
 
     def record(self, path: str, partition: str, source_sha256: str) -> FileRecord:
         return FileRecord(path=path, sha256=self.sha256, rows=self.rows, bytes=self.bytes,
                           partition=partition, source_sha256=source_sha256,
-                          time_min=self.time_min, time_max=self.time_max)
+                          time_min=self.time_min, time_max=self.time_max,
+                          content_sha256=self.content_sha256)
 
 
 class _HashingSink:
@@ -106,6 +111,10 @@ class _HashingSink:
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()
+
+    def snapshot(self) -> str:
+        """The digest of everything written so far, without ending the hash."""
+        return self._sha.copy().hexdigest()
 
 
 # --- footer metadata -------------------------------------------------------------------------
@@ -172,6 +181,9 @@ def write_table(table: pa.Table, uri: str, *, kv_metadata: Mapping[str, str],
         with pa.output_stream(sink, buffer_size=STREAM_BUFFER_BYTES) as stream:
             with pq.ParquetWriter(stream, table.schema, **kwargs) as writer:
                 writer.write_table(table, row_group_size=options.row_group_rows)
+                # row groups are complete; only the footer is still to come
+                stream.flush()
+                content_sha256 = sink.snapshot()
     except (OSError, pa.ArrowException, ValueError, TypeError) as err:
         sink.close()
         _remove_partial(uri)
@@ -181,7 +193,7 @@ def write_table(table: pa.Table, uri: str, *, kv_metadata: Mapping[str, str],
     sink.close()
     tmin, tmax = time_range(table)
     return WrittenFile(uri=uri, rows=table.num_rows, bytes=sink.size, sha256=sink.hexdigest(),
-                       time_min=tmin, time_max=tmax)
+                       time_min=tmin, time_max=tmax, content_sha256=content_sha256)
 
 
 def _remove_partial(uri: str) -> None:

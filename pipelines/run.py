@@ -380,6 +380,7 @@ class Runner:
             path=f["path"], sha256=f["sha256"], rows=f["rows"], bytes=f["bytes"],
             partition=f["partition"], source_sha256=f["source_sha256"],
             time_min=_parse_time(f["time_min"]), time_max=_parse_time(f["time_max"]),
+            content_sha256=f.get("content_sha256"),
         ) for f in data_files]
         data_only = [f for f in file_records if f.partition != "quarantine"]
         version = store_mod.VersionRecord(

@@ -183,6 +183,7 @@ def write_buffer(buffered, data_root: str, kv_metadata: dict[str, str],
     return {
         "path": f"data/{relative}",
         "sha256": written.sha256,
+        "content_sha256": written.content_sha256,
         "rows": written.rows,
         "bytes": written.bytes,
         "partition": partition,

@@ -106,7 +106,8 @@ class WriteFilesFn(beam.DoFn):
                                      kv_metadata=self.kv_metadata,
                                      options=writer.WriteOptions(dictionary_columns=("reason", "source_file"),
                                                                  byte_stream_split_columns=()))
-        return {"path": name, "sha256": written.sha256, "rows": written.rows,
+        return {"path": name, "sha256": written.sha256, "content_sha256": written.content_sha256,
+                "rows": written.rows,
                 "bytes": written.bytes, "partition": "quarantine",
                 "source_sha256": out.chunk.sha256, "time_min": None, "time_max": None}
 

@@ -168,3 +168,19 @@ def test_streaming_hash_costs_no_more_than_plain_write(tmp_path):
           f"pq.write_table best {min(theirs):.3f}s (1M rows x 4 float32)")
     assert pq.read_table(str(tmp_path / "ours.parquet")).equals(
         pq.read_table(str(tmp_path / "plain.parquet")))
+
+
+def test_content_hash_ignores_footer_metadata_but_not_rows(tmp_path):
+    """Re-runs of the same rows compare equal by content hash, whatever version id they carry."""
+    table = pa.table({"time": pa.array([0, 1, 2], pa.timestamp("us", tz="UTC")),
+                      "x": pa.array([1.5, 2.5, 3.5], pa.float32())})
+    meta = lambda version: footer_metadata("d", version, "r1")  # noqa: E731
+    a = write_table(table, str(tmp_path / "a.parquet"), kv_metadata=meta("v1"))
+    b = write_table(table, str(tmp_path / "b.parquet"), kv_metadata=meta("v2"))
+    c = write_table(table.slice(0, 2), str(tmp_path / "c.parquet"), kv_metadata=meta("v1"))
+    assert a.sha256 != b.sha256
+    assert a.content_sha256 == b.content_sha256
+    assert c.content_sha256 != a.content_sha256
+    data = (tmp_path / "a.parquet").read_bytes()
+    footer = int.from_bytes(data[-8:-4], "little") + 8
+    assert a.content_sha256 == hashlib.sha256(data[:-footer]).hexdigest()
