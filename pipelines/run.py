@@ -17,10 +17,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import importlib
 import json
 import os
 import socket
 import subprocess
+import sys
+import threading
 import time
 from importlib import metadata
 from pathlib import Path
@@ -207,6 +210,19 @@ def write_options(recipe: Recipe, schema: pa.Schema) -> writer.WriteOptions:
     )
 
 
+def _preload_great_expectations() -> None:
+    """Import GE on a second thread while the pipeline works.
+
+    GE's import takes seconds of pure-Python work and is only needed once the pipeline is done;
+    the pipeline's hot loops (decompression, Parquet encoding, hashing) run in C without the GIL,
+    so the import overlaps them instead of adding to the run. Python's import lock makes the
+    later ``import`` in ``_validate`` wait for this one if it is still going.
+    """
+    if "great_expectations" not in sys.modules:
+        threading.Thread(target=importlib.import_module, args=("expectations.results",),
+                         name="haina-preload-ge", daemon=True).start()
+
+
 def read_json(uri: str):
     with FileSystems.open(uri, compression_type="uncompressed") as handle:
         return json.load(handle)
@@ -247,6 +263,7 @@ class Runner:
     # -- execution -----------------------------------------------------------------------------
     def run(self) -> RunOutcome:
         started = time.monotonic()
+        _preload_great_expectations()
         plans, schema, suites = self.plan()
         run_id, version_id = store_mod.new_run_id(), store_mod.new_version_id()
         self._lock(run_id)
