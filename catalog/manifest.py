@@ -80,7 +80,8 @@ def build_manifest(dataset_info: Mapping[str, Any] | DatasetRecord, version: Ver
         "bytes": sum(f.bytes for f in files if f.partition != "quarantine"),
         "schema": schema_section(schema),
         "files": [_file_entry(f) for f in sorted(files, key=lambda f: f.path)],
-        "sources": [{"uri": s.uri, "sha256": s.sha256, "size": s.size, "kind": s.kind}
+        "sources": [{"uri": s.uri, "sha256": s.sha256, "size": s.size, "kind": s.kind,
+                     "run_id": s.run_id}
                     for s in sorted(sources, key=lambda s: s.uri)],
         "extra": dict(extra),
     }

@@ -14,6 +14,7 @@ to, which :meth:`Warehouse.gc` removes.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import shutil
 
@@ -70,6 +71,23 @@ class Warehouse:
             _publish_local(staging_data_dir, version_dir)
         else:
             publish_per_file(staging_data_dir, version_dir)
+
+    def link(self, source: str, target: str) -> None:
+        """Make ``target`` the same file as ``source`` without copying its bytes where possible.
+
+        A carried-over file of an earlier version becomes part of a new version: locally a hard
+        link (same inode, no bytes copied, and each version folder stays self-contained);
+        elsewhere, or across devices, the filesystem's copy.
+        """
+        if _is_local(source) and _is_local(target):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            try:
+                os.link(source, target)
+                return
+            except OSError as err:
+                if err.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                    raise
+        FileSystems.copy([source], [target])
 
     # --- garbage collection ------------------------------------------------------------------
     def gc(self, catalog: Catalog) -> list[str]:

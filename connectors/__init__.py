@@ -53,7 +53,13 @@ def get(kind: str) -> Connector:
     return _LOADED[kind]
 
 
+def release_all() -> None:
+    """Let every loaded connector close what it keeps open between chunks (file handles)."""
+    for connector in _LOADED.values():
+        connector.release()
+
+
 __all__ = [
     "ChunkResult", "ChunkSpec", "ColumnInfo", "Connector", "ConnectorError", "SourcePlan",
-    "get", "kinds", "register",
+    "get", "kinds", "register", "release_all",
 ]

@@ -110,6 +110,9 @@ class Connector(abc.ABC):
     def read(self, config: Any, chunk: ChunkSpec, plan_schema: pa.Schema) -> ChunkResult:
         """Read one chunk into a table with exactly ``plan_schema``."""
 
+    def release(self) -> None:
+        """Close what ``read`` keeps open between chunks; called when a worker is done."""
+
 
 #: Schema of quarantined records: every record a connector reads but cannot use lands here.
 QUARANTINE_SCHEMA = pa.schema([

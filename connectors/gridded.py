@@ -688,6 +688,9 @@ class GriddedNetCDF(Connector):
                           chunks=build_chunks(ds, layout, config, uri, sha256),
                           attributes=lineage_attributes(ds))
 
+    def release(self) -> None:
+        clear_cache()
+
     def read(self, config: GriddedConfig, chunk: ChunkSpec, plan_schema: pa.Schema) -> ChunkResult:
         ds = open_dataset(chunk.uri)
         layout = layout_for(config, chunk.uri)

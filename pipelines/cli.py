@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("recipe")
     p = sub.add_parser("run", help="run a recipe; arguments after -- go to Beam")
     p.add_argument("recipe")
+    p.add_argument("--full", action="store_true",
+                   help="process every source file, not only new and changed ones")
     p.add_argument("--wait", type=float, default=0, metavar="SECONDS",
                    help="if another run of the dataset holds its lock, wait this long for it "
                         "(default: fail at once)")

@@ -71,13 +71,16 @@ def cmd_run(args, console: Console) -> int:
     recipe = recipe_mod.load(args.recipe)
     beam_args = [a for a in args.beam_args if a != "--"]
     runner = Runner(recipe, beam_args=beam_args, warehouse=args.warehouse, catalog=args.catalog,
-                    actor=args.actor, wait_seconds=args.wait, echo=lambda msg: console.print(f"[dim]{msg}[/]"))
+                    actor=args.actor, wait_seconds=args.wait, full=args.full, echo=lambda msg: console.print(f"[dim]{msg}[/]"))
     outcome = runner.run()
     _print_outcome(console, outcome)
     return 0
 
 
 def _print_outcome(console: Console, outcome) -> None:
+    if outcome.status == "no_change":
+        console.print(f"[bold]{outcome.message}[/] (run {outcome.run_id})")
+        return
     c = outcome.counts
     console.print(f"\n[bold green]committed[/] {outcome.dataset}@{outcome.version_id} "
                   f"(draft) in {outcome.seconds:.1f} s")
@@ -94,7 +97,9 @@ def _print_outcome(console: Console, outcome) -> None:
                             [_suite_row(v) for v in outcome.validation]))
     data = [f for f in outcome.files if f["partition"] != "quarantine"]
     console.print(f"{len(data)} data file(s), {_human_bytes(sum(f['bytes'] for f in data))} "
-                  f"in {outcome.version_dir}")
+                  f"in {outcome.version_dir}"
+                  + (f" ({outcome.carried_files} carried over unchanged)" if outcome.carried_files
+                     else ""))
     console.print(f"validation report: {outcome.report_path}")
     console.print(f"next: haina show {outcome.dataset}@{outcome.version_id}")
 

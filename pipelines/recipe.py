@@ -21,6 +21,7 @@ from connectors.config import SourceConfig
 from connectors.exceptions import ConnectorError
 from expectations.config import QualityConfig
 from pipelines.exceptions import RecipeError
+from pipelines.incremental import IncrementalConfig
 
 _SPDX = re.compile(r"^(LicenseRef-[A-Za-z0-9.-]+|[A-Za-z0-9][A-Za-z0-9.+-]*)$")
 
@@ -83,6 +84,9 @@ class Recipe(_Frozen):
     sources: tuple[Any, ...] = Field(min_length=1)
     quality: QualityConfig = QualityConfig()
     output: OutputConfig = OutputConfig()
+    incremental: IncrementalConfig = IncrementalConfig()
+    #: files whose columns differ from the rest (or from the last version): fail, or widen
+    schema_drift: Literal["fail", "widen"] = "fail"
     #: warehouse folder (relative to the recipe) or None for $HAINA_WAREHOUSE / ./warehouse
     warehouse: str | None = None
     #: catalog URL; None means SQLite inside the warehouse

@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
@@ -38,12 +39,16 @@ import connectors
 from catalog import manifest as manifest_mod
 from catalog import store as store_mod
 from catalog import writer
+from catalog.exceptions import CatalogError
 from catalog.warehouse import Warehouse
 from connectors.base import SourcePlan
 from connectors.exceptions import SourceNotFoundError
 from expectations import checks as checks_mod
 from expectations import suites as suites_mod
+from pipelines import incremental
+from pipelines import schemas as schemas_mod
 from pipelines.exceptions import GateFailedError, RunError
+from pipelines.incremental import Delta, Source
 from pipelines.recipe import Recipe
 from pipelines.transforms import Ingest, IngestPlan
 
@@ -66,6 +71,8 @@ class RunOutcome:
     gate_failures: tuple[str, ...]
     seconds: float
     validation: list[dict] = dataclasses.field(default_factory=list)
+    message: str | None = None
+    carried_files: int = 0
 
 
 def code_version() -> str:
@@ -131,55 +138,31 @@ def fingerprint(uri: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def plan_sources(recipe: Recipe, matched: Sequence[tuple[int, str]]) -> list[tuple[int, SourcePlan]]:
+def fingerprint_sources(recipe: Recipe, matched: Sequence[tuple[int, str]]) -> list[Source]:
+    return [Source(index, uri, *fingerprint(uri)) for index, uri in matched]
+
+
+def plan_sources(recipe: Recipe, sources: Sequence[Source]) -> list[tuple[int, SourcePlan]]:
     plans = []
-    for index, uri in matched:
-        config = recipe.sources[index]
-        sha256, size = fingerprint(uri)
-        plan = connectors.get(config.kind).plan(config, uri, sha256, size)
+    for source in sources:
+        config = recipe.sources[source.index]
+        plan = connectors.get(config.kind).plan(config, source.uri, source.sha256, source.size)
         # connectors plan one file without knowing which recipe source it belongs to
-        chunks = tuple(dataclasses.replace(c, source_index=index) for c in plan.chunks)
-        plans.append((index, dataclasses.replace(plan, chunks=chunks)))
+        chunks = tuple(dataclasses.replace(c, source_index=source.index) for c in plan.chunks)
+        plans.append((source.index, dataclasses.replace(plan, chunks=chunks)))
     return plans
 
 
-def source_schemas(recipe: Recipe, plans) -> list[pa.Schema]:
-    """One schema per recipe source; every file of a source must agree with the first."""
-    schemas: list[pa.Schema | None] = [None] * len(recipe.sources)
-    first_uri: list[str | None] = [None] * len(recipe.sources)
-    for index, plan in plans:
-        if schemas[index] is None:
-            schemas[index], first_uri[index] = plan.schema, plan.uri
-        elif not schemas[index].equals(plan.schema, check_metadata=False):
-            raise RunError(_drift_message(index, first_uri[index], schemas[index], plan))
-    return schemas
-
-
-def _drift_message(index, first_uri, first: pa.Schema, plan: SourcePlan) -> str:
-    a, b = dict(zip(first.names, first.types)), dict(zip(plan.schema.names, plan.schema.types))
-    changes = [f"+{n}" for n in b if n not in a] + [f"-{n}" for n in a if n not in b]
-    changes += [f"{n}: {a[n]} -> {b[n]}" for n in a if n in b and a[n] != b[n]]
-    return (f"sources[{index}]: schema of {plan.uri} differs from {first_uri}: "
-            f"{', '.join(changes) or 'column metadata'}. Fix: map the variables to the same "
-            f"columns and units in the recipe, or split the files into separate sources")
-
-
-def dataset_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
-    """Union of the sources' schemas, in first-seen order, keeping each field's metadata."""
-    fields: dict[str, pa.Field] = {}
-    for schema in schemas:
-        for field in schema:
-            if field.name not in fields:
-                fields[field.name] = field.with_nullable(True)
-            elif fields[field.name].type != field.type:
-                raise RunError(f"column {field.name!r} has type {fields[field.name].type} in one "
-                               f"source and {field.type} in another. Fix: give the sources the same "
-                               f"dtype for it in the recipe (variables: {{...: {{dtype: ...}}}})")
-    # source_file last, the conventional place of provenance columns
-    ordered = [f for name, f in fields.items() if name != "source_file"]
-    if "source_file" in fields:
-        ordered.append(fields["source_file"])
-    return pa.schema(ordered)
+def dataset_schema(recipe: Recipe, plans, previous: pa.Schema | None = None,
+                   previous_id: str | None = None) -> pa.Schema:
+    """The version's schema: the sources' union, checked for drift against the last version."""
+    per_source = schemas_mod.source_schemas(len(recipe.sources), plans, recipe.schema_drift)
+    schema = schemas_mod.union([s for s in per_source if s is not None])
+    if previous is None:
+        return schema
+    schemas_mod.check_drift(previous, schema, recipe.schema_drift,
+                            what=f"since version {previous_id}")
+    return schemas_mod.union([previous, schema])
 
 
 def columns_info(schema: pa.Schema) -> list[connectors.ColumnInfo]:
@@ -238,7 +221,7 @@ class Runner:
 
     def __init__(self, recipe: Recipe, *, beam_args: Sequence[str] = (), warehouse: str | None = None,
                  catalog: str | None = None, actor: str | None = None, wait_seconds: float = 0,
-                 echo: Callable[[str], None] = lambda _msg: None):
+                 full: bool = False, echo: Callable[[str], None] = lambda _msg: None):
         self.recipe = recipe
         self.beam_args = list(beam_args)
         self.warehouse = resolve_warehouse(recipe, warehouse)
@@ -246,39 +229,84 @@ class Runner:
         self.actor = actor or store_mod.default_actor()
         self.catalog.actor = self.actor
         self.wait_seconds = wait_seconds
+        self.full = full
         self.echo = echo
 
     # -- planning ------------------------------------------------------------------------------
-    def plan(self) -> tuple[list[tuple[int, SourcePlan]], pa.Schema, list[dict]]:
+    def match(self) -> list[Source]:
+        """Every source file the recipe's globs match, fingerprinted by content."""
         matched = match_sources(self.recipe)
-        self.echo(f"planning {len(matched)} source file(s)")
-        plans = plan_sources(self.recipe, matched)
-        schema = dataset_schema([s for s in source_schemas(self.recipe, plans) if s is not None])
-        suites = []
-        if self.recipe.quality.enabled:
-            suites = suites_mod.suites_for(columns_info(schema), self.recipe.quality,
-                                           self.recipe.coverage, self.recipe.base_dir)
-        return plans, schema, suites
+        self.echo(f"fingerprinting {len(matched)} source file(s)")
+        return fingerprint_sources(self.recipe, matched)
+
+    def suites(self, schema: pa.Schema) -> list[dict]:
+        if not self.recipe.quality.enabled:
+            return []
+        return suites_mod.suites_for(columns_info(schema), self.recipe.quality,
+                                     self.recipe.coverage, self.recipe.base_dir)
+
+    def plan(self) -> tuple[list[tuple[int, SourcePlan]], pa.Schema, list[dict]]:
+        """Plan every matched file, as a full run would (``haina check``)."""
+        plans = plan_sources(self.recipe, self.match())
+        schema = dataset_schema(self.recipe, plans)
+        return plans, schema, self.suites(schema)
+
+    def previous(self) -> tuple[store_mod.VersionRecord, dict] | None:
+        """The version an incremental run extends: the latest one that is not yanked."""
+        try:
+            versions = self.catalog.versions(self.recipe.name)
+        except CatalogError:
+            return None
+        for version in reversed(versions):
+            if version.state != "yanked":
+                return version, manifest_mod.read_manifest(version.path)
+        return None
 
     # -- execution -----------------------------------------------------------------------------
     def run(self) -> RunOutcome:
         started = time.monotonic()
         _preload_great_expectations()
-        plans, schema, suites = self.plan()
+        sources = self.match()
+        previous = self.previous()
+        delta = incremental.delta(sources, previous[1] if previous else None, self.recipe.sha256,
+                                  self.recipe.incremental, self.full)
+        self.echo(delta.describe())
         run_id, version_id = store_mod.new_run_id(), store_mod.new_version_id()
+        if delta.nothing_to_do:
+            return self._no_change(run_id, version_id, sources, delta, started)
+        plans = plan_sources(self.recipe, delta.process)
+        previous_schema = _previous_schema(previous[0], delta) if previous else None
+        schema = dataset_schema(self.recipe, plans, previous_schema, delta.previous_version)
+        suites = self.suites(schema)
         self._lock(run_id)
         staging = self.warehouse.staging_dir(run_id)
         try:
             self._begin(run_id, version_id, plans)
             summary, files = self._execute(run_id, version_id, plans, schema, suites, staging)
             return self._conclude(run_id, version_id, plans, schema, suites, summary, files,
-                                  staging, started)
+                                  staging, started, delta, previous)
         except BaseException as err:
             self._fail(run_id, err)
             raise
         finally:
             self.catalog.release_lock(self.recipe.name, run_id)
             _remove_tree(staging)
+
+    def _no_change(self, run_id, version_id, sources, delta: Delta, started) -> RunOutcome:
+        """Nothing new or changed: record the run, commit no version, and say so."""
+        self._lock(run_id)
+        try:
+            self._begin(run_id, version_id, [])
+            self.catalog.finish_run(run_id, status="no_change",
+                                    counts={k: 0 for k in store_mod.COUNT_FIELDS})
+        finally:
+            self.catalog.release_lock(self.recipe.name, run_id)
+        return RunOutcome(
+            run_id=run_id, dataset=self.recipe.name, status="no_change", version_id=None,
+            version_dir=None, report_path=None, counts={}, sources={}, files=[],
+            gate_failures=(), seconds=time.monotonic() - started,
+            message=(f"nothing new: all {len(sources)} source file(s) are unchanged since "
+                     f"{delta.previous_version}; no version committed"))
 
     def _lock(self, run_id: str) -> None:
         """Register the dataset and take its lock: one run of a dataset at a time."""
@@ -321,7 +349,7 @@ class Runner:
         return IngestPlan(
             chunks=[c for _, p in plans for c in p.chunks],
             configs=list(recipe.sources),
-            schemas=source_schemas(recipe, plans),
+            schemas={p.uri: p.schema for _, p in plans},
             dataset_schema=schema,
             checks=checks_mod.compile_checks(suites) if suites else (),
             suites=suites,
@@ -337,12 +365,15 @@ class Runner:
         plan = self.ingest_plan(run_id, version_id, plans, schema, suites, staging)
         options = PipelineOptions(self.beam_args)
         runner = options.view_as(StandardOptions).runner or "DirectRunner"
+        if not plan.chunks:  # only dropping sources that are gone: nothing to read
+            return {"sources": {}, "metrics": {}}, []
         self.echo(f"running {len(plan.chunks)} chunk(s) on {runner}")
         with beam.Pipeline(options=options) as pipeline:
             _ = pipeline | "Ingest" >> Ingest(plan)
         return read_json(f"{staging}/summary.json"), read_json(f"{staging}/files.json")
 
-    def _conclude(self, run_id, version_id, plans, schema, suites, summary, files, staging, started):
+    def _conclude(self, run_id, version_id, plans, schema, suites, summary, files, staging, started,
+                  delta: Delta, previous):
         recipe = self.recipe
         errors = [e for rec in summary["sources"].values() for e in rec["errors"]]
         if errors:
@@ -360,16 +391,27 @@ class Runner:
                 + f"\nValidation report: {report_path}\nFix: correct or exclude the bad source "
                   f"data, or relax quality.max_failing_fraction in {recipe.path}")
         version_dir = self.warehouse.version_dir(recipe.name, version_id)
-        version = self._publish(run_id, version_id, plans, schema, summary, files, staging,
-                                version_dir, counts, validation)
+        carried = self._carry_over(delta, previous, staging)
+        version = self._publish(run_id, version_id, plans, schema, summary, files + carried,
+                                staging, version_dir, counts, validation, delta)
         self.catalog.finish_run(run_id, status="succeeded", counts=_catalog_counts(counts),
                                 report_path=report_path)
         return RunOutcome(
             run_id=run_id, dataset=recipe.name, status="succeeded", version_id=version.version_id,
             version_dir=version_dir, report_path=report_path, counts=counts,
-            sources=summary["sources"], files=files, gate_failures=(),
+            sources=summary["sources"], files=files + carried, gate_failures=(),
             seconds=time.monotonic() - started, validation=validation,
+            carried_files=len(carried), message=delta.describe(),
         )
+
+    def _carry_over(self, delta: Delta, previous, staging: str) -> list[dict]:
+        """Link the unchanged sources' files of the previous version into this one."""
+        if not delta.reuse:
+            return []
+        source_dir = previous[0].path
+        for entry in delta.reuse:
+            self.warehouse.link(f"{source_dir}/{entry['path']}", f"{staging}/{entry['path']}")
+        return [{**entry, "carried_from": delta.previous_version} for entry in delta.reuse]
 
     def _validate(self, run_id, version_id, suites, summary, counts):
         from expectations import gate as gate_mod
@@ -387,7 +429,7 @@ class Runner:
         return str(html_path), decision, validation
 
     def _publish(self, run_id, version_id, plans, schema, summary, files, staging, version_dir,
-                 counts, validation):
+                 counts, validation, delta: Delta):
         recipe = self.recipe
         data_files = sorted(files, key=lambda f: f["path"])
         self.warehouse.publish(staging, version_dir)
@@ -406,12 +448,16 @@ class Runner:
             rows=sum(f.rows for f in data_only), bytes=sum(f.bytes for f in data_only),
             file_count=len(data_only),
         )
-        sources = self.catalog.sources(run_id)
+        sources = self.catalog.sources(run_id) + [
+            store_mod.SourceRecord(run_id=s.get("run_id") or "", uri=s["uri"], sha256=s["sha256"],
+                                   size=s["size"], kind=s["kind"])
+            for s in delta.carried_sources]
         manifest = manifest_mod.build_manifest(
             _dataset_info(recipe), version, run, file_records, sources, schema,
             {"row_accounting": {**counts, "per_source": summary["sources"]},
              "validation": validation,
-             "attributions": _attributions(recipe, plans)},
+             "attributions": _attributions(recipe, plans),
+             "incremental": _incremental_section(delta, files)},
         )
         _uri, manifest_sha = manifest_mod.write_manifest(manifest, version_dir)
         version = dataclasses.replace(version, manifest_sha256=manifest_sha)
@@ -425,6 +471,24 @@ class Runner:
             self.catalog.finish_run(run_id, status="failed", counts={}, error=str(err)[:4000])
         except Exception:  # noqa: BLE001 - never mask the original error
             pass
+
+
+def _incremental_section(delta: Delta, files: list[dict]) -> dict:
+    return {
+        "previous_version": delta.previous_version, "full_reason": delta.full_reason,
+        "new_sources": list(delta.new), "changed_sources": list(delta.changed),
+        "unchanged_sources": list(delta.unchanged), "removed_sources": list(delta.removed),
+        "carried_files": {f["path"]: f["carried_from"] for f in files if f.get("carried_from")},
+    }
+
+
+def _previous_schema(version: store_mod.VersionRecord, delta: Delta) -> pa.Schema | None:
+    """The schema of the files a run carries over, read from one of them (their footer)."""
+    data = [f for f in delta.reuse if f["partition"] != incremental.QUARANTINE]
+    if not data:
+        return None
+    schema = pq.read_schema(FileSystems.open(f"{version.path}/{data[0]['path']}"))
+    return schema.remove_metadata()
 
 
 def _parse_time(value):

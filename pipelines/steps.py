@@ -57,7 +57,7 @@ def read_chunk(chunk: ChunkSpec, configs: Sequence[Any], schemas: Sequence[pa.Sc
     """
     config = configs[chunk.source_index]
     try:
-        result = connectors.get(config.kind).read(config, chunk, schemas[chunk.source_index])
+        result = connectors.get(config.kind).read(config, chunk, schemas[chunk.uri])
     except ConnectorError as err:
         empty = dataset_schema.empty_table()
         return ChunkOutput(chunk, empty, 0, 0, None, error=str(err))

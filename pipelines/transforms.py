@@ -22,6 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
+import connectors
 from catalog import writer
 from connectors.base import ChunkSpec
 from pipelines import steps
@@ -79,6 +80,11 @@ class ReadChunkFn(beam.DoFn):
         if out.error:
             self.errors.inc()
         yield out
+
+    def teardown(self):
+        # open files are cached per worker between chunks; a long-lived worker (or a driver that
+        # runs the DirectRunner in-process, as an Airflow task does) must not keep them open
+        connectors.release_all()
 
 
 class WriteFilesFn(beam.DoFn):

@@ -10,7 +10,8 @@ from examples.qingdao_demo import generate
 
 
 def demo_recipe(folder: Path, *, name: str = "demo-test", quality: str = "{max_failing_fraction: 0.001}",
-                output: str = "{partition_by: date}", extra_source: str = "") -> Path:
+                output: str = "{partition_by: date}", extra_source: str = "",
+                extra: str = "") -> Path:
     path = folder / f"{name}.yaml"
     path.write_text(textwrap.dedent(f"""\
         name: {name}
@@ -28,6 +29,7 @@ def demo_recipe(folder: Path, *, name: str = "demo-test", quality: str = "{max_f
         {textwrap.indent(extra_source, "    ").strip()}
         quality: {quality}
         output: {output}
+        {extra}
         """))
     return path
 

@@ -100,9 +100,9 @@ def test_show_json_and_versions(tmp_path, demo_sources, tmp_warehouse, capsys):
     assert json.dumps(shown).count(version_id) >= 1
 
 
-def _spawn_run(recipe: Path, warehouse: Path, *beam_args: str) -> subprocess.Popen:
+def _spawn_run(recipe: Path, warehouse: Path, *run_args: str) -> subprocess.Popen:
     env = {**os.environ, "HAINA_WAREHOUSE": str(warehouse)}
-    args = [*HAINA, "run", str(recipe)] + (["--", *beam_args] if beam_args else [])
+    args = [*HAINA, "run", str(recipe), *run_args]
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -182,7 +182,7 @@ def test_multiprocess_runner_gives_the_same_rows(tmp_path, demo_sources, tmp_war
     recipe = demo_recipe(tmp_path)
     single = _spawn_run(recipe, tmp_warehouse)
     assert single.wait(timeout=300) == 0, single.stderr.read().decode()
-    multi = _spawn_run(recipe, tmp_warehouse, "--direct_num_workers=2",
+    multi = _spawn_run(recipe, tmp_warehouse, "--full", "--", "--direct_num_workers=2",
                        "--direct_running_mode=multi_processing")
     assert multi.wait(timeout=300) == 0, multi.stderr.read().decode()
     first, second = _catalog(tmp_warehouse).versions("demo-test")
