@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from expectations.qc_config import QCConfig
+
 
 class RangeOverride(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -28,3 +30,5 @@ class QualityConfig(BaseModel):
     suites: list[str] = Field(default_factory=list)
     #: turn validation off entirely (not recommended; recorded in the run)
     enabled: bool = True
+    #: QARTOD quality-control flags (see docs/qc.md)
+    qc: QCConfig = QCConfig()

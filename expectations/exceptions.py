@@ -35,3 +35,7 @@ class MetricTypeError(ExpectationsError):
 
 class ReferenceEngineError(ExpectationsError):
     """Great Expectations' own engine failed on a chunk for a reason other than the data."""
+
+
+class QCConfigError(ExpectationsError):
+    """``quality.qc`` names an unknown region or column, or a threshold table is invalid."""

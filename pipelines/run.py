@@ -44,6 +44,7 @@ from catalog.warehouse import Warehouse
 from connectors.base import SourcePlan
 from connectors.exceptions import SourceNotFoundError
 from expectations import checks as checks_mod
+from expectations import qc_apply
 from expectations import suites as suites_mod
 from pipelines import incremental
 from pipelines import schemas as schemas_mod
@@ -239,6 +240,17 @@ class Runner:
         self.echo(f"fingerprinting {len(matched)} source file(s)")
         return fingerprint_sources(self.recipe, matched)
 
+    def qc_plan(self, schema: pa.Schema):
+        """The QC tests and thresholds for the dataset's columns, resolved once here."""
+        qc = self.recipe.quality.qc
+        return qc_apply.plan_qc(columns_info(schema), qc, qc.region)
+
+    def with_qc(self, schema: pa.Schema):
+        """The dataset schema with its QC flag columns, and the QC plan that makes them."""
+        self._read_schema = schema
+        plan = self.qc_plan(schema)
+        return schemas_mod.union([qc_apply.extend_schema(schema, plan)]), plan
+
     def suites(self, schema: pa.Schema) -> list[dict]:
         if not self.recipe.quality.enabled:
             return []
@@ -248,7 +260,7 @@ class Runner:
     def plan(self) -> tuple[list[tuple[int, SourcePlan]], pa.Schema, list[dict]]:
         """Plan every matched file, as a full run would (``haina check``)."""
         plans = plan_sources(self.recipe, self.match())
-        schema = dataset_schema(self.recipe, plans)
+        schema, _qc = self.with_qc(dataset_schema(self.recipe, plans))
         return plans, schema, self.suites(schema)
 
     def previous(self) -> tuple[store_mod.VersionRecord, dict] | None:
@@ -277,6 +289,7 @@ class Runner:
         plans = plan_sources(self.recipe, delta.process)
         previous_schema = _previous_schema(previous[0], delta) if previous else None
         schema = dataset_schema(self.recipe, plans, previous_schema, delta.previous_version)
+        schema, self._qc_plan = self.with_qc(schema)
         suites = self.suites(schema)
         self._lock(run_id)
         staging = self.warehouse.staging_dir(run_id)
@@ -359,6 +372,8 @@ class Runner:
             write_options=write_options(recipe, schema),
             partition_by=recipe.output.partition_by,
             target_bytes=int(recipe.output.target_file_mb * 2**20),
+            qc_plan=getattr(self, "_qc_plan", None),
+            read_schema=getattr(self, "_read_schema", None),
         )
 
     def _execute(self, run_id, version_id, plans, schema, suites, staging):
@@ -421,7 +436,8 @@ class Runner:
         results = results_mod.suite_results(suites, summary["metrics"]) if suites else []
         decision = gate_mod.evaluate_gate(results, self.recipe.quality)
         info = {"dataset": self.recipe.name, "run_id": run_id, "version_id": version_id,
-                "recipe": str(self.recipe.path), "counts": counts}
+                "recipe": str(self.recipe.path), "counts": counts,
+                "qc": summary.get("qc") or {}, "quarantine": _quarantine_stats(summary)}
         run_dir = self.warehouse.run_dir(run_id)
         Path(run_dir).mkdir(parents=True, exist_ok=True) if "://" not in run_dir else None
         _json_path, html_path = report_mod.write_report(results, decision, info, Path(run_dir))
@@ -471,6 +487,16 @@ class Runner:
             self.catalog.finish_run(run_id, status="failed", counts={}, error=str(err)[:4000])
         except Exception:  # noqa: BLE001 - never mask the original error
             pass
+
+
+def _quarantine_stats(summary: dict) -> dict:
+    by_source = {uri: rec["quarantine_reasons"] for uri, rec in summary["sources"].items()
+                 if rec["quarantine_reasons"]}
+    by_reason: dict[str, int] = {}
+    for reasons in by_source.values():
+        for reason, n in reasons.items():
+            by_reason[reason] = by_reason.get(reason, 0) + n
+    return {"by_reason": by_reason, "by_source": by_source}
 
 
 def _incremental_section(delta: Delta, files: list[dict]) -> dict:

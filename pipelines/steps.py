@@ -9,12 +9,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 import connectors
 from catalog import writer
-from connectors.base import ChunkSpec
+from connectors.base import QUARANTINE_SCHEMA, ChunkSpec
 from connectors.exceptions import ConnectorError
-from expectations import engine
+from expectations import engine, qc_apply
 
 
 @dataclasses.dataclass
@@ -27,6 +28,7 @@ class ChunkOutput:
     rows_dropped: int
     quarantine: pa.Table | None
     metrics: dict = dataclasses.field(default_factory=dict)
+    qc_stats: dict = dataclasses.field(default_factory=dict)
     error: str | None = None
 
     @property
@@ -65,6 +67,32 @@ def read_chunk(chunk: ChunkSpec, configs: Sequence[Any], schemas: Sequence[pa.Sc
     return ChunkOutput(chunk, table, result.rows_in, result.rows_dropped, result.quarantine)
 
 
+def qc_chunk(out: ChunkOutput, qc_plan, schema: pa.Schema) -> ChunkOutput:
+    """Add QARTOD flag columns; rows failed by a hard test go to quarantine with the reason."""
+    if out.error is not None or qc_plan is None or not qc_plan.enabled:
+        out.table = conform(out.table, schema)
+        return out
+    result = qc_apply.apply_qc(out.table, qc_plan)
+    flagged = conform(result.table, schema)
+    hard = result.hard_fail
+    out.qc_stats = result.stats
+    if not pc.any(hard).as_py():
+        out.table = flagged
+        return out
+    bad = flagged.filter(hard)
+    rejected = pa.table({
+        "reason": pc.filter(result.reasons, hard),
+        "detail": pa.nulls(bad.num_rows, pa.string()),
+        "source_file": bad.column("source_file").cast(pa.string()),
+        "position": pa.nulls(bad.num_rows, pa.int64()),
+        "raw": pa.nulls(bad.num_rows, pa.string()),
+    }, schema=QUARANTINE_SCHEMA)
+    out.quarantine = rejected if out.quarantine is None else pa.concat_tables(
+        [out.quarantine, rejected])
+    out.table = flagged.filter(pc.invert(hard))
+    return out
+
+
 def validate_chunk(out: ChunkOutput, checks, suites, engine_name: str) -> ChunkOutput:
     """Attach exact validation metrics of the chunk (mergeable across chunks)."""
     if out.error is None and checks:
@@ -84,6 +112,7 @@ def chunk_summary(out: ChunkOutput) -> dict:
         counts = out.quarantine.column("reason").value_counts()
         reasons = {item["values"].as_py(): item["counts"].as_py() for item in counts}
     return {
+        "qc": out.qc_stats,
         "sources": {out.chunk.uri: {
             "sha256": out.chunk.sha256,
             "chunks": 1,
@@ -112,12 +141,15 @@ def merge_summaries(summaries: Iterable[Mapping]) -> dict:
     """Merge chunk summaries exactly (associative and commutative)."""
     sources: dict[str, dict] = {}
     metrics: dict = {}
+    qc: dict = {}
     for summary in summaries:
         for uri, rec in summary.get("sources", {}).items():
             sources[uri] = _merge_source(sources[uri], rec) if uri in sources else dict(rec)
         if summary.get("metrics"):
             metrics = engine.merge_metrics(metrics, summary["metrics"])
-    return {"sources": sources, "metrics": metrics}
+        if summary.get("qc"):
+            qc = qc_apply.merge_qc_stats(qc, summary["qc"])
+    return {"sources": sources, "metrics": metrics, "qc": qc}
 
 
 def partitions(table: pa.Table, partition_by: str) -> list[tuple[str, pa.Table]]:
@@ -177,7 +209,6 @@ def write_buffer(buffered, data_root: str, kv_metadata: dict[str, str],
                                  options=options)
     time_min = time_max = None
     if "time" in table.column_names and table.column("time").null_count < table.num_rows:
-        import pyarrow.compute as pc
         bounds = pc.min_max(table.column("time"))
         time_min, time_max = bounds["min"].as_py(), bounds["max"].as_py()
     return {

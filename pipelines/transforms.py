@@ -147,7 +147,7 @@ class MergeSummariesFn(beam.CombineFn):
     """Exact, associative merge of chunk summaries (row accounting and validation metrics)."""
 
     def create_accumulator(self):
-        return {"sources": {}, "metrics": {}}
+        return {"sources": {}, "metrics": {}, "qc": {}}
 
     def add_input(self, accumulator, summary):
         return steps.merge_summaries([accumulator, summary])
@@ -181,6 +181,9 @@ class IngestPlan:
     write_options: writer.WriteOptions
     partition_by: str
     target_bytes: int
+    qc_plan: Any = None
+    #: the schema chunks are read into, before QC adds its flag columns
+    read_schema: pa.Schema | None = None
     #: bound on rows held for writing per worker (Arrow bytes): bounds a run's memory
     max_buffered_bytes: int = 192 * 2**20
 
@@ -197,7 +200,10 @@ class Ingest(beam.PTransform):
             pbegin
             | "CreateChunks" >> beam.Create(list(plan.chunks))
             | "Distribute" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(ReadChunkFn(plan.configs, plan.schemas, plan.dataset_schema))
+            | "Read" >> beam.ParDo(ReadChunkFn(plan.configs, plan.schemas,
+                                               plan.read_schema or plan.dataset_schema))
+            .with_output_types(steps.ChunkOutput)
+            | "QC" >> beam.Map(steps.qc_chunk, plan.qc_plan, plan.dataset_schema)
             .with_output_types(steps.ChunkOutput)
             | "Validate" >> beam.Map(steps.validate_chunk, plan.checks, plan.suites, plan.engine)
             .with_output_types(steps.ChunkOutput)

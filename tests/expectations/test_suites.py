@@ -15,8 +15,10 @@ from expectations.suites import builtin_suite_path, load_suite, suites_for
 from pipelines.recipe import Coverage
 
 COLUMNS = [
-    ColumnInfo("time", "coordinate"), ColumnInfo("depth", "coordinate", units="m"),
-    ColumnInfo("latitude", "coordinate"), ColumnInfo("longitude", "coordinate"),
+    ColumnInfo("time", "coordinate", source_name="TIME"),
+    ColumnInfo("depth", "coordinate", units="m"),
+    ColumnInfo("latitude", "coordinate", source_name="LATITUDE"),
+    ColumnInfo("longitude", "coordinate", source_name="LONGITUDE"),
     ColumnInfo("sea_water_temperature", "variable", units="degC"),
     ColumnInfo("temp_adj", "variable", units="degC", standard_name="sea_water_temperature"),
     ColumnInfo("mystery", "variable"), ColumnInfo("source_file", "source"),
@@ -74,6 +76,15 @@ def test_default_suites_without_coverage(tmp_path):
     # found by standard name, retargeted at the actual column
     assert betweens(suites["temp_adj"], "temp_adj")[0]["max_value"] == 40.0
     assert compile_checks(list(suites.values()))
+
+
+def test_coordinates_the_source_lacks_may_be_null(tmp_path):
+    """A grid without a time axis, a station file without its position: null by design."""
+    columns = [ColumnInfo("time", "coordinate"), *COLUMNS[1:]]
+    coords = by_name(suites_for(columns, QualityConfig(), None, tmp_path))["haina.coordinates"]
+    not_null = {e["kwargs"]["column"] for e in coords["expectations"]
+                if e["type"] == "expect_column_values_to_not_be_null"}
+    assert not_null == {"latitude", "longitude"}
 
 
 def test_coverage_adds_time_bbox_and_depth_bounds(tmp_path):

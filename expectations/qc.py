@@ -1,0 +1,593 @@
+"""QARTOD quality-control tests as pure numpy functions.
+
+Habits of ``ioos_qc/qartod.py``: arrays and thresholds in, a same-shape ``uint8`` flag array out
+(flags from :mod:`expectations.flags`); the same steps in every test -- start GOOD (or
+NOT_EVALUATED where a test may not apply), mark invalid input MISSING, then SUSPECT, then FAIL, so a
+worse flag is never improved. No Python loop over samples: loops run over thresholds, polygon edges
+or sparse-table levels only. ``is None`` checks everywhere, because 0 is a real threshold.
+
+Ordered tests (spike, rate of change, flat line, speed, density inversion) take data already in
+time (or depth) order and an optional ``segment`` array of ids: neighbours in different segments
+(platforms, stations, profiles) are never compared. :func:`ordering` builds that order with a stable
+sort; :func:`windowed` runs any of them over bounded-memory overlapping windows with identical
+results. Where Haina differs from ioos_qc 3.x, the docstring says so; ``docs/qc.md`` lists them all.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from expectations.flags import FAIL, GOOD, MISSING, NOT_EVALUATED, SUSPECT
+
+_NAT = np.iinfo(np.int64).min
+EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius; haversine distance (see speed())
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _float(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64).ravel()
+
+
+def _micros(time) -> tuple[np.ndarray, np.ndarray]:
+    """datetime64 (any unit) or int64 microseconds -> (int64 µs, valid mask)."""
+    arr = np.asarray(time).ravel()
+    if arr.dtype.kind == "M":
+        arr = arr.astype("datetime64[us]").view(np.int64)
+    arr = arr.astype(np.int64, copy=False)
+    return arr, arr != _NAT
+
+
+def _seconds(time) -> np.ndarray:
+    micros, valid = _micros(time)
+    return np.where(valid, micros / 1e6, np.nan)
+
+
+def _span(span, name: str) -> tuple[float, float]:
+    """A (min, max) pair; None at either end means unbounded. Sorted like ioos_qc's spans."""
+    if span is None or len(span) != 2:
+        raise ValueError(f"{name} must be a (min, max) pair, got {span!r}")
+    low = -np.inf if span[0] is None else float(span[0])
+    high = np.inf if span[1] is None else float(span[1])
+    return (low, high) if low <= high else (high, low)
+
+
+def _starts(segment, n: int) -> np.ndarray:
+    """True where a segment begins (index 0 and every change of id)."""
+    starts = np.zeros(n, dtype=bool)
+    if n:
+        starts[0] = True
+    if segment is not None and n > 1:
+        seg = np.asarray(segment).ravel()
+        starts[1:] = seg[1:] != seg[:-1]
+    return starts
+
+
+def _ends(starts: np.ndarray) -> np.ndarray:
+    ends = np.zeros_like(starts)
+    if starts.size:
+        ends[:-1] = starts[1:]
+        ends[-1] = True
+    return ends
+
+
+def _previous(values: np.ndarray) -> np.ndarray:
+    out = np.empty_like(values)
+    if values.size:
+        out[1:] = values[:-1]
+        out[0] = values[0]
+    return out
+
+
+def _next(values: np.ndarray) -> np.ndarray:
+    out = np.empty_like(values)
+    if values.size:
+        out[:-1] = values[1:]
+        out[-1] = values[-1]
+    return out
+
+
+def _threshold_flags(metric: np.ndarray, evaluable: np.ndarray, suspect, fail) -> np.ndarray:
+    """GOOD where evaluable, else NOT_EVALUATED; then SUSPECT, then FAIL where metric > threshold."""
+    flags = np.where(evaluable, np.uint8(GOOD), np.uint8(NOT_EVALUATED))
+    with np.errstate(invalid="ignore"):
+        if suspect is not None:
+            flags[evaluable & (metric > suspect)] = SUSPECT
+        if fail is not None:
+            flags[evaluable & (metric > fail)] = FAIL
+    return flags
+
+
+# --------------------------------------------------------------------------- range tests
+
+
+def gross_range(values, fail_span, suspect_span=None) -> np.ndarray:
+    """FAIL outside ``fail_span``, SUSPECT outside ``suspect_span``; NaN/inf MISSING.
+
+    Bounds are inclusive (a value equal to a bound passes), as in ioos_qc.
+    """
+    x = _float(values)
+    fmin, fmax = _span(fail_span, "fail_span")
+    flags = np.full(x.shape, GOOD, dtype=np.uint8)
+    valid = np.isfinite(x)
+    flags[~valid] = MISSING
+    if suspect_span is not None:
+        smin, smax = _span(suspect_span, "suspect_span")
+        if smin < fmin or smax > fmax:
+            raise ValueError(f"suspect_span {suspect_span!r} must lie within fail_span "
+                             f"{fail_span!r}")
+        flags[valid & ((x < smin) | (x > smax))] = SUSPECT
+    flags[valid & ((x < fmin) | (x > fmax))] = FAIL
+    return flags
+
+
+@dataclasses.dataclass(frozen=True)
+class ClimatologyMember:
+    """One row of a climatology table: a season (and optional depth band) and its spans.
+
+    ``start``/``end`` are inclusive month numbers (1-12) or days of year (1-366); ``start > end``
+    wraps around the new year (e.g. 12..2 is December to February). Depth bounds are inclusive.
+    """
+
+    period: str  # "month" | "dayofyear"
+    start: int
+    end: int
+    suspect_span: tuple[float | None, float | None]
+    fail_span: tuple[float | None, float | None] | None = None
+    depth_min: float | None = None
+    depth_max: float | None = None
+
+
+def _season_key(micros: np.ndarray, period: str) -> np.ndarray:
+    stamps = micros.view("datetime64[us]")
+    if period == "month":
+        return stamps.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    if period == "dayofyear":
+        days = stamps.astype("datetime64[D]") - stamps.astype("datetime64[Y]")
+        return days.astype(np.int64) + 1
+    raise ValueError(f"climatology period must be 'month' or 'dayofyear', got {period!r}")
+
+
+def _member_rows(member: ClimatologyMember, micros, valid_time, depth) -> np.ndarray:
+    key = _season_key(np.where(valid_time, micros, 0), member.period)
+    if member.start <= member.end:
+        rows = (key >= member.start) & (key <= member.end)
+    else:
+        rows = (key >= member.start) | (key <= member.end)
+    rows &= valid_time
+    if member.depth_min is not None or member.depth_max is not None:
+        low = -np.inf if member.depth_min is None else member.depth_min
+        high = np.inf if member.depth_max is None else member.depth_max
+        with np.errstate(invalid="ignore"):
+            rows &= np.isfinite(depth) & (depth >= low) & (depth <= high)
+    return rows
+
+
+def climatology(values, time, depth, members: Sequence[ClimatologyMember]) -> np.ndarray:
+    """Seasonal (and depth-banded) ranges: SUSPECT outside the member's suspect span, FAIL outside
+    its fail span; NOT_EVALUATED where no member applies.
+
+    Difference from ioos_qc: where several members match a sample, ioos_qc keeps the last one's
+    verdict; Haina keeps the worst, so a later table row can never improve a flag.
+    """
+    x = _float(values)
+    micros, valid_time = _micros(time)
+    z = _float(depth) if depth is not None else np.full(x.shape, np.nan)
+    flags = np.full(x.shape, NOT_EVALUATED, dtype=np.uint8)
+    valid = np.isfinite(x)
+    for member in members:  # loop over table rows, each vectorised over samples
+        rows = valid & _member_rows(member, micros, valid_time, z)
+        verdict = gross_range(x[rows], member.fail_span or (None, None), member.suspect_span)
+        flags[rows] = np.where(_worse(verdict, flags[rows]), verdict, flags[rows])
+    flags[~valid] = MISSING
+    return flags
+
+
+def _worse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """True where flag ``a`` is worse than ``b`` (NOT_EVALUATED < GOOD < SUSPECT < FAIL)."""
+    rank = np.zeros(256, dtype=np.uint8)
+    rank[[MISSING, NOT_EVALUATED, GOOD, SUSPECT, FAIL]] = [0, 1, 2, 3, 4]
+    return rank[a] > rank[b]
+
+
+# --------------------------------------------------------------------------- ordered tests
+
+
+def spike(values, suspect_threshold=None, fail_threshold=None, *, method: str = "average",
+          segment=None) -> np.ndarray:
+    """Spike test on ordered samples (ioos_qc ``spike_test``).
+
+    ``average``: ``|x[n] - (x[n-1] + x[n+1]) / 2|``; ``differential``: the smaller of the two
+    neighbour differences where they have opposite signs, else 0. A value strictly above a
+    threshold is flagged. First/last sample of a segment and samples with a missing neighbour are
+    NOT_EVALUATED. Difference from ioos_qc: a threshold of 0 is a threshold (ioos_qc's ``if
+    threshold:`` ignores it).
+    """
+    x = _float(values)
+    starts = _starts(segment, x.size)
+    ends = _ends(starts)
+    prev, nxt = _previous(x), _next(x)
+    with np.errstate(invalid="ignore"):
+        if method == "average":
+            metric = np.abs(x - (prev + nxt) / 2.0)
+        elif method == "differential":
+            before, after = x - prev, nxt - x
+            metric = np.minimum(np.abs(before), np.abs(after))
+            metric = np.where(before * after >= 0, 0.0, metric)
+        else:
+            raise ValueError(f"spike method must be 'average' or 'differential', got {method!r}")
+    evaluable = ~starts & ~ends & np.isfinite(metric)
+    flags = _threshold_flags(metric, evaluable, suspect_threshold, fail_threshold)
+    flags[~np.isfinite(x)] = MISSING
+    return flags
+
+
+def rate_of_change(values, time, suspect_threshold=None, fail_threshold=None, *,
+                   segment=None) -> np.ndarray:
+    """``|x[n] - x[n-1]| / (t[n] - t[n-1])`` in units per second, flagged on the later sample.
+
+    Time differences are exact (microseconds; ioos_qc truncates them to whole seconds). Not
+    evaluable, so NOT_EVALUATED (ioos_qc says GOOD): the first sample of a segment, a sample after
+    a missing value or time, and a sample whose time does not advance (the time test flags those).
+    """
+    x = _float(values)
+    t = _seconds(time)
+    starts = _starts(segment, x.size)
+    dt = t - _previous(t)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.abs(x - _previous(x)) / dt
+        evaluable = ~starts & np.isfinite(rate) & (dt > 0)
+    flags = _threshold_flags(rate, evaluable, suspect_threshold, fail_threshold)
+    flags[~np.isfinite(x)] = MISSING
+    return flags
+
+
+def _sparse_tables(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Levels k of running min/max over ``2**k`` samples (NaN ignored): O(n log n), vectorised."""
+    n = x.size
+    levels = max(1, int(np.floor(np.log2(max(n, 1)))) + 1)
+    lo = np.full((levels, n), np.nan)
+    hi = np.full((levels, n), np.nan)
+    lo[0], hi[0] = x, x
+    for k in range(1, levels):  # log2(n) levels, each vectorised
+        half = 1 << (k - 1)
+        width = n - (1 << k) + 1
+        lo[k, :width] = np.fmin(lo[k - 1, :width], lo[k - 1, half:half + width])
+        hi[k, :width] = np.fmax(hi[k - 1, :width], hi[k - 1, half:half + width])
+    return lo, hi
+
+
+def window_range(x: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """``nanmax - nanmin`` of ``x[first[i]:last[i] + 1]`` for every i (NaN when all NaN)."""
+    if x.size == 0:
+        return np.empty(0)
+    lo, hi = _sparse_tables(x)
+    length = last - first + 1
+    k = np.floor(np.log2(length)).astype(np.intp)
+    other = last - (1 << k) + 1
+    return np.fmax(hi[k, first], hi[k, other]) - np.fmin(lo[k, first], lo[k, other])
+
+
+def _window_first(micros: np.ndarray, starts: np.ndarray, duration_us: int) -> np.ndarray:
+    """Index of the first sample with ``t >= t[i] - duration`` in i's segment (sorted times)."""
+    n = micros.size
+    index = np.arange(n)
+    seg_first = np.maximum.accumulate(np.where(starts, index, 0))
+    # a globally sorted key: each segment shifted past the previous one, so one searchsorted
+    # serves all segments without comparing across them
+    local = micros - micros[seg_first]
+    seg_span = np.maximum.reduceat(local, np.flatnonzero(starts))
+    offsets = np.concatenate([[0], np.cumsum(seg_span[:-1] + duration_us + 1)])
+    key = local + offsets[np.cumsum(starts) - 1]
+    first = np.searchsorted(key, key - duration_us, side="left")
+    return np.maximum(first, seg_first)
+
+
+def flat_line(values, time, tolerance, suspect_seconds=None, fail_seconds=None, *,
+              segment=None) -> np.ndarray:
+    """Flat line over time windows (ioos_qc ``flat_line_test``, made local in time).
+
+    Sample n is flagged when the range (max - min, missing values ignored) of the values with
+    ``t[n] - duration <= t <= t[n]`` is below ``tolerance`` (strictly, as ioos_qc: a tolerance of
+    0 flags nothing), the segment's record covers the whole window (``t[n] - t[first] >=
+    duration``) and the window holds at least two values at different times (ioos_qc flags a
+    one-sample window, e.g. monthly bottle samples, as flat). ioos_qc turns durations into a sample count with the series' median interval; on
+    regular series whose interval divides the duration the two agree. Times must be
+    non-decreasing within segments; samples with a missing time are NOT_EVALUATED and take no part.
+    """
+    x = _float(values)
+    micros, valid_time = _micros(time)
+    flags = np.full(x.shape, NOT_EVALUATED, dtype=np.uint8)
+    seg = None if segment is None else np.asarray(segment).ravel()[valid_time]
+    flags[valid_time] = _flat_line_timed(x[valid_time], micros[valid_time], tolerance,
+                                         suspect_seconds, fail_seconds, seg)
+    flags[~np.isfinite(x)] = MISSING
+    return flags
+
+
+def _flat_line_timed(x, micros, tolerance, suspect_seconds, fail_seconds, segment):
+    flags = np.full(x.shape, GOOD, dtype=np.uint8)
+    if x.size == 0:
+        return flags
+    starts = _starts(segment, x.size)
+    _check_sorted(micros, starts)
+    seg_first = np.maximum.accumulate(np.where(starts, np.arange(x.size), 0))
+    for seconds, flag in ((suspect_seconds, SUSPECT), (fail_seconds, FAIL)):
+        if seconds is None:
+            continue
+        duration = round(float(seconds) * 1e6)
+        first = _window_first(micros, starts, duration)
+        index = np.arange(x.size)
+        with np.errstate(invalid="ignore"):
+            flat = window_range(x, first, index) < tolerance
+        covered = (micros - micros[seg_first]) >= duration
+        # a flat line needs two values at different times: one sample is not a line
+        valid_before = np.concatenate([[0], np.cumsum(np.isfinite(x))])
+        two = (valid_before[index + 1] - valid_before[first]) >= 2
+        flags[flat & covered & two & (micros > micros[first])] = flag
+    return flags
+
+
+def _check_sorted(micros: np.ndarray, starts: np.ndarray) -> None:
+    backwards = (np.diff(micros) < 0) & ~starts[1:]
+    if backwards.any():
+        at = int(np.flatnonzero(backwards)[0]) + 1
+        raise ValueError(f"times must be non-decreasing within a segment; sample {at} goes back "
+                         f"in time (sort with expectations.qc.ordering first)")
+
+
+def haversine(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Great-circle distance in metres on a sphere of radius :data:`EARTH_RADIUS_M`."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dlat, dlon = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
+    a = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def speed(latitude, longitude, time, suspect_threshold=None, fail_threshold=None, *,
+          segment=None) -> np.ndarray:
+    """Implied speed (m/s) from the previous position of the same platform (ioos_qc argo
+    ``speed_test``), flagged on the later sample.
+
+    Distances are haversine on a sphere (ioos_qc: WGS84 geodesic via geographiclib, a Python call
+    per sample); they differ by up to 0.5 %. Not evaluable (first of segment, missing neighbour,
+    time not advancing): NOT_EVALUATED. A missing position is MISSING.
+    """
+    lat, lon = _float(latitude), _float(longitude)
+    t = _seconds(time)
+    starts = _starts(segment, lat.size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dist = haversine(_previous(lat), _previous(lon), lat, lon)
+        dt = t - _previous(t)
+        rate = dist / dt
+        evaluable = ~starts & np.isfinite(rate) & (dt > 0)
+    flags = _threshold_flags(rate, evaluable, suspect_threshold, fail_threshold)
+    flags[~(np.isfinite(lat) & np.isfinite(lon))] = MISSING
+    return flags
+
+
+def density_inversion(sigma, depth, suspect_threshold=None, fail_threshold=None, *,
+                      segment=None) -> np.ndarray:
+    """Density inversion on profiles (ioos_qc ``density_inversion_test``).
+
+    For consecutive levels of a segment (profile), ``delta = sign(dz) * dsigma``; both records of a
+    pair with ``delta < threshold`` are flagged (thresholds are negative, kg m-3, e.g. -0.03).
+    Difference from ioos_qc: a record whose neighbours are missing is NOT_EVALUATED (ioos_qc
+    marks the record after a missing one MISSING although its value is present).
+    """
+    s, z = _float(sigma), _float(depth)
+    flags = np.full(s.shape, NOT_EVALUATED, dtype=np.uint8)
+    if s.size == 0:
+        return flags
+    ok = np.isfinite(s) & np.isfinite(z)
+    pair = ok[:-1] & ok[1:] & ~_starts(segment, s.size)[1:]
+    with np.errstate(invalid="ignore"):
+        delta = np.sign(np.diff(z)) * np.diff(s)
+    in_pair = np.zeros(s.size, dtype=bool)
+    in_pair[:-1] |= pair
+    in_pair[1:] |= pair
+    flags[in_pair] = GOOD
+    for threshold, flag in ((suspect_threshold, SUSPECT), (fail_threshold, FAIL)):
+        if threshold is None:
+            continue
+        hit = pair & (delta < threshold)
+        flags[:-1][hit] = flag
+        flags[1:][hit] = flag
+    flags[~ok] = MISSING
+    return flags
+
+
+# --------------------------------------------------------------------------- row tests
+
+
+def points_in_polygon(lon, lat, polygon: Sequence[Sequence[float]]) -> np.ndarray:
+    """Even-odd ray casting, vectorised over points (the loop runs over polygon edges)."""
+    x, y = _float(lon), _float(lat)
+    vertices = np.asarray(polygon, dtype=np.float64)
+    if vertices.ndim != 2 or vertices.shape[0] < 3 or vertices.shape[1] != 2:
+        raise ValueError(f"polygon must be at least 3 (lon, lat) vertices, got {polygon!r}")
+    inside = np.zeros(x.shape, dtype=bool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for (x1, y1), (x2, y2) in zip(vertices, np.roll(vertices, 1, axis=0)):
+            crosses = (y1 > y) != (y2 > y)
+            inside ^= crosses & (x < (x2 - x1) * (y - y1) / (y2 - y1) + x1)
+    return inside
+
+
+def location(latitude, longitude, *, bbox=None, polygon=None) -> np.ndarray:
+    """Valid coordinates (ioos_qc ``location_test``) and an optional region
+    (``location_bounds_test``): both missing -> MISSING; one missing, ``|lat| > 90``,
+    ``|lon| > 180`` or outside the region -> FAIL.
+
+    ``bbox`` is ``(lon_min, lat_min, lon_max, lat_max)``, bounds inclusive (ioos_qc's shapely test
+    counts the boundary as outside); ``polygon`` is a list of ``(lon, lat)`` vertices.
+    """
+    lat, lon = _float(latitude), _float(longitude)
+    has_lat, has_lon = np.isfinite(lat), np.isfinite(lon)
+    flags = np.full(lat.shape, GOOD, dtype=np.uint8)
+    flags[~has_lat & ~has_lon] = MISSING
+    valid = has_lat & has_lon
+    with np.errstate(invalid="ignore"):
+        impossible = (has_lat != has_lon) | (np.abs(lat) > 90) | (np.abs(lon) > 180)
+        if bbox is not None:
+            lon_min, lat_min, lon_max, lat_max = (float(v) for v in bbox)
+            impossible |= valid & ~((lon >= lon_min) & (lon <= lon_max) & (lat >= lat_min)
+                                    & (lat <= lat_max))
+        if polygon is not None:
+            impossible |= valid & ~points_in_polygon(lon, lat, polygon)
+    flags[impossible] = FAIL
+    return flags
+
+
+def time_check(time, *, group=None, depth=None, now=None, not_before=None) -> np.ndarray:
+    """Timestamps: missing -> MISSING; going back in time within a group (in row order) or
+    duplicated within a group -> SUSPECT; in the future or before ``not_before`` -> FAIL.
+
+    A duplicate is the same (group, time, depth): the levels of one profile share a time and are
+    distinct observations. ``now``/``not_before`` are datetime64 or µs; ``now`` defaults to the
+    clock (ioos_qc ``impossible_date_test``).
+    """
+    micros, valid = _micros(time)
+    n = micros.size
+    flags = np.where(valid, np.uint8(GOOD), np.uint8(MISSING))
+    groups = np.zeros(n, dtype=np.int64) if group is None else np.asarray(group).ravel()
+    order = np.argsort(groups, kind="stable")  # row order kept within each group
+    g, t, ok = groups[order], micros[order], valid[order]
+    back = np.zeros(n, dtype=bool)
+    back[1:] = (g[1:] == g[:-1]) & ok[1:] & ok[:-1] & (t[1:] < t[:-1])
+    flags[order[back]] = SUSPECT
+    flags[_duplicates(groups, micros, valid, depth)] = SUSPECT
+    limit = _micros(np.datetime64("now") if now is None else np.asarray(now))[0][0]
+    late = valid & (micros > limit)
+    if not_before is not None:
+        late |= valid & (micros < _micros(np.asarray(not_before))[0][0])
+    flags[late] = FAIL
+    return flags
+
+
+def _duplicates(groups, micros, valid, depth) -> np.ndarray:
+    z = np.zeros(micros.size) if depth is None else _float(depth)
+    z = np.where(np.isfinite(z), z, np.inf)  # missing depths are equal to each other
+    order = np.lexsort((z, micros, groups))
+    g, t, zz = groups[order], micros[order], z[order]
+    same = (g[1:] == g[:-1]) & (t[1:] == t[:-1]) & (zz[1:] == zz[:-1])
+    dup = np.zeros(micros.size, dtype=bool)
+    dup[:-1] |= same
+    dup[1:] |= same
+    out = np.zeros(micros.size, dtype=bool)
+    out[order] = dup
+    return out & valid
+
+
+# --------------------------------------------------------------------------- density
+
+
+def _atg(s, t, p):
+    """EOS-80 adiabatic temperature gradient (degC/dbar), Bryden 1973 (UNESCO 1983)."""
+    ds = s - 35.0
+    return ((((-2.1687e-16 * t + 1.8676e-14) * t - 4.6206e-13) * p
+             + ((2.7759e-12 * t - 1.1351e-10) * ds
+                + ((-5.4481e-14 * t + 8.733e-12) * t - 6.7795e-10) * t + 1.8741e-8)) * p
+            + (-4.2393e-8 * t + 1.8932e-6) * ds
+            + ((6.6228e-10 * t - 6.836e-8) * t + 8.5258e-6) * t + 3.5803e-5)
+
+
+def potential_temperature(s, t, p, p_ref: float = 0.0):
+    """EOS-80 potential temperature (Fofonoff & Millard 1983, 4th-order Runge-Kutta), IPTS-68."""
+    h = p_ref - p
+    xk = h * _atg(s, t, p)
+    t = t + 0.5 * xk
+    q = xk
+    p = p + 0.5 * h
+    xk = h * _atg(s, t, p)
+    t = t + 0.29289322 * (xk - q)
+    q = 0.58578644 * xk + 0.121320344 * q
+    xk = h * _atg(s, t, p)
+    t = t + 1.707106781 * (xk - q)
+    q = 3.414213562 * xk - 4.121320344 * q
+    p = p + 0.5 * h
+    xk = h * _atg(s, t, p)
+    return t + (xk - 2.0 * q) / 6.0
+
+
+def density_at_surface(s, t68):
+    """EOS-80 (UNESCO 1981) density at p = 0 in kg m-3, temperature on IPTS-68."""
+    t = t68
+    smow = (999.842594 + 6.793952e-2 * t - 9.095290e-3 * t ** 2 + 1.001685e-4 * t ** 3
+            - 1.120083e-6 * t ** 4 + 6.536332e-9 * t ** 5)
+    b = 8.24493e-1 - 4.0899e-3 * t + 7.6438e-5 * t ** 2 - 8.2467e-7 * t ** 3 + 5.3875e-9 * t ** 4
+    c = -5.72466e-3 + 1.0227e-4 * t - 1.6546e-6 * t ** 2
+    with np.errstate(invalid="ignore"):
+        return smow + b * s + c * np.power(s, 1.5) + 4.8314e-4 * s ** 2
+
+
+def sigma0(temperature, salinity, pressure) -> np.ndarray:
+    """Potential density anomaly sigma0 (kg m-3) from in-situ temperature (ITS-90, degC),
+    practical salinity and pressure (dbar), with EOS-80 (``gsw``/TEOS-10 is not installed; the
+    difference from TEOS-10 sigma0 is ~0.01 kg m-3, far below inversion thresholds' resolution
+    concerns since the test uses differences between neighbouring levels)."""
+    s, t90, p = _float(salinity), _float(temperature), _float(pressure)
+    t68 = t90 * 1.00024
+    theta68 = potential_temperature(s, t68, p)
+    return density_at_surface(s, theta68) - 1000.0
+
+
+# --------------------------------------------------------------------------- grouping, windows
+
+
+def ordering(group, time) -> tuple[np.ndarray, np.ndarray]:
+    """Stable order by (group, time), missing times last in their group; returns
+    ``(permutation, segment ids in that order)``. Ties keep row order (levels of a profile)."""
+    micros, valid = _micros(time)
+    groups = np.zeros(micros.size, dtype=np.int64) if group is None else np.asarray(group).ravel()
+    key = np.where(valid, micros, np.iinfo(np.int64).max)
+    perm = np.lexsort((key, groups))  # lexsort is stable
+    return perm, groups[perm]
+
+
+def unpermute(flags: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    out = np.empty_like(flags)
+    out[perm] = flags
+    return out
+
+
+def windowed(fn: Callable[..., np.ndarray], *arrays, window: int, overlap: int,
+             **kwargs) -> np.ndarray:
+    """``fn(*arrays, **kwargs)`` computed over windows of ``window`` samples, each read with
+    ``overlap`` samples of context on both sides, so memory stays bounded by
+    ``window + 2 * overlap``. Keyword arrays of the same length (``segment``) are sliced too.
+
+    Results equal the unwindowed ones when ``overlap`` covers the test's reach: 1 for spike, rate
+    of change, speed and density inversion; for flat line, the largest number of samples in one
+    duration, plus 1.
+    """
+    if window < 1 or overlap < 0:
+        raise ValueError(f"window must be >= 1 and overlap >= 0, got {window}, {overlap}")
+    n = len(arrays[0])
+    if n <= window:
+        return fn(*arrays, **kwargs)
+    sliced = {k for k, v in kwargs.items() if isinstance(v, np.ndarray) and v.shape == (n,)}
+    out = np.empty(n, dtype=np.uint8)
+    for start in range(0, n, window):  # loop over windows, not samples
+        stop = min(n, start + window)
+        lo, hi = max(0, start - overlap), min(n, stop + overlap)
+        args = [np.asarray(a)[lo:hi] for a in arrays]
+        kw = {k: (v[lo:hi] if k in sliced else v) for k, v in kwargs.items()}
+        out[start:stop] = fn(*args, **kw)[start - lo:stop - lo]
+    return out
+
+
+def flat_line_overlap(time, duration_seconds: float, segment=None) -> int:
+    """The overlap :func:`windowed` needs for :func:`flat_line` on these (sorted) times."""
+    micros, valid = _micros(time)
+    micros = micros[valid]
+    if micros.size == 0:
+        return 1
+    starts = _starts(None if segment is None else np.asarray(segment).ravel()[valid],
+                     micros.size)
+    first = _window_first(micros, starts, round(duration_seconds * 1e6))
+    # samples with a missing time sit inside the window span too: count them generously
+    return int((np.arange(micros.size) - first).max()) + 2 + int((~valid).sum())

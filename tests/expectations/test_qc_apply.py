@@ -1,0 +1,201 @@
+"""apply_qc on chunk tables: flag columns, hard failures, stats and their exact merge."""
+from __future__ import annotations
+
+import itertools
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+import connectors
+from connectors.base import ColumnInfo
+from expectations import flags as fl
+from expectations.qc_apply import (
+    apply_qc,
+    extend_schema,
+    merge_qc_stats,
+    plan_qc,
+    qc_stats,
+)
+from expectations.qc_config import QCConfig, QCConfigError
+from pipelines import recipe as recipe_mod
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPES = REPO / "examples" / "recipes"
+PCO2 = "partial_pressure_of_carbon_dioxide_in_sea_water"
+DOXY = "mole_concentration_of_dissolved_molecular_oxygen_in_sea_water"
+
+
+def read_recipe(name: str, shared_data) -> tuple[pa.Table, tuple[ColumnInfo, ...], pa.Schema]:
+    """The whole file through its connector, as the pipeline reads it."""
+    recipe = recipe_mod.load(RECIPES / name)
+    source = recipe.sources[0]
+    connector = connectors.get(source.kind)
+    uri = str((RECIPES / source.uris()[0]).resolve())
+    plan = connector.plan(source, uri, "0" * 64, Path(uri).stat().st_size)
+    tables = [connector.read(source, chunk, plan.schema).table for chunk in plan.chunks]
+    return pa.concat_tables(tables), plan.columns, plan.schema
+
+
+@pytest.fixture(scope="module")
+def ooi(shared_data):
+    return read_recipe("dsg_ooi_pco2w_ce01issm.yaml", shared_data)
+
+
+@pytest.fixture(scope="module")
+def copernicus(shared_data):
+    return read_recipe("dsg_copernicus_exec0220.yaml", shared_data)
+
+
+def col(table, name) -> np.ndarray:
+    return table.column(name).to_numpy()
+
+
+def test_ooi_pco2_implausible_values_fail_and_are_hard_failed(ooi):
+    table, columns, _ = ooi
+    plan = plan_qc(columns, QCConfig(hard_tests=["gross_range"]))
+    result = apply_qc(table, plan)
+    pco2 = pc.fill_null(table.column(PCO2), np.nan).to_numpy()
+    worst = int(np.nanargmax(pco2))
+    assert pco2[worst] > 73_000
+    assert col(result.table, f"{PCO2}_qc_gross_range")[worst] == fl.FAIL
+    assert col(result.table, f"{PCO2}_qc")[worst] == fl.FAIL
+    expected_hard = np.nan_to_num(pco2, nan=0) > 5000  # the default fail span is [0, 5000]
+    assert result.hard_fail.to_numpy(zero_copy_only=False).tolist() == expected_hard.tolist()
+    assert result.reasons[worst].as_py() == f"qc_fail:{PCO2}:gross_range"
+    assert result.reasons.null_count == table.num_rows - int(expected_hard.sum())
+
+
+def test_copernicus_doxy_fails_and_source_flags_join_the_aggregate(copernicus):
+    table, columns, _ = copernicus
+    result = apply_qc(table, plan_qc(columns, QCConfig()))
+    doxy = pc.fill_null(table.column(DOXY), np.nan).to_numpy()
+    assert col(result.table, f"{DOXY}_qc")[np.nanargmax(doxy)] == fl.FAIL
+    counts = result.stats["qc"][DOXY]["source_flag"]
+    assert (counts["1"], counts["3"], counts["4"]) == (112, 17, 1846)
+    aggregate = col(result.table, f"{DOXY}_qc")
+    source = col(result.table, f"{DOXY}_qc_source_flag")
+    assert not ((source == fl.FAIL) & (aggregate != fl.FAIL)).any()  # never improved
+
+
+def test_flag_columns_sit_before_source_file_with_lineage_metadata(ooi):
+    table, columns, schema = ooi
+    plan = plan_qc(columns, QCConfig())
+    result = apply_qc(table, plan)
+    assert result.table.schema == extend_schema(schema, plan)
+    assert result.table.schema.names[-1] == "source_file"
+    field = result.table.schema.field(f"{PCO2}_qc_spike")
+    assert field.type == pa.uint8()
+    assert field.metadata[b"haina.role"] == b"flag"
+    assert field.metadata[b"haina.derived_from"] == PCO2.encode()
+    assert field.metadata[b"haina.qc_test"] == b"spike"
+    assert result.table.schema.field(f"{PCO2}_qc").metadata[b"haina.qc_test"] == b"aggregate"
+    for name in table.column_names:  # the data columns are untouched
+        assert result.table.column(name).equals(table.column(name))
+
+
+def test_stats_count_every_row_and_histogram_edges_are_fixed(ooi):
+    table, columns, _ = ooi
+    plan = plan_qc(columns, QCConfig(hist_bins=50))
+    stats = apply_qc(table, plan).stats
+    for tests in stats["qc"][PCO2].values():
+        assert sum(tests.values()) == table.num_rows
+    daily = stats["qc_daily"][PCO2]
+    assert sum(sum(v.values()) for v in daily.values()) == table.num_rows
+    assert min(daily) >= "2015-01-01" and max(daily) <= "2015-12-31"
+    hist = stats["hist"][PCO2]
+    assert hist["edges"] == np.linspace(0, 5000, 51).tolist()
+    pco2 = pc.drop_null(table.column(PCO2)).to_numpy()
+    pco2 = pco2[np.isfinite(pco2)]
+    assert sum(hist["counts"]) + hist["under"] + hist["over"] == pco2.size
+    assert hist["over"] == int((pco2 > 5000).sum()) == 2
+    assert hist["thresholds"] == {"fail_min": 0.0, "fail_max": 5000.0, "suspect_min": 100.0,
+                                  "suspect_max": 2500.0}
+
+
+def test_merge_is_exact_associative_commutative_with_identity(copernicus):
+    table, columns, _ = copernicus
+    plan = plan_qc(columns, QCConfig())
+    whole = qc_stats(apply_qc(table, plan).table, plan)
+    flagged = apply_qc(table, plan).table
+    parts = [qc_stats(flagged.slice(a, b - a), plan)
+             for a, b in ((0, 500), (500, 1300), (1300, table.num_rows))]
+    for order in itertools.permutations(parts):
+        left = merge_qc_stats(merge_qc_stats(order[0], order[1]), order[2])
+        right = merge_qc_stats(order[0], merge_qc_stats(order[1], order[2]))
+        assert left == right == whole
+    assert merge_qc_stats({}, whole) == whole == merge_qc_stats(whole, {})
+
+
+def test_recipe_overrides_replace_one_test_and_null_switches_off(ooi):
+    table, columns, _ = ooi
+    config = QCConfig.model_validate({"variables": {PCO2: {
+        "gross_range": {"fail": [0, 100000]}, "spike": None}}})
+    plan = plan_qc(columns, config)
+    (pco2,) = [v for v in plan.variables if v.name == PCO2]
+    assert pco2.tests["gross_range"]["fail"] == (0.0, 100000.0)
+    assert "spike" not in pco2.tests
+    result = apply_qc(table, plan)
+    assert f"{PCO2}_qc_spike" not in result.table.column_names
+    assert (col(result.table, f"{PCO2}_qc_gross_range") != fl.FAIL).all()
+    assert pickle.loads(pickle.dumps(plan)) == plan
+
+
+def test_tests_filter_and_disabled():
+    columns = [ColumnInfo("time", "coordinate"), ColumnInfo("sea_water_temperature", "variable")]
+    plan = plan_qc(columns, QCConfig(tests=["gross_range"]))
+    assert [list(v.tests) for v in plan.variables] == [["gross_range"]] and not plan.row_tests
+    table = pa.table({"time": pa.array([0, 1], pa.timestamp("us", tz="UTC")),
+                      "sea_water_temperature": pa.array([10.0, 99.0], pa.float32())})
+    result = apply_qc(table, plan)
+    assert col(result.table, "sea_water_temperature_qc").tolist() == [1, 4]
+    off = apply_qc(table, plan_qc(columns, QCConfig(enabled=False)))
+    assert off.table == table and off.stats == {} and not pc.any(off.hard_fail).as_py()
+
+
+@pytest.mark.parametrize("config, where", [
+    ({"region": "atlantis"}, "quality.qc.region"),
+    ({"variables": {"sea_water_salinty": {"spike": {"suspect": 1}}}},
+     "quality.qc.variables.sea_water_salinty"),
+])
+def test_config_errors_say_where_and_how_to_fix(config, where):
+    columns = [ColumnInfo("sea_water_temperature", "variable")]
+    with pytest.raises(QCConfigError) as err:
+        plan_qc(columns, QCConfig.model_validate(config))
+    assert err.value.where == where and err.value.fix
+
+
+def test_region_thresholds_replace_global_ones():
+    columns = [ColumnInfo("sea_water_practical_salinity", "variable")]
+    plan = plan_qc(columns, QCConfig(region="estuary"))
+    assert plan.variables[0].tests["gross_range"]["suspect"] == (0.0, 36.0)
+    with pytest.raises(ValueError, match="within fail span"):
+        QCConfig.model_validate({"variables": {"x": {"gross_range": {
+            "fail": [0, 1], "suspect": [-1, 1]}}}})
+
+
+def test_ordered_tests_never_compare_platforms():
+    # two stations interleaved in row order: each alone is smooth, together they would spike
+    n = 40
+    times = np.repeat(np.arange(n // 2) * 600_000_000, 2)
+    table = pa.table({
+        "time": pa.array(times, pa.timestamp("us", tz="UTC")),
+        "sea_water_temperature": pa.array(np.tile([10.0, 20.0], n // 2), pa.float32()),
+        "station_id": pa.array(np.tile(["a", "b"], n // 2)),
+    })
+    columns = [ColumnInfo("time", "coordinate"), ColumnInfo("sea_water_temperature", "variable"),
+               ColumnInfo("station_id", "id")]
+    result = apply_qc(table, plan_qc(columns, QCConfig(tests=["spike", "rate_of_change"])))
+    spike = col(result.table, "sea_water_temperature_qc_spike")
+    assert set(spike[2:-2].tolist()) == {fl.GOOD}
+    assert set(col(result.table, "sea_water_temperature_qc_rate_of_change")[2:]) == {fl.GOOD}
+
+
+def test_windowed_chunk_equals_whole_chunk(ooi):
+    table, columns, _ = ooi
+    whole = apply_qc(table, plan_qc(columns, QCConfig()))
+    small = apply_qc(table, plan_qc(columns, QCConfig(window=16)))
+    assert small.table.equals(whole.table) and small.stats == whole.stats
