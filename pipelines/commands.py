@@ -133,10 +133,14 @@ def cmd_versions(args, console: Console) -> int:
     if not versions and args.name not in {d.name for d in catalog.datasets()}:
         raise HainaError(f"no dataset named {args.name!r}. Fix: list datasets with "
                          f"`haina datasets`")
-    rows = [(v.version_id, v.state, v.created_at.isoformat(timespec="seconds") if v.created_at else "",
+    from catalog.release import semver_labels
+
+    labels = semver_labels(catalog, args.name)
+    rows = [(v.version_id, labels.get(v.version_id, ""), v.state,
+             v.created_at.isoformat(timespec="seconds") if v.created_at else "",
              f"{v.rows:,}", v.file_count, _human_bytes(v.bytes), v.run_id) for v in versions]
-    console.print(table(f"Versions of {args.name}",
-                        ["version", "state", "created (UTC)", "rows", "files", "size", "run"], rows))
+    console.print(table(f"Versions of {args.name}", ["version", "semver", "state", "created (UTC)",
+                                                     "rows", "files", "size", "run"], rows))
     return 0
 
 
@@ -153,8 +157,11 @@ def cmd_runs(args, console: Console) -> int:
 
 def cmd_show(args, console: Console) -> int:
     name, ref = _split_ref(args.ref)
+    from catalog.release import resolve
+
     catalog, _ = _catalog(args)
-    version = catalog.version(name, ref)
+    version = resolve(catalog, name, ref, allow_yanked=True, draft_fallback=True,
+                      warn=lambda m: console.print(f"[yellow]warning:[/] {m}"))
     manifest = manifest_mod.read_manifest(version.path)
     if args.json:
         console.print_json(json.dumps(manifest, default=str))

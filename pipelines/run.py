@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from importlib import metadata
 from pathlib import Path
 from typing import Callable, Sequence
@@ -108,7 +109,7 @@ def catalog_url(recipe: Recipe | None, warehouse: Warehouse, override: str | Non
 def _absolute(pattern: str, base: Path) -> str:
     if "://" in pattern or os.path.isabs(pattern):
         return pattern
-    return str((base / pattern).resolve()) if "*" not in pattern else str(base.resolve() / pattern)
+    return os.path.normpath(base.resolve() / pattern)
 
 
 def match_sources(recipe: Recipe) -> list[tuple[int, str]]:
@@ -295,6 +296,7 @@ class Runner:
         staging = self.warehouse.staging_dir(run_id)
         try:
             self._begin(run_id, version_id, plans)
+            self._lineage("START", lambda: self._lineage_context(run_id, schema))
             summary, files = self._execute(run_id, version_id, plans, schema, suites, staging)
             return self._conclude(run_id, version_id, plans, schema, suites, summary, files,
                                   staging, started, delta, previous)
@@ -385,7 +387,10 @@ class Runner:
         self.echo(f"running {len(plan.chunks)} chunk(s) on {runner}")
         with beam.Pipeline(options=options) as pipeline:
             _ = pipeline | "Ingest" >> Ingest(plan)
-        return read_json(f"{staging}/summary.json"), read_json(f"{staging}/files.json")
+        results = [f"{staging}/summary.json", f"{staging}/files.json"]
+        summary, files = (read_json(uri) for uri in results)
+        FileSystems.delete(results)  # the staging folder becomes the version folder
+        return summary, files
 
     def _conclude(self, run_id, version_id, plans, schema, suites, summary, files, staging, started,
                   delta: Delta, previous):
@@ -411,6 +416,7 @@ class Runner:
                                 staging, version_dir, counts, validation, delta)
         self.catalog.finish_run(run_id, status="succeeded", counts=_catalog_counts(counts),
                                 report_path=report_path)
+        self._lineage("COMPLETE", lambda: self._lineage_complete(version.version_id))
         return RunOutcome(
             run_id=run_id, dataset=recipe.name, status="succeeded", version_id=version.version_id,
             version_dir=version_dir, report_path=report_path, counts=counts,
@@ -480,13 +486,43 @@ class Runner:
         self.catalog.commit_version(version, file_records)
         return version
 
-    def _fail(self, run_id: str, err: BaseException) -> None:
-        if isinstance(err, GateFailedError):
-            return  # already recorded as gate_failed
+    # -- lineage -------------------------------------------------------------------------------
+    def _lineage(self, event_type: str, ctx_factory) -> None:
+        """Emit an OpenLineage event; lineage trouble never masks the run's own outcome."""
+        from catalog import lineage as lineage_mod
+
         try:
-            self.catalog.finish_run(run_id, status="failed", counts={}, error=str(err)[:4000])
-        except Exception:  # noqa: BLE001 - never mask the original error
-            pass
+            lineage_mod.emit(self.catalog, self.warehouse, event_type, ctx_factory())
+        except (CatalogError, OSError) as err:
+            self.echo(f"lineage event {event_type} not recorded: {err}")
+
+    def _lineage_context(self, run_id: str, schema: pa.Schema | None = None, **extra):
+        from catalog import lineage as lineage_mod
+
+        return lineage_mod.LineageContext(
+            dataset=_dataset_info(self.recipe), run=self.catalog.run(run_id),
+            sources=tuple(self.catalog.sources(run_id)),
+            columns=tuple(manifest_mod.schema_section(schema)) if schema is not None else (),
+            recipe_text=self.recipe.path.read_text(encoding="utf-8") if self.recipe.path else None,
+            **extra)
+
+    def _lineage_complete(self, version_id: str):
+        from catalog import lineage as lineage_mod
+
+        ctx = lineage_mod.context_for_version(self.catalog, self.warehouse, self.recipe.name,
+                                              version_id)
+        text = self.recipe.path.read_text(encoding="utf-8") if self.recipe.path else None
+        return dataclasses.replace(ctx, recipe_text=text)
+
+    def _fail(self, run_id: str, err: BaseException) -> None:
+        if not isinstance(err, GateFailedError):  # a gate failure is already recorded
+            try:
+                self.catalog.finish_run(run_id, status="failed", counts={}, error=str(err)[:4000])
+            except CatalogError:
+                return  # the run was never begun (or is finished): nothing to record
+        event = "ABORT" if isinstance(err, KeyboardInterrupt) else "FAIL"
+        self._lineage(event, lambda: self._lineage_context(
+            run_id, error=str(err)[:4000], stack_trace=traceback.format_exc()))
 
 
 def _quarantine_stats(summary: dict) -> dict:

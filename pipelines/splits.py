@@ -251,11 +251,13 @@ def with_split_field(schema: pa.Schema, config: SplitConfig | None) -> pa.Schema
 
 
 def add_split_column(table: pa.Table, config: SplitConfig) -> pa.Table:
-    """``table`` with its ``split`` column (replacing one that exists, e.g. nulls from
-    conforming to the dataset schema), before ``source_file``."""
+    """``table`` with its ``split`` column filled: in place when the column exists (nulls from
+    conforming to the dataset schema, which keeps the table in that schema's column order),
+    else inserted before ``source_file``."""
     splits = assign_splits(table, config)
-    if SPLIT_COLUMN in table.column_names:
-        table = table.drop_columns([SPLIT_COLUMN])
+    at = table.schema.get_field_index(SPLIT_COLUMN)
+    if at >= 0:
+        return table.set_column(at, split_field(config), splits)
     at = table.schema.get_field_index("source_file")
     return table.add_column(at if at >= 0 else table.num_columns, split_field(config), splits)
 
