@@ -29,8 +29,21 @@ from catalog.store import (
     register_backend,
 )
 
+#: names served lazily from catalog.api (it imports pyarrow.dataset)
+_API = ("open_dataset", "to_pandas", "iter_batches", "resolve_version", "data_files")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from catalog import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'catalog' has no attribute {name!r}")
+
+
 __all__ = [
     "Catalog", "CatalogError", "DatasetLockedError", "DatasetNotFoundError", "DatasetRecord",
     "FileRecord", "RunNotFoundError", "RunRecord", "SourceRecord", "VersionNotFoundError",
-    "VersionRecord", "new_run_id", "new_version_id", "open_catalog", "register_backend",
+    "VersionRecord", "data_files", "iter_batches", "new_run_id", "new_version_id", "open_catalog",
+    "open_dataset", "register_backend", "resolve_version", "to_pandas",
 ]

@@ -294,4 +294,8 @@ def open_catalog(url: str) -> Catalog:
             f"no catalog backend for scheme {scheme!r} in URL {url!r}", where="catalog URL",
             fix=f"use one of the schemes {', '.join(sorted(_BACKENDS))}, "
                 "e.g. sqlite:////abs/path/catalog.db")
-    return _load(target, scheme).from_url(url)
+    catalog = _load(target, scheme).from_url(url)
+    from catalog import audit  # late: catalog.audit imports the SQL backend
+
+    audit.install(catalog)
+    return catalog

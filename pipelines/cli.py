@@ -58,8 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=0, metavar="SECONDS",
                    help="if another run of the dataset holds its lock, wait this long for it "
                         "(default: fail at once)")
-    p.add_argument("beam_args", nargs=argparse.REMAINDER,
-                   help="Beam pipeline options after --, e.g. -- --direct_num_workers=2")
+    p.epilog = ("Beam pipeline options go after --, e.g. "
+                "haina run recipe.yaml -- --direct_num_workers=2")
     sub.add_parser("datasets", help="list datasets")
     p = sub.add_parser("versions", help="list the versions of a dataset")
     p.add_argument("name")
@@ -82,7 +82,8 @@ def _parser() -> argparse.ArgumentParser:
 #: modules that add subcommands: each has ``register(subparsers)``, which only declares
 #: arguments and sets ``handler="module:function"``, so ``haina --help`` stays fast
 EXTENSIONS: tuple[str, ...] = ("pipelines.cli_release", "pipelines.cli_lineage",
-                               "pipelines.cli_audit", "pipelines.cli_report")
+                               "pipelines.cli_audit", "pipelines.cli_report",
+                               "pipelines.cli_card")
 
 
 def _handler(args):
@@ -92,7 +93,12 @@ def _handler(args):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # everything after the first "--" belongs to Beam's PipelineOptions, untouched
+    beam_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
     args = _parser().parse_args(argv)
+    args.beam_args = beam_args
     _quiet_libraries()
     from pipelines.exceptions import HainaError
     from connectors.exceptions import ConnectorError

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from catalog import audit
 from catalog import manifest as manifest_mod
 from catalog import store as store_mod
 from catalog.warehouse import Warehouse
@@ -22,6 +23,7 @@ def _catalog(args, recipe=None):
         warehouse = resolve_warehouse_default(args.warehouse)
     catalog = store_mod.open_catalog(catalog_url(recipe, warehouse, args.catalog))
     catalog.actor = args.actor or store_mod.default_actor()
+    audit.use_warehouse(catalog, warehouse.root)
     return catalog, warehouse
 
 
@@ -69,7 +71,7 @@ def cmd_check(args, console: Console) -> int:
 
 def cmd_run(args, console: Console) -> int:
     recipe = recipe_mod.load(args.recipe)
-    beam_args = [a for a in args.beam_args if a != "--"]
+    beam_args = args.beam_args
     runner = Runner(recipe, beam_args=beam_args, warehouse=args.warehouse, catalog=args.catalog,
                     actor=args.actor, wait_seconds=args.wait, full=args.full, echo=lambda msg: console.print(f"[dim]{msg}[/]"))
     outcome = runner.run()

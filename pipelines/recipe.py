@@ -22,6 +22,7 @@ from connectors.exceptions import ConnectorError
 from expectations.config import QualityConfig
 from pipelines.exceptions import RecipeError
 from pipelines.incremental import IncrementalConfig
+from pipelines.splits import SplitConfig
 
 _SPDX = re.compile(r"^(LicenseRef-[A-Za-z0-9.-]+|[A-Za-z0-9][A-Za-z0-9.+-]*)$")
 
@@ -87,6 +88,8 @@ class Recipe(_Frozen):
     incremental: IncrementalConfig = IncrementalConfig()
     #: files whose columns differ from the rest (or from the last version): fail, or widen
     schema_drift: Literal["fail", "widen"] = "fail"
+    #: leakage-free train/validation/test assignment (pipelines.splits); None: no split column
+    splits: SplitConfig | None = None
     #: warehouse folder (relative to the recipe) or None for $HAINA_WAREHOUSE / ./warehouse
     warehouse: str | None = None
     #: catalog URL; None means SQLite inside the warehouse

@@ -49,11 +49,24 @@ def cmd_release(args, console: Console) -> int:
     record, plan = release_mod.release(catalog, name, ref, requested=args.semver, notes=notes,
                                        verify=args.verify)
     _print_plan(console, plan)
+    _write_release_documents(catalog, plan, record, console)
     console.print(f"[bold green]released[/] {name}@{record.semver} "
                   f"({record.version_id}, manifest sha256 {record.manifest_sha256[:12]}…)")
     console.print(f"next: haina diff {name}@{plan.previous.semver} {name}@{record.semver}"
                   if plan.previous else f"next: haina show {name}@{record.version_id}")
     return 0
+
+
+def _write_release_documents(catalog, plan, record, console: Console) -> None:
+    """The dataset card (Markdown, HTML) and Croissant JSON-LD that publish a release."""
+    from catalog import card, croissant
+
+    version = catalog.version(plan.version.dataset, record.version_id)
+    changes = list(plan.proposal.reasons) if plan.previous else ["first release"]
+    md_path, html_path = card.write_card(catalog, version, release=record.semver,
+                                         changelog=changes)
+    jsonld = croissant.write_croissant(catalog, version, release=record.semver)
+    console.print(f"dataset card: {html_path} (and {md_path}); Croissant: {jsonld}")
 
 
 def _print_plan(console: Console, plan: release_mod.ReleasePlan) -> None:

@@ -37,6 +37,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 import connectors
+from catalog import audit
 from catalog import manifest as manifest_mod
 from catalog import store as store_mod
 from catalog import writer
@@ -48,6 +49,7 @@ from expectations import checks as checks_mod
 from expectations import qc_apply
 from expectations import suites as suites_mod
 from pipelines import incremental
+from pipelines import splits as splits_mod
 from pipelines import schemas as schemas_mod
 from pipelines.exceptions import GateFailedError, RunError
 from pipelines.incremental import Delta, Source
@@ -155,11 +157,16 @@ def plan_sources(recipe: Recipe, sources: Sequence[Source]) -> list[tuple[int, S
     return plans
 
 
-def dataset_schema(recipe: Recipe, plans, previous: pa.Schema | None = None,
-                   previous_id: str | None = None) -> pa.Schema:
-    """The version's schema: the sources' union, checked for drift against the last version."""
+def dataset_schema(recipe: Recipe, plans) -> pa.Schema:
+    """The union of the sources' schemas, after checking drift between files of a source."""
     per_source = schemas_mod.source_schemas(len(recipe.sources), plans, recipe.schema_drift)
-    schema = schemas_mod.union([s for s in per_source if s is not None])
+    return splits_mod.with_split_field(
+        schemas_mod.union([s for s in per_source if s is not None]), recipe.splits)
+
+
+def extend_previous(recipe: Recipe, schema: pa.Schema, previous: pa.Schema | None,
+                    previous_id: str | None) -> pa.Schema:
+    """The new version's schema, checked for drift against the version it extends."""
     if previous is None:
         return schema
     schemas_mod.check_drift(previous, schema, recipe.schema_drift,
@@ -230,6 +237,7 @@ class Runner:
         self.catalog = store_mod.open_catalog(catalog_url(recipe, self.warehouse, catalog))
         self.actor = actor or store_mod.default_actor()
         self.catalog.actor = self.actor
+        audit.use_warehouse(self.catalog, self.warehouse.root)
         self.wait_seconds = wait_seconds
         self.full = full
         self.echo = echo
@@ -289,8 +297,8 @@ class Runner:
             return self._no_change(run_id, version_id, sources, delta, started)
         plans = plan_sources(self.recipe, delta.process)
         previous_schema = _previous_schema(previous[0], delta) if previous else None
-        schema = dataset_schema(self.recipe, plans, previous_schema, delta.previous_version)
-        schema, self._qc_plan = self.with_qc(schema)
+        schema, self._qc_plan = self.with_qc(dataset_schema(self.recipe, plans))
+        schema = extend_previous(self.recipe, schema, previous_schema, delta.previous_version)
         suites = self.suites(schema)
         self._lock(run_id)
         staging = self.warehouse.staging_dir(run_id)
@@ -373,6 +381,7 @@ class Runner:
             kv_metadata=kv,
             write_options=write_options(recipe, schema),
             partition_by=recipe.output.partition_by,
+            splits=recipe.splits,
             target_bytes=int(recipe.output.target_file_mb * 2**20),
             qc_plan=getattr(self, "_qc_plan", None),
             read_schema=getattr(self, "_read_schema", None),
@@ -479,7 +488,8 @@ class Runner:
             {"row_accounting": {**counts, "per_source": summary["sources"]},
              "validation": validation,
              "attributions": _attributions(recipe, plans),
-             "incremental": _incremental_section(delta, files)},
+             "incremental": _incremental_section(delta, files),
+             **_splits_section(recipe, version_dir, data_only)},
         )
         _uri, manifest_sha = manifest_mod.write_manifest(manifest, version_dir)
         version = dataclasses.replace(version, manifest_sha256=manifest_sha)
@@ -533,6 +543,15 @@ def _quarantine_stats(summary: dict) -> dict:
         for reason, n in reasons.items():
             by_reason[reason] = by_reason.get(reason, 0) + n
     return {"by_reason": by_reason, "by_source": by_source}
+
+
+def _splits_section(recipe: Recipe, version_dir: str, data_files) -> dict:
+    """The manifest's ``splits`` entry: seed, target and achieved fractions (rows per split are
+    counted from the written files' ``split`` column alone, carried files included)."""
+    if recipe.splits is None:
+        return {}
+    counts = splits_mod.count_splits_in_files([f"{version_dir}/{f.path}" for f in data_files])
+    return {"splits": splits_mod.manifest_entry(recipe.splits, counts)}
 
 
 def _incremental_section(delta: Delta, files: list[dict]) -> dict:

@@ -16,6 +16,7 @@ from catalog import writer
 from connectors.base import QUARANTINE_SCHEMA, ChunkSpec
 from connectors.exceptions import ConnectorError
 from expectations import engine, qc_apply
+from pipelines import splits
 
 
 @dataclasses.dataclass
@@ -90,6 +91,14 @@ def qc_chunk(out: ChunkOutput, qc_plan, schema: pa.Schema) -> ChunkOutput:
     out.quarantine = rejected if out.quarantine is None else pa.concat_tables(
         [out.quarantine, rejected])
     out.table = flagged.filter(pc.invert(hard))
+    return out
+
+
+def split_chunk(out: ChunkOutput, config: "splits.SplitConfig | None") -> ChunkOutput:
+    """Fill the ``split`` column: a pure function of each row's group key (pipelines.splits)."""
+    if config is None or out.error is not None:
+        return out
+    out.table = splits.add_split_column(out.table, config)
     return out
 
 

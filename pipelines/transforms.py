@@ -186,6 +186,8 @@ class IngestPlan:
     read_schema: pa.Schema | None = None
     #: bound on rows held for writing per worker (Arrow bytes): bounds a run's memory
     max_buffered_bytes: int = 192 * 2**20
+    #: the recipe's ``splits:`` section (pipelines.splits.SplitConfig) or None
+    splits: Any = None
 
 
 @dataclasses.dataclass
@@ -204,6 +206,8 @@ class Ingest(beam.PTransform):
                                                plan.read_schema or plan.dataset_schema))
             .with_output_types(steps.ChunkOutput)
             | "QC" >> beam.Map(steps.qc_chunk, plan.qc_plan, plan.dataset_schema)
+            .with_output_types(steps.ChunkOutput)
+            | "Split" >> beam.Map(steps.split_chunk, plan.splits)
             .with_output_types(steps.ChunkOutput)
             | "Validate" >> beam.Map(steps.validate_chunk, plan.checks, plan.suites, plan.engine)
             .with_output_types(steps.ChunkOutput)

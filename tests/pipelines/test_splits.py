@@ -23,7 +23,7 @@ from pipelines.exceptions import RecipeError
 from pipelines.splits import SplitConfig
 
 REPO = Path(__file__).resolve().parents[2]
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
 
@@ -41,7 +41,7 @@ def _expected_split(key: str, seed: int, fractions: dict[str, float]) -> str:
         edge += fractions[name]
         if u < edge:
             return name
-    return sorted(n for n in fractions if fractions[n] > 0)[-1]
+    return max(n for n in fractions if fractions[n] > 0)
 
 
 def _straddling_groups(keys: pa.Array, split: pa.Array) -> int:
@@ -264,6 +264,12 @@ def test_add_split_column_goes_before_source_file_and_replaces_nulls():
     out = splits.add_split_column(table, config)
     assert out.column_names == ["platform_id", "split", "source_file"]
     assert out["split"].null_count == 0
+    # an existing column keeps its place (the dataset schema's order, e.g. with QC flags)
+    flagged = table.select(["platform_id", "split"]).append_column("x_qc", pa.array([1, 1]))
+    assert splits.add_split_column(flagged, config).column_names == ["platform_id", "split",
+                                                                     "x_qc"]
+    added = splits.add_split_column(table.select(["platform_id"]), config)
+    assert added.column_names == ["platform_id", "split"]
     assert splits.with_split_field(schema, config).equals(schema)
     assert splits.with_split_field(schema, None) is schema
 
