@@ -11,7 +11,9 @@ from catalog import manifest as manifest_mod
 from catalog import store as store_mod
 from catalog.warehouse import Warehouse
 from pipelines import recipe as recipe_mod
-from pipelines.cli import table
+from rich.markup import escape
+
+from pipelines.cli import err_console, table
 from pipelines.exceptions import HainaError
 from pipelines.run import Runner, catalog_url, columns_info, resolve_warehouse
 
@@ -163,7 +165,7 @@ def cmd_show(args, console: Console) -> int:
 
     catalog, _ = _catalog(args)
     version = resolve(catalog, name, ref, allow_yanked=True, draft_fallback=True,
-                      warn=lambda m: console.print(f"[yellow]warning:[/] {m}"))
+                      warn=lambda m: err_console.print(f"[yellow]warning:[/] {escape(m)}"))
     manifest = manifest_mod.read_manifest(version.path)
     if args.json:
         console.print_json(json.dumps(manifest, default=str))

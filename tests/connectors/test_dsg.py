@@ -138,11 +138,21 @@ def test_ooi_pco2(tmp_path):
     assert table["depth"].null_count == 7339
 
 
-def test_ooi_thermistor_units_label_needs_override():
+def test_ooi_thermistor_units_label_with_ordinal_sign_is_celsius():
+    """OOI writes 'ºC' (masculine ordinal, not the degree sign): read as degrees Celsius."""
     path = _data(OOI)
     config = DsgConfig(kind="netcdf_dsg", uri=str(path),
                        variables={"pco2w_thermistor_temperature": "sea_water_temperature"})
-    with pytest.raises(UnitConversionError, match="ºC"):
+    plan = connectors.get("netcdf_dsg").plan(config, str(path), "0", 0)
+    info = {c.name: c for c in plan.columns}["sea_water_temperature"]
+    assert (info.source_units, info.units) == ("ºC", "degC")
+
+
+def test_unconvertible_units_label_names_it():
+    path = _data(OOI)
+    config = DsgConfig(kind="netcdf_dsg", uri=str(path),
+                       variables={"pco2_seawater": "sea_water_temperature"})
+    with pytest.raises(UnitConversionError, match="µatm"):
         connectors.get("netcdf_dsg").plan(config, str(path), "0", 0)
 
 

@@ -98,9 +98,10 @@ def test_the_run_is_in_the_audit_log_and_the_chain_verifies(made, capsys):
     assert haina(warehouse, "audit", "log", "--json") == 0
     entries = json.loads(capsys.readouterr().out)
     actions = [e["action"] for e in entries]
-    assert actions == ["dataset.create", "run.start", "version.commit", "run.end"]
+    assert actions == ["dataset.create", "run.start", "lineage.emit", "version.commit",
+                       "run.end", "lineage.emit"]
     assert {e["actor"] for e in entries} == {"ci-bot"}
-    assert entries[2]["target"] == f"{NAME}@{folder.name}"
+    assert entries[3]["target"] == f"{NAME}@{folder.name}"
     assert haina(warehouse, "audit", "log", "--action", "run.*", "--json") == 0
     assert [e["action"] for e in json.loads(capsys.readouterr().out)] == ["run.start", "run.end"]
     assert haina(warehouse, "audit", "log", "--actor", "nobody", "--since", "1d", "--json") == 0
