@@ -107,7 +107,7 @@ def test_the_run_is_in_the_audit_log_and_the_chain_verifies(made, capsys):
     assert haina(warehouse, "audit", "log", "--actor", "nobody", "--since", "1d", "--json") == 0
     assert json.loads(capsys.readouterr().out) == []
     assert haina(warehouse, "audit", "verify") == 0
-    assert "audit log intact: 4 entries" in capsys.readouterr().out
+    assert "audit log intact: 6 entries" in capsys.readouterr().out
 
 
 def test_a_tampered_audit_log_fails(pristine, capsys):
