@@ -442,24 +442,27 @@ def location(latitude, longitude, *, bbox=None, polygon=None) -> np.ndarray:
     return flags
 
 
-def time_check(time, *, group=None, depth=None, now=None, not_before=None) -> np.ndarray:
+def time_check(time, *, group=None, depth=None, now=None, not_before=None,
+               series: bool = True) -> np.ndarray:
     """Timestamps: missing -> MISSING; going back in time within a group (in row order) or
     duplicated within a group -> SUSPECT; in the future or before ``not_before`` -> FAIL.
 
     A duplicate is the same (group, time, depth): the levels of one profile share a time and are
-    distinct observations. ``now``/``not_before`` are datetime64 or µs; ``now`` defaults to the
+    distinct observations. ``series=False`` (rows are grid cells, not samples of a series: every
+    cell of a time step shares its time) checks only missing, future and too-early times. ``now``/``not_before`` are datetime64 or µs; ``now`` defaults to the
     clock (ioos_qc ``impossible_date_test``).
     """
     micros, valid = _micros(time)
     n = micros.size
     flags = np.where(valid, np.uint8(GOOD), np.uint8(MISSING))
-    groups = np.zeros(n, dtype=np.int64) if group is None else np.asarray(group).ravel()
-    order = np.argsort(groups, kind="stable")  # row order kept within each group
-    g, t, ok = groups[order], micros[order], valid[order]
-    back = np.zeros(n, dtype=bool)
-    back[1:] = (g[1:] == g[:-1]) & ok[1:] & ok[:-1] & (t[1:] < t[:-1])
-    flags[order[back]] = SUSPECT
-    flags[_duplicates(groups, micros, valid, depth)] = SUSPECT
+    if series:  # rows are samples of series (per group): order and duplicates mean something
+        groups = np.zeros(n, dtype=np.int64) if group is None else np.asarray(group).ravel()
+        order = np.argsort(groups, kind="stable")  # row order kept within each group
+        g, t, ok = groups[order], micros[order], valid[order]
+        back = np.zeros(n, dtype=bool)
+        back[1:] = (g[1:] == g[:-1]) & ok[1:] & ok[:-1] & (t[1:] < t[:-1])
+        flags[order[back]] = SUSPECT
+        flags[_duplicates(groups, micros, valid, depth)] = SUSPECT
     limit = _micros(np.datetime64("now") if now is None else np.asarray(now))[0][0]
     late = valid & (micros > limit)
     if not_before is not None:

@@ -6,6 +6,8 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -199,3 +201,22 @@ def test_windowed_chunk_equals_whole_chunk(ooi):
     whole = apply_qc(table, plan_qc(columns, QCConfig()))
     small = apply_qc(table, plan_qc(columns, QCConfig(window=16)))
     assert small.table.equals(whole.table) and small.stats == whole.stats
+
+
+@given(st.lists(st.floats(-60, 60, allow_nan=False, width=32), min_size=1, max_size=300),
+       st.floats(-50, 0), st.floats(1, 50), st.integers(1, 80))
+def test_binned_counts_equal_numpy_histogram(values, low, high, bins):
+    from expectations.qc_apply import _binned
+
+    edges = np.linspace(low, high, bins + 1)
+    x = np.concatenate([np.asarray(values, dtype=np.float64), edges])
+    assert _binned(x, edges).tolist() == np.histogram(x, bins=edges)[0].tolist()
+
+
+def test_grid_cells_sharing_a_time_are_not_duplicates():
+    """A grid time step: every cell has the same time; that is not a duplicated sample."""
+    from expectations import qc
+
+    time = np.array(["2025-07-01T00:00"] * 4, dtype="datetime64[us]")
+    assert qc.time_check(time, series=False).tolist() == [1, 1, 1, 1]
+    assert qc.time_check(time).tolist() == [3, 3, 3, 3]
