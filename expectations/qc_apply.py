@@ -13,6 +13,7 @@ chunk, so the first/last samples of a chunk are NOT_EVALUATED by spike and rate 
 from __future__ import annotations
 
 import dataclasses
+import threading
 import functools
 from collections.abc import Sequence
 from importlib import resources
@@ -214,13 +215,37 @@ def _density_plan(names: set[str], qc_config: QCConfig) -> dict | None:
 # --------------------------------------------------------------------------- applying
 
 
+_MEMO = threading.local()
+
+
+def _memo(kind: str, table: pa.Table, name: str, convert) -> np.ndarray:
+    """Convert a column to numpy once per chunk: tests and statistics read the same columns.
+
+    Keyed by the column's data buffer, so the table with flag columns added (which shares the
+    input's columns) hits the same entry; :func:`apply_qc` clears the memo around each chunk.
+    """
+    memo = getattr(_MEMO, "values", None)
+    column = table.column(name)
+    if memo is None or column.num_chunks == 0:
+        return convert(column)
+    buffers = column.chunk(0).buffers()
+    key = (kind, name, len(column), buffers[-1].address if buffers[-1] is not None else 0)
+    if key not in memo:
+        memo[key] = convert(column)
+    return memo[key]
+
+
 def _floats(table: pa.Table, name: str) -> np.ndarray:
-    column = table.column(name).combine_chunks()
-    return pc.fill_null(column.cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+    return _memo("f", table, name, lambda column: pc.fill_null(
+        column.combine_chunks().cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False))
 
 
 def _times(table: pa.Table) -> np.ndarray:
-    column = table.column("time").combine_chunks().cast(pa.int64())
+    return _memo("t", table, "time", _micros_of)
+
+
+def _micros_of(column) -> np.ndarray:
+    column = column.combine_chunks().cast(pa.int64())
     micros = pc.fill_null(column, np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
     return micros.astype(np.int64).view("datetime64[us]")
 
@@ -439,6 +464,14 @@ def apply_qc(table: pa.Table, plan: QCPlan) -> QCResult:
     n = table.num_rows
     if not plan.enabled:
         return QCResult(table, pa.array(np.zeros(n, bool)), pa.nulls(n, pa.string()), {})
+    _MEMO.values = {}
+    try:
+        return _apply(table, plan, n)
+    finally:
+        _MEMO.values = None
+
+
+def _apply(table: pa.Table, plan: QCPlan, n: int) -> QCResult:
     flags = compute_flags(table, plan)
     arrays = {}
     for name, src, test in _planned_columns(plan):
@@ -479,33 +512,25 @@ def _daily(table: pa.Table, aggregate: np.ndarray) -> dict[str, dict[str, int]]:
     micros = _times(table).view(np.int64)
     valid = micros != np.iinfo(np.int64).min
     days = micros[valid] // 86_400_000_000
-    keys, counts = np.unique(days * 16 + aggregate[valid].astype(np.int64), return_counts=True)
-    day_names = np.datetime_as_string((keys // 16).astype("datetime64[D]"))
+    if days.size == 0:
+        return {}
+    first = int(days.min())  # count (day, flag) pairs with bincount: no sort per variable
+    pair = (days - first) * 16 + aggregate[valid].astype(np.int64)
+    counts = np.bincount(pair)
+    keys = np.flatnonzero(counts)
+    counts = counts[keys]
+    day_names = np.datetime_as_string((keys // 16 + first).astype("datetime64[D]"))
     out: dict[str, dict[str, int]] = {}
     for day, flag, count in zip(day_names.tolist(), (keys % 16).tolist(), counts.tolist()):
         out.setdefault(day, {})[str(flag)] = count  # one entry per (day, flag) pair, not per row
     return out
 
 
-def _binned(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """np.histogram's counts for uniform edges, by index arithmetic instead of a sort."""
-    n = len(edges) - 1
-    width = np.diff(edges)
-    if not np.allclose(width, width[0]):
-        return np.histogram(x, bins=edges)[0]
-    inside = x[(x >= edges[0]) & (x <= edges[-1])]
-    index = np.minimum(((inside - edges[0]) / width[0]).astype(np.int64), n - 1)
-    # float rounding can put a value one bin off at an edge; np.histogram's rule is exact
-    index -= inside < edges[index]
-    index += (index < n - 1) & (inside >= edges[np.minimum(index + 1, n)])
-    return np.bincount(index, minlength=n)[:n]
-
-
 def _histogram(table: pa.Table, var: VariablePlan) -> dict:
     edges = np.asarray(var.hist_edges)
     x = _floats(table, var.name)
     x = x[np.isfinite(x)]
-    counts = _binned(x, edges)
+    counts, _ = np.histogram(x, bins=edges)
     gross = var.tests.get("gross_range", {})
     fail = gross.get("fail") or (None, None)
     suspect = gross.get("suspect") or (None, None)

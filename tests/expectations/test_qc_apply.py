@@ -6,8 +6,6 @@ import pickle
 from pathlib import Path
 
 import numpy as np
-from hypothesis import given
-from hypothesis import strategies as st
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -201,16 +199,6 @@ def test_windowed_chunk_equals_whole_chunk(ooi):
     whole = apply_qc(table, plan_qc(columns, QCConfig()))
     small = apply_qc(table, plan_qc(columns, QCConfig(window=16)))
     assert small.table.equals(whole.table) and small.stats == whole.stats
-
-
-@given(st.lists(st.floats(-60, 60, allow_nan=False, width=32), min_size=1, max_size=300),
-       st.floats(-50, 0), st.floats(1, 50), st.integers(1, 80))
-def test_binned_counts_equal_numpy_histogram(values, low, high, bins):
-    from expectations.qc_apply import _binned
-
-    edges = np.linspace(low, high, bins + 1)
-    x = np.concatenate([np.asarray(values, dtype=np.float64), edges])
-    assert _binned(x, edges).tolist() == np.histogram(x, bins=edges)[0].tolist()
 
 
 def test_grid_cells_sharing_a_time_are_not_duplicates():
