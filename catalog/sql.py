@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import time
+from pathlib import Path
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -51,7 +52,8 @@ from catalog.store import (
 )
 
 #: bumped by every change of the tables below; a migration tool (Alembic) takes over from here
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: how long a writer waits for another process's SQLite write transaction, in seconds
 SQLITE_BUSY_TIMEOUT = 30.0
 #: how often a waiting ``acquire_lock`` polls the lock row
@@ -224,11 +226,26 @@ def _import_table_modules() -> None:
 
 
 def create_tables(engine: Engine) -> None:
+    """Bring the catalog's schema to the current revision (Alembic, ``catalog/migrations``).
+
+    A new database gets every revision; one created by an older Haina gets the missing ones;
+    one created before migrations were versioned (Haina 0.1 made its tables directly) is stamped
+    as revision 0001 first. Runs in one transaction, so a failed upgrade changes nothing.
+    """
+    from alembic import command
+    from alembic.config import Config
+
     _import_table_modules()
-    metadata.create_all(engine)
     with engine.begin() as conn:
-        if conn.execute(sa.select(sa.func.count()).select_from(schema_info)).scalar_one() == 0:
-            conn.execute(schema_info.insert().values(version=SCHEMA_VERSION))
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        if conn.dialect.name == "postgresql":  # two first opens at once: one migrates, one waits
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4848494100)")
+        inspector = sa.inspect(conn)
+        if inspector.has_table("datasets") and not inspector.has_table("alembic_version"):
+            command.stamp(config, "0001")
+        command.upgrade(config, "head")
 
 
 # --- row <-> record --------------------------------------------------------------------------
