@@ -52,7 +52,7 @@ from catalog.store import (
 )
 
 #: bumped by every change of the tables below; a migration tool (Alembic) takes over from here
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: how long a writer waits for another process's SQLite write transaction, in seconds
 SQLITE_BUSY_TIMEOUT = 30.0
@@ -80,6 +80,8 @@ class UtcDateTime(sa.TypeDecorator):
 
 metadata = sa.MetaData()
 _text = sa.Text
+#: a source file's row accounting in its run
+SOURCE_COUNTS = ("rows_in", "rows_out", "rows_dropped", "rows_quarantined")
 schema_info = sa.Table("schema_info", metadata, sa.Column("version", sa.Integer, nullable=False))
 datasets_t = sa.Table(
     "datasets", metadata,
@@ -116,6 +118,7 @@ sources_t = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("kind", sa.String(64), nullable=False),
+    *(sa.Column(c, sa.BigInteger) for c in SOURCE_COUNTS),
 )
 versions_t = sa.Table(
     "versions", metadata,
@@ -408,6 +411,14 @@ class SqlCatalog(Catalog):
         query = sa.select(sources_t).where(sources_t.c.run_id == run_id).order_by(sources_t.c.uri)
         with self._engine.connect() as conn:
             return _records(SourceRecord, conn.execute(query))
+
+    def record_source_counts(self, run_id: str, counts: Mapping[str, Mapping[str, int]]) -> None:
+        with self._engine.begin() as conn:
+            for uri, rec in counts.items():
+                values = {c: int(rec[c]) for c in SOURCE_COUNTS}
+                conn.execute(sources_t.update().where(sources_t.c.run_id == run_id,
+                                                      sources_t.c.uri == uri).values(**values))
+            self._mutated(conn, "run.source_counts", run_id, {"sources": len(counts)})
 
     def abandon_stale_runs(self, dataset: str,
                            is_alive: Callable[[RunRecord], bool] = process_is_alive) -> list[str]:

@@ -117,6 +117,12 @@ class SourceRecord:
     sha256: str
     size: int
     kind: str
+    #: row accounting of this file in its run (None until the run has read it):
+    #: rows_in == rows_out + rows_dropped + rows_quarantined
+    rows_in: int | None = None
+    rows_out: int | None = None
+    rows_dropped: int | None = None
+    rows_quarantined: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,6 +243,10 @@ class Catalog(abc.ABC):
 
     @abc.abstractmethod
     def sources(self, run_id: str) -> list[SourceRecord]: ...
+
+    @abc.abstractmethod
+    def record_source_counts(self, run_id: str, counts: Mapping[str, Mapping[str, int]]) -> None:
+        """Store each source file's row accounting (keyed by URI) on the run's sources."""
 
     @abc.abstractmethod
     def abandon_stale_runs(self, dataset: str,

@@ -410,6 +410,7 @@ class Runner:
                            + "\n  - ".join(sorted(set(errors))))
         counts = _totals(summary["sources"])
         _check_accounting(summary["sources"], plans, files)
+        self.catalog.record_source_counts(run_id, summary["sources"])
         report_path, gate, validation = self._validate(run_id, version_id, suites, summary, counts)
         if not gate.passed:
             self.catalog.finish_run(run_id, status="gate_failed", counts=_catalog_counts(counts),

@@ -71,6 +71,11 @@ def test_run_commits_every_row_or_its_reason(stem, warehouse, capsys):
     assert run.rows_in == rows + quarantined + dropped
     for uri, rec in manifest["extra"]["row_accounting"]["per_source"].items():
         assert rec["rows_in"] == rec["rows_out"] + rec["rows_dropped"] + rec["rows_quarantined"]
+    sources = catalog.sources(run.run_id)  # the same accounting, per file, in the catalog
+    for src in sources:
+        assert src.rows_in == src.rows_out + src.rows_dropped + src.rows_quarantined
+    assert sum(src.rows_out for src in sources) == rows
+    assert sum(src.rows_quarantined for src in sources) == quarantined
     data = [f"{version.path}/{f.path}" for f in catalog.files(version.version_id)
             if f.partition != "quarantine"]
     table = pads.dataset(data, format="parquet").to_table()

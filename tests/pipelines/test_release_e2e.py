@@ -13,6 +13,7 @@ import xarray as xr
 from catalog import diff as diff_mod
 from catalog import release as rel
 from catalog import store
+from catalog.api import open_dataset
 from examples.qingdao_demo import generate
 from pipelines.cli import main
 from tests.pipelines.conftest import demo_recipe
@@ -85,6 +86,10 @@ def test_release_lifecycle_end_to_end(tmp_path, tmp_warehouse, capsys):
         assert {f.partition for f in files} == days
         assert all(f.path.startswith("data/") for f in files)
         assert rel.check_unchanged(catalog, version) is None  # the second run's gc kept it
+    # the consumer API serves each release its own rows
+    for semver, rows in (("1.0.0", day1_rows), ("1.1.0", day1_rows + added)):
+        assert open_dataset(NAME, version=semver, warehouse=str(tmp_warehouse),
+                            verify=True).count_rows() == rows
 
     code, out, _ = _run(capsys, "deprecate", f"{NAME}@1.0.0", "--reason", "superseded by 1.1.0")
     assert code == 0 and "is now deprecated" in out
@@ -102,6 +107,13 @@ def test_release_lifecycle_end_to_end(tmp_path, tmp_warehouse, capsys):
         assert text in out, (text, out)
     with pytest.raises(rel.YankedVersionError, match="wrong salinity units"):
         rel.resolve(catalog, NAME, "1.1.0")
+    with pytest.raises(rel.YankedVersionError):
+        open_dataset(NAME, version="1.1.0", warehouse=str(tmp_warehouse))
+    assert open_dataset(NAME, version="1.1.0", warehouse=str(tmp_warehouse),
+                        allow_yanked=True).count_rows() == day1_rows + added
+    with pytest.warns(rel.DeprecatedVersionWarning):
+        assert open_dataset(NAME, version="1.0.0",
+                            warehouse=str(tmp_warehouse)).count_rows() == day1_rows
     with pytest.warns(rel.DeprecatedVersionWarning):
         assert rel.resolve(catalog, NAME, "latest").version_id == v1.version_id
     catalog.close()
