@@ -310,7 +310,9 @@ def check_lineage_file(folder: str) -> tuple[list[Mismatch], list[str]]:
 
 def carried_files(manifest: Mapping[str, Any] | None) -> dict[str, str]:
     """Paths of files an incremental run linked from an earlier version -> that version."""
-    return dict(((manifest or {}).get("extra") or {}).get("carried_files") or {})
+    extra = (manifest or {}).get("extra") or {}
+    return dict((extra.get("incremental") or {}).get("carried_files")
+                or extra.get("carried_files") or {})
 
 
 def _manifest_entries(manifest: Mapping[str, Any] | None) -> dict[str, dict]:
@@ -473,23 +475,34 @@ def _version_totals(version: Any, records: Mapping[str, FileRecord]) -> list[Mis
 
 def _run_lineage(catalog: Catalog, version: Any, records: Mapping[str, FileRecord],
                  manifest: Mapping[str, Any] | None) -> list[Mismatch]:
-    sources = catalog.sources(version.run_id)
+    """Every file traced to a source, every source to the run that read it.
+
+    An incremental version carries files of earlier versions: their sources were read by earlier
+    runs, which the manifest names per source (``run_id``); those runs' records are the proof.
+    """
+    own = catalog.sources(version.run_id)
     where = f"runs/{version.run_id}"
-    if not sources:
+    if not own:
         return [Mismatch("lineage.run_sources", where, note="the run that made the version has "
                          "no sources recorded")]
-    known = {s.sha256 for s in sources}
+    listed = (manifest or {}).get("sources", [])
+    runs = {version.run_id} | {s["run_id"] for s in listed if s.get("run_id")}
+    recorded = {(s.run_id, s.uri): s for run in sorted(runs) for s in catalog.sources(run)}
+    known = {s.sha256 for s in recorded.values()}
     found = [Mismatch("lineage.file_source", path, "a source of the run", f.source_sha256,
-                      "source_sha256 is not among the run's sources")
+                      "source_sha256 is not among the sources its runs recorded")
              for path, f in sorted(records.items()) if f.source_sha256 not in known]
     if manifest is not None:
-        listed = sorted((s.get("uri"), s.get("sha256"), s.get("size"))
-                        for s in manifest.get("sources", []))
-        recorded = sorted((s.uri, s.sha256, s.size) for s in sources)
-        if listed != recorded:
+        claimed = sorted((s.get("uri"), s.get("sha256"), s.get("size")) for s in listed)
+        proven = sorted((s.uri, s.sha256, s.size) for s in (
+            recorded.get((entry.get("run_id") or version.run_id, entry.get("uri")))
+            for entry in listed) if s is not None)
+        missing = {(s.uri, s.sha256, s.size) for s in own} - set(claimed)
+        if claimed != proven or missing:
             found.append(Mismatch("lineage.manifest_sources", MANIFEST_NAME,
-                                  _short_sources(recorded), _short_sources(listed),
-                                  "the run's sources in the catalog vs the manifest"))
+                                  _short_sources(sorted(set(proven) | missing)),
+                                  _short_sources(claimed),
+                                  "the manifest's sources vs the runs' sources in the catalog"))
     return found
 
 

@@ -11,6 +11,7 @@ import pyarrow.dataset as pads
 import pytest
 
 from catalog import store
+from catalog.verify import verify_folder, verify_version
 from examples.qingdao_demo import generate
 from pipelines import incremental
 from pipelines import recipe as recipe_mod
@@ -101,6 +102,9 @@ def test_add_change_and_rerun(tmp_path, tmp_warehouse):
     for path, f in old_files.items():  # carried by reference: the same bytes, the same inode
         assert new_files[path].sha256 == f.sha256
         assert os.stat(f"{v1.path}/{path}").st_ino == os.stat(f"{v2.path}/{path}").st_ino
+    report = verify_version(catalog, "demo-test", v2.version_id)  # carried files trace back
+    assert report.ok, [m.text for m in report.mismatches]
+    assert verify_folder(v2.path).ok, "the version folder alone verifies: links are real files"
     per_source = _rows_by_source(v2)
     assert per_source == {**_rows_by_source(v1), "qingdao_coastal_20250703.nc": per_source[
         "qingdao_coastal_20250703.nc"]}

@@ -98,16 +98,17 @@ def test_the_run_is_in_the_audit_log_and_the_chain_verifies(made, capsys):
     assert haina(warehouse, "audit", "log", "--json") == 0
     entries = json.loads(capsys.readouterr().out)
     actions = [e["action"] for e in entries]
-    assert actions == ["dataset.create", "run.start", "lineage.emit", "version.commit",
-                       "run.end", "lineage.emit"]
+    assert actions == ["dataset.create", "run.start", "lineage.emit", "run.source_counts",
+                       "version.commit", "run.end", "lineage.emit"]
     assert {e["actor"] for e in entries} == {"ci-bot"}
-    assert entries[3]["target"] == f"{NAME}@{folder.name}"
+    assert entries[4]["target"] == f"{NAME}@{folder.name}"
     assert haina(warehouse, "audit", "log", "--action", "run.*", "--json") == 0
-    assert [e["action"] for e in json.loads(capsys.readouterr().out)] == ["run.start", "run.end"]
+    assert [e["action"] for e in json.loads(capsys.readouterr().out)] == [
+        "run.start", "run.source_counts", "run.end"]
     assert haina(warehouse, "audit", "log", "--actor", "nobody", "--since", "1d", "--json") == 0
     assert json.loads(capsys.readouterr().out) == []
     assert haina(warehouse, "audit", "verify") == 0
-    assert "audit log intact: 6 entries" in capsys.readouterr().out
+    assert "audit log intact: 7 entries" in capsys.readouterr().out
 
 
 def test_a_tampered_audit_log_fails(pristine, capsys):
