@@ -506,16 +506,28 @@ def _counts(flags: np.ndarray) -> dict[str, int]:
     return {str(v): int(counts[v]) for v in fl.FLAG_VALUES if counts[v]}
 
 
+def _day_index(table: pa.Table):
+    """(valid mask or None, 16 × day offset per valid row, first day), once per chunk."""
+    def compute(_column):
+        micros = _times(table).view(np.int64)
+        valid = micros != np.iinfo(np.int64).min
+        everything = bool(valid.all())
+        days = (micros if everything else micros[valid]) // 86_400_000_000
+        if days.size == 0:
+            return None, None, None
+        first = int(days.min())
+        return (None if everything else valid), (days - first) * 16, first
+    return _memo("d", table, "time", compute)
+
+
 def _daily(table: pa.Table, aggregate: np.ndarray) -> dict[str, dict[str, int]]:
     if "time" not in table.column_names:
         return {}
-    micros = _times(table).view(np.int64)
-    valid = micros != np.iinfo(np.int64).min
-    days = micros[valid] // 86_400_000_000
-    if days.size == 0:
+    valid, day_index, first = _day_index(table)
+    if first is None:
         return {}
-    first = int(days.min())  # count (day, flag) pairs with bincount: no sort per variable
-    pair = (days - first) * 16 + aggregate[valid].astype(np.int64)
+    # count (day, flag) pairs with bincount: no sort per variable
+    pair = day_index + aggregate[valid] if valid is not None else day_index + aggregate
     counts = np.bincount(pair)
     keys = np.flatnonzero(counts)
     counts = counts[keys]
@@ -530,7 +542,8 @@ def _histogram(table: pa.Table, var: VariablePlan) -> dict:
     edges = np.asarray(var.hist_edges)
     x = _floats(table, var.name)
     x = x[np.isfinite(x)]
-    counts, _ = np.histogram(x, bins=edges)
+    # the plan's edges are uniform: numpy's range form bins by arithmetic instead of sorting
+    counts, _ = np.histogram(x, bins=len(edges) - 1, range=(edges[0], edges[-1]))
     gross = var.tests.get("gross_range", {})
     fail = gross.get("fail") or (None, None)
     suspect = gross.get("suspect") or (None, None)
