@@ -34,3 +34,59 @@ def tmp_warehouse(tmp_path, monkeypatch) -> Path:
     warehouse.mkdir()
     monkeypatch.setenv("HAINA_WAREHOUSE", str(warehouse))
     return warehouse
+
+
+# --- catalog backends: one contract, run against SQLite and the real PostgreSQL --------------
+PG_USERS = ("postgres", "root")
+
+
+def psycopg_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def postgres_url() -> str | None:
+    """The URL of the PostgreSQL server at 127.0.0.1:5432 (database ``test``), if reachable."""
+    import sqlalchemy as sa
+
+    for user in PG_USERS:
+        url = f"postgresql://{user}@127.0.0.1:5432/test"  # open_catalog maps it to psycopg 3
+        engine = sa.create_engine(psycopg_url(url), connect_args={"connect_timeout": 3})
+        try:
+            with engine.connect():
+                return url
+        except sa.exc.OperationalError:
+            continue
+        finally:
+            engine.dispose()
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_base_url() -> str:
+    url = postgres_url()
+    if url is None:
+        message = "PostgreSQL at 127.0.0.1:5432 (database 'test') is unreachable"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def catalog_url(request, tmp_path):
+    """A fresh, empty catalog URL per test: a SQLite file, or a PostgreSQL schema of its own."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    if request.param == "sqlite":
+        (tmp_path / "warehouse").mkdir(exist_ok=True)
+        yield f"sqlite:///{tmp_path / 'warehouse' / 'catalog.db'}"
+        return
+    base = request.getfixturevalue("postgres_base_url")
+    schema = f"haina_test_{os.getpid()}_{secrets.token_hex(4)}"
+    yield f"{base}?schema={schema}"
+    engine = sa.create_engine(psycopg_url(base))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    engine.dispose()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import secrets
 import warnings
 
 import numpy as np
@@ -16,7 +15,6 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-import sqlalchemy as sa
 
 import catalog as catalog_pkg
 from catalog import api, writer
@@ -38,53 +36,11 @@ from catalog.store import (
 from pipelines import splits
 
 UTC = dt.UTC
-PG_USERS = ("postgres", "root")
 SPLITS = splits.SplitConfig(by="platform_id", seed=42,
                             fractions={"train": 0.6, "validation": 0.2, "test": 0.2})
 
 
 # --- backends (the pattern of tests/catalog/test_store_contract.py) --------------------------
-def _psycopg(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
-
-
-def _postgres_base_url() -> str | None:
-    for user in PG_USERS:
-        url = f"postgresql://{user}@127.0.0.1:5432/test"
-        engine = sa.create_engine(_psycopg(url), connect_args={"connect_timeout": 3})
-        try:
-            with engine.connect():
-                return url
-        except sa.exc.OperationalError:
-            continue
-        finally:
-            engine.dispose()
-    return None
-
-
-@pytest.fixture(scope="session")
-def postgres_base_url() -> str:
-    url = _postgres_base_url()
-    if url is None:
-        message = "PostgreSQL at 127.0.0.1:5432 (database 'test') is unreachable"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def catalog_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'warehouse' / 'catalog.db'}"
-        return
-    base = request.getfixturevalue("postgres_base_url")
-    schema = f"haina_test_{os.getpid()}_{secrets.token_hex(4)}"
-    yield f"{base}?schema={schema}"
-    engine = sa.create_engine(_psycopg(base))
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    engine.dispose()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import threading
 from pathlib import Path
 
@@ -13,51 +12,8 @@ import sqlalchemy as sa
 from catalog import audit
 from catalog.store import DatasetRecord, RunRecord, SourceRecord, open_catalog
 
-PG_USERS = ("postgres", "root")
-
 
 # --- two backends (the pattern of test_store_contract.py) -----------------------------------
-def _psycopg(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
-
-
-def _postgres_base_url() -> str | None:
-    for user in PG_USERS:
-        url = f"postgresql://{user}@127.0.0.1:5432/test"
-        engine = sa.create_engine(_psycopg(url), connect_args={"connect_timeout": 3})
-        try:
-            with engine.connect():
-                return url
-        except sa.exc.OperationalError:
-            continue
-        finally:
-            engine.dispose()
-    return None
-
-
-@pytest.fixture(scope="session")
-def postgres_base_url() -> str:
-    url = _postgres_base_url()
-    if url is None:
-        message = "PostgreSQL at 127.0.0.1:5432 (database 'test') is unreachable"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def catalog_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'catalog.db'}"
-        return
-    base = request.getfixturevalue("postgres_base_url")
-    schema = f"haina_test_{os.getpid()}_{secrets.token_hex(4)}"
-    yield f"{base}?schema={schema}"
-    engine = sa.create_engine(_psycopg(base))
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    engine.dispose()
 
 
 @pytest.fixture

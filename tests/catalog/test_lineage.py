@@ -6,12 +6,10 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 import uuid
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from catalog import lineage
 from catalog.store import (DatasetRecord, FileRecord, RunRecord, SourceRecord, VersionRecord,
@@ -19,7 +17,6 @@ from catalog.store import (DatasetRecord, FileRecord, RunRecord, SourceRecord, V
 
 UTC = dt.timezone.utc
 SPECS = Path(__file__).resolve().parents[2] / ".." / "shared" / "specs" / "openlineage"
-PG_USERS = ("postgres", "root")
 
 
 @pytest.fixture(scope="session")
@@ -250,44 +247,11 @@ def test_unreachable_backend_does_not_fail_unless_asked():
 
 
 # --- storage on every catalog backend -----------------------------------------------------------
-def _psycopg(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
-
-
-@pytest.fixture(scope="session")
-def postgres_base_url() -> str:
-    for user in PG_USERS:
-        url = f"postgresql://{user}@127.0.0.1:5432/test"
-        engine = sa.create_engine(_psycopg(url), connect_args={"connect_timeout": 3})
-        try:
-            with engine.connect():
-                return url
-        except sa.exc.OperationalError:
-            continue
-        finally:
-            engine.dispose()
-    message = "PostgreSQL at 127.0.0.1:5432 (database 'test') is unreachable"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def catalog(request, tmp_path):
-    if request.param == "sqlite":
-        cat = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
-        yield cat
-        cat.close()
-        return
-    base = request.getfixturevalue("postgres_base_url")
-    schema = f"haina_test_{os.getpid()}_{secrets.token_hex(4)}"
-    cat = open_catalog(f"{base}?schema={schema}")
+@pytest.fixture
+def catalog(catalog_url):
+    cat = open_catalog(catalog_url)
     yield cat
     cat.close()
-    engine = sa.create_engine(_psycopg(base))
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    engine.dispose()
 
 
 def _committed(catalog, tmp_path, run_id, sources):

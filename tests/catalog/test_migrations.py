@@ -11,7 +11,6 @@ from alembic.config import Config
 from catalog import sql
 from catalog.store import open_catalog
 
-pytest_plugins = ["tests.catalog.test_store_contract"]
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 7, 1, tzinfo=UTC)
 

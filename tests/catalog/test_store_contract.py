@@ -6,7 +6,6 @@ import datetime as dt
 import multiprocessing
 import os
 import re
-import secrets
 import threading
 
 import pytest
@@ -34,51 +33,6 @@ from catalog.store import (
 )
 
 UTC = dt.timezone.utc
-PG_USERS = ("postgres", "root")
-
-
-def _psycopg(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
-
-
-def _postgres_base_url() -> str | None:
-    for user in PG_USERS:
-        url = f"postgresql://{user}@127.0.0.1:5432/test"  # open_catalog maps it to psycopg 3
-        engine = sa.create_engine(_psycopg(url), connect_args={"connect_timeout": 3})
-        try:
-            with engine.connect():
-                return url
-        except sa.exc.OperationalError:
-            continue
-        finally:
-            engine.dispose()
-    return None
-
-
-@pytest.fixture(scope="session")
-def postgres_base_url() -> str:
-    url = _postgres_base_url()
-    if url is None:
-        message = "PostgreSQL at 127.0.0.1:5432 (database 'test') is unreachable"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def catalog_url(request, tmp_path):
-    """A fresh, empty catalog URL per test: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'catalog.db'}"
-        return
-    base = request.getfixturevalue("postgres_base_url")
-    schema = f"haina_test_{os.getpid()}_{secrets.token_hex(4)}"
-    yield f"{base}?schema={schema}"
-    engine = sa.create_engine(_psycopg(base))
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    engine.dispose()
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import os
-import secrets
 import shutil
 from pathlib import Path
 
@@ -29,45 +27,10 @@ from catalog.store import (
 )
 
 UTC = dt.UTC
-PG_USERS = ("postgres", "root")
 SOURCES = {"a": hashlib.sha256(b"source a").hexdigest(), "b": hashlib.sha256(b"source b").hexdigest()}
 
 
 # --- two backends (the pattern of test_store_contract.py) -----------------------------------
-def _psycopg(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
-
-
-@pytest.fixture(scope="session")
-def postgres_base_url() -> str:
-    for user in PG_USERS:
-        url = f"postgresql://{user}@127.0.0.1:5432/test"
-        engine = sa.create_engine(_psycopg(url), connect_args={"connect_timeout": 3})
-        try:
-            with engine.connect():
-                return url
-        except sa.exc.OperationalError:
-            continue
-        finally:
-            engine.dispose()
-    message = "PostgreSQL at 127.0.0.1:5432 (database 'test') is unreachable"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def catalog_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'catalog.db'}"
-        return
-    base = request.getfixturevalue("postgres_base_url")
-    schema = f"haina_test_{os.getpid()}_{secrets.token_hex(4)}"
-    yield f"{base}?schema={schema}"
-    engine = sa.create_engine(_psycopg(base))
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    engine.dispose()
 
 
 # --- a small real version --------------------------------------------------------------------

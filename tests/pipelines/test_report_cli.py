@@ -3,12 +3,9 @@ real ``haina run``."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import secrets
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from catalog.store import (
     DatasetRecord,
@@ -27,47 +24,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 # --- two backends (the pattern of tests/catalog/test_store_contract.py) ---------------------
-def _psycopg(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
-
-
-def _postgres_base_url() -> str | None:
-    for user in ("postgres", "root"):
-        url = f"postgresql://{user}@127.0.0.1:5432/test"
-        engine = sa.create_engine(_psycopg(url), connect_args={"connect_timeout": 3})
-        try:
-            with engine.connect():
-                return url
-        except sa.exc.OperationalError:
-            continue
-        finally:
-            engine.dispose()
-    return None
-
-
-@pytest.fixture(scope="session")
-def postgres_base_url() -> str:
-    url = _postgres_base_url()
-    if url is None:
-        message = "PostgreSQL at 127.0.0.1:5432 (database 'test') is unreachable"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def catalog_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'catalog.db'}"
-        return
-    base = request.getfixturevalue("postgres_base_url")
-    schema = f"haina_test_{os.getpid()}_{secrets.token_hex(4)}"
-    yield f"{base}?schema={schema}"
-    engine = sa.create_engine(_psycopg(base))
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    engine.dispose()
 
 
 def _t(minute: int) -> dt.datetime:
