@@ -95,6 +95,11 @@ def _print_outcome(console: Console, outcome) -> None:
                  f"{c['rows_dropped']:,}", f"{c['rows_quarantined']:,}"))
     console.print(table("Rows: in = out + dropped (fill/land cells) + quarantined",
                         ["source", "chunks", "in", "out", "dropped", "quarantined"], rows))
+    if outcome.qc_flags:
+        console.print(table("QC flags (aggregate per variable; details in the report)",
+                            ["variable", "good", "suspect", "fail", "missing", "not evaluated"],
+                            [(var, *(f"{flags.get(k, 0):,}" for k in ("1", "3", "4", "9", "2")))
+                             for var, flags in outcome.qc_flags.items()]))
     if outcome.validation:
         console.print(table("Validation (gate passed)", ["suite", "expectations met",
                                                          "unexpected values"],

@@ -77,6 +77,8 @@ class RunOutcome:
     validation: list[dict] = dataclasses.field(default_factory=list)
     message: str | None = None
     carried_files: int = 0
+    #: aggregate QARTOD flag counts per variable: {variable: {"1": n, "3": n, "4": n, ...}}
+    qc_flags: dict = dataclasses.field(default_factory=dict)
 
 
 def code_version() -> str:
@@ -433,6 +435,8 @@ class Runner:
             sources=summary["sources"], files=files + carried, gate_failures=(),
             seconds=time.monotonic() - started, validation=validation,
             carried_files=len(carried), message=delta.describe(),
+            qc_flags={var: tests.get("aggregate", {})
+                      for var, tests in (summary.get("qc") or {}).get("qc", {}).items()},
         )
 
     def _carry_over(self, delta: Delta, previous, staging: str) -> list[dict]:
