@@ -1,4 +1,4 @@
-"""The ``haina`` command line.
+"""Haina: ocean and port data to validated, versioned, traceable Parquet datasets.
 
     haina check RECIPE                 validate a recipe and plan it, without running
     haina run RECIPE [-- BEAM_ARGS]    run it (DirectRunner unless --runner is passed through)
