@@ -162,6 +162,7 @@ _INSERTS: dict[str, Callable[[sa.Table], Any]] = {
     "sqlite": sqlite.insert,
     "postgresql": postgresql.insert,
 }
+_SEMVER = re.compile(r"^v?\d+\.\d+\.\d+([-+].*)?$")
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -482,13 +483,24 @@ class SqlCatalog(Catalog):
         versions = self.versions(dataset)
         if ref == "latest" and versions:
             return versions[-1]
+        wanted = self._released_as(dataset, ref) or ref
         for v in versions:
-            if v.version_id == ref:
+            if v.version_id == wanted:
                 return v
         known = ", ".join(v.version_id for v in versions[-10:]) or "none yet"
         raise VersionNotFoundError(
             f"dataset {dataset!r} has no version {ref!r} (latest versions: {known})",
-            where=self._where, fix="pass one of the listed ids, or 'latest'")
+            where=self._where, fix="pass one of the listed ids, a released semver, or 'latest'")
+
+    def _released_as(self, dataset: str, ref: str) -> str | None:
+        """The version id released as semver ``ref`` (``1.2.0`` or ``v1.2.0``), if any."""
+        releases = metadata.tables.get("releases")
+        if releases is None or not _SEMVER.match(ref):
+            return None
+        query = sa.select(releases.c.version_id).where(releases.c.dataset == dataset,
+                                                       releases.c.semver == ref.lstrip("v"))
+        with self._engine.connect() as conn:
+            return conn.execute(query).scalar()
 
     def files(self, version_id: str) -> list[FileRecord]:
         cols = [c for c in files_t.c if c.name != "version_id"]

@@ -61,6 +61,9 @@ def test_release_lifecycle_end_to_end(tmp_path, tmp_warehouse, capsys):
     code, out, _ = _run(capsys, "release", f"{NAME}@latest-draft", "--notes", str(notes))
     assert code == 0 and f"released {NAME}@1.1.0" in out, out
 
+    for command in ("verify", "lineage", "show", "report"):  # every command takes a semver
+        code, out, err = _run(capsys, command, f"{NAME}@1.0.0")
+        assert code == 0, (command, err)
     code, out, _ = _run(capsys, "diff", f"{NAME}@1.0.0", f"{NAME}@1.1.0", "--json")
     got = json.loads(out)
     parts = {p["partition"]: p for p in got["partitions"]}
