@@ -12,19 +12,7 @@ from catalog.exceptions import VersionNotFoundError
 from catalog.store import open_catalog
 from catalog.warehouse import Warehouse
 from tests.catalog.test_release_racer import ROUNDS, racer
-from tests.catalog.test_release_support import (
-    BACKENDS,
-    DATASET,
-    backend_url,
-    day_table,
-    fake_version,
-    make_version,
-)
-
-
-@pytest.fixture(params=BACKENDS)
-def catalog_url(request, tmp_path):
-    yield from backend_url(request, tmp_path)
+from tests.catalog.test_release_support import DATASET, day_table, fake_version, make_version
 
 
 @pytest.fixture

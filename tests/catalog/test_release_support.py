@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pytest
-import sqlalchemy as sa
 
 from catalog import manifest as manifest_mod
 from catalog import writer
@@ -25,49 +21,10 @@ from catalog.store import (
 )
 
 UTC = dt.UTC
-PG_USERS = ("postgres", "root")
 DATASET = "buoys"
 
 
-# --- two backends (the pattern of tests/catalog/test_store_contract.py) -----------------------
-def _psycopg(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
 
-
-def postgres_base_url() -> str | None:
-    for user in PG_USERS:
-        url = f"postgresql://{user}@127.0.0.1:5432/test"
-        engine = sa.create_engine(_psycopg(url), connect_args={"connect_timeout": 3})
-        try:
-            with engine.connect():
-                return url
-        except sa.exc.OperationalError:
-            continue
-        finally:
-            engine.dispose()
-    return None
-
-
-def backend_url(request, tmp_path):
-    """Generator body for a fixture parametrised over ``sqlite`` and ``postgresql``."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'catalog.db'}"
-        return
-    base = postgres_base_url()
-    if base is None:
-        message = "PostgreSQL at 127.0.0.1:5432 (database 'test') is unreachable"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    schema = f"haina_rel_{os.getpid()}_{secrets.token_hex(4)}"
-    yield f"{base}?schema={schema}"
-    engine = sa.create_engine(_psycopg(base))
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    engine.dispose()
-
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 # --- tables ------------------------------------------------------------------------------------
