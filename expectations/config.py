@@ -14,6 +14,17 @@ class RangeOverride(BaseModel):
     max: float | None = None
 
 
+class FlagGate(BaseModel):
+    """Largest fractions of a variable's rows whose aggregate QC flag may be FAIL / SUSPECT-or-worse.
+
+    The defaults (1.0) only report; lower them to let QC flags stop a run.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    max_fail_fraction: float = Field(default=1.0, ge=0.0, le=1.0)
+    max_suspect_fraction: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
 class QualityConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -32,3 +43,7 @@ class QualityConfig(BaseModel):
     enabled: bool = True
     #: QARTOD quality-control flags (see docs/qc.md)
     qc: QCConfig = QCConfig()
+    #: how many rows may carry FAIL or SUSPECT aggregate flags, for every variable...
+    qc_gate: FlagGate = FlagGate()
+    #: ...or per variable (output column name)
+    qc_gate_by_variable: dict[str, FlagGate] = Field(default_factory=dict)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pipelines.recipe imports expectations.config: no runtime cy
 
 BETWEEN = "expect_column_values_to_be_between"
 NOT_NULL = "expect_column_values_to_not_be_null"
+IN_SET = "expect_column_values_to_be_in_set"
 EXISTS = "expect_column_to_exist"
 COORDINATES_SUITE = "haina.coordinates"
 RANGES_SUITE = "haina.ranges"
@@ -94,8 +95,41 @@ def suites_for(columns: Sequence[ColumnInfo], quality: QualityConfig,
     suites = [coordinates_suite(columns, coverage)]
     suites += [s for s in (variable_suite(c) for c in columns if c.role == "variable") if s]
     suites = apply_ranges(suites, quality, {c.name for c in columns})
+    suites.append(qc_suite(columns, quality))
     suites += [load_suite(Path(base_dir) / extra) for extra in quality.suites]
     return [s for s in suites if s["expectations"]]
+
+
+QC_SUITE = "haina.qc"
+#: QARTOD flags: 1 good, 2 not evaluated, 3 suspect, 4 fail, 9 missing
+NOT_FAIL, NOT_SUSPECT = [1, 2, 3, 9], [1, 2, 9]
+
+
+def qc_suite(columns: Sequence[ColumnInfo], quality: QualityConfig) -> dict:
+    """Flag fractions as GE expectations on each variable's aggregate QC flag column.
+
+    "Values in {1, 2, 3, 9}" counts FAIL rows as unexpected, "in {1, 2, 9}" SUSPECT and FAIL;
+    ``mostly`` is one minus the recipe's allowed fraction, so GE's own success decides the gate.
+    """
+    names = {c.name for c in columns}
+    variables = [c.name for c in columns if c.role == "variable" and f"{c.name}_qc" in names]
+    expectations = []
+    for name in variables:
+        gate = quality.qc_gate_by_variable.get(name, quality.qc_gate)
+        expectations.append(_flag_fraction(name, NOT_FAIL, gate.max_fail_fraction, "FAIL"))
+        expectations.append(_flag_fraction(name, NOT_SUSPECT, gate.max_suspect_fraction,
+                                           "SUSPECT or FAIL"))
+    return {"name": QC_SUITE, "expectations": expectations,
+            "meta": {"source": "QARTOD aggregate flags computed by expectations/qc_apply.py"}}
+
+
+def _flag_fraction(variable: str, allowed: list[int], max_fraction: float, what: str) -> dict:
+    expectation = _expect(IN_SET, f"{variable}_qc", value_set=allowed,
+                          mostly=round(1.0 - max_fraction, 12))
+    expectation["meta"]["notes"] = (f"at most {max_fraction:.4%} of {variable}'s rows flagged "
+                                    f"{what} by QC")
+    expectation["meta"]["gate"] = "ge"  # judged by `mostly`, not by max_failing_fraction
+    return expectation
 
 
 def coordinates_suite(columns: Sequence[ColumnInfo], coverage: Coverage | None) -> dict:

@@ -151,3 +151,19 @@ def test_load_suite_errors(tmp_path, text, words):
     path.write_text(text)
     with pytest.raises(SuiteError, match=words):
         load_suite(path)
+
+
+def test_qc_suite_turns_flag_fractions_into_expectations(tmp_path):
+    from expectations.config import FlagGate
+
+    columns = [*COLUMNS, ColumnInfo("sea_water_temperature_qc", "flag")]
+    quality = QualityConfig(qc_gate=FlagGate(max_fail_fraction=0.01),
+                            qc_gate_by_variable={"sea_water_temperature": FlagGate(
+                                max_fail_fraction=0.0, max_suspect_fraction=0.25)})
+    qc = by_name(suites_for(columns, quality, None, tmp_path))["haina.qc"]
+    kwargs = [e["kwargs"] for e in qc["expectations"]]
+    assert kwargs == [
+        {"column": "sea_water_temperature_qc", "value_set": [1, 2, 3, 9], "mostly": 1.0},
+        {"column": "sea_water_temperature_qc", "value_set": [1, 2, 9], "mostly": 0.75},
+    ]
+    assert compile_checks([qc])

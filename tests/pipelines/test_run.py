@@ -200,3 +200,13 @@ def test_great_expectations_engine_agrees_with_the_arrow_engine(tmp_path, demo_s
     arrow, ge = outcomes
     assert arrow.validation == ge.validation
     assert any(s["unexpected"] for s in arrow.validation)
+
+
+def test_qc_flags_can_stop_a_run(tmp_path, demo_sources, tmp_warehouse, capsys):
+    """The demo's planted bad values are QC FAILs: a zero FAIL allowance refuses the version."""
+    recipe = demo_recipe(tmp_path, quality="{max_failing_fraction: 0.001, "
+                                           "qc_gate: {max_fail_fraction: 0.0}}")
+    assert main(["run", str(recipe)]) == 1
+    err = capsys.readouterr().err
+    assert "haina.qc" in err and "sea_water_salinity_qc" in err
+    assert _catalog(tmp_warehouse).versions("demo-test") == []
