@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,14 +11,38 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 
 
+SPECS = (REPO / ".." / "shared" / "specs").resolve()
+
+
+def missing(message: str):
+    """A test's real input is absent: fail in CI (where it must be there), skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def require_shared_data(subpath: str = "") -> Path:
     """The path under ``../shared/data``; fail when CI is set and it is missing, else skip."""
     path = SHARED_DATA / subpath
     if not path.exists():
-        message = f"real test data not found at {path} (expected ../shared/data next to the repo)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"real test data not found at {path} (expected ../shared/data next to the repo)")
+    return path
+
+
+def require_chromium() -> str:
+    """Debian's chromium, which renders the HTML report and card (.ci/run installs it)."""
+    for name in ("chromium", "chromium-browser"):
+        if path := shutil.which(name):
+            return path
+    missing("chromium is not installed (apt-get install -y chromium)")
+
+
+@pytest.fixture(scope="session")
+def specs() -> Path:
+    """The OpenLineage JSON schemas in ``../shared/specs/openlineage``."""
+    path = SPECS / "openlineage"
+    if not (path / "OpenLineage.json").exists():
+        missing(f"OpenLineage schemas not found at {path}")
     return path
 
 

@@ -5,8 +5,6 @@ import argparse
 import datetime as dt
 import hashlib
 import math
-import os
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
@@ -22,6 +20,7 @@ from catalog import manifest as manifest_mod
 from examples.qingdao_demo import generate
 from pipelines import recipe as recipe_mod
 from pipelines.run import Runner
+from tests.conftest import require_chromium
 
 REPO = Path(__file__).resolve().parents[2]
 UTC = dt.UTC
@@ -233,13 +232,7 @@ def test_write_card_and_command(cmems, tmp_path):
 
 
 def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        message = "chromium is not installed (apt-get install -y chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
+    return require_chromium()
 
 
 def test_card_renders_in_headless_chromium(cmems, tmp_path):

@@ -5,28 +5,23 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import uuid
-from pathlib import Path
 
 import pytest
 
 from catalog import lineage
-from catalog.store import (DatasetRecord, FileRecord, RunRecord, SourceRecord, VersionRecord,
-                           open_catalog)
+from catalog.store import (
+    DatasetRecord,
+    FileRecord,
+    RunRecord,
+    SourceRecord,
+    VersionRecord,
+    open_catalog,
+)
 
 UTC = dt.timezone.utc
-SPECS = Path(__file__).resolve().parents[2] / ".." / "shared" / "specs" / "openlineage"
 
 
-@pytest.fixture(scope="session")
-def specs() -> Path:
-    if not (SPECS / "OpenLineage.json").exists():
-        message = f"OpenLineage schemas not found at {SPECS}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return SPECS
 
 
 def _column(name, role, **meta):

@@ -1,7 +1,6 @@
 """argo connector: GDAC core, BGC synthetic and multi-profile files, checked against netCDF4."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import netCDF4
@@ -14,6 +13,7 @@ from connectors.argo import ArgoConfig, select_values
 from connectors.exceptions import MissingVariableError
 from connectors.pressure import pressure_to_depth
 from pipelines.recipe import load
+from tests.conftest import require_shared_data
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = (REPO / ".." / "shared" / "data").resolve()
@@ -21,13 +21,7 @@ EPOCH = np.datetime64("1950-01-01T00:00:00", "us")
 
 
 def _data(rel: str) -> Path:
-    path = SHARED / rel
-    if not path.exists():
-        message = f"real test data missing: {path}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return require_shared_data(rel)
 
 
 def _read_all(config, path):

@@ -6,7 +6,6 @@ values come from pandas reading the same file its own way, or are literals check
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +20,15 @@ from pydantic import ValidationError
 import connectors
 from connectors.base import QUARANTINE_SCHEMA
 from connectors.delimited import (
-    DelimitedConfig, DelimitedText, TextLayout, read_byte_range, scan_lines,
+    DelimitedConfig,
+    DelimitedText,
+    TextLayout,
+    read_byte_range,
+    scan_lines,
 )
 from connectors.exceptions import MissingVariableError, UnitConversionError
 from pipelines import recipe as recipes
+from tests.conftest import require_shared_data
 
 REPO = Path(__file__).resolve().parents[2]
 CMOP = "station_timeseries/cmop_attenuated_salinity_example.csv"
@@ -38,14 +42,7 @@ REASONS = {"wrong_field_count", "unbalanced_quote", "bad_number", "bad_time", "m
 
 
 def require_file(shared_data: Path, rel: str) -> Path:
-    """A file under ``../shared/data``: fail when CI is set and it is missing, else skip."""
-    path = shared_data / rel
-    if not path.exists():
-        message = f"real test data not found: {path}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return require_shared_data(rel)
 
 
 def run(config: dict, path: Path, **overrides):

@@ -1,7 +1,6 @@
 """netcdf_dsg connector: real Copernicus / OOI / ERDDAP files, synthetic layouts, helpers."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import netCDF4
@@ -17,6 +16,7 @@ from connectors.dsg import DsgConfig, qc_to_int8, ragged_maps
 from connectors.exceptions import MissingVariableError, UnitConversionError
 from connectors.pressure import pressure_to_depth
 from pipelines.recipe import load
+from tests.conftest import require_shared_data
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "examples" / "recipes"
@@ -26,13 +26,7 @@ ERDDAP = "argo_dsg_netcdf/erddap_ifremer_ArgoFloats_lon-20_-16_lat0_1_200401.nc"
 
 
 def _data(rel: str) -> Path:
-    path = (REPO / ".." / "shared" / "data" / rel).resolve()
-    if not path.exists():
-        message = f"real test data missing: {path}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return require_shared_data(rel)
 
 
 def _read_all(config, path):

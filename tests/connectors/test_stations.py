@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from connectors.base import QUARANTINE_SCHEMA
 from connectors.exceptions import MissingVariableError, UnreadableSourceError
 from connectors.stations import NDBC_VARIABLES, ndbc_station_id, unpack_flags
 from pipelines import recipe as recipes
+from tests.conftest import require_shared_data
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "examples" / "recipes"
@@ -34,14 +34,7 @@ UTC = dt.timezone.utc
 
 
 def require_file(shared_data: Path, rel: str) -> Path:
-    """A file under ``../shared/data``: fail when CI is set and it is missing, else skip."""
-    path = shared_data / rel
-    if not path.exists():
-        message = f"real test data not found: {path}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return require_shared_data(rel)
 
 
 def run(kind: str, config: dict, path: Path):

@@ -7,9 +7,7 @@ from __future__ import annotations
 import html.parser
 import io
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from expectations.engine import chunk_metrics
 from expectations.gate import evaluate_gate
 from expectations.report import render_html, write_report
 from expectations.results import suite_results
+from tests.conftest import require_chromium
 
 REPO = Path(__file__).resolve().parents[2]
 FLAGS = ("1", "2", "3", "4", "9")
@@ -220,13 +219,7 @@ def _expectation_cells(text: str, suite: str) -> list[str]:
 
 
 def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if path := shutil.which(name):
-            return path
-    message = "chromium is not installed (CI installs Debian's `chromium`)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    return require_chromium()
 
 
 def test_real_report_renders_in_headless_chromium(real_run, tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -17,18 +16,6 @@ from pipelines import recipe as recipe_mod
 from pipelines.cli import main
 from pipelines.run import Runner
 from tests.pipelines.conftest import demo_recipe
-
-SPECS = Path(__file__).resolve().parents[2] / ".." / "shared" / "specs" / "openlineage"
-
-
-@pytest.fixture(scope="module")
-def specs() -> Path:
-    if not (SPECS / "OpenLineage.json").exists():
-        message = f"OpenLineage schemas not found at {SPECS}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return SPECS
 
 
 def _run_and_emit(recipe_path: Path, warehouse: Path):
