@@ -52,7 +52,6 @@ from catalog.store import (
 )
 
 #: bumped by every change of the tables below; a migration tool (Alembic) takes over from here
-SCHEMA_VERSION = 3
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: how long a writer waits for another process's SQLite write transaction, in seconds
 SQLITE_BUSY_TIMEOUT = 30.0

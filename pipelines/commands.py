@@ -9,7 +9,6 @@ from rich.console import Console
 from catalog import audit
 from catalog import manifest as manifest_mod
 from catalog import store as store_mod
-from catalog.warehouse import Warehouse
 from pipelines import recipe as recipe_mod
 from rich.markup import escape
 
@@ -19,20 +18,11 @@ from pipelines.run import Runner, catalog_url, columns_info, resolve_warehouse
 
 
 def _catalog(args, recipe=None):
-    if recipe is not None:
-        warehouse = resolve_warehouse(recipe, args.warehouse)
-    else:
-        warehouse = resolve_warehouse_default(args.warehouse)
+    warehouse = resolve_warehouse(recipe, args.warehouse)
     catalog = store_mod.open_catalog(catalog_url(recipe, warehouse, args.catalog))
     catalog.actor = args.actor or store_mod.default_actor()
     audit.use_warehouse(catalog, warehouse.root)
     return catalog, warehouse
-
-
-def resolve_warehouse_default(override: str | None) -> Warehouse:
-    import os
-    root = override or os.environ.get("HAINA_WAREHOUSE") or "warehouse"
-    return Warehouse(root if "://" in root else str(Path(root).resolve()))
 
 
 def _split_ref(ref: str) -> tuple[str, str]:

@@ -22,9 +22,3 @@ class GateFailedError(HainaError):
     """Validation ran and the recipe's quality gate refused the run."""
 
     exit_code = 1
-
-
-class RunInProgressError(HainaError):
-    """Another run of the same dataset holds the dataset lock."""
-
-    exit_code = 4

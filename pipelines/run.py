@@ -97,9 +97,10 @@ def code_version() -> str:
     return version
 
 
-def resolve_warehouse(recipe: Recipe, override: str | None = None) -> Warehouse:
+def resolve_warehouse(recipe: Recipe | None, override: str | None = None) -> Warehouse:
+    """--warehouse, else $HAINA_WAREHOUSE, else the recipe's ``warehouse``, else ./warehouse."""
     root = override or os.environ.get("HAINA_WAREHOUSE")
-    if root is None and recipe.warehouse:
+    if root is None and recipe is not None and recipe.warehouse:
         root = recipe.warehouse if "://" in recipe.warehouse else str(recipe.base_dir / recipe.warehouse)
     root = root or "warehouse"
     return Warehouse(root if "://" in root else str(Path(root).resolve()))
