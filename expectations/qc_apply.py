@@ -236,8 +236,16 @@ def _memo(kind: str, table: pa.Table, name: str, convert) -> np.ndarray:
 
 
 def _floats(table: pa.Table, name: str) -> np.ndarray:
-    return _memo("f", table, name, lambda column: pc.fill_null(
-        column.combine_chunks().cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False))
+    return _memo("f", table, name, _float64_of)
+
+
+def _float64_of(column: pa.ChunkedArray) -> np.ndarray:
+    """float64 values with NaN for nulls (tests compare in float64, as ioos_qc does)."""
+    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if pa.types.is_floating(array.type):
+        # Arrow hands floats to NumPy with nulls as NaN; widening there is one pass
+        return array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    return pc.fill_null(array.cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False)
 
 
 def _times(table: pa.Table) -> np.ndarray:
@@ -399,12 +407,14 @@ def compute_flags(table: pa.Table, plan: QCPlan) -> dict[str, dict[str, np.ndarr
     rows = _row_flags(chunk, plan)
     density = _density_flags(chunk, plan)
     out: dict[str, dict[str, np.ndarray]] = {"": rows}
+    # the row tests count in every variable's aggregate: combine them once per chunk
+    row_verdict = [fl.combine(*rows.values())] if rows else []
     for var in plan.variables:
         tests = _variable_flags(chunk, plan, var)
         if density is not None and var.name in (plan.density["temperature"],
                                                 plan.density["salinity"]):
             tests["density_inversion"] = density
-        parts = [*tests.values(), *rows.values()]
+        parts = [*tests.values(), *row_verdict]
         aggregate = (fl.combine(*parts) if parts
                      else np.full(table.num_rows, fl.NOT_EVALUATED, np.uint8))
         # row tests judge the position/time, not the value: a missing value stays MISSING
@@ -481,7 +491,7 @@ def _apply(table: pa.Table, plan: QCPlan, n: int) -> QCResult:
                else pa.array(arrays[f.name], pa.uint8()) for f in out]
     result = pa.Table.from_arrays(columns, schema=out)
     hard, reasons = _hard_fail(flags, plan, n)
-    return QCResult(result, hard, reasons, qc_stats(result, plan))
+    return QCResult(result, hard, reasons, qc_stats(result, plan, arrays))
 
 
 def _hard_fail(flags, plan: QCPlan, n: int) -> tuple[pa.BooleanArray, pa.StringArray]:
@@ -501,73 +511,114 @@ def _hard_fail(flags, plan: QCPlan, n: int) -> tuple[pa.BooleanArray, pa.StringA
 # --------------------------------------------------------------------------- stats
 
 
-def _counts(flags: np.ndarray) -> dict[str, int]:
-    counts = np.bincount(np.asarray(flags, dtype=np.uint8), minlength=10)
-    return {str(v): int(counts[v]) for v in fl.FLAG_VALUES if counts[v]}
-
-
 def _day_index(table: pa.Table):
-    """(valid mask or None, 16 × day offset per valid row, first day), once per chunk."""
+    """(valid mask or None, 16 × day offset per valid row, first day, one day?) per chunk."""
     def compute(_column):
         micros = _times(table).view(np.int64)
         valid = micros != np.iinfo(np.int64).min
         everything = bool(valid.all())
         days = (micros if everything else micros[valid]) // 86_400_000_000
         if days.size == 0:
-            return None, None, None
-        first = int(days.min())
-        return (None if everything else valid), (days - first) * 16, first
+            return None, None, None, False
+        first, last = int(days.min()), int(days.max())
+        return (None if everything else valid), (days - first) * 16, first, first == last
     return _memo("d", table, "time", compute)
 
 
-def _daily(table: pa.Table, aggregate: np.ndarray) -> dict[str, dict[str, int]]:
+def _daily(table: pa.Table, aggregate: np.ndarray, counted: dict[str, int]
+           ) -> dict[str, dict[str, int]]:
     if "time" not in table.column_names:
         return {}
-    valid, day_index, first = _day_index(table)
+    valid, day_index, first, one_day = _day_index(table)
     if first is None:
         return {}
+    if one_day and valid is None:  # a grid's chunk is one time step: the counts are the day's
+        return {str(np.datetime64(first, "D")): dict(counted)}
     # count (day, flag) pairs with bincount: no sort per variable
     pair = day_index + aggregate[valid] if valid is not None else day_index + aggregate
     counts = np.bincount(pair)
     keys = np.flatnonzero(counts)
     counts = counts[keys]
-    day_names = np.datetime_as_string((keys // 16 + first).astype("datetime64[D]"))
+    day_names = np.datetime_as_string((keys // 16 + first).astype("datetime64[D]")).tolist()
     out: dict[str, dict[str, int]] = {}
-    for day, flag, count in zip(day_names.tolist(), (keys % 16).tolist(), counts.tolist()):
+    for day, flag, count in zip(day_names, (keys % 16).tolist(), counts.tolist()):
         out.setdefault(day, {})[str(flag)] = count  # one entry per (day, flag) pair, not per row
     return out
 
 
+def histogram(values: np.ndarray, edges: Sequence[float]) -> dict:
+    """Counts of finite ``values`` in uniform bins, plus those under and over the range.
+
+    Bin ``i`` holds ``floor((x - lo) / width) == i``; the top edge belongs to the last bin (as in
+    ``numpy.histogram``). Computed as one scaled cast and a ``bincount``, about 3x faster than
+    ``numpy.histogram``, whose exact-edge corrections cost two more passes.
+    """
+    edges = np.asarray(edges, dtype=np.float64)
+    bins = len(edges) - 1
+    low, high = float(edges[0]), float(edges[-1])
+    # in the values' own precision: a float32 column bins in float32 (half the bytes to move;
+    # only a value within float32 rounding of an inner edge can land in the neighbouring bin)
+    kind = values.dtype.type if values.dtype.kind == "f" else np.float64
+    scaled = (values - kind(low)) * kind(bins / (high - low))
+    # slots: 0 under, 1..bins the bins, bins+1 at-or-over the top, bins+2 NaN and infinities
+    np.clip(scaled, -1, bins, out=scaled)
+    scaled[~np.isfinite(values)] = bins + 1
+    slots = np.bincount((scaled + 1).astype(np.intp), minlength=bins + 3)
+    over = int(np.count_nonzero(values > high)) - int(np.count_nonzero(values == np.inf))
+    counts = slots[1:bins + 1].copy()
+    counts[-1] += int(slots[bins + 1]) - over  # values equal to the top edge
+    return {"counts": counts.tolist(), "under": int(slots[0]), "over": over}
+
+
+def _native_floats(table: pa.Table, name: str) -> np.ndarray:
+    """A float column in its own width (NaN for nulls); other types as float64."""
+    def convert(column):
+        array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        if pa.types.is_floating(array.type):
+            return array.to_numpy(zero_copy_only=False)
+        return _float64_of(column)
+    return _memo("n", table, name, convert)
+
+
 def _histogram(table: pa.Table, var: VariablePlan) -> dict:
-    edges = np.asarray(var.hist_edges)
-    x = _floats(table, var.name)
-    x = x[np.isfinite(x)]
-    # the plan's edges are uniform: numpy's range form bins by arithmetic instead of sorting
-    counts, _ = np.histogram(x, bins=len(edges) - 1, range=(edges[0], edges[-1]))
+    found = histogram(_native_floats(table, var.name), var.hist_edges)
     gross = var.tests.get("gross_range", {})
     fail = gross.get("fail") or (None, None)
     suspect = gross.get("suspect") or (None, None)
-    return {"edges": edges.tolist(), "counts": counts.tolist(),
-            "under": int((x < edges[0]).sum()), "over": int((x > edges[-1]).sum()),
+    return {"edges": list(var.hist_edges), **found,
             "thresholds": {"fail_min": fail[0], "fail_max": fail[1],
                            "suspect_min": suspect[0], "suspect_max": suspect[1]}}
 
 
-def qc_stats(table_with_flags: pa.Table, plan: QCPlan) -> dict:
-    """Flag counts per variable and test, aggregate per UTC day, fixed-edge histograms."""
+def qc_stats(table_with_flags: pa.Table, plan: QCPlan,
+             flags: dict[str, np.ndarray] | None = None) -> dict:
+    """Flag counts per variable and test, aggregate per UTC day, fixed-edge histograms.
+
+    ``flags`` maps flag column names to their NumPy values when the caller has them (``apply_qc``
+    does); otherwise they are read from the table.
+    """
     if not plan.enabled:
         return {}
+
+    def counted(name: str) -> dict[str, int]:
+        if name not in memo:
+            values = flags[name] if flags is not None and name in flags \
+                else _flag_values(table_with_flags, name)
+            memo[name] = fl.counts(values)
+        return memo[name]
+
+    memo: dict[str, dict[str, int]] = {}
     stats: dict[str, Any] = {"qc": {}, "qc_daily": {}, "hist": {}}
     columns = _planned_columns(plan)
     row_cols = {test: name for name, _, test in columns if name == f"qc_{test}"}
     for var in plan.variables:
-        per_test = {test: _counts(_flag_values(table_with_flags, name))
-                    for name, src, test in columns if src == var.name}
-        per_test.update({test: _counts(_flag_values(table_with_flags, name))
-                         for test, name in row_cols.items()})
+        per_test = {test: counted(name) for name, src, test in columns if src == var.name}
+        per_test.update({test: counted(name) for test, name in row_cols.items()})
         stats["qc"][var.name] = per_test
-        aggregate = _flag_values(table_with_flags, f"{var.name}_qc")
-        stats["qc_daily"][var.name] = _daily(table_with_flags, aggregate)
+        name = f"{var.name}_qc"
+        aggregate = flags[name] if flags is not None and name in flags \
+            else _flag_values(table_with_flags, name)
+        stats["qc_daily"][var.name] = _daily(table_with_flags, aggregate, counted(name))
         if var.hist_edges is not None:
             stats["hist"][var.name] = _histogram(table_with_flags, var)
     return stats

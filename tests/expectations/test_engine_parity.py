@@ -55,6 +55,15 @@ SUITES = [
             "column": "flag", "value_set": ["good", "suspect"]}},
         {"type": "expect_column_values_to_be_in_set", "kwargs": {
             "column": "count", "value_set": [1, 2, 3], "mostly": 0.01}},
+        # QARTOD flag columns: uint8, checked against the five codes (the engine's count path)
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {
+            "column": "qc_flag", "value_set": [1, 2, 3, 4, 9]}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {
+            "column": "qc_flag", "value_set": [1, 2, 9], "mostly": 0.5}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {
+            "column": "qc_constant", "value_set": [1, 2, 3, 4, 9]}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {
+            "column": "qc_constant", "value_set": [3, 4]}},
         {"type": "expect_column_values_to_be_between", "kwargs": {
             "column": "missing_col", "min_value": 0}},
     ]},
@@ -84,6 +93,8 @@ def synthetic(n: int, seed: int) -> pa.Table:
         "temp": pa.array(temp, pa.float32(), mask=temp_mask),
         "count": pa.array(rng.integers(0, 100, n), pa.int64()),
         "flag": pa.array(flags, pa.string(), mask=rng.random(n) < 0.05),
+        "qc_flag": pa.array(rng.choice(np.array([1, 1, 1, 2, 3, 4, 9, 7], np.uint8), n)),
+        "qc_constant": pa.array(np.ones(n, np.uint8)),
     })
 
 

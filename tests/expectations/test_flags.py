@@ -58,3 +58,26 @@ def test_combine_matches_ioos_qc_aggregate_and_never_improves(a, b, c):
     assert fl.combine(*arrays[::-1]).tolist() == combined.tolist()
     for x in arrays:
         assert fl.combine(combined, x).tolist() == combined.tolist()
+
+
+constant_or_mixed = st.one_of(
+    st.sampled_from(fl.FLAG_VALUES).map(lambda v: [v] * 5),  # the common chunk: one flag
+    flag_lists)
+
+
+@settings(deadline=None)
+@given(constant_or_mixed, constant_or_mixed, constant_or_mixed)
+def test_combine_with_constant_arrays_matches_ioos_qc(a, b, c):
+    arrays = [np.array(x, np.uint8) for x in (a, b, c)]
+    assert fl.combine(*arrays).tolist() == qartod.qartod_compare(arrays).tolist()
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([], {}),
+    ([1, 1, 1], {"1": 3}),
+    ([7, 7], {}),                      # outside the scale: not a QARTOD count
+    ([1, 3, 3, 4, 9, 7], {"1": 1, "3": 2, "4": 1, "9": 1}),
+    ([2, 9], {"2": 1, "9": 1}),
+])
+def test_counts_of_flag_values(values, expected):
+    assert fl.counts(np.array(values, np.uint8)) == expected

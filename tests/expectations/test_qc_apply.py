@@ -208,3 +208,20 @@ def test_grid_cells_sharing_a_time_are_not_duplicates():
     time = np.array(["2025-07-01T00:00"] * 4, dtype="datetime64[us]")
     assert qc.time_check(time, series=False).tolist() == [1, 1, 1, 1]
     assert qc.time_check(time).tolist() == [3, 3, 3, 3]
+
+
+def test_histogram_matches_numpy_away_from_edges_and_counts_the_rest():
+    from expectations.qc_apply import histogram
+
+    rng = np.random.default_rng(7)
+    edges = np.linspace(-2.5, 40.0, 51)
+    x = rng.uniform(-10, 50, 20_000)
+    x = x[np.abs(((x + 2.5) / 0.85) - np.round((x + 2.5) / 0.85)) > 1e-9]  # no value on an edge
+    special = np.array([40.0, -2.5, np.nan, np.inf, -np.inf, 40.0 + 1e-9, -2.5 - 1e-9])
+    found = histogram(np.concatenate([x, special]), edges.tolist())
+    finite = np.concatenate([x, special[np.isfinite(special)]])
+    expected, _ = np.histogram(finite, bins=edges)  # includes the top edge in the last bin
+    assert found["counts"] == expected.tolist()
+    assert found["under"] == int((finite < -2.5).sum())
+    assert found["over"] == int((finite > 40.0).sum())
+    assert sum(found["counts"]) + found["under"] + found["over"] == finite.size
