@@ -26,15 +26,24 @@ class GateDecision:
         return {"passed": self.passed, "failures": list(self.failures)}
 
 
+def as_json(result) -> dict:
+    """A GE suite (or expectation) result as GE's JSON dict; dicts pass through unchanged."""
+    return result.to_json_dict() if hasattr(result, "to_json_dict") else result
+
+
 def evaluate_gate(results, quality: QualityConfig) -> GateDecision:
-    """Judge every expectation result of every suite result against the recipe's gate."""
+    """Judge every expectation result of every suite result against the recipe's gate.
+
+    ``results`` are GE ``ExpectationSuiteValidationResult`` objects or their JSON dicts.
+    """
     if not quality.enabled:
         return GateDecision(passed=True)
+    suites = [as_json(suite) for suite in results]
     failures = tuple(
         failure
-        for suite in results
-        for result in suite.results
-        if (failure := _failure(suite.suite_name, result, quality)) is not None
+        for suite in suites
+        for result in suite["results"]
+        if (failure := _failure(suite["suite_name"], result, quality)) is not None
     )
     return GateDecision(passed=not failures, failures=failures)
 
@@ -46,21 +55,21 @@ def allowed_fraction(column: str | None, kind: str, quality: QualityConfig) -> f
     return by.get(kind, quality.max_failing_fraction)
 
 
-def _failure(suite: str, result, quality: QualityConfig) -> str | None:
-    config = result.expectation_config
-    kwargs = config.kwargs
+def _failure(suite: str, result: dict, quality: QualityConfig) -> str | None:
+    config = result["expectation_config"]
+    kwargs = config.get("kwargs") or {}
     column = kwargs.get("column")
-    label = f"{suite}: {config.type}" + (f" on column {column!r}" if column else "")
-    info = result.exception_info or {}
+    label = f"{suite}: {config['type']}" + (f" on column {column!r}" if column else "")
+    info = result.get("exception_info") or {}
     if info.get("raised_exception"):
         return f"{label}: could not be evaluated: {info.get('exception_message')}"
-    observed = result.result or {}
+    observed = result.get("result") or {}
     # GE drops mostly=1.0 (its default) from the kwargs, so suites that must be judged by GE's
     # own success say so in their meta
-    own_success = kwargs.get("mostly") is not None or (config.meta or {}).get("gate") == "ge"
+    own_success = kwargs.get("mostly") is not None or (config.get("meta") or {}).get("gate") == "ge"
     if own_success or "unexpected_count" not in observed:
-        return None if result.success else f"{label}: failed ({_observed(observed, kwargs)})"
-    return _fraction_failure(label, observed, allowed_fraction(column, config.type, quality))
+        return None if result["success"] else f"{label}: failed ({_observed(observed, kwargs)})"
+    return _fraction_failure(label, observed, allowed_fraction(column, config["type"], quality))
 
 
 def _fraction_failure(label: str, observed: dict, allowed: float) -> str | None:

@@ -22,7 +22,7 @@ import math
 from pathlib import Path
 
 from expectations import plots
-from expectations.gate import GateDecision
+from expectations.gate import GateDecision, as_json
 
 #: info keys drawn in their own sections rather than in the header list
 _SECTION_KEYS = ("dataset", "version", "version_id", "run_id", "recipe", "counts", "qc",
@@ -83,7 +83,7 @@ def write_report(results, gate: GateDecision, info: dict, directory: Path) -> tu
     document = _jsonable({
         "info": info,
         "gate": gate.to_dict(),
-        "results": [r.to_json_dict() for r in results],
+        "results": [as_json(r) for r in results],
     })
     json_path = directory / "validation.json"
     json_path.write_text(json.dumps(document, indent=2, default=str, allow_nan=False),

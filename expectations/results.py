@@ -11,6 +11,7 @@ Importing this module imports Great Expectations (seconds): do it once per run, 
 from __future__ import annotations
 
 import functools
+import threading
 from collections import defaultdict
 
 import great_expectations as gx
@@ -142,8 +143,18 @@ def _batch_definition():
     return asset.add_batch_definition_whole_dataframe("whole")
 
 
+#: GE's data context and validator are not safe to share between threads, and a run's worker
+#: threads validate chunks concurrently: the reference engine takes one chunk at a time
+_GE_LOCK = threading.Lock()
+
+
 def ge_validate_chunk(table: pa.Table, suites: list[dict]) -> dict[str, ExpectationValidationResult]:
     """Validate one chunk with GE's pandas engine: {check id: GE result}."""
+    with _GE_LOCK:
+        return _ge_validate_chunk(table, suites)
+
+
+def _ge_validate_chunk(table: pa.Table, suites: list[dict]) -> dict:
     checks = compile_checks(suites)
     configs = {s["name"]: s["expectations"] for s in suites}
     expectations = []

@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=0, metavar="SECONDS",
                    help="if another run of the dataset holds its lock, wait this long for it "
                         "(default: fail at once)")
+    p.add_argument("--workers", default="auto", type=_workers, metavar="N",
+                   help="DirectRunner worker threads (default: auto, one per CPU core)")
     p.epilog = ("Beam pipeline options go after --, e.g. "
                 "haina run recipe.yaml -- --direct_num_workers=2")
     sub.add_parser("datasets", help="list datasets")
@@ -92,6 +94,18 @@ def _handler(args):
     return getattr(importlib.import_module(module), function)
 
 
+def _workers(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not 'auto' or a positive whole number")
+    return count
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # everything after the first "--" belongs to Beam's PipelineOptions, untouched
@@ -105,6 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from catalog.exceptions import CatalogError
     from expectations.exceptions import ExpectationsError
 
+    judge = None
+    if args.command == "run" and "great_expectations" not in sys.modules:
+        # Great Expectations imports in a helper process on another core while this one
+        # imports Beam and plans (expectations.ge_process); the run closes it when done
+        from expectations.ge_process import Judge
+        judge = args.judge = Judge().start()
     try:
         # imported late: Beam and GE take seconds to import
         return _handler(args)(args, console) or 0
@@ -116,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted; nothing was committed by the interrupted step")
         return 130
+    finally:
+        if judge is not None:
+            judge.close()
 
 
 def table(title: str, columns: Sequence[str], rows) -> Table:

@@ -65,7 +65,8 @@ def cmd_run(args, console: Console) -> int:
     recipe = recipe_mod.load(args.recipe)
     beam_args = args.beam_args
     runner = Runner(recipe, beam_args=beam_args, warehouse=args.warehouse, catalog=args.catalog,
-                    actor=args.actor, wait_seconds=args.wait, full=args.full, echo=lambda msg: console.print(f"[dim]{msg}[/]"))
+                    actor=args.actor, wait_seconds=args.wait, full=args.full,
+                    workers=args.workers, judge=getattr(args, "judge", None), echo=lambda msg: console.print(f"[dim]{msg}[/]"))
     outcome = runner.run()
     _print_outcome(console, outcome)
     return 0

@@ -17,13 +17,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import importlib
 import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import traceback
 from importlib import metadata
@@ -34,7 +32,7 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 import connectors
 from catalog import audit
@@ -46,6 +44,7 @@ from catalog.warehouse import Warehouse
 from connectors.base import SourcePlan
 from connectors.exceptions import SourceNotFoundError
 from expectations import checks as checks_mod
+from expectations.ge_process import Judge
 from expectations import qc_apply
 from expectations import suites as suites_mod
 from pipelines import incremental
@@ -205,17 +204,53 @@ def write_options(recipe: Recipe, schema: pa.Schema) -> writer.WriteOptions:
     )
 
 
-def _preload_great_expectations() -> None:
-    """Import GE on a second thread while the pipeline works.
+#: rows held for writing, per run (Arrow bytes), shared out among the workers of one process
+WRITE_BUFFER_BYTES = 192 * 2**20
+_DIRECT_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner")
 
-    GE's import takes seconds of pure-Python work and is only needed once the pipeline is done;
-    the pipeline's hot loops (decompression, Parquet encoding, hashing) run in C without the GIL,
-    so the import overlaps them instead of adding to the run. Python's import lock makes the
-    later ``import`` in ``_validate`` wait for this one if it is still going.
+
+def pipeline_options(beam_args: Sequence[str], workers: int | str, chunks: int
+                     ) -> tuple[PipelineOptions, int]:
+    """Beam options for a run, and how many workers share this process's memory.
+
+    On the DirectRunner, ``workers`` threads ("auto": one per CPU core, at most one per chunk)
+    run the fused read-QC-validate-write stage in parallel (Beam's ``multi_threading`` mode).
+    Threads, not processes: decompression, Arrow kernels, Parquet encoding and hashing release
+    the GIL, while worker processes would each re-import Beam and the connectors (~4 s) and
+    hold their own copy of them. Beam arguments given after ``--`` (``--direct_num_workers``,
+    ``--direct_running_mode``, another runner) take precedence.
     """
-    if "great_expectations" not in sys.modules:
-        threading.Thread(target=importlib.import_module, args=("expectations.results",),
-                         name="haina-preload-ge", daemon=True).start()
+    options = PipelineOptions(list(beam_args))
+    given = any(a.split("=")[0] in ("--direct_num_workers", "--direct_running_mode")
+                for a in beam_args)
+    if not runner_is_direct(options):
+        return options, 1
+    if given:
+        direct = options.view_as(DirectOptions)
+        threads = direct.direct_num_workers if direct.direct_running_mode != "multi_processing" \
+            else 1
+        return options, max(1, threads if threads != 0 else (os.cpu_count() or 1))
+    count = resolve_workers(workers, chunks)
+    if count > 1:
+        direct = options.view_as(DirectOptions)
+        direct.direct_running_mode = "multi_threading"
+        direct.direct_num_workers = count
+    return options, count
+
+
+def runner_is_direct(options: PipelineOptions) -> bool:
+    return (options.view_as(StandardOptions).runner or "DirectRunner") in _DIRECT_RUNNERS
+
+
+def resolve_workers(workers: int | str, chunks: int) -> int:
+    """``auto`` is one worker per CPU core; never more workers than chunks."""
+    if workers == "auto":
+        return max(1, min(os.cpu_count() or 1, chunks))
+    count = int(workers)
+    if count < 1:
+        raise RunError(f"workers={workers!r}: a run needs at least one worker; "
+                       "pass 'auto' (one per CPU core) or a positive number")
+    return min(count, max(1, chunks))
 
 
 def read_json(uri: str):
@@ -233,8 +268,13 @@ class Runner:
 
     def __init__(self, recipe: Recipe, *, beam_args: Sequence[str] = (), warehouse: str | None = None,
                  catalog: str | None = None, actor: str | None = None, wait_seconds: float = 0,
-                 full: bool = False, echo: Callable[[str], None] = lambda _msg: None):
+                 full: bool = False, workers: int | str = "auto", judge: Judge | None = None,
+                 echo: Callable[[str], None] = lambda _msg: None):
         self.recipe = recipe
+        self.workers = workers
+        #: the Great Expectations helper process (expectations.ge_process); the CLI starts one
+        #: before its own imports, otherwise each run starts its own
+        self.judge = judge
         self.beam_args = list(beam_args)
         self.warehouse = resolve_warehouse(recipe, warehouse)
         self.catalog = store_mod.open_catalog(catalog_url(recipe, self.warehouse, catalog))
@@ -289,7 +329,22 @@ class Runner:
     # -- execution -----------------------------------------------------------------------------
     def run(self) -> RunOutcome:
         started = time.monotonic()
-        _preload_great_expectations()
+        # a process that has GE imported already (a scheduler running many recipes, a test
+        # session) judges in-process; otherwise a helper imports GE on another core meanwhile
+        own_judge = (self.judge is None and self.recipe.quality.enabled
+                     and "great_expectations" not in sys.modules)
+        if own_judge:
+            self.judge = Judge().start()  # imports GE on another core while this run plans
+        elif self.judge is not None and not self.recipe.quality.enabled:
+            self.judge.close()
+        try:
+            return self._run(started)
+        finally:
+            if own_judge:
+                self.judge.close()
+                self.judge = None
+
+    def _run(self, started: float) -> RunOutcome:
         sources = self.match()
         previous = self.previous()
         delta = incremental.delta(sources, previous[1] if previous else None, self.recipe.sha256,
@@ -392,11 +447,15 @@ class Runner:
 
     def _execute(self, run_id, version_id, plans, schema, suites, staging):
         plan = self.ingest_plan(run_id, version_id, plans, schema, suites, staging)
-        options = PipelineOptions(self.beam_args)
-        runner = options.view_as(StandardOptions).runner or "DirectRunner"
         if not plan.chunks:  # only dropping sources that are gone: nothing to read
             return {"sources": {}, "metrics": {}}, []
-        self.echo(f"running {len(plan.chunks)} chunk(s) on {runner}")
+        options, workers = pipeline_options(self.beam_args, self.workers, len(plan.chunks))
+        # the write buffer bounds the process's memory: its worker threads share it
+        plan = dataclasses.replace(plan, max_buffered_bytes=WRITE_BUFFER_BYTES // workers,
+                                   workers=workers if runner_is_direct(options) else 0)
+        runner = options.view_as(StandardOptions).runner or "DirectRunner"
+        self.echo(f"running {len(plan.chunks)} chunk(s) on {runner}"
+                  + (f" with {workers} worker threads" if workers > 1 else ""))
         with beam.Pipeline(options=options) as pipeline:
             _ = pipeline | "Ingest" >> Ingest(plan)
         results = [f"{staging}/summary.json", f"{staging}/files.json"]
@@ -452,9 +511,9 @@ class Runner:
     def _validate(self, run_id, version_id, suites, summary, counts):
         from expectations import gate as gate_mod
         from expectations import report as report_mod
-        from expectations import results as results_mod
 
-        results = results_mod.suite_results(suites, summary["metrics"]) if suites else []
+        judge = self.judge or Judge()
+        results = judge.results(suites, summary["metrics"])  # GE's JSON suite results
         decision = gate_mod.evaluate_gate(results, self.recipe.quality)
         info = {"dataset": self.recipe.name, "run_id": run_id, "version_id": version_id,
                 "recipe": str(self.recipe.path), "counts": counts,
@@ -622,22 +681,23 @@ def _jsonable(value):
     return value
 
 
-def _suite_digest(result) -> dict:
-    """A short, JSON-able account of one suite's result for the summary and the manifest."""
-    stats = result.statistics
+def _suite_digest(result: dict) -> dict:
+    """A short, JSON-able account of one suite's result (GE's JSON) for the manifest."""
+    stats = result.get("statistics") or {}
     unexpected = []
-    for item in result.results:
-        counts = item.result or {}
+    for item in result["results"]:
+        counts = item.get("result") or {}
         if counts.get("unexpected_count"):
+            config = item["expectation_config"]
             unexpected.append({
-                "expectation": item.expectation_config.type,
-                "column": item.expectation_config.kwargs.get("column"),
+                "expectation": config["type"],
+                "column": (config.get("kwargs") or {}).get("column"),
                 "unexpected_count": counts["unexpected_count"],
                 "element_count": counts.get("element_count"),
                 "partial_unexpected_list": [_jsonable(v) for v in
                                             counts.get("partial_unexpected_list", [])[:5]],
             })
-    return {"suite": result.suite_name, "success": bool(result.success),
+    return {"suite": result["suite_name"], "success": bool(result["success"]),
             "evaluated": stats.get("evaluated_expectations"),
             "successful": stats.get("successful_expectations"),
             "unexpected": unexpected}

@@ -2,8 +2,13 @@
 
 Shape of the pipeline (an element is a chunk, never a row)::
 
-    Create(chunk specs) -> Reshuffle -> Read -> Validate -> Write ─┬─> data files   -> ToList -> files.json
-                                                                   └─> chunk summary -> Combine -> summary.json
+    Create(chunk specs) -> Reshuffle -> Read -> QC -> Split -> Validate -> Write ─┬─> data files
+                                                                                  │   -> ToList -> files.json
+                                                                                  └─> chunk summaries
+                                                                                      -> Combine -> summary.json
+
+On the DirectRunner with several worker threads, a GroupByKey on contiguous chunk ranges
+replaces the Reshuffle (see :func:`chunk_ranges`).
 
 Only chunk specs (a few hundred bytes each) cross the Reshuffle; Read, Validate and Write fuse
 into one stage, so a chunk's rows go from the connector to a Parquet file without being encoded
@@ -188,6 +193,35 @@ class IngestPlan:
     max_buffered_bytes: int = 192 * 2**20
     #: the recipe's ``splits:`` section (pipelines.splits.SplitConfig) or None
     splits: Any = None
+    #: DirectRunner worker threads: > 1 hands each worker contiguous ranges of chunks (see
+    #: :func:`chunk_ranges`); 0 lets the runner distribute chunks (portable runners)
+    workers: int = 1
+
+
+#: a source is cut into ranges for several workers only when each range has this many chunks
+MIN_CHUNKS_PER_RANGE = 4
+
+
+def chunk_ranges(chunks: Sequence[ChunkSpec], workers: int) -> dict[str, int]:
+    """How many contiguous ranges each source's chunks are cut into (uri -> ranges).
+
+    Each range goes whole, in chunk order, to one worker. Files therefore hold rows of
+    consecutive chunks, and which rows share a file depends only on the plan and the worker
+    count, not on thread timing: re-runs with the same workers write the same files.
+    """
+    per_source: dict[str, int] = {}
+    for chunk in chunks:
+        per_source[chunk.uri] = per_source.get(chunk.uri, 0) + 1
+    return {uri: max(1, min(workers, n // MIN_CHUNKS_PER_RANGE)) for uri, n in per_source.items()}
+
+
+def _keyed_by_range(chunk: ChunkSpec, ranges: dict[str, int], counts: dict[str, int]) -> tuple:
+    position = chunk.ordinal * ranges[chunk.uri] // max(counts[chunk.uri], 1)
+    return (chunk.source_index, chunk.uri, position), chunk
+
+
+def _in_order(keyed) -> list[ChunkSpec]:
+    return sorted(keyed[1], key=lambda chunk: chunk.ordinal)
 
 
 @dataclasses.dataclass
@@ -198,10 +232,21 @@ class Ingest(beam.PTransform):
 
     def expand(self, pbegin):
         plan = self.plan
+        chunks = pbegin | "CreateChunks" >> beam.Create(list(plan.chunks))
+        if plan.workers > 1:
+            counts: dict[str, int] = {}
+            for chunk in plan.chunks:
+                counts[chunk.uri] = counts.get(chunk.uri, 0) + 1
+            # the DirectRunner deals the groups out to its workers round-robin, in this order
+            chunks = (chunks
+                      | "KeyByRange" >> beam.Map(_keyed_by_range,
+                                                 chunk_ranges(plan.chunks, plan.workers), counts)
+                      | "GroupRanges" >> beam.GroupByKey()
+                      | "InChunkOrder" >> beam.FlatMap(_in_order))
+        else:
+            chunks = chunks | "Distribute" >> beam.Reshuffle()
         outputs = (
-            pbegin
-            | "CreateChunks" >> beam.Create(list(plan.chunks))
-            | "Distribute" >> beam.Reshuffle()
+            chunks
             | "Read" >> beam.ParDo(ReadChunkFn(plan.configs, plan.schemas,
                                                plan.read_schema or plan.dataset_schema))
             .with_output_types(steps.ChunkOutput)

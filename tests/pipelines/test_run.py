@@ -180,7 +180,7 @@ def _content(version):
 def test_multiprocess_runner_gives_the_same_rows(tmp_path, demo_sources, tmp_warehouse):
     """Portable-runner discipline: workers in other processes share nothing but the plan."""
     recipe = demo_recipe(tmp_path)
-    single = _spawn_run(recipe, tmp_warehouse)
+    single = _spawn_run(recipe, tmp_warehouse, "--workers", "1")
     assert single.wait(timeout=300) == 0, single.stderr.read().decode()
     multi = _spawn_run(recipe, tmp_warehouse, "--full", "--", "--direct_num_workers=2",
                        "--direct_running_mode=multi_processing")
@@ -188,6 +188,27 @@ def test_multiprocess_runner_gives_the_same_rows(tmp_path, demo_sources, tmp_war
     first, second = _catalog(tmp_warehouse).versions("demo-test")
     assert first.rows == second.rows
     assert _content(first).equals(_content(second))
+
+
+def test_worker_threads_give_the_same_rows_and_the_same_files_every_time(tmp_path, demo_sources,
+                                                                          tmp_warehouse,
+                                                                          monkeypatch):
+    """Chunk ranges go whole to a worker: the file layout depends on the plan, not on timing."""
+    from pipelines import transforms
+
+    monkeypatch.setattr(transforms, "MIN_CHUNKS_PER_RANGE", 2)  # cut each 5-chunk file in two
+    recipe = demo_recipe(tmp_path, output="{partition_by: date, target_file_mb: 0.05}")
+    recipe.write_text(recipe.read_text().replace("chunk_dim: time", "chunk_dim: depth"))
+    runs = [Runner(recipe_mod.load(recipe), workers=w, full=True).run() for w in (1, 3, 3)]
+    one, three, again = (_catalog(tmp_warehouse).version("demo-test", r.version_id) for r in runs)
+    assert runs[1].counts["chunks"] == 10  # 2 files x 5 depth levels
+    assert _content(one).equals(_content(three))
+
+    def layout(version):
+        return sorted((f.path, f.rows, f.content_sha256) for f in _files(version)
+                      if f.partition != "quarantine")
+
+    assert layout(three) == layout(again)
 
 
 def test_great_expectations_engine_agrees_with_the_arrow_engine(tmp_path, demo_sources,

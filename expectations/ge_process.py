@@ -1,0 +1,143 @@
+"""Great Expectations in a helper process, started when a run starts.
+
+A run needs GE only at its end, to judge the merged metrics with GE's expectation classes
+(:func:`expectations.results.suite_results`). Importing GE costs ~6 s of CPU and ~270 MB, paid
+once per run. :class:`Judge` starts ``python -m expectations.ge_process`` as the run begins, so
+that import happens on another core while the driver plans and the pipeline works, and the
+driver's own memory stays free of it. At the end the driver sends one request (suites and merged
+metrics, JSON) and receives the suite results in GE's JSON form
+(``ExpectationSuiteValidationResult.to_json_dict()``), which the gate, the report and the
+manifest read.
+
+The helper is an optimisation, never a dependency: if it cannot start, dies, or answers
+garbage, the same results are computed in the driver (and the reason is logged). A failure of
+the suites themselves (say, kwargs GE rejects) is not the helper's fault: it comes back as the
+same :class:`~expectations.exceptions.ExpectationsError` the driver would have raised.
+
+Protocol: one JSON line in (``{"suites": [...], "metrics": {...}}``), one JSON line out
+(``{"results": [...]}`` or ``{"error": {"type", "message", "where", "fix"}}``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+from typing import IO, Any
+
+from expectations import exceptions
+
+log = logging.getLogger(__name__)
+
+#: how long the driver waits for the helper's answer (its import included)
+TIMEOUT_SECONDS = 300.0
+
+
+def evaluate(suites: list[dict], metrics: dict) -> list[dict]:
+    """Suite results as GE's JSON dicts, computed in this process."""
+    from expectations.results import suite_results  # imports GE
+
+    return [result.to_json_dict() for result in suite_results(suites, metrics)]
+
+
+class Judge:
+    """A GE helper process for one run; use as a context manager or call :meth:`close`."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen | None = None
+        self._stderr: IO[bytes] | None = None
+
+    def start(self) -> Judge:
+        """Launch the helper (it starts importing GE at once). Failure to launch is not fatal."""
+        try:
+            self._stderr = tempfile.TemporaryFile()
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "expectations.ge_process"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
+        except OSError as err:
+            log.warning("could not start the Great Expectations helper (%s); results will be "
+                        "computed in this process", err)
+            self._process = None
+        return self
+
+    def results(self, suites: list[dict], metrics: dict) -> list[dict]:
+        """GE's suite results for ``metrics``: from the helper if it is alive, else computed here."""
+        if not suites:
+            return []
+        if self._process is not None:
+            answer = self._ask({"suites": suites, "metrics": metrics})
+            if answer is not None:
+                return answer
+        return evaluate(suites, metrics)
+
+    def _ask(self, request: dict) -> list[dict] | None:
+        process = self._process
+        self._process = None  # one request per helper
+        try:
+            out, _ = process.communicate(json.dumps(request).encode() + b"\n",
+                                         timeout=TIMEOUT_SECONDS)
+            reply = json.loads(out.decode() or "null")
+        except (OSError, ValueError, subprocess.TimeoutExpired) as err:
+            process.kill()
+            log.warning("the Great Expectations helper failed (%s%s); computing results in this "
+                        "process", err, self._stderr_tail())
+            return None
+        if isinstance(reply, dict) and isinstance(reply.get("results"), list):
+            return reply["results"]
+        if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
+            raise _rebuild(reply["error"])
+        log.warning("the Great Expectations helper exited with %s without an answer%s; computing "
+                    "results in this process", process.returncode, self._stderr_tail())
+        return None
+
+    def _stderr_tail(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        lines = [ln for ln in self._stderr.read().decode(errors="replace").splitlines()
+                 if ln.strip() and not ln.startswith("WARNING:root:")]
+        return f"; its last words: {lines[-1]}" if lines else ""
+
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def __enter__(self) -> Judge:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _rebuild(error: dict) -> Exception:
+    cls = getattr(exceptions, str(error.get("type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, exceptions.ExpectationsError)):
+        cls = exceptions.ExpectationsError
+    return cls(str(error.get("message")), where=error.get("where"), fix=error.get("fix"))
+
+
+def main() -> int:
+    """The helper: import GE first, then answer one request from stdin on stdout."""
+    reply_to = sys.stdout
+    sys.stdout = sys.stderr  # whatever GE prints must not corrupt the reply
+    import expectations.results  # noqa: F401  (the import is the point: do it before waiting)
+
+    request = json.loads(sys.stdin.readline())
+    try:
+        reply: dict = {"results": evaluate(request["suites"], request["metrics"])}
+    except exceptions.ExpectationsError as err:
+        reply = {"error": {"type": type(err).__name__, "message": err.reason,
+                           "where": err.where, "fix": err.fix}}
+    reply_to.write(json.dumps(reply, default=str) + "\n")
+    reply_to.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

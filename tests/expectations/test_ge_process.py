@@ -1,0 +1,63 @@
+"""The Great Expectations helper process: same results as in-process, errors and fallbacks."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from expectations.checks import compile_checks
+from expectations.engine import chunk_metrics
+from expectations.exceptions import SuiteError
+from expectations.ge_process import Judge, evaluate
+
+SUITES = [{"name": "ranges", "expectations": [
+    {"type": "expect_column_values_to_be_between",
+     "kwargs": {"column": "x", "min_value": 0.0, "max_value": 10.0}},
+    {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "x", "mostly": 0.5}},
+    {"type": "expect_column_max_to_be_between", "kwargs": {"column": "x", "max_value": 5.0}},
+]}]
+TABLE = pa.table({"x": pa.array(np.array([1.0, 12.0, np.nan, 4.0, -3.0], np.float32))})
+
+
+def metrics():
+    return chunk_metrics(TABLE, compile_checks(SUITES), order=(0, "t", 0))
+
+
+def test_helper_gives_the_results_computed_in_process():
+    with Judge() as judge:
+        from_helper = judge.results(SUITES, metrics())
+    assert from_helper == evaluate(SUITES, metrics())
+    (suite,) = from_helper
+    assert suite["suite_name"] == "ranges" and suite["success"] is False
+    between = suite["results"][0]["result"]
+    assert (between["element_count"], between["unexpected_count"]) == (5, 2)
+
+
+def test_a_rejected_suite_raises_the_same_error_as_in_process():
+    bad = [{"name": "bad", "expectations": [
+        {"type": "expect_column_values_to_be_between",
+         "kwargs": {"column": "x", "min_value": "ten"}}]}]
+    with pytest.raises(SuiteError) as in_process:
+        evaluate(bad, metrics())
+    with Judge() as judge, pytest.raises(SuiteError) as from_helper:
+        judge.results(bad, metrics())
+    assert str(from_helper.value) == str(in_process.value)
+
+
+def test_a_dead_helper_falls_back_to_this_process(caplog):
+    judge = Judge().start()
+    judge._process.kill()
+    judge._process.wait()
+    with caplog.at_level(logging.WARNING, logger="expectations.ge_process"):
+        results = judge.results(SUITES, metrics())
+    judge.close()
+    assert results == evaluate(SUITES, metrics())
+    assert "computing results in this process" in caplog.text
+
+
+def test_no_suites_need_no_helper():
+    judge = Judge()  # never started
+    assert judge.results([], {}) == []
+    judge.close()
