@@ -22,6 +22,7 @@ Missing values (NaN) decode to NaT.
 """
 from __future__ import annotations
 
+import functools
 import re
 
 import cftime
@@ -134,7 +135,9 @@ def _offsets_us(values: np.ndarray, unit_us: int) -> np.ndarray:
     return np.where(finite, micros, _NAT)
 
 
+@functools.lru_cache(maxsize=256)
 def _epoch_instant(epoch, calendar: str, units: str) -> np.datetime64:
+    """The epoch as a proleptic-Gregorian instant (cached: every chunk of a file asks again)."""
     year, month, day, hour, minute, second = epoch
     whole = int(second)
     try:
