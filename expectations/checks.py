@@ -28,6 +28,9 @@ SUPPORTED: dict[str, tuple[str, frozenset[str]]] = {
     "expect_column_values_to_be_in_set": ("map", frozenset({"column", "mostly", "value_set"})),
     "expect_column_min_to_be_between": ("aggregate", frozenset({"column", *_BOUNDS})),
     "expect_column_max_to_be_between": ("aggregate", frozenset({"column", *_BOUNDS})),
+    # Haina's adapter over expectations.qc.gross_range (registered with GE by ge_qartod)
+    "expect_column_values_to_pass_qartod_gross_range": (
+        "map", frozenset({"column", "mostly", "fail_span", "suspect_span"})),
 }
 
 Bound = float | dt.datetime | None
@@ -48,6 +51,9 @@ class Check:
     value_set: tuple = ()
     mostly: float = 1.0
     column_index: int | None = None
+    #: QARTOD spans (low, high) of the gross range adapter
+    fail_span: tuple[float, float] | None = None
+    suspect_span: tuple[float, float] | None = None
 
     @property
     def id(self) -> str:
@@ -138,7 +144,20 @@ def _parse_kwargs(kind: str, kwargs: dict, where: str) -> dict:
         fields["value_set"] = _parse_value_set(kwargs.get("value_set"), where)
     if kwargs.get("column_index") is not None:
         fields["column_index"] = int(kwargs["column_index"])
+    if kind == "expect_column_values_to_pass_qartod_gross_range":
+        fields["fail_span"] = _parse_span(kwargs.get("fail_span"), f"{where}, fail_span")
+        if kwargs.get("suspect_span") is not None:
+            fields["suspect_span"] = _parse_span(kwargs["suspect_span"], f"{where}, suspect_span")
     return fields
+
+
+def _parse_span(value: Any, where: str) -> tuple[float, float]:
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value)
+            or value[0] > value[1]):
+        raise SuiteError(f"a span is [low, high] with low <= high (got {value!r})", where=where,
+                         fix="write e.g. \"fail_span\": [-2.5, 40.0]")
+    return float(value[0]), float(value[1])
 
 
 def _parse_bounds(kind: str, kwargs: dict, where: str) -> dict:

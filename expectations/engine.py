@@ -41,6 +41,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from expectations import flags, qc
 from expectations.checks import Check, compile_checks
 from expectations.exceptions import MetricTypeError, ReferenceEngineError
 
@@ -260,10 +261,27 @@ def _in_set_mask(stats: _ColumnStats, check: Check):
     return pc.and_(outside, present)
 
 
+def _qartod_gross_range_mask(stats: _ColumnStats, check: Check):
+    """Rows :func:`expectations.qc.gross_range` flags FAIL (the GE adapter's metric)."""
+    low, high = stats.min_max
+    fail_low, fail_high = check.fail_span
+    if low is None or (fail_low <= low and high <= fail_high):
+        return None  # the chunk lies inside the fail span: no row can fail
+    if not _orderable(stats.kind) or stats.kind == "timestamp":
+        raise MetricTypeError(f"column of Arrow type {stats.array.type} is not numeric",
+                              where=check.where, fix="apply the gross range test to numbers")
+    values = stats.numeric
+    if values is None:  # integers with nulls: as float64, nulls as NaN (MISSING, not FAIL)
+        values = stats.array.cast(pa.float64()).to_numpy()
+    verdict = qc.gross_range(values, check.fail_span, check.suspect_span)
+    return pa.array(verdict == flags.FAIL)
+
+
 _MAP_MASKS = {
     "expect_column_values_to_not_be_null": _not_null_mask,
     "expect_column_values_to_be_between": _between_mask,
     "expect_column_values_to_be_in_set": _in_set_mask,
+    "expect_column_values_to_pass_qartod_gross_range": _qartod_gross_range_mask,
 }
 
 

@@ -24,6 +24,7 @@ from great_expectations.exceptions import InvalidExpectationConfigurationError
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 from great_expectations.validator.validation_statistics import calc_validation_statistics
 
+from expectations import ge_qartod  # noqa: F401  (registers Haina's QARTOD expectations)
 from expectations.checks import Check, compile_checks
 from expectations.exceptions import ExpectationsError, ReferenceEngineError, SuiteError
 

@@ -111,3 +111,43 @@ def test_known_bad_values_end_up_flagged(stem, column, above, shared_data, tmp_p
     assert pc.all(pc.equal(flags, 4)).as_py(), "every implausible value is flagged FAIL (4)"
     report = Path(catalog.run(version.run_id).report_path).read_text()
     assert column in report
+
+
+DOXY = "mole_concentration_of_dissolved_molecular_oxygen_in_sea_water"
+
+
+def _doxy_recipe(tmp_path: Path, mostly: float) -> Path:
+    """The Copernicus recipe, plus a suite using the QARTOD gross range expectation on DOXY."""
+    suite = tmp_path / "qartod.json"
+    suite.write_text(json.dumps({"name": "qartod.oxygen", "expectations": [
+        {"type": "expect_column_values_to_pass_qartod_gross_range",
+         "kwargs": {"column": DOXY, "fail_span": [0.0, 600.0], "suspect_span": [0.0, 500.0],
+                    "mostly": mostly}}]}))
+    source = RECIPES / "dsg_copernicus_exec0220.yaml"
+    text = source.read_text().replace(
+        "uri: ../../../shared/", f"uri: {(RECIPES / '../../../shared').resolve()}/")
+    text = text.replace("quality: {max_failing_fraction: 0.05,",
+                        f"quality: {{suites: [{suite}], max_failing_fraction: 0.05,")
+    recipe = tmp_path / "copernicus_qartod.yaml"
+    recipe.write_text(text + "output: {partition_by: none}\n")  # 2069 samples on 2069 days
+    return recipe
+
+
+def test_qartod_expectation_counts_what_the_qc_step_flags(shared_data, tmp_path, capsys):
+    """GE's adapter over qc.gross_range agrees with the QC step's flag column on real data."""
+    recipe = _doxy_recipe(tmp_path, mostly=0.05)
+    assert main(["--warehouse", str(tmp_path / "wh"), "run", str(recipe)]) == 0
+    catalog, version, manifest = _committed(tmp_path / "wh", "dsg_copernicus_exec0220")
+    data = [f"{version.path}/{f.path}" for f in catalog.files(version.version_id)
+            if f.partition != "quarantine"]
+    flags = pads.dataset(data, format="parquet").to_table(
+        columns=[f"{DOXY}_qc_gross_range"]).column(0)
+    fails = pc.sum(pc.equal(flags, 4)).as_py()
+    (digest,) = [s for s in manifest["extra"]["validation"] if s["suite"] == "qartod.oxygen"]
+    assert fails > 1000 and digest["unexpected"][0]["unexpected_count"] == fails
+
+    (tmp_path / "strict").mkdir()
+    strict = _doxy_recipe(tmp_path / "strict", mostly=0.99)
+    assert main(["--warehouse", str(tmp_path / "wh2"), "run", str(strict)]) == 1
+    err = capsys.readouterr().err
+    assert "expect_column_values_to_pass_qartod_gross_range" in err and DOXY in err
