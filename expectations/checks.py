@@ -23,6 +23,7 @@ _BOUNDS = ("min_value", "max_value", "strict_min", "strict_max")
 SUPPORTED: dict[str, tuple[str, frozenset[str]]] = {
     "expect_column_to_exist": ("table", frozenset({"column", "column_index"})),
     "expect_table_row_count_to_be_between": ("table", frozenset(_BOUNDS)),
+    "expect_table_columns_to_match_set": ("table", frozenset({"column_set", "exact_match"})),
     "expect_column_values_to_not_be_null": ("map", frozenset({"column", "mostly"})),
     "expect_column_values_to_be_between": ("map", frozenset({"column", "mostly", *_BOUNDS})),
     "expect_column_values_to_be_in_set": ("map", frozenset({"column", "mostly", "value_set"})),

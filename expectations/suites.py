@@ -92,12 +92,46 @@ def builtin_suite_path(column: str) -> Path | None:
 def suites_for(columns: Sequence[ColumnInfo], quality: QualityConfig,
                coverage: Coverage | None, base_dir: Path) -> list[dict]:
     """The suites that validate a dataset with these output ``columns``."""
-    suites = [coordinates_suite(columns, coverage)]
+    suites = [kind_suite(columns), coordinates_suite(columns, coverage)]
     suites += [s for s in (variable_suite(c) for c in columns if c.role == "variable") if s]
     suites = apply_ranges(suites, quality, {c.name for c in columns})
     suites.append(qc_suite(columns, quality))
     suites += [load_suite(Path(base_dir) / extra) for extra in quality.suites]
     return [s for s in suites if s["expectations"]]
+
+
+#: identity columns, in the order a dataset's kind is recognised by
+ID_COLUMNS = {"trajectory": ("mmsi",), "profile": ("profile_index", "profile_id", "cycle_number"),
+              "timeseries": ("station_id", "platform_id")}
+
+
+def data_kind(names: set[str]) -> str:
+    """The kind of dataset its columns describe: trajectory, profile, timeseries, grid or table."""
+    for kind in ("trajectory", "profile", "timeseries"):
+        if any(c in names for c in ID_COLUMNS[kind]):
+            return kind
+    return "grid" if {"time", "latitude", "longitude"} <= names else "table"
+
+
+def kind_suite(columns: Sequence[ColumnInfo]) -> dict:
+    """Structure and keys of the dataset's kind (``expectations/suites/kinds/<kind>.json``).
+
+    The file lists the columns every dataset of the kind has; the identity columns it has
+    (station or platform, profile) must never be null.
+    """
+    names = {c.name for c in columns}
+    kind = data_kind(names)
+    path = resources.files("expectations").joinpath("suites", "kinds", f"{kind}.json")
+    suite = validate_suite(json.loads(path.read_text(encoding="utf-8")), str(path))
+    keys = [c for group in ID_COLUMNS.values() for c in group if c in names]
+    if kind == "profile" and "platform_id" in names:
+        keys = ["platform_id", *[k for k in keys if k != "platform_id"]]
+    present = {e["kwargs"].get("column") for e in suite["expectations"]}
+    for key in dict.fromkeys(keys):
+        if key not in present:
+            suite["expectations"].append(_expect(NOT_NULL, key))
+            suite["expectations"][-1]["meta"]["notes"] = f"key: every row names its {key}"
+    return suite
 
 
 QC_SUITE = "haina.qc"

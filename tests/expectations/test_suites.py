@@ -63,7 +63,8 @@ def test_packaged_ranges_literal():
 
 def test_default_suites_without_coverage(tmp_path):
     suites = by_name(suites_for(COLUMNS, QualityConfig(), None, tmp_path))
-    assert set(suites) == {"haina.coordinates", "sea_water_temperature", "temp_adj"}
+    assert set(suites) == {"haina.kind.grid", "haina.coordinates", "sea_water_temperature",
+                           "temp_adj"}
     coords = suites["haina.coordinates"]
     assert betweens(coords, "latitude") == [{"column": "latitude", "min_value": -90.0,
                                              "max_value": 90.0}]
@@ -167,3 +168,41 @@ def test_qc_suite_turns_flag_fractions_into_expectations(tmp_path):
         {"column": "sea_water_temperature_qc", "value_set": [1, 2, 9], "mostly": 0.75},
     ]
     assert compile_checks([qc])
+
+
+@pytest.mark.parametrize("names, kind, keys", [
+    ({"time", "latitude", "longitude", "depth", "source_file"}, "grid", set()),
+    ({"time", "latitude", "longitude", "station_id", "source_file"}, "timeseries", {"station_id"}),
+    ({"time", "latitude", "longitude", "depth", "platform_id", "cycle_number", "source_file"},
+     "profile", {"platform_id", "cycle_number"}),
+    ({"time", "latitude", "longitude", "mmsi", "source_file"}, "trajectory", {"mmsi"}),
+    ({"port_name", "source_file"}, "table", set()),
+])
+def test_kind_suite_structure_and_keys(names, kind, keys):
+    from connectors.base import ColumnInfo
+    from expectations.suites import data_kind, kind_suite
+
+    assert data_kind(names) == kind
+    suite = kind_suite([ColumnInfo(n, "coordinate") for n in sorted(names)])
+    assert suite["name"] == f"haina.kind.{kind}"
+    structure, *rest = suite["expectations"]
+    assert structure["type"] == "expect_table_columns_to_match_set"
+    assert set(structure["kwargs"]["column_set"]) <= names
+    assert {e["kwargs"]["column"] for e in rest
+            if e["type"] == "expect_column_values_to_not_be_null"} == keys
+
+
+def test_a_dataset_missing_a_kinds_column_fails_the_structure_check():
+    import pyarrow as pa
+
+    from expectations.checks import compile_checks
+    from expectations.engine import chunk_metrics
+    from expectations.results import suite_results
+    from expectations.suites import kind_suite
+    from connectors.base import ColumnInfo
+
+    suite = kind_suite([ColumnInfo(n, "coordinate") for n in ("time", "latitude", "mmsi")])
+    table = pa.table({"time": pa.array([1, 2]), "latitude": [1.0, 2.0], "mmsi": [1, None]})
+    (result,) = suite_results([suite], chunk_metrics(table, compile_checks([suite])))
+    structure, key = result.results
+    assert not structure.success and key.result["unexpected_count"] == 1
