@@ -406,7 +406,9 @@ def configurations(workdir: Path, grid: Path, workers2: bool) -> list[Config]:
                 ("haina (validation off)", "haina_off", "off", []),
                 ("haina (no QC, no validation)", "haina_bare", "bare", [])]
     if workers2:
-        variants.append(("haina (on, 2 workers)", "haina_on_w2", "on",
+        # the default is one worker thread per core; these show what the threads buy
+        variants.append(("haina (on, 1 worker thread)", "haina_on_w1", "on", ["--workers", "1"]))
+        variants.append(("haina (on, 2 worker processes)", "haina_on_mp2", "on",
                          ["--", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]))
     for label, key, quality_mode, beam_args in variants:
         recipe = workdir / f"{key}.yaml"
@@ -423,7 +425,7 @@ def selected(configs: list[Config], only: str | None) -> list[Config]:
     unknown = keys - {c.key for c in configs}
     if unknown:
         raise BenchError(f"--only: unknown configuration(s) {sorted(unknown)}; accepted: "
-                         f"{', '.join(c.key for c in configs)} (haina_on_w2 needs --workers2)")
+                         f"{', '.join(c.key for c in configs)} (haina_on_w1 and haina_on_mp2 need --workers2)")
     return [c for c in configs if c.key in keys]
 
 
@@ -528,9 +530,10 @@ def _args(argv):
                    help="keep the converted outputs (the grid file is always kept for reuse)")
     p.add_argument("--repeat", type=int, default=1, help="runs per configuration; best is kept")
     p.add_argument("--workers2", action="store_true",
-                   help="also run haina with --direct_num_workers=2 (multi_processing)")
+                   help="also run haina with one worker thread (--workers 1) and with two worker "
+                        "processes (--direct_running_mode=multi_processing)")
     p.add_argument("--only", help="comma-separated configurations to run (default: all of "
-                   "plain,haina_on,haina_off,haina_bare[,haina_on_w2]); plain always runs, as the "
+                   "plain,haina_on,haina_off,haina_bare[,haina_on_w1,haina_on_mp2]); plain always runs, as the "
                    "reference")
     p.add_argument("--generate-only", action="store_true", help="only make the grid file")
     p.add_argument("--plain", nargs=2, metavar=("SRC", "DST"), help=argparse.SUPPRESS)

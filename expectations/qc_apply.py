@@ -253,7 +253,11 @@ def _times(table: pa.Table) -> np.ndarray:
 
 
 def _micros_of(column) -> np.ndarray:
-    column = column.combine_chunks().cast(pa.int64())
+    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if (array.null_count == 0 and pa.types.is_timestamp(array.type)
+            and array.type.unit == "us"):  # the canonical time column: a view, no copy
+        return array.view(pa.int64()).to_numpy().view("datetime64[us]")
+    column = array.cast(pa.int64())
     micros = pc.fill_null(column, np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
     return micros.astype(np.int64).view("datetime64[us]")
 
@@ -469,6 +473,25 @@ def extend_schema(schema: pa.Schema, plan: QCPlan) -> pa.Schema:
                      metadata=schema.metadata)
 
 
+_EXTENDED: dict[tuple[int, pa.Schema], tuple[QCPlan, pa.Schema, pa.Schema]] = {}
+
+
+def _extended(schema: pa.Schema, plan: QCPlan) -> pa.Schema:
+    """:func:`extend_schema`, built once per (plan, chunk schema) instead of once per chunk.
+
+    Schemas hash and compare without metadata: the hit is checked with it, so a source whose
+    columns carry other CF attributes gets its own entry.
+    """
+    key = (id(plan), schema)
+    cached = _EXTENDED.get(key)
+    if cached is None or cached[0] is not plan or not cached[1].equals(schema,
+                                                                     check_metadata=True):
+        if len(_EXTENDED) > 64:
+            _EXTENDED.clear()
+        cached = _EXTENDED[key] = (plan, schema, extend_schema(schema, plan))
+    return cached[2]
+
+
 def apply_qc(table: pa.Table, plan: QCPlan) -> QCResult:
     """Add the planned flag columns to ``table``, find hard-failed rows, and count."""
     n = table.num_rows
@@ -486,7 +509,7 @@ def _apply(table: pa.Table, plan: QCPlan, n: int) -> QCResult:
     arrays = {}
     for name, src, test in _planned_columns(plan):
         arrays[name] = flags[""][test] if name == f"qc_{test}" else flags[src][test]
-    out = extend_schema(table.schema, plan)
+    out = _extended(table.schema, plan)
     columns = [table.column(f.name) if f.name in table.column_names
                else pa.array(arrays[f.name], pa.uint8()) for f in out]
     result = pa.Table.from_arrays(columns, schema=out)
@@ -515,6 +538,10 @@ def _day_index(table: pa.Table):
     """(valid mask or None, 16 × day offset per valid row, first day, one day?) per chunk."""
     def compute(_column):
         micros = _times(table).view(np.int64)
+        if micros.size and micros.min() != np.iinfo(np.int64).min:  # no missing time
+            first, last = (int(v) // 86_400_000_000 for v in (micros.min(), micros.max()))
+            if first == last:  # one day (a grid's time step): no per-row day numbers needed
+                return None, None, first, True
         valid = micros != np.iinfo(np.int64).min
         everything = bool(valid.all())
         days = (micros if everything else micros[valid]) // 86_400_000_000
