@@ -365,6 +365,20 @@ def _comment_lines(buf, starts, ends, prefix: str | None) -> np.ndarray:
     return is_comment
 
 
+def _quoted_delimiters(buf, starts, delimiter: str, quote_char: str | None) -> np.ndarray:
+    """Per line: does a delimiter sit after an odd number of the line's quote characters?"""
+    lines = np.zeros(starts.size, bool)
+    if not quote_char:
+        return lines
+    quote_count = np.cumsum(buf == ord(quote_char), dtype=np.int64)
+    before_line = np.concatenate([[0], quote_count])[starts]
+    positions = np.flatnonzero(buf == ord(delimiter))
+    line = np.searchsorted(starts, positions, side="right") - 1
+    inside = (quote_count[positions] - before_line[line]) % 2 == 1
+    lines[line[inside]] = True
+    return lines
+
+
 def _field_counts(data: bytes, buf, starts, ends, layout: TextLayout, data_line):
     """Fields per line and whether quotes are unbalanced, from per-line byte counts.
 
@@ -377,7 +391,12 @@ def _field_counts(data: bytes, buf, starts, ends, layout: TextLayout, data_line)
     if layout.quote_char and data.find(layout.quote_char.encode()) >= 0:
         quotes = _per_line(buf, ord(layout.quote_char), starts, ends)
     odd = data_line & (quotes % 2 == 1)
-    recheck = np.flatnonzero(data_line & ~odd & (quotes > 0) & (fields != len(layout.names)))
+    # A delimiter between quotes is not a field boundary. A line whose count is off, or that
+    # has a delimiter inside quotes, is re-split with the csv module (the exact rules): a quoted
+    # delimiter can make a malformed line count right (`,","` is 2 fields, not 3).
+    suspicious = (quotes > 0) & ((fields != len(layout.names))
+                                 | _quoted_delimiters(buf, starts, delimiter, layout.quote_char))
+    recheck = np.flatnonzero(data_line & ~odd & suspicious)
     for i in recheck:
         line = data[starts[i]:ends[i]].decode("utf-8", "replace")
         fields[i] = len(split_names(line, layout.delimiter, layout.quote_char))
