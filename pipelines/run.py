@@ -14,6 +14,7 @@ re-run starts clean.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import hashlib
@@ -145,7 +146,12 @@ def fingerprint(uri: str) -> tuple[str, int]:
 
 
 def fingerprint_sources(recipe: Recipe, matched: Sequence[tuple[int, str]]) -> list[Source]:
-    return [Source(index, uri, *fingerprint(uri)) for index, uri in matched]
+    """Fingerprint every matched file, several at a time (hashlib releases the GIL)."""
+    if len(matched) < 2:
+        return [Source(index, uri, *fingerprint(uri)) for index, uri in matched]
+    with concurrent.futures.ThreadPoolExecutor(min(len(matched), os.cpu_count() or 1, 8)) as pool:
+        digests = list(pool.map(fingerprint, [uri for _, uri in matched]))
+    return [Source(index, uri, *digest) for (index, uri), digest in zip(matched, digests)]
 
 
 def plan_sources(recipe: Recipe, sources: Sequence[Source]) -> list[tuple[int, SourcePlan]]:
