@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", default="auto", type=_workers, metavar="N",
                    help="DirectRunner worker threads (default: auto, one per CPU core)")
     p.epilog = ("Beam pipeline options go after --, e.g. "
-                "haina run recipe.yaml -- --direct_num_workers=2")
+                "haina run recipe.yaml -- --runner=FlinkRunner --flink_master=localhost:8081")
     sub.add_parser("datasets", help="list datasets")
     p = sub.add_parser("versions", help="list the versions of a dataset")
     p.add_argument("name")
