@@ -9,8 +9,9 @@
 
 A version is read from *exactly* the data files the catalog lists for it (never a folder glob:
 a crashed run's leftovers or a later version's files can sit next to them), with the hive
-``date=`` partition as a string column. Only pyarrow and the catalog's database are touched:
-this module does not import Beam, so a training job pays for neither.
+``date=`` (or ``month=``, ``year=``) partition as a string column. Only pyarrow and the
+catalog's database are touched: this module does not import Beam, so a training job pays for
+neither.
 
 Version references: ``latest`` (the latest release; the latest draft, with an
 :class:`UnreleasedVersionWarning`, while the dataset has no release), ``latest-draft``, a version
@@ -266,10 +267,16 @@ def _dataset(fs: pafs.FileSystem, root: str, records: Sequence[FileRecord],
     if not records:  # a version whose every row was quarantined
         return ds.dataset(pa.table({}))
     paths = [f"{root}/{r.path}" for r in records]
-    hive = any(r.partition.startswith("date=") for r in records)
+    # the hive key the version was written with (recipe output.partition_by): date, month, year
+    keys = sorted({r.partition.split("=", 1)[0] for r in records if "=" in r.partition})
+    hive = len(keys) == 1 and keys[0] in ("date", "month", "year")
+    partitioning = None
+    if hive:
+        partitioning = PARTITIONING if keys == ["date"] else ds.partitioning(
+            pa.schema([(keys[0], pa.string())]), flavor="hive")
     try:
         return ds.dataset(paths, format="parquet", filesystem=fs,
-                          partitioning=PARTITIONING if hive else None,
+                          partitioning=partitioning,
                           partition_base_dir=f"{root}/data" if hive else None)
     except (OSError, pa.ArrowInvalid) as err:
         raise IntegrityError(f"cannot open the version's data files ({err})", path=root,

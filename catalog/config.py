@@ -9,8 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 class OutputConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    #: hive partitioning of the data files: one folder per UTC date of ``time``, or none
-    partition_by: Literal["date", "none"] = "date"
+    #: hive partitioning of the data files by the UTC ``time``: one folder per date
+    #: (``date=2024-01-31``), month (``month=2024-01``) or year (``year=2024``), or none. Long,
+    #: sparse series (a bottle station sampled a few times a month) want month or year.
+    partition_by: Literal["date", "month", "year", "none"] = "date"
     #: a data file is closed once its estimated compressed size reaches this many MiB
     target_file_mb: float = Field(default=128, gt=0)
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"

@@ -242,29 +242,45 @@ def _time_ticks(table: pa.Table, where: str) -> tuple[np.ndarray, np.ndarray, st
     return ticks, valid, col.type.unit
 
 
-def split_by_date(table: pa.Table) -> list[tuple[str, pa.Table]]:
-    """Split by the UTC date of ``time`` into ``("date=YYYY-MM-DD", rows)``, dates ascending.
+#: partition key -> NumPy calendar unit of its folders
+PERIODS = {"date": "D", "month": "M", "year": "Y"}
 
-    Rows keep their input order within a partition; null times go to :data:`NULL_PARTITION`
-    (last). Vectorised: one stable argsort of the day numbers, then one ``take`` per partition.
+
+def split_by_date(table: pa.Table) -> list[tuple[str, pa.Table]]:
+    """Split by the UTC date of ``time`` into ``("date=YYYY-MM-DD", rows)``, dates ascending."""
+    return split_by_period(table, "date")
+
+
+def split_by_period(table: pa.Table, period: str = "date") -> list[tuple[str, pa.Table]]:
+    """Split by the UTC date, month or year of ``time`` (``PERIODS``), periods ascending.
+
+    Folders are ``date=YYYY-MM-DD``, ``month=YYYY-MM`` or ``year=YYYY``. Rows keep their input
+    order within a partition; null times go to ``<period>=__HIVE_DEFAULT_PARTITION__`` (last).
+    Vectorised: one stable argsort of the period numbers, then one ``take`` per partition.
     """
+    if period not in PERIODS:
+        raise WriterError(f"unknown partition period {period!r}", where="split_by_period",
+                          fix=f"use one of {sorted(PERIODS)}")
     if table.num_rows == 0:
         return []
-    ticks, valid, unit = _time_ticks(table, "split_by_date")
-    # floor division keeps times before 1970 on the right day; nulls sort after every date
-    days = np.where(valid, np.floor_divide(ticks, _TICKS_PER_DAY[unit]), np.iinfo(np.int64).max)
-    if days.min() == days.max():  # the common case of a chunk within one day: no copy
-        return [(_partition_name(days[0]), table)]
-    order = np.argsort(days, kind="stable")
-    keys, starts = np.unique(days[order], return_index=True)
+    ticks, valid, unit = _time_ticks(table, "split_by_period")
+    # floor division keeps times before 1970 on the right day; nulls sort after every period
+    days = np.floor_divide(ticks, _TICKS_PER_DAY[unit])
+    if period != "date":
+        days = days.astype("datetime64[D]").astype(f"datetime64[{PERIODS[period]}]").view(np.int64)
+    keys = np.where(valid, days, np.iinfo(np.int64).max)
+    if keys.min() == keys.max():  # the common case of a chunk within one period: no copy
+        return [(_partition_name(keys[0], period), table)]
+    order = np.argsort(keys, kind="stable")
+    values, starts = np.unique(keys[order], return_index=True)
     groups = np.split(order, starts[1:])
-    return [(_partition_name(k), table.take(idx)) for k, idx in zip(keys, groups)]
+    return [(_partition_name(k, period), table.take(idx)) for k, idx in zip(values, groups)]
 
 
-def _partition_name(day: np.int64) -> str:
-    if day == np.iinfo(np.int64).max:
-        return NULL_PARTITION
-    return f"date={np.datetime64(int(day), 'D')}"
+def _partition_name(key: np.int64, period: str = "date") -> str:
+    if key == np.iinfo(np.int64).max:
+        return f"{period}=__HIVE_DEFAULT_PARTITION__"
+    return f"{period}={np.datetime64(int(key), PERIODS[period])}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -164,7 +164,7 @@ def merge_summaries(summaries: Iterable[Mapping]) -> dict:
 def partitions(table: pa.Table, partition_by: str) -> list[tuple[str, pa.Table]]:
     if partition_by == "none":
         return [("", table)]
-    return writer.split_by_date(table)
+    return writer.split_by_period(table, partition_by)
 
 
 class FileBuffer:

@@ -133,3 +133,28 @@ def test_sort_matches_oracle(chunks, presort):
         next_id += len(chunk)
         tables.append(_table(pa.array(chunk, pa.int64()).cast(TS), ids))
     assert sort_by_time(tables).column("id").to_pylist() == _oracle_sort(tables)
+
+
+@pytest.mark.parametrize("period, expected", [
+    ("month", [("month=1969-12", [3]), ("month=2024-01", [0, 1]), ("month=2024-02", [2]),
+               ("month=__HIVE_DEFAULT_PARTITION__", [4])]),
+    ("year", [("year=1969", [3]), ("year=2024", [0, 1, 2]),
+              ("year=__HIVE_DEFAULT_PARTITION__", [4])]),
+])
+def test_split_by_month_and_year(period, expected):
+    from catalog.writer import split_by_period
+
+    times = [_d(2024, 1, 31, 23, 59), _d(2024, 1, 1), _d(2024, 2, 1), _d(1969, 12, 31, 23), None]
+    parts = split_by_period(_table(times), period)
+    got = [(name, part.column("id").to_pylist()) for name, part in parts]
+    # input order within a partition: ids 0 then 1 in January would be [0, 1]
+    assert [name for name, _ in got] == [name for name, _ in expected]
+    for (_, ids), (_, want) in zip(got, expected):
+        assert sorted(ids) == sorted(want) and ids == sorted(ids)
+
+
+def test_unknown_period_is_refused():
+    from catalog.writer import split_by_period
+
+    with pytest.raises(WriterError, match="unknown partition period 'week'"):
+        split_by_period(_table([_d(2024, 1, 1)]), "week")

@@ -231,3 +231,19 @@ def test_qc_flags_can_stop_a_run(tmp_path, demo_sources, tmp_warehouse, capsys):
     err = capsys.readouterr().err
     assert "haina.qc" in err and "sea_water_salinity_qc" in err
     assert _catalog(tmp_warehouse).versions("demo-test") == []
+
+
+def test_monthly_partitions_are_folders_and_a_column(tmp_path, demo_sources, tmp_warehouse):
+    """partition_by: month writes month=YYYY-MM folders; open_dataset reads them as a column."""
+    from catalog import open_dataset
+
+    recipe = demo_recipe(tmp_path, output="{partition_by: month}")
+    outcome = Runner(recipe_mod.load(recipe)).run()
+    version = _catalog(tmp_warehouse).version("demo-test", outcome.version_id)
+    data = [f for f in _files(version) if f.partition != "quarantine"]
+    assert {f.partition for f in data} == {"month=2025-07"}
+    assert all(f.path.startswith("data/month=2025-07/") for f in data)
+    table = open_dataset("demo-test", outcome.version_id, warehouse=tmp_warehouse).to_table(
+        columns=["month", "time"])
+    assert table.num_rows == version.rows
+    assert table.column("month").unique().to_pylist() == ["2025-07"]
