@@ -65,6 +65,7 @@ class _ColumnStats:
     _nulls: int | None = None
     _min_max: tuple | None = None
     _values: np.ndarray | None = None
+    _raw: tuple | None = None
 
     @property
     def numeric(self) -> np.ndarray | None:
@@ -84,7 +85,7 @@ class _ColumnStats:
             values = self.numeric
             if values is None or values.size == 0 or values.dtype.kind != "f":
                 self._nulls = self.array.null_count
-            elif not np.isnan(self._numpy_min_max()[0]):
+            elif not np.isnan(self._raw_extremes()[0]):
                 self._nulls = 0
             else:  # nulls are NaN here, so one count covers both, as GE's pandas engine does
                 self._nulls = int(np.count_nonzero(np.isnan(values)))
@@ -95,28 +96,26 @@ class _ColumnStats:
         """(min, max) as Python values of the column's type; None when every value is missing."""
         if self._min_max is None:
             values = self.numeric
-            if values is not None:
-                self._min_max = self._numpy_extremes(values)
-            else:
+            if values is None:
                 found = pc.min_max(self.array)
                 self._min_max = (found["min"].as_py(), found["max"].as_py())
+            elif values.size == 0:
+                self._min_max = (None, None)
+            else:
+                low, high = self._raw_extremes()
+                if values.dtype.kind == "f" and (np.isnan(low) or np.isnan(high)):
+                    missing = np.isnan(values).all()
+                    low, high = (None, None) if missing else (np.nanmin(values),
+                                                              np.nanmax(values))
+                self._min_max = (None, None) if low is None else (low.item(), high.item())
         return self._min_max
 
-    def _numpy_min_max(self) -> tuple:
-        values = self.numeric
-        if values.size == 0:
-            return (np.nan, np.nan)
-        return values.min(), values.max()
-
-    def _numpy_extremes(self, values: np.ndarray) -> tuple:
-        if values.size == 0:
-            return (None, None)
-        low, high = self._numpy_min_max()
-        if values.dtype.kind == "f" and (np.isnan(low) or np.isnan(high)):
-            if np.isnan(values).all():
-                return (None, None)
-            low, high = np.nanmin(values), np.nanmax(values)
-        return low.item(), high.item()
+    def _raw_extremes(self) -> tuple:
+        """NumPy's min and max of the numeric values (NaN when any value is NaN), computed once."""
+        if self._raw is None:
+            values = self.numeric
+            self._raw = (values.min(), values.max())
+        return self._raw
 
     def count_in(self, value_set: Sequence) -> int | None:
         """How many present values are in ``value_set``: exact for integer columns, else None.

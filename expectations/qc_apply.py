@@ -239,9 +239,14 @@ def _floats(table: pa.Table, name: str) -> np.ndarray:
     return _memo("f", table, name, _float64_of)
 
 
+def _array(column: pa.ChunkedArray) -> pa.Array:
+    """One contiguous array (a chunk's table columns are usually one chunk already: no copy)."""
+    return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+
+
 def _float64_of(column: pa.ChunkedArray) -> np.ndarray:
     """float64 values with NaN for nulls (tests compare in float64, as ioos_qc does)."""
-    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    array = _array(column)
     if pa.types.is_floating(array.type):
         # Arrow hands floats to NumPy with nulls as NaN; widening there is one pass
         return array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
@@ -253,7 +258,7 @@ def _times(table: pa.Table) -> np.ndarray:
 
 
 def _micros_of(column) -> np.ndarray:
-    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    array = _array(column)
     if (array.null_count == 0 and pa.types.is_timestamp(array.type)
             and array.type.unit == "us"):  # the canonical time column: a view, no copy
         return array.view(pa.int64()).to_numpy().view("datetime64[us]")
@@ -600,7 +605,7 @@ def histogram(values: np.ndarray, edges: Sequence[float]) -> dict:
 def _native_floats(table: pa.Table, name: str) -> np.ndarray:
     """A float column in its own width (NaN for nulls); other types as float64."""
     def convert(column):
-        array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        array = _array(column)
         if pa.types.is_floating(array.type):
             return array.to_numpy(zero_copy_only=False)
         return _float64_of(column)

@@ -54,7 +54,7 @@ from pipelines import schemas as schemas_mod
 from pipelines.exceptions import GateFailedError, RunError
 from pipelines.incremental import Delta, Source
 from pipelines.recipe import Recipe
-from pipelines.transforms import Ingest, IngestPlan
+from pipelines.transforms import WRITE_BUFFER_BYTES, Ingest, IngestPlan
 
 _HASH_BLOCK = 8 * 2**20
 
@@ -210,8 +210,6 @@ def write_options(recipe: Recipe, schema: pa.Schema) -> writer.WriteOptions:
     )
 
 
-#: rows held for writing, per run (Arrow bytes), shared out among the workers of one process
-WRITE_BUFFER_BYTES = 192 * 2**20
 _DIRECT_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner")
 
 

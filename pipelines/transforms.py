@@ -17,6 +17,7 @@ paths go through Beam's filesystems, so the same pipeline runs on portable runne
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 from typing import Any, Sequence
@@ -170,6 +171,10 @@ def write_json(value: Any, uri: str) -> str:
     return uri
 
 
+#: rows held for writing per process (Arrow bytes), shared out among its worker threads
+WRITE_BUFFER_BYTES = 192 * 2**20
+
+
 @dataclasses.dataclass(frozen=True)
 class IngestPlan:
     """Everything the pipeline needs, decided by the driver before it runs."""
@@ -190,7 +195,7 @@ class IngestPlan:
     #: the schema chunks are read into, before QC adds its flag columns
     read_schema: pa.Schema | None = None
     #: bound on rows held for writing per worker (Arrow bytes): bounds a run's memory
-    max_buffered_bytes: int = 192 * 2**20
+    max_buffered_bytes: int = WRITE_BUFFER_BYTES
     #: the recipe's ``splits:`` section (pipelines.splits.SplitConfig) or None
     splits: Any = None
     #: DirectRunner worker threads: > 1 hands each worker contiguous ranges of chunks (see
@@ -209,10 +214,12 @@ def chunk_ranges(chunks: Sequence[ChunkSpec], workers: int) -> dict[str, int]:
     consecutive chunks, and which rows share a file depends only on the plan and the worker
     count, not on thread timing: re-runs with the same workers write the same files.
     """
-    per_source: dict[str, int] = {}
-    for chunk in chunks:
-        per_source[chunk.uri] = per_source.get(chunk.uri, 0) + 1
-    return {uri: max(1, min(workers, n // MIN_CHUNKS_PER_RANGE)) for uri, n in per_source.items()}
+    return {uri: max(1, min(workers, n // MIN_CHUNKS_PER_RANGE))
+            for uri, n in chunks_per_source(chunks).items()}
+
+
+def chunks_per_source(chunks: Sequence[ChunkSpec]) -> dict[str, int]:
+    return dict(collections.Counter(chunk.uri for chunk in chunks))
 
 
 def _keyed_by_range(chunk: ChunkSpec, ranges: dict[str, int], counts: dict[str, int]) -> tuple:
@@ -234,13 +241,11 @@ class Ingest(beam.PTransform):
         plan = self.plan
         chunks = pbegin | "CreateChunks" >> beam.Create(list(plan.chunks))
         if plan.workers > 1:
-            counts: dict[str, int] = {}
-            for chunk in plan.chunks:
-                counts[chunk.uri] = counts.get(chunk.uri, 0) + 1
             # the DirectRunner deals the groups out to its workers round-robin, in this order
             chunks = (chunks
                       | "KeyByRange" >> beam.Map(_keyed_by_range,
-                                                 chunk_ranges(plan.chunks, plan.workers), counts)
+                                                 chunk_ranges(plan.chunks, plan.workers),
+                                                 chunks_per_source(plan.chunks))
                       | "GroupRanges" >> beam.GroupByKey()
                       | "InChunkOrder" >> beam.FlatMap(_in_order))
         else:

@@ -33,7 +33,7 @@ from catalog.store import (
     new_version_id,
     open_catalog,
 )
-from pipelines import splits
+from pipelines import splits, steps
 
 UTC = dt.UTC
 SPLITS = splits.SplitConfig(by="platform_id", seed=42,
@@ -70,10 +70,6 @@ def _table(day: int | None, n: int, first_platform: int = 0, with_split: bool = 
     return splits.add_split_column(table, SPLITS) if with_split else table
 
 
-def _partition(table: pa.Table, partition_by: str) -> list[tuple[str, pa.Table]]:
-    return [("", table)] if partition_by == "none" else writer.split_by_date(table)
-
-
 def commit(cat, root, dataset: str, tables, *, partition_by: str = "date", state: str = "draft",
            quarantine: pa.Table | None = None, manifest: dict | None = None) -> VersionRecord:
     """Write ``tables`` as one version (one file per table and date) and commit it."""
@@ -84,7 +80,7 @@ def commit(cat, root, dataset: str, tables, *, partition_by: str = "date", state
     kv = writer.footer_metadata(dataset, version_id, run_id)
     records = []
     for n, table in enumerate(tables):
-        for partition, part in _partition(table, partition_by):
+        for partition, part in steps.partitions(table, partition_by):
             rel = "data/" + writer.file_name("ab" * 32, partition, n, 0)
             written = writer.write_table(part, f"{folder}/{rel}", kv_metadata=kv)
             records.append(written.record(rel, partition, "ab" * 32))
