@@ -19,7 +19,8 @@ _IGNORED_KWARGS = frozenset({"result_format", "catch_exceptions", "include_confi
 _BOUNDS = ("min_value", "max_value", "strict_min", "strict_max")
 
 #: type -> (family, accepted kwargs). "map": per-row yes/no (GE ColumnMapExpectation);
-#: "aggregate": one value per column; "table": whole-table metrics.
+#: "aggregate": one value per column; "table": whole-table metrics; "schema": the column's
+#: type; "compound": a multicolumn key, unique across the whole run (needs every chunk's keys).
 SUPPORTED: dict[str, tuple[str, frozenset[str]]] = {
     "expect_column_to_exist": ("table", frozenset({"column", "column_index"})),
     "expect_table_row_count_to_be_between": ("table", frozenset(_BOUNDS)),
@@ -29,12 +30,18 @@ SUPPORTED: dict[str, tuple[str, frozenset[str]]] = {
     "expect_column_values_to_be_in_set": ("map", frozenset({"column", "mostly", "value_set"})),
     "expect_column_min_to_be_between": ("aggregate", frozenset({"column", *_BOUNDS})),
     "expect_column_max_to_be_between": ("aggregate", frozenset({"column", *_BOUNDS})),
+    "expect_column_type_to_be": ("schema", frozenset({"column", "type_"})),
+    "expect_compound_columns_to_be_unique": (
+        "compound", frozenset({"column_list", "mostly", "ignore_row_if"})),
     # Haina's adapter over expectations.qc.gross_range (registered with GE by ge_qartod)
     "expect_column_values_to_pass_qartod_gross_range": (
         "map", frozenset({"column", "mostly", "fail_span", "suspect_span"})),
 }
 
 Bound = float | dt.datetime | None
+
+#: GE's ``ignore_row_if`` choices for multicolumn expectations (its default first)
+IGNORE_ROW_IF = ("all_values_are_missing", "any_value_is_missing", "never")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +62,11 @@ class Check:
     #: QARTOD spans (low, high) of the gross range adapter
     fail_span: tuple[float, float] | None = None
     suspect_span: tuple[float, float] | None = None
+    #: expect_column_type_to_be: the pandas dtype name GE compares with
+    type_: str | None = None
+    #: expect_compound_columns_to_be_unique: the key columns and which rows GE skips
+    column_list: tuple[str, ...] = ()
+    ignore_row_if: str = IGNORE_ROW_IF[0]
 
     @property
     def id(self) -> str:
@@ -67,7 +79,8 @@ class Check:
 
     @property
     def where(self) -> str:
-        column = f", column {self.column!r}" if self.column else ""
+        column = (f", column {self.column!r}" if self.column else
+                  f", columns {list(self.column_list)!r}" if self.column_list else "")
         return f"suite {self.suite!r}, expectation {self.index} ({self.type}{column})"
 
 
@@ -145,11 +158,49 @@ def _parse_kwargs(kind: str, kwargs: dict, where: str) -> dict:
         fields["value_set"] = _parse_value_set(kwargs.get("value_set"), where)
     if kwargs.get("column_index") is not None:
         fields["column_index"] = int(kwargs["column_index"])
+    if kind == "expect_column_type_to_be":
+        fields["type_"] = _parse_dtype(kwargs.get("type_"), where)
+    if kind == "expect_compound_columns_to_be_unique":
+        fields["column_list"] = _parse_column_list(kwargs.get("column_list"), where)
+        fields["ignore_row_if"] = _parse_ignore_row_if(
+            kwargs.get("ignore_row_if", IGNORE_ROW_IF[0]), where)
     if kind == "expect_column_values_to_pass_qartod_gross_range":
         fields["fail_span"] = _parse_span(kwargs.get("fail_span"), f"{where}, fail_span")
         if kwargs.get("suspect_span") is not None:
             fields["suspect_span"] = _parse_span(kwargs["suspect_span"], f"{where}, suspect_span")
     return fields
+
+
+def _parse_dtype(value: Any, where: str) -> str:
+    """A dtype name pandas accepts (GE's pandas check parses it with ``pandas_dtype`` too)."""
+    from pandas.api.types import pandas_dtype  # pandas only when a suite asks for a type
+
+    if not isinstance(value, str) or not value:
+        raise SuiteError(f"type_ must be a pandas dtype name (got {value!r})", where=where,
+                         fix='write e.g. "type_": "float64" or "datetime64[us, UTC]"')
+    try:
+        pandas_dtype(value)
+    except Exception as err:  # pandas raises TypeError, or ImportError for some extension dtypes
+        raise SuiteError(f"type_ {value!r} is not a dtype pandas knows ({err})", where=where,
+                         fix='use a pandas dtype name: "float64", "int64", "str", '
+                             '"datetime64[us, UTC]", "uint8", ...') from err
+    return value
+
+
+def _parse_column_list(value: Any, where: str) -> tuple[str, ...]:
+    if (not isinstance(value, (list, tuple)) or len(value) < 2
+            or not all(isinstance(c, str) and c for c in value) or len(set(value)) != len(value)):
+        raise SuiteError(f"column_list must list two or more distinct column names, as GE "
+                         f"requires (got {value!r})", where=where,
+                         fix='write e.g. "column_list": ["station_id", "time"]')
+    return tuple(value)
+
+
+def _parse_ignore_row_if(value: Any, where: str) -> str:
+    if value not in IGNORE_ROW_IF:
+        raise SuiteError(f"ignore_row_if must be one of {list(IGNORE_ROW_IF)} (got {value!r})",
+                         where=where)
+    return value
 
 
 def _parse_span(value: Any, where: str) -> tuple[float, float]:

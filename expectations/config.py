@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from expectations.qc_config import QCConfig
 
@@ -47,3 +47,14 @@ class QualityConfig(BaseModel):
     qc_gate: FlagGate = FlagGate()
     #: ...or per variable (output column name)
     qc_gate_by_variable: dict[str, FlagGate] = Field(default_factory=dict)
+    #: columns whose combination is unique across the run (GE expect_compound_columns_to_be_unique):
+    #: None takes the data kind's key (expectations/suites/kinds/*.json), [] checks none
+    unique_key: list[str] | None = None
+
+    @field_validator("unique_key")
+    @classmethod
+    def _two_or_more(cls, value: list[str] | None) -> list[str] | None:
+        if value and (len(value) < 2 or len(set(value)) != len(value)):
+            raise ValueError("list two or more distinct columns (GE's compound uniqueness "
+                             "needs two), or [] to check no key")
+        return value

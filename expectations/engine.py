@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import heapq
+import zlib
 import json
 from collections.abc import Sequence
 
@@ -165,17 +167,36 @@ def chunk_metrics(table: pa.Table, checks: Sequence[Check], order: Sequence = ()
 def _check_entry(table: pa.Table, check: Check, cache: dict, order: list) -> dict:
     if check.family == "table":
         return {}
+    if check.family == "compound":
+        return _compound_entry(table, check)
     if check.column not in table.column_names:
         return {"missing": True}
     stats = cache.get(check.column)
     if stats is None:
         array = table.column(check.column)
         stats = cache[check.column] = _ColumnStats(array, column_kind(array.type))
+    if check.family == "schema":
+        low, high = _pandas_dtypes(stats.array.type)
+        return {"kind": "schema", "dtypes": {str(stats.array.type): [low, high]},
+                "nulls": stats.array.null_count}
     if check.family == "aggregate":
         low, high = stats.min_max
         return {"kind": stats.kind, "min": encode(low, stats.kind), "max": encode(high, stats.kind)}
     unexpected = _MAP_MASKS[check.type](stats, check)
     return _map_entry(stats, unexpected, order)
+
+
+@functools.lru_cache(maxsize=256)
+def _pandas_dtypes(type_: pa.DataType) -> tuple[str, str]:
+    """The dtype GE's pandas engine sees for an Arrow column: without nulls, and with some.
+
+    ``to_pandas`` turns an integer column with nulls into float64 and a boolean one into object;
+    a run-level type therefore depends on whether any chunk had a null, as it would if GE
+    validated the whole table in one pandas frame.
+    """
+    without = pa.table({"c": pa.array([], type_)}).to_pandas().dtypes["c"]
+    with_nulls = pa.table({"c": pa.array([None], type_)}).to_pandas().dtypes["c"]
+    return str(without), str(with_nulls)
 
 
 def _map_entry(stats: _ColumnStats, mask: pa.ChunkedArray | None, order: list) -> dict:
@@ -321,6 +342,161 @@ def decode(value, kind: str):
     return value
 
 
+# ---------------------------------------------------------------- compound keys (uniqueness)
+#
+# A key is unique only if it is unique across every chunk of the run, so no chunk can count its
+# duplicates alone. Each chunk contributes its rows' keys, cut by a stable hash into
+# KEY_BUCKETS buckets (equal keys always share a bucket); one bucket's keys from all chunks are
+# then compared exactly (sorted, equal neighbours), so the unexpected count is GE's: every row
+# whose key occurs more than once. The chunk's own entry only counts the rows GE ignores.
+
+#: buckets the keys of a run are spread over: each is one Beam element per chunk, and grouping
+#: by bucket lets a portable runner check them on several workers
+KEY_BUCKETS = 16
+_ROW = "__haina_row"
+_MISSING_HASH = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _key_missing(table: pa.Table, columns: Sequence[str]) -> list[np.ndarray]:
+    return [np.asarray(pc.is_null(table.column(c), nan_is_null=True).to_numpy(
+        zero_copy_only=False), dtype=bool) for c in columns]
+
+
+def _ignored(table: pa.Table, check: Check) -> np.ndarray:
+    """Rows GE's ``ignore_row_if`` skips (missing means null or NaN, as in pandas)."""
+    if check.ignore_row_if == "never" or table.num_rows == 0:
+        return np.zeros(table.num_rows, dtype=bool)
+    missing = _key_missing(table, check.column_list)
+    combine = np.logical_and if check.ignore_row_if == "all_values_are_missing" else np.logical_or
+    return functools.reduce(combine, missing)
+
+
+def _compound_entry(table: pa.Table, check: Check) -> dict:
+    if any(c not in table.column_names for c in check.column_list):
+        return {"missing": True}
+    kinds = {c: column_kind(table.column(c).type) for c in check.column_list}
+    return {"kind": "compound", "kinds": kinds, "nulls": int(_ignored(table, check).sum()),
+            "unexpected": 0, "values": []}
+
+
+def key_parts(table: pa.Table, checks: Sequence[Check], order: Sequence = ()) -> list[tuple]:
+    """This chunk's keys for every compound check: ``((check id, bucket), (order, keys))``.
+
+    ``keys`` holds the key columns of the rows GE does not ignore, and their row numbers in the
+    chunk (for GE's first unexpected values, in dataset order).
+    """
+    parts = []
+    for check in checks:
+        if check.family != "compound" or table.num_rows == 0 or any(
+                c not in table.column_names for c in check.column_list):
+            continue
+        keys = table.select(list(check.column_list)).append_column(
+            _ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        ignored = _ignored(table, check)
+        if ignored.any():
+            keys = keys.filter(pa.array(~ignored))
+        buckets = _key_hash(keys, check.column_list) % np.uint64(KEY_BUCKETS)
+        for bucket in np.unique(buckets):
+            part = keys.filter(pa.array(buckets == bucket))
+            parts.append(((check.id, int(bucket)), (list(order), part)))
+    return parts
+
+
+def _key_hash(keys: pa.Table, columns: Sequence[str]) -> np.ndarray:
+    """A stable 64-bit hash per row (same on every worker and process: no Python ``hash``)."""
+    h = np.zeros(keys.num_rows, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for name in columns:
+            h = _mix(h * np.uint64(31) + _column_hash(keys.column(name)))
+    return h
+
+
+def _column_hash(column: pa.ChunkedArray) -> np.ndarray:
+    """Equal values give equal uint64 codes; every missing value (null or NaN) the same code."""
+    type_ = column.type
+    missing = np.asarray(pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False),
+                         dtype=bool)
+    if pa.types.is_floating(type_):
+        values = column.cast(pa.float64()).fill_null(0.0).to_numpy() + 0.0  # -0.0 -> 0.0
+        codes = values.view(np.uint64).copy()
+    elif pa.types.is_integer(type_) or pa.types.is_temporal(type_) or pa.types.is_boolean(type_):
+        as_int = column.cast(pa.int64()) if not pa.types.is_temporal(type_) else \
+            pc.cast(column, pa.int64())
+        codes = as_int.fill_null(0).to_numpy().view(np.uint64).copy()
+    else:  # strings and anything else: crc32 of each distinct value, spread by its code
+        encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
+        crc = np.array([zlib.crc32(v.encode()) for v in encoded.dictionary.to_pylist()] or [0],
+                       dtype=np.uint64)
+        codes = crc[encoded.indices.fill_null(0).to_numpy()]
+    codes[missing] = _MISSING_HASH
+    return codes
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: spreads similar keys (consecutive times) over all buckets."""
+    with np.errstate(over="ignore"):
+        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return h ^ (h >> np.uint64(31))
+
+
+def duplicate_metrics(check: Check, parts) -> dict:
+    """Exact GE metrics of a compound check over one bucket's keys from every chunk.
+
+    Returns partial metrics (rows 0, no columns, engine None) that :func:`merge_metrics` adds
+    to the chunks' own: the unexpected count and the first unexpected keys in dataset order.
+    """
+    parts = sorted(parts, key=lambda part: tuple(part[0]))
+    tables = [keys for _, keys in parts if keys.num_rows]
+    entry = {"kind": "compound", "nulls": 0, "unexpected": 0, "values": []}
+    if tables:
+        keys = pa.concat_tables(tables).combine_chunks()
+        part_of = np.repeat(np.arange(len(tables)), [t.num_rows for t in tables])
+        duplicated = _duplicated(keys, check.column_list)
+        entry["unexpected"] = int(duplicated.sum())
+        if entry["unexpected"]:
+            entry["values"] = _first_keys(keys, check, duplicated, part_of,
+                                          [order for order, t in parts if t.num_rows])
+    return {"engine": None, "rows": 0, "columns": None, "checks": {check.id: entry}}
+
+
+def _duplicated(keys: pa.Table, columns: Sequence[str]) -> np.ndarray:
+    """pandas' ``duplicated(keep=False)``: rows whose key occurs more than once (missing values
+    equal each other, as pandas compares them), without a Python loop over rows."""
+    n = keys.num_rows
+    if n < 2:
+        return np.zeros(n, dtype=bool)
+    sorted_rows = pc.sort_indices(
+        keys, sort_keys=[(c, "ascending", "at_end") for c in columns]).to_numpy()
+    same = np.ones(n - 1, dtype=bool)
+    for name in columns:
+        column = keys.column(name).take(sorted_rows)
+        missing = np.asarray(pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False),
+                             dtype=bool)
+        equal = pc.equal(column.slice(1), column.slice(0, n - 1)).fill_null(False)
+        equal = np.asarray(equal.to_numpy(zero_copy_only=False), dtype=bool)
+        same &= equal | (missing[1:] & missing[:-1])
+    in_group = np.zeros(n, dtype=bool)
+    in_group[1:] |= same
+    in_group[:-1] |= same
+    duplicated = np.zeros(n, dtype=bool)
+    duplicated[sorted_rows] = in_group
+    return duplicated
+
+
+def _first_keys(keys: pa.Table, check: Check, duplicated: np.ndarray, part_of: np.ndarray,
+                orders: list) -> list:
+    rows = keys.column(_ROW).to_numpy()
+    candidates = np.flatnonzero(duplicated)
+    first = candidates[np.lexsort((rows[candidates], part_of[candidates]))]
+    first = first[:PARTIAL_UNEXPECTED_COUNT]
+    picked = keys.take(pa.array(first))
+    columns = {c: encode_array(picked.column(c), column_kind(picked.column(c).type))
+               for c in check.column_list}
+    return [[orders[part_of[i]], int(rows[i]), {c: columns[c][k] for c in check.column_list}]
+            for k, i in enumerate(first)]
+
+
 # ---------------------------------------------------------------- merging
 
 
@@ -333,13 +509,23 @@ def merge_metrics(a: dict, b: dict) -> dict:
     checks = dict(a["checks"])
     for key, entry in b["checks"].items():
         checks[key] = _merge_entry(checks[key], entry) if key in checks else entry
-    engine = a["engine"] if a["engine"] == b["engine"] else "mixed"
-    return {"engine": engine, "rows": a["rows"] + b["rows"],
+    return {"engine": _merge_engine(a["engine"], b["engine"]), "rows": a["rows"] + b["rows"],
             "columns": _merge_columns(a["columns"], b["columns"]), "checks": checks}
 
 
-def _merge_columns(a: list, b: list) -> list:
-    """Keep the column order when all chunks share it; otherwise the sorted union."""
+def _merge_engine(a: str | None, b: str | None) -> str | None:
+    """None marks key metrics (:func:`duplicate_metrics`): computed by Haina whatever the engine."""
+    if a is None or b is None:
+        return a or b
+    return a if a == b else "mixed"
+
+
+def _merge_columns(a: list | None, b: list | None) -> list | None:
+    """Keep the column order when all chunks share it; otherwise the sorted union.
+
+    None (key metrics, which see no table) is neutral."""
+    if a is None or b is None:
+        return b if a is None else a
     return list(a) if a == b else sorted(set(a) | set(b))
 
 
@@ -349,12 +535,18 @@ def _merge_entry(a: dict, b: dict) -> dict:
     if a.get("missing") or b.get("missing"):
         # a column absent from any chunk is reported as absent: its rows there were never checked
         return {"missing": True}
+    if "dtypes" in a:
+        return {"kind": "schema", "dtypes": {**a["dtypes"], **b["dtypes"]},
+                "nulls": a["nulls"] + b["nulls"]}
     if "min" in a:
         return {"kind": a["kind"], "min": _extreme(min, a["min"], b["min"]),
                 "max": _extreme(max, a["max"], b["max"])}
     values = heapq.nsmallest(PARTIAL_UNEXPECTED_COUNT, a["values"] + b["values"], key=_value_key)
-    return {"kind": a["kind"], "nulls": a["nulls"] + b["nulls"],
-            "unexpected": a["unexpected"] + b["unexpected"], "values": values}
+    merged = {"kind": a["kind"], "nulls": a["nulls"] + b["nulls"],
+              "unexpected": a["unexpected"] + b["unexpected"], "values": values}
+    if "kinds" in a or "kinds" in b:  # compound keys: the kind of each key column
+        merged["kinds"] = {**a.get("kinds", {}), **b.get("kinds", {})}
+    return merged
 
 
 def _value_key(item: list) -> tuple:
@@ -402,6 +594,10 @@ def _entry_from_ge(check: Check, result, table: pa.Table, order: list) -> dict:
     """Translate one GE ExpectationValidationResult back into a partial metric entry."""
     if check.family == "table":
         return {}
+    if check.family == "compound":
+        # GE sees one chunk, and a key's duplicates may lie in others: the run-level count
+        # comes from the keys step (duplicate_metrics), whatever the engine
+        return _compound_entry(table, check)
     if check.column not in table.column_names:
         return {"missing": True}
     kind = column_kind(table.column(check.column).type)
@@ -410,6 +606,16 @@ def _entry_from_ge(check: Check, result, table: pa.Table, order: list) -> dict:
         raise ReferenceEngineError(f"Great Expectations failed: {message}", where=check.where,
                                    fix="run with quality.engine: arrow, or correct the expectation")
     observed = result.result or {}
+    if check.family == "schema":
+        entry = _check_entry(table, check, {}, order)
+        low, high = next(iter(entry["dtypes"].values()))
+        expected = high if entry["nulls"] else low
+        if observed.get("observed_value") != expected:
+            raise ReferenceEngineError(
+                f"Great Expectations sees dtype {observed.get('observed_value')!r} where the "
+                f"arrow engine predicts {expected!r}", where=check.where,
+                fix="report this as a Haina bug (pandas changed how it converts Arrow types)")
+        return entry
     if check.family == "aggregate":
         value = encode(_python(observed.get("observed_value")), kind)
         return {"kind": kind, "min": value if check.type.endswith("min_to_be_between") else None,

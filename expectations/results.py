@@ -74,6 +74,12 @@ def _expectation_result(config: dict, check: Check, metrics: dict) -> Expectatio
     entry = _entry(check, metrics)
     if entry.get("missing"):
         return _missing_column(expectation, check)
+    if check.family == "schema" and not entry.get("dtypes"):
+        return _raised_result(expectation, f'No chunk was read, so the type of column '
+                                           f'"{check.column}" is unknown')
+    if check.family == "schema" and len(entry["dtypes"]) > 1:
+        return _raised_result(expectation, f'The column "{check.column}" has different types '
+                              f'in different chunks: {", ".join(sorted(entry["dtypes"]))}')
     runtime = {"result_format": dict(RESULT_FORMAT)}
     dependencies = expectation.get_validation_dependencies(runtime_configuration=dict(runtime))
     provided = {
@@ -96,16 +102,23 @@ def _entry(check: Check, metrics: dict) -> dict:
 
 
 _EMPTY = {"map": {"kind": "other", "nulls": 0, "unexpected": 0, "values": []},
+          "compound": {"kind": "compound", "kinds": {}, "nulls": 0, "unexpected": 0,
+                       "values": []},
           "aggregate": {"kind": "other", "min": None, "max": None}}
 
 
 def _missing_column(expectation, check: Check) -> ExpectationValidationResult:
     """What GE reports when a metric's column does not exist: a failed, raised result."""
+    missing = check.column or ", ".join(check.column_list)
+    return _raised_result(expectation, f'Error: The column "{missing}" in BatchData does not '
+                                       "exist.")
+
+
+def _raised_result(expectation, message: str) -> ExpectationValidationResult:
     return ExpectationValidationResult(
         success=False, expectation_config=expectation.configuration, result={},
         exception_info={"raised_exception": True, "exception_traceback": None,
-                        "exception_message": f'Error: The column "{check.column}" in BatchData '
-                                             "does not exist."})
+                        "exception_message": message})
 
 
 def _metric_value(name: str, check: Check, entry: dict, metrics: dict):
@@ -118,9 +131,20 @@ def _metric_value(name: str, check: Check, entry: dict, metrics: dict):
         return list(metrics.get("columns", []))
     if name in ("column.min", "column.max"):
         return decode(entry[name.rsplit(".", 1)[1]], entry["kind"])
+    if name == "table.column_types":
+        from pandas.api.types import pandas_dtype
+
+        (low, high), = entry["dtypes"].values()
+        return [{"name": check.column, "type": pandas_dtype(high if entry["nulls"] else low)}]
     suffix = name.rsplit(".", 1)[1]
     if suffix == "unexpected_count":
         return entry["nulls"] if name.startswith("column_values.nonnull.") else entry["unexpected"]
+    if suffix == "filtered_row_count":  # rows a multicolumn expectation does not ignore
+        return metrics.get("rows", 0) - entry["nulls"]
+    if suffix == "unexpected_values" and "kinds" in entry:
+        kinds = entry["kinds"]
+        return [{c: decode(v, kinds[c]) for c, v in value.items()}
+                for _, _, value in entry["values"]]
     if suffix == "unexpected_values":
         return [decode(value, entry["kind"]) for _, _, value in entry["values"]]
     if suffix in ("unexpected_index_list", "unexpected_index_query"):

@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # pipelines.recipe imports expectations.config: no runtime cy
 
 BETWEEN = "expect_column_values_to_be_between"
 NOT_NULL = "expect_column_values_to_not_be_null"
+TYPE = "expect_column_type_to_be"
+UNIQUE = "expect_compound_columns_to_be_unique"
 IN_SET = "expect_column_values_to_be_in_set"
 EXISTS = "expect_column_to_exist"
 COORDINATES_SUITE = "haina.coordinates"
@@ -92,7 +94,7 @@ def builtin_suite_path(column: str) -> Path | None:
 def suites_for(columns: Sequence[ColumnInfo], quality: QualityConfig,
                coverage: Coverage | None, base_dir: Path) -> list[dict]:
     """The suites that validate a dataset with these output ``columns``."""
-    suites = [kind_suite(columns), coordinates_suite(columns, coverage)]
+    suites = [kind_suite(columns, quality.unique_key), coordinates_suite(columns, coverage)]
     suites += [s for s in (variable_suite(c) for c in columns if c.role == "variable") if s]
     suites = apply_ranges(suites, quality, {c.name for c in columns})
     suites.append(qc_suite(columns, quality))
@@ -113,11 +115,14 @@ def data_kind(names: set[str]) -> str:
     return "grid" if {"time", "latitude", "longitude"} <= names else "table"
 
 
-def kind_suite(columns: Sequence[ColumnInfo]) -> dict:
+def kind_suite(columns: Sequence[ColumnInfo], unique: Sequence[str] | None = None) -> dict:
     """Structure and keys of the dataset's kind (``expectations/suites/kinds/<kind>.json``).
 
     The file lists the columns every dataset of the kind has; the identity columns it has
-    (station or platform, profile) must never be null.
+    (station or platform, profile) must never be null; its meta gives the pandas dtype of each
+    canonical and key column (``column_types``) and, where a key is unique, which columns form
+    it (``unique_key``), checked across the whole run. ``unique`` (the recipe's
+    ``quality.unique_key``) replaces that key; ``[]`` checks none.
     """
     names = {c.name for c in columns}
     kind = data_kind(names)
@@ -131,7 +136,40 @@ def kind_suite(columns: Sequence[ColumnInfo]) -> dict:
         if key not in present:
             suite["expectations"].append(_expect(NOT_NULL, key))
             suite["expectations"][-1]["meta"]["notes"] = f"key: every row names its {key}"
+    meta = suite.get("meta") or {}
+    for column, dtype in (meta.get("column_types") or {}).items():
+        if column in names:
+            suite["expectations"].append(_expect(TYPE, column, type_=dtype))
+            suite["expectations"][-1]["meta"]["notes"] = f"type: {column} is {dtype}"
+    if unique is None:
+        unique, why = unique_key(meta.get("unique_key") or [], names), meta.get("uniqueness")
+    else:
+        absent = [c for c in unique if c not in names]
+        if absent:
+            raise SuiteError(f"names columns the dataset does not have: "
+                             f"{absent}", where="quality.unique_key",
+                             fix=f"use output column names: {', '.join(sorted(names))}")
+        why = "the recipe's quality.unique_key"
+    if unique:
+        suite["expectations"].append({"type": UNIQUE, "kwargs": {"column_list": list(unique)},
+                                      "meta": {"notes": f"uniqueness: {why}"}})
     return suite
+
+
+def unique_key(spec: Sequence[str], names: set[str]) -> list[str]:
+    """The key columns a kind's ``unique_key`` names for these columns; [] if one is absent.
+
+    ``a|b`` takes the first of the alternatives present; ``c?`` is used only when present.
+    """
+    key = []
+    for item in spec:
+        optional = item.endswith("?")
+        found = [c for c in item.rstrip("?").split("|") if c in names]
+        if found:
+            key.append(found[0])
+        elif not optional:
+            return []
+    return key if len(key) >= 2 else []
 
 
 QC_SUITE = "haina.qc"

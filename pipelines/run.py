@@ -48,6 +48,7 @@ from expectations import checks as checks_mod
 from expectations.ge_process import Judge
 from expectations import qc_apply
 from expectations import suites as suites_mod
+from expectations.exceptions import ExpectationsError
 from pipelines import incremental
 from pipelines import splits as splits_mod
 from pipelines import schemas as schemas_mod
@@ -310,8 +311,15 @@ class Runner:
     def suites(self, schema: pa.Schema) -> list[dict]:
         if not self.recipe.quality.enabled:
             return []
-        return suites_mod.suites_for(columns_info(schema), self.recipe.quality,
-                                     self.recipe.coverage, self.recipe.base_dir)
+        try:
+            return suites_mod.suites_for(columns_info(schema), self.recipe.quality,
+                                         self.recipe.coverage, self.recipe.base_dir)
+        except ExpectationsError as err:
+            if not (err.where or "").startswith("quality.") or self.recipe.path is None:
+                raise
+            # a recipe setting the data contradicts: name the recipe file too
+            raise type(err)(err.reason, where=f"{self.recipe.path}: {err.where}",
+                            fix=err.fix) from err
 
     def plan(self) -> tuple[list[tuple[int, SourcePlan]], pa.Schema, list[dict]]:
         """Plan every matched file, as a full run would (``haina check``)."""

@@ -114,6 +114,20 @@ def validate_chunk(out: ChunkOutput, checks, suites, engine_name: str) -> ChunkO
     return out
 
 
+def chunk_keys(out: ChunkOutput, checks) -> list[tuple]:
+    """The chunk's key columns per compound (uniqueness) check, keyed by (check id, bucket)."""
+    if out.error is not None:
+        return []
+    order = (out.chunk.source_index, out.chunk.uri, out.chunk.ordinal)
+    return engine.key_parts(out.table, checks, order=order)
+
+
+def duplicates_summary(keyed: tuple, checks: Mapping[str, Any]) -> dict:
+    """A run-summary part holding one bucket's exact duplicate count (merged like a chunk's)."""
+    (check_id, _bucket), parts = keyed
+    return {"metrics": engine.duplicate_metrics(checks[check_id], list(parts))}
+
+
 def chunk_summary(out: ChunkOutput) -> dict:
     """The small, JSON-able record of a chunk that the run summary is combined from."""
     reasons: dict[str, int] = {}

@@ -3,9 +3,13 @@
 Shape of the pipeline (an element is a chunk, never a row)::
 
     Create(chunk specs) -> Reshuffle -> Read -> QC -> Split -> Validate -> Write ─┬─> data files
-                                                                                  │   -> ToList -> files.json
-                                                                                  └─> chunk summaries
-                                                                                      -> Combine -> summary.json
+                                                                │                 │   -> ToList -> files.json
+                                                                │                 └─> chunk summaries ─┐
+                                                                └─> keys by bucket -> GroupByKey       ├─> Combine
+                                                                    -> duplicate counts ───────────────┘   -> summary.json
+
+The key branch exists only when a suite checks compound uniqueness (it needs every chunk's
+keys in one place per bucket; see :mod:`expectations.engine`).
 
 On the DirectRunner with several worker threads, a GroupByKey on contiguous chunk ranges
 replaces the Reshuffle (see :func:`chunk_ranges`).
@@ -250,7 +254,7 @@ class Ingest(beam.PTransform):
                       | "InChunkOrder" >> beam.FlatMap(_in_order))
         else:
             chunks = chunks | "Distribute" >> beam.Reshuffle()
-        outputs = (
+        validated = (
             chunks
             | "Read" >> beam.ParDo(ReadChunkFn(plan.configs, plan.schemas,
                                                plan.read_schema or plan.dataset_schema))
@@ -261,6 +265,9 @@ class Ingest(beam.PTransform):
             .with_output_types(steps.ChunkOutput)
             | "Validate" >> beam.Map(steps.validate_chunk, plan.checks, plan.suites, plan.engine)
             .with_output_types(steps.ChunkOutput)
+        )
+        outputs = (
+            validated
             | "Write" >> beam.ParDo(WriteFilesFn(
                 plan.staging, plan.kv_metadata, plan.write_options, plan.partition_by,
                 plan.target_bytes, plan.max_buffered_bytes,
@@ -271,8 +278,20 @@ class Ingest(beam.PTransform):
             | "CollectFiles" >> beam.combiners.ToList()
             | "WriteFileList" >> beam.Map(write_json, f"{plan.staging}/files.json")
         )
+        summaries = outputs[WriteFilesFn.SUMMARY]
+        unique = {c.id: c for c in plan.checks if c.family == "compound"}
+        if unique:
+            # a key is unique only across all chunks: each chunk's keys go, by a stable hash
+            # bucket, to one place where equal keys meet (engine.duplicate_metrics)
+            duplicates = (
+                validated
+                | "KeysByBucket" >> beam.FlatMap(steps.chunk_keys, tuple(unique.values()))
+                | "GroupKeys" >> beam.GroupByKey()
+                | "CountDuplicates" >> beam.Map(steps.duplicates_summary, unique)
+            )
+            summaries = (summaries, duplicates) | "AllSummaries" >> beam.Flatten()
         summary = (
-            outputs[WriteFilesFn.SUMMARY]
+            summaries
             | "MergeSummaries" >> beam.CombineGlobally(MergeSummariesFn())
             | "WriteSummary" >> beam.Map(write_json, f"{plan.staging}/summary.json")
         )

@@ -204,5 +204,30 @@ def test_a_dataset_missing_a_kinds_column_fails_the_structure_check():
     suite = kind_suite([ColumnInfo(n, "coordinate") for n in ("time", "latitude", "mmsi")])
     table = pa.table({"time": pa.array([1, 2]), "latitude": [1.0, 2.0], "mmsi": [1, None]})
     (result,) = suite_results([suite], chunk_metrics(table, compile_checks([suite])))
-    structure, key = result.results
+    structure, key, *types = result.results
     assert not structure.success and key.result["unexpected_count"] == 1
+    # time is int64 here, not a UTC timestamp; mmsi with a null is float64 to pandas
+    observed = {r.expectation_config.kwargs["column"]: (r.success, r.result["observed_value"])
+                for r in types}
+    assert observed == {"time": (False, "int64"), "latitude": (True, "float64"),
+                        "mmsi": (False, "float64")}
+
+
+def test_kind_suites_key_types_and_uniqueness_follow_the_columns_present():
+    from connectors.base import ColumnInfo
+    from expectations.suites import kind_suite, unique_key
+
+    names = ("time", "latitude", "longitude", "depth", "source_file", "station_id", "sea_water_temperature")
+    suite = kind_suite([ColumnInfo(n, "coordinate") for n in names])
+    by_type = {}
+    for e in suite["expectations"]:
+        by_type.setdefault(e["type"], []).append(e["kwargs"])
+    assert {k["column"]: k["type_"] for k in by_type["expect_column_type_to_be"]} == {
+        "time": "datetime64[us, UTC]", "latitude": "float64", "longitude": "float64",
+        "depth": "float64", "source_file": "str", "station_id": "str"}
+    assert by_type["expect_compound_columns_to_be_unique"] == [
+        {"column_list": ["source_file", "station_id", "time", "depth"]}]
+    spec = ["source_file", "station_id|platform_id", "time", "depth?"]
+    assert unique_key(spec, {"source_file", "platform_id", "time"}) == [
+        "source_file", "platform_id", "time"]
+    assert unique_key(spec, {"source_file", "time"}) == []  # no station: no key
