@@ -303,9 +303,12 @@ class Runner:
         return qc_apply.plan_qc(columns_info(schema), qc, qc.region)
 
     def with_qc(self, schema: pa.Schema):
-        """The dataset schema with its QC flag columns, and the QC plan that makes them."""
+        """The dataset schema with its QC flag columns, and the QC plan that makes them.
+
+        Both are kept for :meth:`ingest_plan`: a schema with flag columns (never null) needs
+        the plan that fills them."""
         self._read_schema = schema
-        plan = self.qc_plan(schema)
+        plan = self._qc_plan = self.qc_plan(schema)
         return schemas_mod.union([qc_apply.extend_schema(schema, plan)]), plan
 
     def suites(self, schema: pa.Schema) -> list[dict]:
@@ -367,7 +370,7 @@ class Runner:
             return self._no_change(run_id, version_id, sources, delta, started)
         plans = plan_sources(self.recipe, delta.process)
         previous_schema = _previous_schema(previous[0], delta) if previous else None
-        schema, self._qc_plan = self.with_qc(dataset_schema(self.recipe, plans))
+        schema, _qc = self.with_qc(dataset_schema(self.recipe, plans))
         schema = extend_previous(self.recipe, schema, previous_schema, delta.previous_version)
         suites = self.suites(schema)
         self._lock(run_id)

@@ -48,16 +48,23 @@ def check_drift(before: pa.Schema, after: pa.Schema, policy: str, *, what: str) 
 
 
 def union(schemas: Sequence[pa.Schema]) -> pa.Schema:
-    """Union of schemas in first-seen order, keeping field metadata; ``source_file`` last."""
+    """Union of schemas in first-seen order, keeping field metadata; ``source_file`` last.
+
+    A field stays non-nullable (QC flags) only when every schema has it non-nullable; a field
+    some schema lacks is nullable (those rows will hold nulls).
+    """
     fields: dict[str, pa.Field] = {}
+    required = {f.name for f in schemas[0] if not f.nullable} if schemas else set()
     for schema in schemas:
+        required &= {f.name for f in schema if not f.nullable}
         for field in schema:
             if field.name not in fields:
-                fields[field.name] = field.with_nullable(True)
+                fields[field.name] = field
             elif fields[field.name].type != field.type:
                 raise RunError(f"column {field.name!r} has type {fields[field.name].type} in one "
                                f"source and {field.type} in another. Fix: give the sources the "
                                f"same dtype for it in the recipe (variables: {{...: {{dtype: ...}}}})")
+    fields = {name: f.with_nullable(name not in required) for name, f in fields.items()}
     ordered = [f for name, f in fields.items() if name != "source_file"]
     if "source_file" in fields:
         ordered.append(fields["source_file"])

@@ -82,6 +82,12 @@ def test_demo_run_commits_a_complete_version(tmp_path, demo_sources, tmp_warehou
             else {k: v.get("units") for k, v in columns.items()}
         assert units["eastward_sea_water_velocity"] == "m s-1"
         assert meta.metadata.row_group(0).column(0).compression == "ZSTD"
+        # QC flags are never null (9 is "missing"): stored REQUIRED, without definition levels
+        levels = {meta.schema.column(i).name: meta.schema.column(i).max_definition_level
+                  for i in range(len(meta.schema))}
+        flags = {name for name in levels if name.endswith("_qc") or "_qc_" in name}
+        assert flags and all(levels[name] == 0 for name in flags)
+        assert levels["sea_water_potential_temperature"] == 1  # variables may be null
         times = meta.read(columns=["time"]).column("time").to_numpy()
         assert (np.diff(times.astype("int64")) >= 0).all(), "rows are time-ordered in a file"
     manifest = json.loads((Path(version.path) / "manifest.json").read_text())
