@@ -686,10 +686,40 @@ def _data_lines(data: bytes, first_line: int) -> tuple[np.ndarray, np.ndarray, n
     return starts[keep], ends[keep], numbers[keep]
 
 
+def _odd_quotes(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Lines (given by start and end offsets) holding an odd number of '"' characters."""
+    if not len(starts):
+        return np.zeros(0, dtype=bool)
+    quotes = np.concatenate([[0], np.cumsum(np.frombuffer(data, dtype=np.uint8) == 34)])
+    return (quotes[ends] - quotes[starts]) % 2 == 1
+
+
+def _without_lines(data: bytes, starts: np.ndarray, ends: np.ndarray) -> bytes:
+    """``data`` without the given lines and their line breaks."""
+    edges = np.zeros(len(data) + 1, dtype=np.int64)
+    np.add.at(edges, starts, 1)
+    np.add.at(edges, np.minimum(ends + 1, len(data)), -1)
+    drop = np.cumsum(edges[:-1]) > 0
+    return np.frombuffer(data, dtype=np.uint8)[~drop].tobytes()
+
+
 def parse_csv_block(header: bytes, header_names: list[str], data: bytes, first_line: int,
                     layout: CsvLayout, source_file: str, plan_schema: pa.Schema) -> ChunkResult:
     """Parse the data lines of one chunk (the header is given separately)."""
     starts, ends, numbers = _data_lines(data, first_line)
+    rejects = _Rejects()
+    rejects.lines = len(numbers)
+    # A record is one line here. A line with an odd number of quotes would make the CSV
+    # parser read on into the next line (a quoted value never closed) and rows would no
+    # longer match lines: such lines go to quarantine before parsing.
+    unbalanced = _odd_quotes(data, starts, ends)
+    if unbalanced.any():
+        rejects.add("unbalanced_quote", "a quoted value is not closed on its line",
+                    numbers[unbalanced], [data[starts[i]:ends[i]].decode("utf-8", "replace")
+                                          for i in np.flatnonzero(unbalanced)])
+        data = _without_lines(data, starts[unbalanced], ends[unbalanced])
+        starts, ends, _ = _data_lines(data, first_line)
+        numbers = numbers[~unbalanced]
     invalid: list[int] = []
 
     def on_invalid(row) -> str:
@@ -705,8 +735,11 @@ def parse_csv_block(header: bytes, header_names: list[str], data: bytes, first_l
         convert_options=pcsv.ConvertOptions(
             column_types={n: pa.string() for n in names}, strings_can_be_null=False,
             include_columns=names))
-    rejects = _Rejects()
-    rejects.lines = len(numbers)
+    if table.num_rows + len(invalid) != len(numbers):
+        raise UnreadableSourceError(
+            f"lines {numbers[0]}-{numbers[-1]}: the CSV parser read {table.num_rows} records "
+            f"(and rejected {len(invalid)}) from {len(numbers)} lines", source=source_file,
+            fix="report this file to the Haina developers: records must be one per line")
 
     def raw(idx) -> list[str]:  # the text of quarantined lines only
         return [data[starts[i]:ends[i]].decode("utf-8", "replace") for i in idx]

@@ -17,7 +17,7 @@ import pandas as pd
 import pyais
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyais import encode_dict
 from pyais.stream import IterMessages
@@ -404,6 +404,7 @@ def test_example_recipes_parse(recipe):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
+@example(lines=[AISDK[1], '"' + AISDK[1], AISDK[2]])  # found by hypothesis: a quote never closed
 @given(st.lists(st.one_of(
     st.tuples(st.sampled_from(AISDK[1:3]), st.integers(0, 200), st.sampled_from(
         ["drop", "cut", "flip", "insert"]), st.characters(min_codepoint=32, max_codepoint=126))
@@ -414,5 +415,15 @@ def test_hypothesis_mutated_csv_lines(tmp_path, lines):
     _, table, quarantine, rows_in = _read_all(AisCsv(), config, path)
     assert rows_in == sum(1 for ln in lines if ln.replace("\n", " "))
     assert set(quarantine["reason"].to_pylist()) <= {"wrong_field_count", "bad_time", "bad_mmsi",
-                                                     "bad_value"}
+                                                     "bad_value", "unbalanced_quote"}
     assert table["mmsi"].null_count == 0 and table["time"].null_count == 0
+
+
+def test_a_quote_never_closed_quarantines_its_line_only(tmp_path):
+    """The CSV parser would read on into the next line; rows must still match lines."""
+    path = _write(tmp_path, [AISDK[0], AISDK[1], '"' + AISDK[1], AISDK[2]], "q.csv")
+    _, table, quarantine, rows_in = _read_all(AisCsv(), AisCsvConfig(uri=str(path), layout="aisdk"),
+                                              path)
+    assert rows_in == 3 and table.num_rows + quarantine.num_rows == 3
+    assert quarantine["reason"].to_pylist() == ["unbalanced_quote"]
+    assert quarantine["position"].to_pylist() == [3]  # line 3 of the file (header is line 1)
