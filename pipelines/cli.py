@@ -125,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # imports Beam and plans (expectations.ge_process); the run closes it when done
         from expectations.ge_process import Judge
         judge = args.judge = Judge().start()
+    if args.command == "run":
+        # hashlib releases the GIL: source files are hashed while Beam imports (pipelines.prehash)
+        from pipelines import prehash
+        prehash.start(prehash.local_sources(args.recipe))
     try:
         # imported late: Beam and GE take seconds to import
         return _handler(args)(args, console) or 0

@@ -49,6 +49,7 @@ from expectations.ge_process import Judge
 from expectations import qc_apply
 from expectations import suites as suites_mod
 from expectations.exceptions import ExpectationsError
+from pipelines import prehash
 from pipelines import incremental
 from pipelines import splits as splits_mod
 from pipelines import schemas as schemas_mod
@@ -137,7 +138,13 @@ def match_sources(recipe: Recipe) -> list[tuple[int, str]]:
 
 
 def fingerprint(uri: str) -> tuple[str, int]:
-    """sha256 and size of a file's content, streamed through Beam's filesystems."""
+    """sha256 and size of a file's content, streamed through Beam's filesystems.
+
+    A local file the CLI hashed while Beam imported (:mod:`pipelines.prehash`) is not read again.
+    """
+    ahead = prehash.take(uri)
+    if ahead is not None:
+        return ahead
     digest, size = hashlib.sha256(), 0
     with FileSystems.open(uri, compression_type="uncompressed") as handle:
         while block := handle.read(_HASH_BLOCK):
