@@ -21,13 +21,14 @@ import math
 import os
 import struct
 from typing import Annotated, Literal
+import zlib
 
 import numpy as np
 import pyarrow as pa
 import xarray as xr
 from pydantic import Field
 
-from connectors import cftime_decode, units
+from connectors import cftime_decode, h5direct, units
 from connectors.base import ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan
 from connectors.config import SourceConfig, VariableMapping
 from connectors.exceptions import (
@@ -130,6 +131,7 @@ def clear_cache() -> None:
     """Forget cached datasets and layouts; xarray closes the files once they are unreferenced."""
     _layout_cached.cache_clear()
     _open_cached.cache_clear()
+    h5direct.clear_cache()
 
 
 # --------------------------------------------------------------------------- coordinates
@@ -554,6 +556,45 @@ def check_complete(uri: str) -> None:
 # --------------------------------------------------------------------------- reading
 
 
+#: the encoding keys xarray's CF decoding reads (moved from attrs to encoding when it decodes)
+_CF_ENCODING = ("_FillValue", "missing_value", "scale_factor", "add_offset", "_Unsigned")
+
+
+def _load_variable(ds, name, layout, chunk, uri) -> np.ndarray:
+    """A data variable's slab: decompressed in this thread when :mod:`connectors.h5direct` can
+    (no HDF5 lock, so worker threads inflate chunks in parallel), else through xarray."""
+    var = ds.variables[name]
+    reader = h5direct.variable_reader(_path(uri), name, _file_key(uri))
+    if reader is None or reader.shape != var.shape:
+        return _load(ds, name, layout, chunk, uri)
+    selection, squeezed = [], []
+    for axis, (dim, size) in enumerate(zip(var.dims, var.shape)):
+        if dim in layout.squeeze:
+            selection.append(slice(0, 1))
+            squeezed.append(axis)
+        elif dim == chunk.dim:
+            selection.append(slice(chunk.start, size if chunk.stop < 0 else min(chunk.stop, size)))
+        else:
+            selection.append(slice(0, size))
+    try:
+        stored = reader.read(tuple(selection))
+    except (OSError, ValueError, zlib.error) as err:
+        raise UnreadableSourceError(f"cannot read variable {name!r} for chunk {chunk.ordinal} "
+                                    f"({chunk.dim}[{chunk.start}:{chunk.stop}]): {err}",
+                                    source=uri, fix=_UNREADABLE_FIX) from err
+    if squeezed:
+        stored = stored.squeeze(axis=tuple(squeezed))
+    dims = [d for d in var.dims if d not in layout.squeeze]
+    encoding = {k: var.encoding[k] for k in _CF_ENCODING if k in var.encoding}
+    decoded = xr.conventions.decode_cf_variable(
+        name, xr.Variable(dims, stored, attrs={**var.attrs, **encoding}), mask_and_scale=True,
+        decode_times=False, decode_timedelta=False)
+    order = [d for d in layout.dims if d in dims]
+    if dims != order:
+        decoded = decoded.transpose(*order)
+    return np.asarray(decoded.values)
+
+
 def _load(ds, name, layout, chunk, uri) -> np.ndarray:
     """Load one variable's part of the chunk (only that slab), with dims in output order."""
     var = ds.variables[name]
@@ -647,7 +688,7 @@ def _variable_column(values: np.ndarray, finite: np.ndarray, var: OutputVariable
 def read_chunk(ds: xr.Dataset, layout: Layout, chunk: ChunkSpec, schema: pa.Schema,
                uri: str) -> ChunkResult:
     """Turn one chunk of the grid into rows (see the module docstring for the rules)."""
-    slabs = [_load(ds, v.source, layout, chunk, uri) for v in layout.variables]
+    slabs = [_load_variable(ds, v.source, layout, chunk, uri) for v in layout.variables]
     shape = slabs[0].shape
     finite = [np.isfinite(s) for s in slabs]
     valid = functools.reduce(np.logical_or, finite)
