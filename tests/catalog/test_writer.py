@@ -184,3 +184,33 @@ def test_content_hash_ignores_footer_metadata_but_not_rows(tmp_path):
     data = (tmp_path / "a.parquet").read_bytes()
     footer = int.from_bytes(data[-8:-4], "little") + 8
     assert a.content_sha256 == hashlib.sha256(data[:-footer]).hexdigest()
+
+
+@pytest.mark.parametrize("station", [
+    ["S1"] * 250,                    # constant: written from a one-entry dictionary too
+    ["S1", "S2"] * 125,              # several values
+    ["S1"] * 249 + ["S2"],           # same length, one different value at the end
+    ["S1"] * 249 + [None],           # a null
+])
+def test_constant_string_columns_write_the_same_bytes_faster(tmp_path, monkeypatch, station):
+    """A file's one ``source_file`` goes to Parquet as a one-entry dictionary (no per-row
+    hashing); the file must be byte for byte the one the string column gives."""
+    from catalog import writer
+
+    table = observations().append_column("station_id", pa.array(station, pa.string()))
+    fast = write_table(table, str(tmp_path / "fast.parquet"), kv_metadata=META)
+    encoded, footer = writer._constant_as_dictionary(
+        table.replace_schema_metadata(writer._merged_schema_metadata(table.schema, META)),
+        ["source_file", "station_id"])
+    constant = {f.name for f in encoded.schema if pa.types.is_dictionary(f.type)}
+    assert constant == ({"source_file", "station_id"} if len(set(station)) == 1
+                        else {"source_file"})
+    monkeypatch.setattr(writer, "_constant_as_dictionary", lambda t, names: (t, None))
+    plain = write_table(table, str(tmp_path / "plain.parquet"), kv_metadata=META)
+    assert (tmp_path / "fast.parquet").read_bytes() == (tmp_path / "plain.parquet").read_bytes()
+    assert (fast.sha256, fast.content_sha256) == (plain.sha256, plain.content_sha256)
+    back = pq.read_table(tmp_path / "fast.parquet")
+    assert back.schema.field("source_file").type == pa.string()
+    assert back.equals(table)
+    assert back.schema.field("sea_water_temperature").metadata == TEMP.metadata()
+    assert pq.ParquetFile(tmp_path / "fast.parquet").metadata.metadata[b"haina.dataset"] == b"argo_t"
