@@ -225,3 +225,18 @@ def test_histogram_matches_numpy_away_from_edges_and_counts_the_rest():
     assert found["under"] == int((finite < -2.5).sum())
     assert found["over"] == int((finite > 40.0).sum())
     assert sum(found["counts"]) + found["under"] + found["over"] == finite.size
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_histogram_fast_path_for_values_inside_the_edges_matches_numpy(dtype):
+    """The common chunk (all finite, all within the edges) skips clipping and masks."""
+    from expectations.qc_apply import histogram
+
+    rng = np.random.default_rng(3)
+    edges = np.linspace(-2.0, 38.0, 41)  # width 1.0: integers and edges are exact
+    x = rng.uniform(-2.0, 38.0, 10_000).astype(dtype)
+    x = np.concatenate([x, np.array([-2.0, 38.0, 0.0, 17.0], dtype=dtype)])  # both outer edges
+    found = histogram(x, edges.tolist())
+    expected, _ = np.histogram(x.astype(np.float64), bins=edges)
+    assert found == {"counts": expected.tolist(), "under": 0, "over": 0}
+    assert sum(found["counts"]) == x.size
