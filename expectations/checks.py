@@ -36,12 +36,17 @@ SUPPORTED: dict[str, tuple[str, frozenset[str]]] = {
     # Haina's adapter over expectations.qc.gross_range (registered with GE by ge_qartod)
     "expect_column_values_to_pass_qartod_gross_range": (
         "map", frozenset({"column", "mostly", "fail_span", "suspect_span"})),
+    # ...and over expectations.qc.location (latitude in column_A, longitude in column_B)
+    "expect_column_pair_values_to_pass_qartod_location": (
+        "pair", frozenset({"column_A", "column_B", "bbox", "mostly", "ignore_row_if"})),
 }
 
 Bound = float | dt.datetime | None
 
 #: GE's ``ignore_row_if`` choices for multicolumn expectations (its default first)
 IGNORE_ROW_IF = ("all_values_are_missing", "any_value_is_missing", "never")
+#: ...and for column pair expectations
+PAIR_IGNORE_ROW_IF = ("both_values_are_missing", "either_value_is_missing", "neither")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +72,8 @@ class Check:
     #: expect_compound_columns_to_be_unique: the key columns and which rows GE skips
     column_list: tuple[str, ...] = ()
     ignore_row_if: str = IGNORE_ROW_IF[0]
+    #: the location adapter's region: (lon_min, lat_min, lon_max, lat_max)
+    bbox: tuple[float, float, float, float] | None = None
 
     @property
     def id(self) -> str:
@@ -164,6 +171,8 @@ def _parse_kwargs(kind: str, kwargs: dict, where: str) -> dict:
         fields["column_list"] = _parse_column_list(kwargs.get("column_list"), where)
         fields["ignore_row_if"] = _parse_ignore_row_if(
             kwargs.get("ignore_row_if", IGNORE_ROW_IF[0]), where)
+    if kind == "expect_column_pair_values_to_pass_qartod_location":
+        fields.update(_parse_pair(kwargs, where))
     if kind == "expect_column_values_to_pass_qartod_gross_range":
         fields["fail_span"] = _parse_span(kwargs.get("fail_span"), f"{where}, fail_span")
         if kwargs.get("suspect_span") is not None:
@@ -201,6 +210,27 @@ def _parse_ignore_row_if(value: Any, where: str) -> str:
         raise SuiteError(f"ignore_row_if must be one of {list(IGNORE_ROW_IF)} (got {value!r})",
                          where=where)
     return value
+
+
+def _parse_pair(kwargs: dict, where: str) -> dict:
+    columns = (kwargs.get("column_A"), kwargs.get("column_B"))
+    if not all(isinstance(c, str) and c for c in columns):
+        raise SuiteError(f"column_A and column_B must be column names (got {list(columns)!r})",
+                         where=where, fix='write "column_A": "latitude", "column_B": "longitude"')
+    ignore = kwargs.get("ignore_row_if", PAIR_IGNORE_ROW_IF[0])
+    if ignore not in PAIR_IGNORE_ROW_IF:
+        raise SuiteError(f"ignore_row_if must be one of {list(PAIR_IGNORE_ROW_IF)} "
+                         f"(got {ignore!r})", where=where)
+    bbox = kwargs.get("bbox")
+    if bbox is not None:
+        if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4
+                or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in bbox)
+                or bbox[0] > bbox[2] or bbox[1] > bbox[3]):
+            raise SuiteError(f"bbox must be [lon_min, lat_min, lon_max, lat_max] with min <= max "
+                             f"(got {bbox!r})", where=where,
+                             fix='write e.g. "bbox": [119.0, 35.0, 121.5, 36.5]')
+        bbox = tuple(float(v) for v in bbox)
+    return {"column_list": columns, "ignore_row_if": ignore, "bbox": bbox}
 
 
 def _parse_span(value: Any, where: str) -> tuple[float, float]:

@@ -169,6 +169,8 @@ def _check_entry(table: pa.Table, check: Check, cache: dict, order: list) -> dic
         return {}
     if check.family == "compound":
         return _compound_entry(table, check)
+    if check.family == "pair":
+        return _pair_entry(table, check, order)
     if check.column not in table.column_names:
         return {"missing": True}
     stats = cache.get(check.column)
@@ -340,6 +342,31 @@ def decode(value, kind: str):
     if kind.startswith("float"):
         return np.dtype(kind).type(value)
     return value
+
+
+# ---------------------------------------------------------------- column pairs (QARTOD location)
+
+
+def _pair_entry(table: pa.Table, check: Check, order: list) -> dict:
+    """Rows :func:`expectations.qc.location` flags FAIL, among the rows GE does not ignore."""
+    a, b = check.column_list
+    if a not in table.column_names or b not in table.column_names:
+        return {"missing": True}
+    columns = [table.column(a), table.column(b)]
+    lat, lon = (c.cast(pa.float64()).to_numpy() for c in columns)  # nulls become NaN
+    missing_a, missing_b = np.isnan(lat), np.isnan(lon)  # GE's "missing": null or NaN
+    ignored = {"both_values_are_missing": missing_a & missing_b,
+               "either_value_is_missing": missing_a | missing_b,
+               "neither": np.zeros(len(lat), dtype=bool)}[check.ignore_row_if]
+    bad = (qc.location(lat, lon, bbox=check.bbox) == flags.FAIL) & ~ignored
+    kinds = {a: column_kind(columns[0].type), b: column_kind(columns[1].type)}
+    entry = {"kind": "pair", "kinds": kinds, "nulls": int(ignored.sum()),
+             "unexpected": int(bad.sum()), "values": []}
+    if entry["unexpected"]:
+        rows = pa.array(np.flatnonzero(bad)[:PARTIAL_UNEXPECTED_COUNT])
+        picked = [encode_array(c.take(rows), kinds[n]) for c, n in zip(columns, (a, b))]
+        entry["values"] = [[order, r, [x, y]] for r, x, y in zip(rows.to_pylist(), *picked)]
+    return entry
 
 
 # ---------------------------------------------------------------- compound keys (uniqueness)
@@ -598,6 +625,8 @@ def _entry_from_ge(check: Check, result, table: pa.Table, order: list) -> dict:
         # GE sees one chunk, and a key's duplicates may lie in others: the run-level count
         # comes from the keys step (duplicate_metrics), whatever the engine
         return _compound_entry(table, check)
+    if check.family == "pair":
+        return _pair_entry_from_ge(check, result, table, order)
     if check.column not in table.column_names:
         return {"missing": True}
     kind = column_kind(table.column(check.column).type)
@@ -627,6 +656,23 @@ def _entry_from_ge(check: Check, result, table: pa.Table, order: list) -> dict:
               for v in observed.get("partial_unexpected_list") or []]
     return {"kind": kind, "nulls": nulls, "unexpected": unexpected,
             "values": [[order, int(r), v] for r, v in zip(rows, values)]}
+
+
+def _pair_entry_from_ge(check: Check, result, table: pa.Table, order: list) -> dict:
+    if any(c not in table.column_names for c in check.column_list):
+        return {"missing": True}
+    message = _raised(result.exception_info or {})
+    if message:
+        raise ReferenceEngineError(f"Great Expectations failed: {message}", where=check.where,
+                                   fix="run with quality.engine: arrow, or correct the expectation")
+    observed = result.result or {}
+    kinds = {c: column_kind(table.column(c).type) for c in check.column_list}
+    values = [[order, int(row), [encode(_python(v), kinds[c])
+                                 for v, c in zip(pair, check.column_list)]]
+              for row, pair in zip(observed.get("partial_unexpected_index_list") or [],
+                                   observed.get("partial_unexpected_list") or [])]
+    return {"kind": "pair", "kinds": kinds, "nulls": observed.get("missing_count", 0),
+            "unexpected": observed.get("unexpected_count") or 0, "values": values}
 
 
 def _raised(info: dict) -> str | None:

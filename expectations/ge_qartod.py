@@ -6,7 +6,13 @@ Importing this module registers with GE (its registry is filled when a class is 
   :func:`expectations.qc.gross_range` flags it FAIL (outside ``fail_span``). SUSPECT rows pass,
   missing values are left to GE's own null handling, as for every column map expectation;
 - expectation ``expect_column_values_to_pass_qartod_gross_range`` (``column``, ``fail_span``,
-  optional ``suspect_span``, ``mostly``).
+  optional ``suspect_span``, ``mostly``);
+- metric ``column_pair_values.qartod_location``: a (latitude, longitude) row passes unless
+  :func:`expectations.qc.location` flags it FAIL (impossible or one-sided coordinates, or
+  outside the optional ``bbox``); rows with both missing are ignored, GE's default;
+- expectation ``expect_column_pair_values_to_pass_qartod_location`` (``column_A`` latitude,
+  ``column_B`` longitude, optional ``bbox`` ``[lon_min, lat_min, lon_max, lat_max]``,
+  ``ignore_row_if``, ``mostly``).
 
 The adapters hold no test logic: the pandas metric calls the QC function, and Haina's arrow engine
 (:mod:`expectations.engine`) calls the same function per chunk, so a suite using them gives the
@@ -15,20 +21,26 @@ suites (``quality.suites``); the run's QC step already writes the flags of every
 """
 from __future__ import annotations
 
-from typing import ClassVar, List, Optional
+from typing import ClassVar, List, Literal, Optional
 
 import numpy as np
 import pandas as pd
 from great_expectations.execution_engine import PandasExecutionEngine
-from great_expectations.expectations.expectation import ColumnMapExpectation
+from great_expectations.expectations.expectation import (
+    ColumnMapExpectation,
+    ColumnPairMapExpectation,
+)
 from great_expectations.expectations.metrics.map_metric_provider import (
     ColumnMapMetricProvider,
+    ColumnPairMapMetricProvider,
     column_condition_partial,
+    column_pair_condition_partial,
 )
 
 from expectations import flags, qc
 
 GROSS_RANGE = "expect_column_values_to_pass_qartod_gross_range"
+LOCATION = "expect_column_pair_values_to_pass_qartod_location"
 
 
 class ColumnValuesPassQartodGrossRange(ColumnMapMetricProvider):
@@ -51,5 +63,37 @@ class ExpectColumnValuesToPassQartodGrossRange(ColumnMapExpectation):
     map_metric = "column_values.qartod_gross_range"
     args_keys = ("column", "fail_span", "suspect_span")
     success_keys = ("fail_span", "suspect_span", "mostly")
+    library_metadata: ClassVar[dict] = {
+        "maturity": "experimental", "tags": ["qartod", "haina"], "contributors": ["haina"]}
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+
+
+class ColumnPairValuesPassQartodLocation(ColumnPairMapMetricProvider):
+    condition_metric_name = "column_pair_values.qartod_location"
+    condition_domain_keys = ("batch_id", "table", "column_A", "column_B", "row_condition",
+                             "condition_parser", "ignore_row_if")
+    condition_value_keys = ("bbox",)
+
+    @column_pair_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column_A: pd.Series, column_B: pd.Series, bbox=None,
+                **_kwargs) -> pd.Series:
+        verdict = qc.location(_floats(column_A), _floats(column_B), bbox=bbox)
+        return pd.Series(verdict != flags.FAIL, index=column_A.index)
+
+
+class ExpectColumnPairValuesToPassQartodLocation(ColumnPairMapExpectation):
+    """Expect valid positions (QARTOD location test): ``column_A`` latitude, ``column_B``
+    longitude, optionally inside ``bbox`` = [lon_min, lat_min, lon_max, lat_max]."""
+
+    bbox: Optional[List[float]] = None
+    ignore_row_if: Literal["both_values_are_missing", "either_value_is_missing",
+                           "neither"] = "both_values_are_missing"
+
+    map_metric = "column_pair_values.qartod_location"
+    args_keys = ("column_A", "column_B", "bbox")
+    success_keys = ("column_A", "column_B", "bbox", "ignore_row_if", "mostly")
     library_metadata: ClassVar[dict] = {
         "maturity": "experimental", "tags": ["qartod", "haina"], "contributors": ["haina"]}

@@ -104,6 +104,7 @@ def _entry(check: Check, metrics: dict) -> dict:
 _EMPTY = {"map": {"kind": "other", "nulls": 0, "unexpected": 0, "values": []},
           "compound": {"kind": "compound", "kinds": {}, "nulls": 0, "unexpected": 0,
                        "values": []},
+          "pair": {"kind": "pair", "kinds": {}, "nulls": 0, "unexpected": 0, "values": []},
           "aggregate": {"kind": "other", "min": None, "max": None}}
 
 
@@ -141,6 +142,10 @@ def _metric_value(name: str, check: Check, entry: dict, metrics: dict):
         return entry["nulls"] if name.startswith("column_values.nonnull.") else entry["unexpected"]
     if suffix == "filtered_row_count":  # rows a multicolumn expectation does not ignore
         return metrics.get("rows", 0) - entry["nulls"]
+    if suffix == "unexpected_values" and entry.get("kind") == "pair":  # GE lists (A, B) tuples
+        kinds = entry["kinds"]
+        return [tuple(decode(v, kinds[c]) for v, c in zip(value, check.column_list))
+                for _, _, value in entry["values"]]
     if suffix == "unexpected_values" and "kinds" in entry:
         kinds = entry["kinds"]
         return [{c: decode(v, kinds[c]) for c, v in value.items()}

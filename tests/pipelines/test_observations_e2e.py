@@ -151,3 +151,26 @@ def test_qartod_expectation_counts_what_the_qc_step_flags(shared_data, tmp_path,
     assert main(["--warehouse", str(tmp_path / "wh2"), "run", str(strict)]) == 1
     err = capsys.readouterr().err
     assert "expect_column_values_to_pass_qartod_gross_range" in err and DOXY in err
+
+
+def test_qartod_location_expectation_counts_what_the_qc_step_flags(shared_data, tmp_path):
+    """GE's pair adapter over qc.location agrees with the QC step's qc_location on real AIS
+    messages (the libais examples include positions the location test fails)."""
+    suite = tmp_path / "where.json"
+    suite.write_text(json.dumps({"name": "qartod.where", "expectations": [
+        {"type": "expect_column_pair_values_to_pass_qartod_location",
+         "kwargs": {"column_A": "latitude", "column_B": "longitude", "mostly": 0.5}}]}))
+    text = (RECIPES / "ais_libais_typeexamples.yaml").read_text().replace(
+        "uri: ../../../shared/", f"uri: {(RECIPES / '../../../shared').resolve()}/")
+    text = text.replace("quality: {max_failing_fraction: 0.05,",
+                        f"quality: {{suites: [{suite}], max_failing_fraction: 0.05,")
+    recipe = tmp_path / "libais_where.yaml"
+    recipe.write_text(text)
+    assert main(["--warehouse", str(tmp_path / "wh"), "run", str(recipe)]) == 0
+    catalog, version, manifest = _committed(tmp_path / "wh", "ais_libais_typeexamples")
+    data = [f"{version.path}/{f.path}" for f in catalog.files(version.version_id)
+            if f.partition != "quarantine"]
+    flags = pads.dataset(data, format="parquet").to_table(columns=["qc_location"]).column(0)
+    fails = pc.sum(pc.equal(flags, 4)).as_py()
+    (digest,) = [s for s in manifest["extra"]["validation"] if s["suite"] == "qartod.where"]
+    assert fails > 0 and digest["unexpected"][0]["unexpected_count"] == fails
