@@ -240,3 +240,38 @@ def test_histogram_fast_path_for_values_inside_the_edges_matches_numpy(dtype):
     expected, _ = np.histogram(x.astype(np.float64), bins=edges)
     assert found == {"counts": expected.tolist(), "under": 0, "over": 0}
     assert sum(found["counts"]) == x.size
+
+
+def _grid_chunk(values: np.ndarray) -> tuple[pa.Table, tuple[ColumnInfo, ...]]:
+    n = len(values)
+    columns = (ColumnInfo("time", "coordinate"), ColumnInfo("latitude", "coordinate"),
+               ColumnInfo("longitude", "coordinate"),
+               ColumnInfo("sea_water_temperature", "variable", units="degC",
+                          standard_name="sea_water_temperature"))
+    table = pa.table({
+        "time": pa.array(np.full(n, 1_700_000_000_000_000), pa.int64()).cast(
+            pa.timestamp("us", tz="UTC")),
+        "latitude": np.linspace(30, 31, n), "longitude": np.linspace(120, 121, n),
+        "sea_water_temperature": pa.array(values)})
+    return table, columns
+
+
+@pytest.mark.parametrize("values", [
+    np.linspace(0.0, 30.0, 500, dtype=np.float32),                      # clean: fast path
+    np.array([-2.5, 40.0, 12.0], dtype=np.float32),                      # on the fail bounds
+    np.array([12.0, np.float32(40.0) + np.float32(1e-5), 5.0], np.float32),  # just over: FAIL
+    np.array([12.0, np.nan, 5.0], dtype=np.float32),                      # missing
+    np.array([12.0, 35.5, 5.0], dtype=np.float64),                        # suspect only
+])
+def test_gross_range_shortcut_gives_the_flags_of_the_full_test(values, monkeypatch):
+    """Chunks decided from their min and max get exactly what the row-wise test gives."""
+    from expectations import qc_apply
+
+    table, columns = _grid_chunk(values)
+    plan = plan_qc(columns, QCConfig())
+    fast = apply_qc(table, plan)
+    monkeypatch.setattr(qc_apply, "_clean_inside", lambda *args, **kwargs: False)
+    slow = apply_qc(table, plan)
+    flags = [name for name in fast.table.column_names if name not in table.column_names]
+    assert fast.table.select(flags).equals(slow.table.select(flags))  # NaN data != NaN: flags only
+    assert fast.stats == slow.stats
