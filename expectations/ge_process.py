@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import select
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,7 @@ class Judge:
 
     def __init__(self) -> None:
         self._process: subprocess.Popen | None = None
+        self._answered: subprocess.Popen | None = None
         self._stderr: IO[bytes] | None = None
 
     def start(self) -> Judge:
@@ -72,11 +74,11 @@ class Judge:
         return evaluate(suites, metrics)
 
     def _ask(self, request: dict) -> list[dict] | None:
-        process = self._process
-        self._process = None  # one request per helper
+        process = self._process  # one request per helper; close() ends it
+        self._answered = process
+        self._process = None
         try:
-            out, _ = process.communicate(json.dumps(request).encode() + b"\n",
-                                         timeout=TIMEOUT_SECONDS)
+            out = _exchange(process, json.dumps(request).encode() + b"\n", TIMEOUT_SECONDS)
             reply = json.loads(out.decode() or "null")
         except (OSError, ValueError, subprocess.TimeoutExpired) as err:
             process.kill()
@@ -100,10 +102,11 @@ class Judge:
         return f"; its last words: {lines[-1]}" if lines else ""
 
     def close(self) -> None:
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait()
-            self._process = None
+        for process in (self._process, self._answered):
+            if process is not None:  # it has nothing left to do: no need to wait for its exit
+                process.kill()
+                process.wait()
+        self._process = self._answered = None
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
@@ -113,6 +116,17 @@ class Judge:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _exchange(process: subprocess.Popen, request: bytes, timeout: float) -> bytes:
+    """Send the request and read the one-line reply, without waiting for the helper to exit
+    (a Python process that imported GE takes about half a second to shut down)."""
+    process.stdin.write(request)
+    process.stdin.close()
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    if not ready:
+        raise subprocess.TimeoutExpired(process.args, timeout)
+    return process.stdout.readline()
 
 
 def _rebuild(error: dict) -> Exception:

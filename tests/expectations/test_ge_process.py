@@ -61,3 +61,22 @@ def test_no_suites_need_no_helper():
     judge = Judge()  # never started
     assert judge.results([], {}) == []
     judge.close()
+
+
+def test_the_reply_is_read_without_waiting_for_the_helper_to_exit():
+    """A process that imported GE takes ~0.5 s to shut down: the run must not wait for it."""
+    import subprocess
+    import sys
+
+    from expectations.ge_process import _exchange
+
+    helper = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; sys.stdin.readline(); "
+                               "print('{\"results\": []}', flush=True); time.sleep(60)"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert _exchange(helper, b"{}\n", timeout=60) == b'{"results": []}\n'
+        assert helper.poll() is None  # still alive (sleeping): the reply did not wait for exit
+    finally:
+        helper.kill()
+        helper.wait()
