@@ -35,7 +35,6 @@ import dataclasses
 import datetime as dt
 import functools
 import heapq
-import zlib
 import json
 from collections.abc import Sequence
 
@@ -450,11 +449,14 @@ def _column_hash(column: pa.ChunkedArray) -> np.ndarray:
         as_int = column.cast(pa.int64()) if not pa.types.is_temporal(type_) else \
             pc.cast(column, pa.int64())
         codes = as_int.fill_null(0).to_numpy().view(np.uint64).copy()
-    else:  # strings and anything else: crc32 of each distinct value, spread by its code
+    else:  # strings and anything else: hash each distinct value once (pandas' SipHash with
+        # its fixed key: the same in every process), then spread by the rows' dictionary codes
+        from pandas.util import hash_array
+
         encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
-        crc = np.array([zlib.crc32(v.encode()) for v in encoded.dictionary.to_pylist()] or [0],
-                       dtype=np.uint64)
-        codes = crc[encoded.indices.fill_null(0).to_numpy()]
+        distinct = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+        hashes = hash_array(distinct, categorize=False) if len(distinct) else np.zeros(1)
+        codes = hashes.astype(np.uint64)[encoded.indices.fill_null(0).to_numpy()]
     codes[missing] = _MISSING_HASH
     return codes
 
