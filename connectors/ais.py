@@ -37,6 +37,7 @@ from connectors import ais_schema as S
 from connectors.ais_schema import LAYOUTS, CsvLayout
 from connectors.base import ChunkResult, ChunkSpec, Connector, SourcePlan, quarantine_table
 from connectors.config import SourceConfig
+from connectors.delimited import count_per_line
 from connectors.exceptions import (MissingVariableError, SourceNotFoundError,
                                    UnreadableSourceError)
 
@@ -686,14 +687,6 @@ def _data_lines(data: bytes, first_line: int) -> tuple[np.ndarray, np.ndarray, n
     return starts[keep], ends[keep], numbers[keep]
 
 
-def _odd_quotes(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Lines (given by start and end offsets) holding an odd number of '"' characters."""
-    if not len(starts):
-        return np.zeros(0, dtype=bool)
-    quotes = np.concatenate([[0], np.cumsum(np.frombuffer(data, dtype=np.uint8) == 34)])
-    return (quotes[ends] - quotes[starts]) % 2 == 1
-
-
 def _without_lines(data: bytes, starts: np.ndarray, ends: np.ndarray) -> bytes:
     """``data`` without the given lines and their line breaks."""
     edges = np.zeros(len(data) + 1, dtype=np.int64)
@@ -712,7 +705,8 @@ def parse_csv_block(header: bytes, header_names: list[str], data: bytes, first_l
     # A record is one line here. A line with an odd number of quotes would make the CSV
     # parser read on into the next line (a quoted value never closed) and rows would no
     # longer match lines: such lines go to quarantine before parsing.
-    unbalanced = _odd_quotes(data, starts, ends)
+    quotes = count_per_line(np.frombuffer(data, dtype=np.uint8), ord('"'), starts, ends)
+    unbalanced = quotes % 2 == 1
     if unbalanced.any():
         rejects.add("unbalanced_quote", "a quoted value is not closed on its line",
                     numbers[unbalanced], [data[starts[i]:ends[i]].decode("utf-8", "replace")

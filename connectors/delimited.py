@@ -326,7 +326,8 @@ def squeeze_whitespace(data: bytes) -> bytes:
     return out.tobytes()
 
 
-def _per_line(buf: np.ndarray, byte: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def count_per_line(buf: np.ndarray, byte: int, starts: np.ndarray,
+                   ends: np.ndarray) -> np.ndarray:
     """How often ``byte`` occurs in each line.
 
     Works from the positions of the hits, never a cumulative sum over every byte. Common case
@@ -386,10 +387,10 @@ def _field_counts(data: bytes, buf, starts, ends, layout: TextLayout, data_line)
     count is off are re-split with the csv module (rare), so quoted delimiters stay legal.
     """
     delimiter = layout.delimiter or " "
-    fields = _per_line(buf, ord(delimiter), starts, ends) + 1
+    fields = count_per_line(buf, ord(delimiter), starts, ends) + 1
     quotes = np.zeros(starts.size, np.int32)
     if layout.quote_char and data.find(layout.quote_char.encode()) >= 0:
-        quotes = _per_line(buf, ord(layout.quote_char), starts, ends)
+        quotes = count_per_line(buf, ord(layout.quote_char), starts, ends)
     odd = data_line & (quotes % 2 == 1)
     # A delimiter between quotes is not a field boundary. A line whose count is off, or that
     # has a delimiter inside quotes, is re-split with the csv module (the exact rules): a quoted

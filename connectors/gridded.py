@@ -20,8 +20,8 @@ import functools
 import math
 import os
 import struct
-from typing import Annotated, Literal
 import zlib
+from typing import Annotated, Literal
 
 import numpy as np
 import pyarrow as pa

@@ -169,8 +169,7 @@ def _parse_kwargs(kind: str, kwargs: dict, where: str) -> dict:
         fields["type_"] = _parse_dtype(kwargs.get("type_"), where)
     if kind == "expect_compound_columns_to_be_unique":
         fields["column_list"] = _parse_column_list(kwargs.get("column_list"), where)
-        fields["ignore_row_if"] = _parse_ignore_row_if(
-            kwargs.get("ignore_row_if", IGNORE_ROW_IF[0]), where)
+        fields["ignore_row_if"] = _parse_ignore_row_if(kwargs, IGNORE_ROW_IF, where)
     if kind == "expect_column_pair_values_to_pass_qartod_location":
         fields.update(_parse_pair(kwargs, where))
     if kind == "expect_column_values_to_pass_qartod_gross_range":
@@ -205,9 +204,11 @@ def _parse_column_list(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _parse_ignore_row_if(value: Any, where: str) -> str:
-    if value not in IGNORE_ROW_IF:
-        raise SuiteError(f"ignore_row_if must be one of {list(IGNORE_ROW_IF)} (got {value!r})",
+def _parse_ignore_row_if(kwargs: dict, choices: tuple[str, ...], where: str) -> str:
+    """GE's ``ignore_row_if`` (default: the first of ``choices``, GE's own default)."""
+    value = kwargs.get("ignore_row_if", choices[0])
+    if value not in choices:
+        raise SuiteError(f"ignore_row_if must be one of {list(choices)} (got {value!r})",
                          where=where)
     return value
 
@@ -217,10 +218,7 @@ def _parse_pair(kwargs: dict, where: str) -> dict:
     if not all(isinstance(c, str) and c for c in columns):
         raise SuiteError(f"column_A and column_B must be column names (got {list(columns)!r})",
                          where=where, fix='write "column_A": "latitude", "column_B": "longitude"')
-    ignore = kwargs.get("ignore_row_if", PAIR_IGNORE_ROW_IF[0])
-    if ignore not in PAIR_IGNORE_ROW_IF:
-        raise SuiteError(f"ignore_row_if must be one of {list(PAIR_IGNORE_ROW_IF)} "
-                         f"(got {ignore!r})", where=where)
+    ignore = _parse_ignore_row_if(kwargs, PAIR_IGNORE_ROW_IF, where)
     bbox = kwargs.get("bbox")
     if bbox is not None:
         if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4

@@ -353,10 +353,7 @@ def _pair_entry(table: pa.Table, check: Check, order: list) -> dict:
         return {"missing": True}
     columns = [table.column(a), table.column(b)]
     lat, lon = (c.cast(pa.float64()).to_numpy() for c in columns)  # nulls become NaN
-    missing_a, missing_b = np.isnan(lat), np.isnan(lon)  # GE's "missing": null or NaN
-    ignored = {"both_values_are_missing": missing_a & missing_b,
-               "either_value_is_missing": missing_a | missing_b,
-               "neither": np.zeros(len(lat), dtype=bool)}[check.ignore_row_if]
+    ignored = _ignored(table, check)
     bad = (qc.location(lat, lon, bbox=check.bbox) == flags.FAIL) & ~ignored
     kinds = {a: column_kind(columns[0].type), b: column_kind(columns[1].type)}
     entry = {"kind": "pair", "kinds": kinds, "nulls": int(ignored.sum()),
@@ -383,18 +380,25 @@ _ROW = "__haina_row"
 _MISSING_HASH = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _key_missing(table: pa.Table, columns: Sequence[str]) -> list[np.ndarray]:
-    return [np.asarray(pc.is_null(table.column(c), nan_is_null=True).to_numpy(
-        zero_copy_only=False), dtype=bool) for c in columns]
+def _missing(column: pa.ChunkedArray) -> np.ndarray:
+    """Null or NaN per row: what pandas calls missing."""
+    return np.asarray(pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False),
+                      dtype=bool)
+
+
+#: GE's ``ignore_row_if`` values (multicolumn and column-pair spellings) -> how missing values
+#: of the columns combine into "skip this row" (None: never skip)
+_IGNORE = {"all_values_are_missing": np.logical_and, "both_values_are_missing": np.logical_and,
+           "any_value_is_missing": np.logical_or, "either_value_is_missing": np.logical_or,
+           "never": None, "neither": None}
 
 
 def _ignored(table: pa.Table, check: Check) -> np.ndarray:
-    """Rows GE's ``ignore_row_if`` skips (missing means null or NaN, as in pandas)."""
-    if check.ignore_row_if == "never" or table.num_rows == 0:
+    """Rows GE's ``ignore_row_if`` skips for the check's columns."""
+    combine = _IGNORE[check.ignore_row_if]
+    if combine is None or table.num_rows == 0:
         return np.zeros(table.num_rows, dtype=bool)
-    missing = _key_missing(table, check.column_list)
-    combine = np.logical_and if check.ignore_row_if == "all_values_are_missing" else np.logical_or
-    return functools.reduce(combine, missing)
+    return functools.reduce(combine, (_missing(table.column(c)) for c in check.column_list))
 
 
 def _compound_entry(table: pa.Table, check: Check) -> dict:
@@ -440,8 +444,7 @@ def _key_hash(keys: pa.Table, columns: Sequence[str]) -> np.ndarray:
 def _column_hash(column: pa.ChunkedArray) -> np.ndarray:
     """Equal values give equal uint64 codes; every missing value (null or NaN) the same code."""
     type_ = column.type
-    missing = np.asarray(pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False),
-                         dtype=bool)
+    missing = _missing(column)
     if pa.types.is_floating(type_):
         values = column.cast(pa.float64()).fill_null(0.0).to_numpy() + 0.0  # -0.0 -> 0.0
         codes = values.view(np.uint64).copy()
@@ -500,8 +503,7 @@ def _duplicated(keys: pa.Table, columns: Sequence[str]) -> np.ndarray:
     same = np.ones(n - 1, dtype=bool)
     for name in columns:
         column = keys.column(name).take(sorted_rows)
-        missing = np.asarray(pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False),
-                             dtype=bool)
+        missing = _missing(column)
         equal = pc.equal(column.slice(1), column.slice(0, n - 1)).fill_null(False)
         equal = np.asarray(equal.to_numpy(zero_copy_only=False), dtype=bool)
         same &= equal | (missing[1:] & missing[:-1])

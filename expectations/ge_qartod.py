@@ -43,14 +43,17 @@ GROSS_RANGE = "expect_column_values_to_pass_qartod_gross_range"
 LOCATION = "expect_column_pair_values_to_pass_qartod_location"
 
 
+def _floats(column: pd.Series) -> np.ndarray:
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+
+
 class ColumnValuesPassQartodGrossRange(ColumnMapMetricProvider):
     condition_metric_name = "column_values.qartod_gross_range"
     condition_value_keys = ("fail_span", "suspect_span")
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, fail_span, suspect_span=None, **_kwargs) -> pd.Series:
-        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
-        verdict = qc.gross_range(values, fail_span, suspect_span)
+        verdict = qc.gross_range(_floats(column), fail_span, suspect_span)
         return pd.Series(verdict != flags.FAIL, index=column.index)
 
 
@@ -65,10 +68,6 @@ class ExpectColumnValuesToPassQartodGrossRange(ColumnMapExpectation):
     success_keys = ("fail_span", "suspect_span", "mostly")
     library_metadata: ClassVar[dict] = {
         "maturity": "experimental", "tags": ["qartod", "haina"], "contributors": ["haina"]}
-
-
-def _floats(column: pd.Series) -> np.ndarray:
-    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
 
 
 class ColumnPairValuesPassQartodLocation(ColumnPairMapMetricProvider):

@@ -33,12 +33,16 @@ def _float(values) -> np.ndarray:
 
 
 def _all_within(x: np.ndarray, low: float, high: float) -> bool:
-    """True when every value is finite and in [low, high] (min and max propagate NaN)."""
+    """True when every value is finite and in [low, high] (min and max propagate NaN).
+
+    ``x`` may be in any precision: its extremes are compared as Python floats (exactly, in
+    float64), so a float32 column need not be widened to be judged.
+    """
     if x.size == 0:
         return False
     with np.errstate(invalid="ignore"):
-        smallest, largest = x.min(), x.max()
-    return bool(low <= smallest and largest <= high)  # False for NaN and for infinities
+        smallest, largest = float(x.min()), float(x.max())
+    return low <= smallest and largest <= high  # False for NaN and for infinities
 
 
 def _micros(time) -> tuple[np.ndarray, np.ndarray]:
@@ -118,7 +122,6 @@ def gross_range(values, fail_span, suspect_span=None) -> np.ndarray:
 
     Bounds are inclusive (a value equal to a bound passes), as in ioos_qc.
     """
-    x = _float(values)
     fmin, fmax = _span(fail_span, "fail_span")
     smin, smax = fmin, fmax
     if suspect_span is not None:
@@ -126,8 +129,11 @@ def gross_range(values, fail_span, suspect_span=None) -> np.ndarray:
         if smin < fmin or smax > fmax:
             raise ValueError(f"suspect_span {suspect_span!r} must lie within fail_span "
                              f"{fail_span!r}")
-    if _all_within(x, smin, smax):  # the common chunk: two reductions instead of four masks
-        return np.full(x.shape, GOOD, dtype=np.uint8)
+    native = np.asarray(values).ravel()
+    if native.dtype.kind in "iuf" and _all_within(native, smin, smax):
+        # the common chunk: two reductions in the values' own precision, no float64 copy
+        return np.full(native.shape, GOOD, dtype=np.uint8)
+    x = _float(native)
     flags = np.full(x.shape, GOOD, dtype=np.uint8)
     valid = np.isfinite(x)
     flags[~valid] = MISSING

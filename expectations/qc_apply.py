@@ -13,7 +13,6 @@ chunk, so the first/last samples of a chunk are NOT_EVALUATED by spike and rate 
 from __future__ import annotations
 
 import dataclasses
-import math
 import threading
 import functools
 from collections.abc import Sequence
@@ -316,49 +315,15 @@ def _ordered(fn, chunk: _Chunk, plan: QCPlan, values: np.ndarray, params: dict,
     return qc.unpermute(flags, chunk.perm)
 
 
-def _extremes(table: pa.Table, name: str) -> tuple[float, float]:
-    """(min, max) of a variable as exact Python floats, NaN when any value is missing.
-
-    Computed in the column's own precision (a float32 column is not widened for it), and
-    compared as Python floats, i.e. in float64 like the tests themselves.
-    """
-    def compute(_column) -> tuple[float, float]:
-        values = _native_floats(table, name)
-        if values.size == 0:
-            return math.nan, math.nan
-        with np.errstate(invalid="ignore"):
-            return float(values.min()), float(values.max())
-    return _memo("x", table, name, compute)
-
-
-def _clean_inside(table: pa.Table, name: str, fail=None, suspect=None) -> bool:
-    """Every value present, and within the gross range test's GOOD span when one is given."""
-    low, high = _extremes(table, name)
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return False
-    if fail is None:
-        return True
-    fmin, fmax = qc._span(fail, "fail_span")
-    smin, smax = (fmin, fmax) if suspect is None else qc._span(suspect, "suspect_span")
-    if smin < fmin or smax > fmax:
-        return False  # a bad configuration: qc.gross_range says so
-    return smin <= low and high <= smax
-
-
 def _variable_flags(chunk: _Chunk, plan: QCPlan, var: VariablePlan) -> dict[str, np.ndarray]:
-    x = None
     out: dict[str, np.ndarray] = {}
     for test, p in var.tests.items():
-        if test == "gross_range" and _clean_inside(chunk.table, var.name, p["fail"],
-                                                   p["suspect"]):
-            # the common chunk: decided from two reductions in the column's own precision,
-            # without widening it to float64 (what qc.gross_range would return, GOOD)
-            out[test] = np.full(chunk.table.num_rows, fl.GOOD, dtype=np.uint8)
+        if test == "gross_range":  # widens the column to float64 only when it must
+            out[test] = qc.gross_range(_native_floats(chunk.table, var.name), p["fail"],
+                                       p["suspect"])
             continue
-        x = _floats(chunk.table, var.name) if x is None else x
-        if test == "gross_range":
-            out[test] = qc.gross_range(x, p["fail"], p["suspect"])
-        elif test == "climatology" and chunk.time is not None:
+        x = _floats(chunk.table, var.name)
+        if test == "climatology" and chunk.time is not None:
             out[test] = qc.climatology(x, chunk.time, _depth(chunk.table), _members(p["rows"]))
         elif test in _ORDERED and chunk.time is not None:
             out[test] = _ordered_test(test, chunk, plan, x, p)
@@ -464,8 +429,9 @@ def compute_flags(table: pa.Table, plan: QCPlan) -> dict[str, dict[str, np.ndarr
         aggregate = (fl.combine(*parts) if parts
                      else np.full(table.num_rows, fl.NOT_EVALUATED, np.uint8))
         # row tests judge the position/time, not the value: a missing value stays MISSING
-        if not _clean_inside(table, var.name):
-            aggregate[~np.isfinite(_floats(table, var.name))] = fl.MISSING
+        missing = ~np.isfinite(_native_floats(table, var.name))
+        if missing.any():
+            aggregate[missing] = fl.MISSING
         tests["aggregate"] = aggregate
         out[var.name] = tests
     return out
@@ -631,7 +597,7 @@ def histogram(values: np.ndarray, edges: Sequence[float]) -> dict:
     # in the values' own precision: a float32 column bins in float32 (half the bytes to move;
     # only a value within float32 rounding of an inner edge can land in the neighbouring bin)
     kind = values.dtype.type if values.dtype.kind == "f" else np.float64
-    if values.size and _inside(values, low, high):
+    if qc._all_within(values, low, high):
         # the common chunk: every value finite and within the edges; no clipping, no masks
         scaled = values - kind(low)
         scaled *= kind(bins / (high - low))
@@ -648,12 +614,6 @@ def histogram(values: np.ndarray, edges: Sequence[float]) -> dict:
     counts = slots[1:bins + 1].copy()
     counts[-1] += int(slots[bins + 1]) - over  # values equal to the top edge
     return {"counts": counts.tolist(), "under": int(slots[0]), "over": over}
-
-
-def _inside(values: np.ndarray, low: float, high: float) -> bool:
-    """All values finite and in [low, high]: two vectorised passes (NaN fails both tests)."""
-    smallest, largest = values.min(), values.max()
-    return bool(smallest >= low) and bool(largest <= high)
 
 
 def _native_floats(table: pa.Table, name: str) -> np.ndarray:

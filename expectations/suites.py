@@ -134,13 +134,13 @@ def kind_suite(columns: Sequence[ColumnInfo], unique: Sequence[str] | None = Non
     present = {e["kwargs"].get("column") for e in suite["expectations"]}
     for key in dict.fromkeys(keys):
         if key not in present:
-            suite["expectations"].append(_expect(NOT_NULL, key))
-            suite["expectations"][-1]["meta"]["notes"] = f"key: every row names its {key}"
+            suite["expectations"].append(_noted(_expect(NOT_NULL, key),
+                                                f"key: every row names its {key}"))
     meta = suite.get("meta") or {}
     for column, dtype in (meta.get("column_types") or {}).items():
         if column in names:
-            suite["expectations"].append(_expect(TYPE, column, type_=dtype))
-            suite["expectations"][-1]["meta"]["notes"] = f"type: {column} is {dtype}"
+            suite["expectations"].append(_noted(_expect(TYPE, column, type_=dtype),
+                                                f"type: {column} is {dtype}"))
     if unique is None:
         unique, why = unique_key(meta.get("unique_key") or [], names), meta.get("uniqueness")
     else:
@@ -286,6 +286,11 @@ def apply_ranges(suites: list[dict], quality: QualityConfig, names: set[str]) ->
         suites.append({"name": RANGES_SUITE, "expectations": extra,
                        "meta": {"source": "recipe quality.ranges"}})
     return suites
+
+
+def _noted(expectation: dict, notes: str) -> dict:
+    expectation["meta"]["notes"] = notes
+    return expectation
 
 
 def _expect(kind: str, column: str, **kwargs) -> dict:

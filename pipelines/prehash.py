@@ -20,7 +20,8 @@ import queue
 import threading
 from pathlib import Path
 
-_BLOCK = 8 * 2**20
+#: bytes read and hashed at a time (pipelines.run.fingerprint reads the same blocks)
+BLOCK = 8 * 2**20
 _PENDING: dict[str, concurrent.futures.Future] = {}
 _LOCK = threading.Lock()
 
@@ -34,7 +35,7 @@ def _digest(path: str) -> tuple[str, int, tuple]:
     before = _stat_key(path)
     digest, size = hashlib.sha256(), 0
     with open(path, "rb") as handle:
-        while block := handle.read(_BLOCK):
+        while block := handle.read(BLOCK):
             digest.update(block)
             size += len(block)
     return digest.hexdigest(), size, before

@@ -45,12 +45,12 @@ from catalog.warehouse import Warehouse
 from connectors.base import SourcePlan
 from connectors.exceptions import SourceNotFoundError
 from expectations import checks as checks_mod
-from expectations.ge_process import Judge
 from expectations import qc_apply
 from expectations import suites as suites_mod
 from expectations.exceptions import ExpectationsError
-from pipelines import prehash
+from expectations.ge_process import Judge
 from pipelines import incremental
+from pipelines import prehash
 from pipelines import splits as splits_mod
 from pipelines import schemas as schemas_mod
 from pipelines.exceptions import GateFailedError, RunError
@@ -58,7 +58,7 @@ from pipelines.incremental import Delta, Source
 from pipelines.recipe import Recipe
 from pipelines.transforms import WRITE_BUFFER_BYTES, Ingest, IngestPlan
 
-_HASH_BLOCK = 8 * 2**20
+_HASH_BLOCK = prehash.BLOCK
 
 
 @dataclasses.dataclass

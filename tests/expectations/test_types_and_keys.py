@@ -258,7 +258,7 @@ def test_bad_compound_kwargs_are_refused(kwargs, message):
             {"type": "expect_compound_columns_to_be_unique", "kwargs": kwargs}]}])
 
 
-def test_key_step_cost_is_linear_and_vectorised(capsys):
+def test_key_step_cost_per_row_is_printed(capsys):
     """Not a timing assertion: prints the per-row cost of keys + duplicates for the record."""
     import time
 
