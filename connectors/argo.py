@@ -16,6 +16,7 @@ index ``profile * N_LEVELS + level`` in the file.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Literal
 
@@ -23,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
+from connectors import netcdf_files
 from connectors import units as cu
 from connectors.base import (
     ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan, quarantine_table,
@@ -59,20 +61,26 @@ class ArgoLayout:
     columns: tuple[tuple[ColumnInfo, pa.DataType], ...]
 
 
+@contextlib.contextmanager
 def _open(uri: str):
-    import netCDF4  # imported lazily: only workers reading Argo need it
-
+    """The file as a ``netCDF4.Dataset``, used entirely under the process-wide HDF5 lock (this
+    connector calls the netCDF4 API directly throughout, so its reads are serialised)."""
     path = local_path(uri)
-    try:
-        ds = netCDF4.Dataset(path)
-    except FileNotFoundError as err:
-        raise SourceNotFoundError(f"Argo file {path!r} does not exist", source=uri,
-                                  fix="check the recipe uri (relative to the recipe file)") from err
-    except OSError as err:
-        raise UnreadableSourceError(f"cannot open {path!r} as netCDF: {err}", source=uri,
-                                    fix="check the file is an Argo GDAC netCDF file") from err
-    ds.set_auto_mask(True)
-    return ds
+    with netcdf_files.HDF5_LOCK:
+        try:
+            ds = netcdf_files.open_netcdf4(path)
+        except FileNotFoundError as err:
+            raise SourceNotFoundError(f"Argo file {path!r} does not exist", source=uri,
+                                      fix="check the recipe uri (relative to the recipe file)"
+                                      ) from err
+        except OSError as err:
+            raise UnreadableSourceError(f"cannot open {path!r} as netCDF: {err}", source=uri,
+                                        fix="check the file is an Argo GDAC netCDF file") from err
+        try:
+            ds.set_auto_mask(True)
+            yield ds
+        finally:
+            ds.close()
 
 
 def char_rows(var, rows=slice(None)) -> np.ndarray:
@@ -277,14 +285,11 @@ class ArgoNetCDF(Connector):
     config_model = ArgoConfig
 
     def plan(self, config: ArgoConfig, uri: str, sha256: str, size: int) -> SourcePlan:
-        ds = _open(uri)
-        try:
+        with _open(uri) as ds:
             lay = layout(ds, config, uri)
             n_prof = ds.dimensions["N_PROF"].size
             attrs = {k: ds.getncattr(k) for k in ("title", "institution", "featureType",
                                                   "Conventions") if k in ds.ncattrs()}
-        finally:
-            ds.close()
         step = config.profiles_per_chunk
         chunks = tuple(ChunkSpec(source_index=0, uri=uri, sha256=sha256, ordinal=i, dim="N_PROF",
                                  start=a, stop=min(a + step, n_prof))
@@ -295,12 +300,9 @@ class ArgoNetCDF(Connector):
                           attributes=attrs)
 
     def read(self, config: ArgoConfig, chunk: ChunkSpec, plan_schema: pa.Schema) -> ChunkResult:
-        ds = _open(chunk.uri)
-        try:
+        with _open(chunk.uri) as ds:
             lay = layout(ds, config, chunk.uri)
             stop = ds.dimensions["N_PROF"].size if chunk.stop < 0 else chunk.stop
             result = read_profiles(ds, lay, config, slice(chunk.start, stop), chunk.uri)
-        finally:
-            ds.close()
         result.table = result.table.cast(plan_schema)
         return result

@@ -22,6 +22,7 @@ strings, 0-9 QC flags, column metadata).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import re
@@ -33,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
+from connectors import netcdf_files
 from connectors import units as cu
 from connectors.base import (
     ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan, quarantine_table,
@@ -257,18 +259,22 @@ class Resolved:
     columns: tuple[tuple[ColumnInfo, pa.DataType], ...]
 
 
+@contextlib.contextmanager
 def _open(uri: str):
-    import xarray as xr  # imported lazily: heavy, and only workers that read netCDF need it
-
+    """The file as an xarray dataset whose netCDF calls run under the process-wide HDF5 lock."""
     path = local_path(uri)
     try:
-        return xr.open_dataset(path, decode_times=False, mask_and_scale=True)
+        ds = netcdf_files.open_xarray(path, decode_times=False, mask_and_scale=True)
     except FileNotFoundError as err:
         raise SourceNotFoundError(f"netCDF file {path!r} does not exist", source=uri,
                                   fix="check the recipe uri (relative to the recipe file)") from err
     except (OSError, ValueError) as err:
         raise UnreadableSourceError(f"cannot open {path!r} as netCDF: {err}", source=uri,
                                     fix="check the file is netCDF-3/4 and not truncated") from err
+    try:
+        yield ds
+    finally:
+        netcdf_files.close(ds)
 
 
 def _find(ds, explicit: str | None, *, standard_names=(), axis=None, names=(), units=(),

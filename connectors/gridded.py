@@ -15,12 +15,14 @@ usually reads many chunks of the same file in a row.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
 import numpy as np
@@ -28,7 +30,7 @@ import pyarrow as pa
 import xarray as xr
 from pydantic import Field
 
-from connectors import cftime_decode, h5direct, units
+from connectors import cftime_decode, h5direct, netcdf_files, units
 from connectors.base import ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan
 from connectors.config import SourceConfig, VariableMapping
 from connectors.exceptions import (
@@ -109,28 +111,35 @@ def _file_key(uri: str) -> tuple:
     return (path, stat.st_mtime_ns, stat.st_size, os.getpid())
 
 
-@functools.lru_cache(maxsize=4)
-def _open_cached(key: tuple) -> xr.Dataset:
-    # cache=False: a cached dataset must not keep every slab it ever served in memory.
-    return xr.open_dataset(key[0], engine="netcdf4", decode_times=False, mask_and_scale=True,
-                           decode_timedelta=False, cache=False)
+#: Files a worker keeps open between the chunks it reads (closed under the HDF5 lock, never by
+#: the garbage collector: see :mod:`connectors.netcdf_files`).
+_FILES = netcdf_files.OpenFiles(maxsize=4)
 
 
-def open_dataset(uri: str) -> xr.Dataset:
-    """The lazily opened dataset for ``uri``, shared by the chunks a worker reads."""
-    key = _file_key(uri)
+def _open(key: tuple, uri: str) -> xr.Dataset:
     try:
-        return _open_cached(key)
+        # cache=False: a cached dataset must not keep every slab it ever served in memory.
+        return netcdf_files.open_xarray(key[0], decode_times=False, mask_and_scale=True,
+                                        decode_timedelta=False, cache=False)
     except (OSError, ValueError, RuntimeError, TypeError) as err:
         raise UnreadableSourceError(
             f"cannot open as netCDF (not netCDF, truncated or corrupt): {err}",
             source=uri, fix=_UNREADABLE_FIX) from err
 
 
+@contextlib.contextmanager
+def open_dataset(uri: str) -> Iterator[xr.Dataset]:
+    """The lazily opened dataset for ``uri``, shared by the chunks a worker's threads read;
+    inside the ``with`` block no other thread closes it."""
+    key = _file_key(uri)
+    with _FILES.use(key, lambda: _open(key, uri)) as ds:
+        yield ds
+
+
 def clear_cache() -> None:
-    """Forget cached datasets and layouts; xarray closes the files once they are unreferenced."""
+    """Forget cached layouts and close the cached files (those in use close when released)."""
     _layout_cached.cache_clear()
-    _open_cached.cache_clear()
+    _FILES.clear()
     h5direct.clear_cache()
 
 
@@ -421,12 +430,12 @@ def _check_unique(columns: list[str], uri: str) -> None:
 @functools.lru_cache(maxsize=16)
 def _layout_cached(key: tuple, config_json: str, uri: str) -> Layout:
     config = GriddedConfig.model_validate_json(config_json)
-    return build_layout(_open_cached(key), config, uri)
+    with open_dataset(uri) as ds:
+        return build_layout(ds, config, uri)
 
 
 def layout_for(config: GriddedConfig, uri: str) -> Layout:
     """The layout of ``uri`` for ``config``, computed once per file version and worker."""
-    open_dataset(uri)  # raises the named errors for missing or unreadable files
     return _layout_cached(_file_key(uri), config.model_dump_json(), uri)
 
 
@@ -721,19 +730,19 @@ class GriddedNetCDF(Connector):
     config_model = GriddedConfig
 
     def plan(self, config: GriddedConfig, uri: str, sha256: str, size: int) -> SourcePlan:
-        ds = open_dataset(uri)
-        layout = layout_for(config, uri)
-        check_complete(uri)
-        return SourcePlan(uri=uri, sha256=sha256, size=size, schema=build_schema(layout),
-                          columns=layout.columns,
-                          chunks=build_chunks(ds, layout, config, uri, sha256),
-                          attributes=lineage_attributes(ds))
+        with open_dataset(uri) as ds:
+            check_complete(uri)
+            layout = layout_for(config, uri)
+            return SourcePlan(uri=uri, sha256=sha256, size=size, schema=build_schema(layout),
+                              columns=layout.columns,
+                              chunks=build_chunks(ds, layout, config, uri, sha256),
+                              attributes=lineage_attributes(ds))
 
     def release(self) -> None:
         clear_cache()
 
     def read(self, config: GriddedConfig, chunk: ChunkSpec, plan_schema: pa.Schema) -> ChunkResult:
-        ds = open_dataset(chunk.uri)
         layout = layout_for(config, chunk.uri)
         _check_schema(layout, plan_schema, chunk.uri)
-        return read_chunk(ds, layout, chunk, plan_schema, chunk.uri)
+        with open_dataset(chunk.uri) as ds:
+            return read_chunk(ds, layout, chunk, plan_schema, chunk.uri)

@@ -19,11 +19,12 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-import threading
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from connectors.netcdf_files import HDF5_LOCK
 
 #: HDF5 filter ids (H5Zpublic.h)
 DEFLATE, SHUFFLE = 1, 2
@@ -107,15 +108,14 @@ def _unshuffle(data, size: int) -> np.ndarray:
     return out.reshape(-1)
 
 
-_LOCK = threading.Lock()
-
-
 def variable_reader(path: str, name: str, key: tuple) -> VariableReader | None:
     """A direct reader for variable ``name`` of the local file ``path``, or None when the
     variable's storage is not one this module decodes. ``key`` identifies the file version."""
     if "://" in path or not os.path.isfile(path):
         return None
-    with _LOCK:  # one index per file version and variable, built by the first thread to ask
+    # Under the process-wide HDF5 lock: h5py's HDF5 calls must not overlap netCDF4's, and one
+    # index per file version and variable is built, by the first thread to ask.
+    with HDF5_LOCK:
         return _reader(path, name, key)
 
 
@@ -161,5 +161,5 @@ def _describe(path: str, dataset) -> VariableReader | None:
 
 
 def clear_cache() -> None:
-    with _LOCK:
+    with HDF5_LOCK:
         _reader.cache_clear()

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from connectors import gridded, h5direct
+from connectors.netcdf_files import HDF5_LOCK
 from connectors.base import ChunkSpec
 from connectors.exceptions import UnreadableSourceError
 from connectors.gridded import GriddedConfig
@@ -98,14 +99,14 @@ def test_direct_reads_equal_netcdf4_and_decoded_values_equal_xarray(tmp_path, la
             np.testing.assert_array_equal(got, stored[selection])
 
     config = grid_config(path)
-    ds = gridded.open_dataset(path)
     layout_ = gridded.layout_for(config, path)
-    for start in range(0, T, 2):
-        chunk = ChunkSpec(0, path, "0" * 64, start // 2, "t", start, min(start + 2, T))
-        fast = gridded._load_variable(ds, "temp", layout_, chunk, path)
-        slow = gridded._load(ds, "temp", layout_, chunk, path)
-        assert fast.dtype == slow.dtype and fast.shape == slow.shape
-        np.testing.assert_array_equal(fast, slow)  # NaN positions included
+    with gridded.open_dataset(path) as ds:
+        for start in range(0, T, 2):
+            chunk = ChunkSpec(0, path, "0" * 64, start // 2, "t", start, min(start + 2, T))
+            fast = gridded._load_variable(ds, "temp", layout_, chunk, path)
+            slow = gridded._load(ds, "temp", layout_, chunk, path)
+            assert fast.dtype == slow.dtype and fast.shape == slow.shape
+            np.testing.assert_array_equal(fast, slow)  # NaN positions included
 
 
 @pytest.mark.parametrize("layout", [{"fletcher32": True}, {"contiguous": True, "zlib": False,
@@ -141,10 +142,9 @@ def test_a_corrupt_chunk_is_a_named_error(tmp_path):
 
 
 def test_threads_read_while_another_holds_the_hdf5_lock(tmp_path):
-    """The point of the module: a direct read never waits for netCDF4's lock."""
+    """The point of the module: a direct read never waits for the netCDF/HDF5 lock."""
     path = str(make(tmp_path / "g.nc"))
     reader = h5direct.variable_reader(path, "temp", gridded._file_key(path))
-    from xarray.backends.locks import HDF5_LOCK
 
     done = threading.Event()
     with HDF5_LOCK:  # as if another thread were inside a netCDF4 read
@@ -157,14 +157,14 @@ def test_threads_read_while_another_holds_the_hdf5_lock(tmp_path):
 
 def test_real_hf_radar_grid_reads_the_same_both_ways(shared_data):
     path = str(shared_data / "gridded_netcdf" / "ndbc_hfradar_uswc_1km_rtv_20250602T0000Z.nc")
-    ds = gridded.open_dataset(path)
     config = GriddedConfig.model_validate({"kind": "netcdf_grid", "uri": path,
                                            "variables": {"u": {}, "v": {}}})
     layout = gridded.layout_for(config, path)
-    chunk = gridded.build_chunks(ds, layout, config, path, "0" * 64)[0]
-    for name in ("u", "v"):
-        reader = h5direct.variable_reader(path, name, gridded._file_key(path))
-        assert reader is not None and len(reader.index) > 1  # several chunks, edge chunks too
-        fast = gridded._load_variable(ds, name, layout, chunk, path)
-        np.testing.assert_array_equal(fast, gridded._load(ds, name, layout, chunk, path))
-        assert np.isfinite(fast).sum() > 1000
+    with gridded.open_dataset(path) as ds:
+        chunk = gridded.build_chunks(ds, layout, config, path, "0" * 64)[0]
+        for name in ("u", "v"):
+            reader = h5direct.variable_reader(path, name, gridded._file_key(path))
+            assert reader is not None and len(reader.index) > 1  # several chunks, edge chunks
+            fast = gridded._load_variable(ds, name, layout, chunk, path)
+            np.testing.assert_array_equal(fast, gridded._load(ds, name, layout, chunk, path))
+            assert np.isfinite(fast).sum() > 1000
