@@ -19,7 +19,6 @@ import dataclasses
 import functools
 import math
 import os
-import struct
 import zlib
 from typing import Annotated, Literal
 
@@ -28,7 +27,7 @@ import pyarrow as pa
 import xarray as xr
 from pydantic import Field
 
-from connectors import cftime_decode, h5direct, units
+from connectors import cftime_decode, h5direct, integrity, units
 from connectors.base import ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan
 from connectors.config import SourceConfig, VariableMapping
 from connectors.exceptions import (
@@ -469,90 +468,6 @@ def lineage_attributes(ds: xr.Dataset) -> dict[str, str]:
     return {key: str(ds.attrs[key]) for key in LINEAGE_ATTRIBUTES if key in ds.attrs}
 
 
-_NC_TYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 4, 6: 8, 7: 1, 8: 2, 9: 4, 10: 8, 11: 8}
-_HEADER_READ = 8 << 20  # headers are KBs; a bigger one is only read up to here
-
-
-class _ClassicHeader:
-    """Cursor over a netCDF-3 header (CDF-1, -2 and -5 layouts, big-endian)."""
-
-    def __init__(self, data: bytes):
-        self.data, self.pos = data, 4
-        self.count = ">Q" if data[3] == 5 else ">I"      # NON_NEG: 8 bytes in CDF-5
-        self.offset = ">I" if data[3] == 1 else ">Q"     # OFFSET: 8 bytes from CDF-2 on
-
-    def take(self, fmt: str | None = None) -> int:
-        fmt = fmt or self.count
-        (value,) = struct.unpack_from(fmt, self.data, self.pos)
-        self.pos += struct.calcsize(fmt)
-        return value
-
-    def skip_padded(self, nbytes: int) -> None:
-        self.pos += -(-nbytes // 4) * 4
-
-    def skip_attributes(self) -> None:
-        self.take(">I")  # NC_ATTRIBUTE tag, or ZERO when absent
-        for _ in range(self.take()):
-            self.skip_padded(self.take())            # name
-            nc_type = self.take(">I")
-            self.skip_padded(self.take() * _NC_TYPE_BYTES[nc_type])
-
-
-def classic_data_end(header: bytes) -> int | None:
-    """The file size a netCDF-3 header promises (end of its last data byte), None if unknown."""
-    cursor = _ClassicHeader(header)
-    numrecs = cursor.take()
-    cursor.take(">I")
-    dims = []
-    for _ in range(cursor.take()):
-        cursor.skip_padded(cursor.take())
-        dims.append(cursor.take())
-    cursor.skip_attributes()
-    cursor.take(">I")
-    fixed, record = [], []
-    for _ in range(cursor.take()):
-        cursor.skip_padded(cursor.take())
-        dim_ids = [cursor.take() for _ in range(cursor.take())]
-        cursor.skip_attributes()
-        itemsize, _, begin = _NC_TYPE_BYTES[cursor.take(">I")], cursor.take(), cursor.take(cursor.offset)
-        is_record = bool(dim_ids) and dims[dim_ids[0]] == 0
-        size = math.prod(dims[i] for i in dim_ids[is_record:]) * itemsize
-        (record if is_record else fixed).append((begin, size))
-    if numrecs in (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):  # streaming: record count not in header
-        record = []
-    # records interleave; each slot is padded to 4 bytes unless there is one record variable
-    recsize = sum(-(-s // 4) * 4 if len(record) > 1 else s for _, s in record)
-    ends = [b + s for b, s in fixed] + [b + (numrecs - 1) * recsize + s for b, s in record
-                                         if numrecs > 0]
-    return max(ends, default=None)
-
-
-def check_complete(uri: str) -> None:
-    """Refuse a truncated netCDF-3 file, which opens fine and reads zeros past its end.
-
-    (netCDF-4/HDF5 files record their end-of-file address, so truncation fails on open.)
-    """
-    path = _path(uri)
-    if "://" in path:
-        return
-    with open(path, "rb") as handle:
-        header = handle.read(_HEADER_READ)
-    if header[:3] != b"CDF":
-        return
-    actual = os.path.getsize(path)
-    try:
-        needed = classic_data_end(header)
-    except (struct.error, KeyError, IndexError) as err:
-        if actual <= _HEADER_READ:
-            raise UnreadableSourceError("netCDF-3 header is truncated or corrupt", source=uri,
-                                        fix=_UNREADABLE_FIX) from err
-        return  # a header larger than we read: leave the check to netCDF
-    if needed is not None and actual < needed:
-        raise UnreadableSourceError(
-            f"file is truncated: {actual} bytes, but its header places data up to byte {needed}",
-            source=uri, fix=_UNREADABLE_FIX)
-
-
 # --------------------------------------------------------------------------- reading
 
 
@@ -720,10 +635,10 @@ class GriddedNetCDF(Connector):
     kind = "netcdf_grid"
     config_model = GriddedConfig
 
+    @integrity.guarded_plan
     def plan(self, config: GriddedConfig, uri: str, sha256: str, size: int) -> SourcePlan:
         ds = open_dataset(uri)
         layout = layout_for(config, uri)
-        check_complete(uri)
         return SourcePlan(uri=uri, sha256=sha256, size=size, schema=build_schema(layout),
                           columns=layout.columns,
                           chunks=build_chunks(ds, layout, config, uri, sha256),
@@ -732,6 +647,7 @@ class GriddedNetCDF(Connector):
     def release(self) -> None:
         clear_cache()
 
+    @integrity.guarded_read
     def read(self, config: GriddedConfig, chunk: ChunkSpec, plan_schema: pa.Schema) -> ChunkResult:
         ds = open_dataset(chunk.uri)
         layout = layout_for(config, chunk.uri)
