@@ -88,7 +88,7 @@ def check_regular(uri: str) -> None:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError as err:
-        raise SourceNotFoundError("file not found", source=uri,
+        raise SourceNotFoundError("file does not exist", source=uri,
                                   fix="check the recipe's uri glob and that the file was not "
                                       "moved or deleted") from err
     except OSError as err:
@@ -398,7 +398,7 @@ def sniff_text(head: bytes, encoding: str, uri: str) -> int:
         return len(codecs.BOM_UTF8)
     sample = head[:_SNIFF]
     nuls = sample.count(0)
-    if nuls:
+    if nuls > max(16, len(sample) // 100):  # a stray NUL from line noise is one bad line only
         guess = (" (every other byte is NUL: UTF-16 without a byte-order mark?)"
                  if nuls * 3 >= len(sample) else "")
         raise EncodingError(f"file is not text: {nuls} NUL byte(s) in its first "
@@ -490,6 +490,3 @@ def long_lines(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Mask of lines longer than :data:`MAX_LINE_BYTES`."""
     return (np.asarray(ends) - np.asarray(starts)) > MAX_LINE_BYTES
 
-
-def shorten(text: str) -> str:
-    return text if len(text) <= RAW_KEEP else text[:RAW_KEEP] + f"… ({len(text)} characters)"
