@@ -32,6 +32,7 @@ from connectors.base import ChunkResult, ChunkSpec, ColumnInfo, Connector, Sourc
 from connectors.config import SourceConfig, VariableMapping
 from connectors.exceptions import (
     ConnectorError,
+    DuplicateKeyError,
     IncompatibleSourceError,
     MissingVariableError,
     SourceNotFoundError,
@@ -464,6 +465,51 @@ def build_chunks(ds, layout, config, uri, sha256) -> tuple[ChunkSpec, ...]:
                  for i, (start, stop) in enumerate(chunk_ranges(ds.sizes[dim], size)))
 
 
+# --------------------------------------------------------------------------- time steps
+# A grid row is one cell of one time step, so (time, depth, latitude, longitude) is unique by
+# construction (the grid kind's suite checks no key) -- unless a time step is repeated, in one
+# file or in two files of one source. Then every cell of that step would be committed twice, so
+# planning stops and names the step and both files.
+
+
+def time_steps(ds: xr.Dataset, layout: Layout) -> np.ndarray:
+    """The decoded time steps of a file (``datetime64[us]``, NaT dropped); empty if no time."""
+    if layout.time is None or ds.variables[layout.time].ndim > 1:
+        return np.array([], "datetime64[us]")
+    var = ds.variables[layout.time]
+    values = np.atleast_1d(np.asarray(var.values, dtype=np.float64))
+    steps = cftime_decode.decode(values, var.attrs.get("units"), var.attrs.get("calendar"))
+    return steps[~np.isnat(steps)]
+
+
+def check_time_steps(steps: list[tuple[str, np.ndarray]]) -> None:
+    """Raise :class:`DuplicateKeyError` for the first time step that occurs twice, naming it and
+    where (files, or positions in one file). ``steps``: (uri, time steps) per file."""
+    if not steps:
+        return
+    values = np.concatenate([s for _, s in steps]).astype(np.int64)
+    owner = np.repeat(np.arange(len(steps)), [len(s) for _, s in steps])
+    order = np.argsort(values, kind="stable")
+    repeated = np.flatnonzero(values[order][1:] == values[order][:-1])
+    if not repeated.size:
+        return
+    first, second = order[repeated[0]], order[repeated[0] + 1]
+    when = np.datetime_as_string(values[first].astype("datetime64[us]"), unit="s") + "Z"
+    (uri_a, _), (uri_b, _) = steps[owner[first]], steps[owner[second]]
+    if owner[first] == owner[second]:
+        offset = sum(len(s) for _, s in steps[:owner[first]])
+        raise DuplicateKeyError(
+            f"time step {when} occurs twice (time indices {first - offset} and "
+            f"{second - offset}): every grid cell of it would be committed twice", source=uri_a,
+            fix="remove the repeated step (e.g. `cdo delete,timestep=N`) or re-download it")
+    where = ("matched twice by the source's uri globs" if uri_a == uri_b
+             else f"is also in {uri_b}")
+    raise DuplicateKeyError(
+        f"time step {when} {where}: every grid cell of it would be committed twice",
+        source=uri_a, fix="keep one file per time step in the source's uri glob (overlapping "
+                          "downloads, or a file listed twice)")
+
+
 def lineage_attributes(ds: xr.Dataset) -> dict[str, str]:
     return {key: str(ds.attrs[key]) for key in LINEAGE_ATTRIBUTES if key in ds.attrs}
 
@@ -639,10 +685,16 @@ class GriddedNetCDF(Connector):
     def plan(self, config: GriddedConfig, uri: str, sha256: str, size: int) -> SourcePlan:
         ds = open_dataset(uri)
         layout = layout_for(config, uri)
+        check_time_steps([(uri, time_steps(ds, layout))])
         return SourcePlan(uri=uri, sha256=sha256, size=size, schema=build_schema(layout),
                           columns=layout.columns,
                           chunks=build_chunks(ds, layout, config, uri, sha256),
                           attributes=lineage_attributes(ds))
+
+    def check_source(self, config: GriddedConfig, plans) -> None:
+        """No time step in two files of one source (each file's own steps: :meth:`plan`)."""
+        check_time_steps([(p.uri, time_steps(open_dataset(p.uri), layout_for(config, p.uri)))
+                          for p in plans])
 
     def release(self) -> None:
         clear_cache()

@@ -173,6 +173,8 @@ def plan_sources(recipe: Recipe, sources: Sequence[Source]) -> list[tuple[int, S
         # connectors plan one file without knowing which recipe source it belongs to
         chunks = tuple(dataclasses.replace(c, source_index=source.index) for c in plan.chunks)
         plans.append((source.index, dataclasses.replace(plan, chunks=chunks)))
+    for index, config in enumerate(recipe.sources):  # checks across one source's files
+        connectors.get(config.kind).check_source(config, [p for i, p in plans if i == index])
     return plans
 
 
