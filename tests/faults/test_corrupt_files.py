@@ -16,7 +16,6 @@ import textwrap
 from pathlib import Path
 
 import h5py
-import netCDF4
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -31,7 +30,7 @@ from connectors.argo import ArgoConfig
 from connectors.delimited import DelimitedConfig
 from connectors.dsg import DsgConfig
 from connectors.exceptions import (
-    ConnectorError, CorruptSourceError, DuplicateKeyError, EncodingError, NotAFileError,
+    CorruptSourceError, DuplicateKeyError, EncodingError, NotAFileError,
     TruncatedSourceError, UnreadableSourceError,
 )
 from connectors.gridded import GriddedConfig
