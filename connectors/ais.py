@@ -34,11 +34,12 @@ from pyais.messages import MSG_CLASS
 from pydantic import Field, field_validator
 
 from connectors import ais_schema as S
+from connectors import integrity
 from connectors.ais_schema import LAYOUTS, CsvLayout
 from connectors.base import ChunkResult, ChunkSpec, Connector, SourcePlan, quarantine_table
 from connectors.config import SourceConfig
 from connectors.delimited import count_per_line
-from connectors.exceptions import (MissingVariableError, SourceNotFoundError,
+from connectors.exceptions import (EncodingError, MissingVariableError, SourceNotFoundError,
                                    UnreadableSourceError)
 
 _MiB = 1 << 20
@@ -66,6 +67,14 @@ class AisNmeaConfig(_AisConfig):
 class AisCsvConfig(_AisConfig):
     kind: Literal["ais_csv"] = "ais_csv"
     layout: Literal["marinecadastre", "aisdk", "auto"] = "auto"
+    #: the file's text encoding (ASCII-compatible: utf-8, latin-1, cp1252...); a line that does
+    #: not decode (a Latin-1 vessel name in a UTF-8 file) is quarantined as ``encoding``
+    encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, value: str) -> str:
+        return integrity.check_encoding_name(value)
 
 
 # --- byte ranges aligned to lines ----------------------------------------------------------------
@@ -90,26 +99,16 @@ def _first_line_start(handle, start: int) -> int:
     return handle.tell()
 
 
-def _count_newlines(handle, end: int) -> int:
-    # Line numbers of a mid-file chunk need the newlines before it: a C-speed scan, 8 MiB a time.
-    handle.seek(0)
-    count, remaining = 0, end
-    while remaining > 0:
-        block = handle.read(min(8 * _MiB, remaining))
-        if not block:
-            break
-        count += block.count(b"\n")
-        remaining -= len(block)
-    return count
-
-
-def read_line_range(handle, start: int, stop: int) -> tuple[bytes, int, int]:
+def read_line_range(handle, start: int, stop: int, *, at_line_start: bool = False
+                    ) -> tuple[bytes, int, int]:
     """The lines starting in ``[start, stop)``: their bytes, the 1-based number of the first one,
-    and the offset just past them."""
-    begin = _first_line_start(handle, start)
+    and the offset just past them. ``at_line_start``: ``start`` is known to begin a line (the
+    end of a header, which may end with a lone CR)."""
+    begin = start if at_line_start else _first_line_start(handle, start)
     if begin >= stop:
         return b"", 0, begin
-    first_line = _count_newlines(handle, begin) + 1
+    # line numbers of a mid-file chunk need the line breaks before it (a C-speed scan)
+    first_line = integrity.line_breaks(handle, begin) + 1
     handle.seek(begin)
     data = handle.read(stop - begin)
     if data and not data.endswith(b"\n"):
@@ -200,7 +199,7 @@ def nmea_chunk_lines(uri: str, start: int, stop: int) -> tuple[list[bytes], int]
     """
     with _open(uri) as handle:
         data, first_line, end = read_line_range(handle, start, stop)
-        lines = data.split(b"\n")
+        lines = integrity.normalise_newlines(data).split(b"\n")
         if lines and not lines[-1]:
             lines.pop()
         if start > 0:
@@ -262,6 +261,12 @@ def _frame(lines: list[bytes], first_line: int, rejects: _Rejects) -> dict[str, 
     keep = pc.greater(pc.utf8_length(text), 0)  # blank lines are not records
     text, positions = text.filter(keep), positions.filter(keep)
     rejects.lines += len(text)
+    long = np.asarray(pc.greater(pc.utf8_length(text), integrity.MAX_LINE_BYTES))
+    if long.any():  # keep a prefix only: a multi-MiB line would bloat the quarantine
+        rejects.add("line_too_long", f"more than {integrity.MAX_LINE_BYTES} bytes",
+                    positions.filter(pa.array(long)),
+                    pc.utf8_slice_codeunits(text.filter(pa.array(long)), 0, integrity.RAW_KEEP))
+        text, positions = text.filter(pa.array(~long)), positions.filter(pa.array(~long))
     parts = pc.extract_regex(text, _SENTENCE)
     matched = parts.is_valid()
     bad = pc.invert(matched)
@@ -526,6 +531,7 @@ def nmea_columns(table: pa.Table, time: pa.Array) -> dict[str, pa.Array]:
 
 
 def read_nmea(config: AisNmeaConfig, chunk: ChunkSpec, plan_schema: pa.Schema) -> ChunkResult:
+    integrity.check_text(chunk.uri)  # the plan never opens the file: refuse binary/UTF-16 here
     lines, first_line = nmea_chunk_lines(chunk.uri, chunk.start, chunk.stop)
     return decode_lines(lines, first_line, chunk.uri, plan_schema, config.join_static)
 
@@ -576,10 +582,21 @@ _NUMERIC = ("latitude", "longitude", "sog", "cog", "heading", "nav_status", "ves
 _NULL_TOKENS = pa.array(["", "Unknown", "Undefined", "NA", "N/A", "nan", "NaN"], pa.string())
 
 
-def _header(uri: str) -> tuple[bytes, list[str]]:
+def _header(uri: str, encoding: str = "utf-8") -> tuple[bytes, list[str], int]:
+    """The header line (UTF-8), its column names, and the offset of the first data line."""
     with _open(uri) as handle:
-        line = handle.readline()
-    line = line.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
+        head = handle.read(64 << 10)
+        while head and not re.search(rb"[\r\n]", head) and (block := handle.read(1 << 20)):
+            head += block  # stop at the first line end: LF, CRLF or a lone CR
+    end = re.search(rb"\r\n|\r|\n", head)
+    data_start = end.end() if end else len(head)
+    line = head[:end.start() if end else len(head)].removeprefix(b"\xef\xbb\xbf")
+    try:
+        line = line.decode(encoding).encode("utf-8")
+    except UnicodeDecodeError as err:
+        raise EncodingError(
+            f"the header line is not valid {encoding} ({integrity.describe(err)})", source=uri,
+            fix="set `encoding:` to the file's encoding, e.g. latin-1") from err
     try:
         names = pcsv.read_csv(io.BytesIO(line + b"\n"),
                               read_options=pcsv.ReadOptions(use_threads=False)).column_names
@@ -587,7 +604,7 @@ def _header(uri: str) -> tuple[bytes, list[str]]:
         raise UnreadableSourceError(f"cannot parse the CSV header {line[:200]!r}", source=uri,
                                     fix="check that the file is a comma-separated AIS CSV") \
             from err
-    return line, names
+    return line, names, data_start
 
 
 def resolve_layout(config: AisCsvConfig, uri: str, names: list[str]) -> CsvLayout:
@@ -696,12 +713,31 @@ def _without_lines(data: bytes, starts: np.ndarray, ends: np.ndarray) -> bytes:
     return np.frombuffer(data, dtype=np.uint8)[~drop].tobytes()
 
 
-def parse_csv_block(header: bytes, header_names: list[str], data: bytes, first_line: int,
-                    layout: CsvLayout, source_file: str, plan_schema: pa.Schema) -> ChunkResult:
-    """Parse the data lines of one chunk (the header is given separately)."""
+def _unusable_lines(data: bytes, first_line: int, encoding: str, rejects: _Rejects) -> bytes:
+    """UTF-8 ``data`` without the lines the CSV parser must not see, which go to ``rejects``:
+    lines that do not decode as ``encoding`` and lines over ``integrity.MAX_LINE_BYTES``."""
+    data, bad, raws = integrity.transcode_lines(integrity.normalise_newlines(data), encoding)
+    rejects.lines += len(bad)  # emptied lines: still records, no longer non-empty lines
+    rejects.add("encoding", f"not valid {encoding}", (first_line + bad).tolist(), raws)
     starts, ends, numbers = _data_lines(data, first_line)
+    long = integrity.long_lines(starts, ends)
+    if long.any():
+        rejects.add("line_too_long", f"more than {integrity.MAX_LINE_BYTES} bytes",
+                    numbers[long], [data[a:a + integrity.RAW_KEEP].decode("utf-8", "replace")
+                                    for a in starts[long]])
+        data = _without_lines(data, starts[long], ends[long])
+        rejects.lines += int(long.sum())
+    return data
+
+
+def parse_csv_block(header: bytes, header_names: list[str], data: bytes, first_line: int,
+                    layout: CsvLayout, source_file: str, plan_schema: pa.Schema,
+                    encoding: str = "utf-8") -> ChunkResult:
+    """Parse the data lines of one chunk (the header is given separately, as UTF-8)."""
     rejects = _Rejects()
-    rejects.lines = len(numbers)
+    data = _unusable_lines(data, first_line, encoding, rejects)
+    starts, ends, numbers = _data_lines(data, first_line)
+    rejects.lines += len(numbers)
     # A record is one line here. A line with an odd number of quotes would make the CSV
     # parser read on into the next line (a quoted value never closed) and rows would no
     # longer match lines: such lines go to quarantine before parsing.
@@ -757,14 +793,16 @@ def parse_csv_block(header: bytes, header_names: list[str], data: bytes, first_l
 
 def read_csv_chunk(config: AisCsvConfig, chunk: ChunkSpec, plan_schema: pa.Schema
                    ) -> ChunkResult:
-    header, names = _header(chunk.uri)
+    header, names, data_start = _header(chunk.uri, config.encoding)
     layout = resolve_layout(config, chunk.uri, names)
     with _open(chunk.uri) as handle:
-        start = max(chunk.start, 1)  # the header line is never data
+        start = max(chunk.start, data_start)  # the header line is never data
         stop = chunk.stop if chunk.stop >= 0 else 1 << 62
-        data, first_line, _ = read_line_range(handle, start, stop)
+        data, first_line, _ = read_line_range(handle, start, stop,
+                                              at_line_start=start == data_start)
     try:
-        return parse_csv_block(header, names, data, first_line, layout, chunk.uri, plan_schema)
+        return parse_csv_block(header, names, data, first_line, layout, chunk.uri, plan_schema,
+                               config.encoding)
     except pa.ArrowInvalid as err:
         raise UnreadableSourceError(f"cannot parse CSV bytes {chunk.start}..{chunk.stop}: {err}",
                                     source=chunk.uri,
@@ -776,7 +814,8 @@ class AisCsv(Connector):
     config_model = AisCsvConfig
 
     def plan(self, config: AisCsvConfig, uri: str, sha256: str, size: int) -> SourcePlan:
-        _, names = _header(uri)
+        integrity.check_text(uri, config.encoding)
+        _, names, _ = _header(uri, config.encoding)
         layout = resolve_layout(config, uri, names)
         infos = S.column_infos({**{k: v for k, v in layout.columns.items() if v in names},
                                 "source_file": "uri"})

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from connectors import netcdf_files
+from connectors import integrity, netcdf_files
 from connectors import units as cu
 from connectors.base import (
     ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan, quarantine_table,
@@ -190,7 +190,8 @@ def select_values(raw, raw_qc, adjusted, adjusted_qc, mode, prefer_adjusted: boo
 def _level_values(ds, name, rows) -> np.ndarray | None:
     if name not in ds.variables:
         return None
-    return np.ma.filled(ds[name][rows].astype(np.float64), np.nan)
+    with integrity.decoding(ds.filepath(), f"variable {name!r}"):
+        return np.ma.filled(ds[name][rows].astype(np.float64), np.nan)
 
 
 def _qc(ds, name, rows, shape):
@@ -284,6 +285,7 @@ class ArgoNetCDF(Connector):
     kind = "argo"
     config_model = ArgoConfig
 
+    @integrity.guarded_plan
     def plan(self, config: ArgoConfig, uri: str, sha256: str, size: int) -> SourcePlan:
         with _open(uri) as ds:
             lay = layout(ds, config, uri)
@@ -299,6 +301,7 @@ class ArgoNetCDF(Connector):
                           columns=tuple(info for info, _ in lay.columns), chunks=chunks,
                           attributes=attrs)
 
+    @integrity.guarded_read
     def read(self, config: ArgoConfig, chunk: ChunkSpec, plan_schema: pa.Schema) -> ChunkResult:
         with _open(chunk.uri) as ds:
             lay = layout(ds, config, chunk.uri)

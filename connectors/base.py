@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import pyarrow as pa
 
@@ -109,6 +109,10 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def read(self, config: Any, chunk: ChunkSpec, plan_schema: pa.Schema) -> ChunkResult:
         """Read one chunk into a table with exactly ``plan_schema``."""
+
+    def check_source(self, config: Any, plans: Sequence[SourcePlan]) -> None:
+        """Checks across the files of one recipe source, once each is planned (e.g. no grid
+        time step in two files); raise a :class:`ConnectorError`. Default: none."""
 
     def release(self) -> None:
         """Close what ``read`` keeps open between chunks; called when a worker is done."""

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from pydantic import Field, field_validator, model_validator
 
+from connectors import integrity
 from connectors.base import (
     ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan, quarantine_table,
 )
@@ -98,7 +99,14 @@ class StationConfig(SourceConfig):
     missing_values: list[str] = Field(default_factory=lambda: ["", "NaN", "nan", "NA", "N/A"])
     #: numeric sentinels read as missing, e.g. [-999, 9999]
     fill_values: list[float] = Field(default_factory=list)
+    #: the file's text encoding (any ASCII-compatible Python codec: utf-8, latin-1, cp1252...);
+    #: a line that does not decode is quarantined as ``encoding``, not the whole file
     encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, value: str) -> str:
+        return integrity.check_encoding_name(value)
 
 
 class DelimitedConfig(StationConfig):
@@ -189,8 +197,11 @@ def head_lines(uri: str, count: int) -> list[tuple[int, int, bytes]]:
                 break
             data += block
     lines, offset = [], 0
-    for raw in data.split(b"\n")[:count]:
-        lines.append((offset, offset + len(raw) + 1, raw.rstrip(b"\r")))
+    # lone CRs end lines too (same length, so offsets hold); a UTF-8 BOM is no part of a name
+    for raw in integrity.normalise_newlines(data).split(b"\n")[:count]:
+        text = raw.rstrip(b"\r")
+        lines.append((offset, offset + len(raw) + 1,
+                      text.removeprefix(b"\xef\xbb\xbf") if offset == 0 else text))
         offset += len(raw) + 1
     return lines
 
@@ -199,10 +210,10 @@ def split_names(line: str, delimiter: str | None, quote_char: str | None) -> lis
     """Fields of one header line (one line, so the stdlib csv module is fine here)."""
     if delimiter is None:
         return line.split()
-    reader = csv.reader([line], delimiter=delimiter, quotechar=quote_char or "\0",
-                        skipinitialspace=True, quoting=csv.QUOTE_MINIMAL if quote_char
-                        else csv.QUOTE_NONE)
-    return [field.strip() for field in next(reader)]
+    reader = csv.reader([line.replace("\0", "")], delimiter=delimiter,
+                        quotechar=quote_char or "\0", skipinitialspace=True,
+                        quoting=csv.QUOTE_MINIMAL if quote_char else csv.QUOTE_NONE)
+    return [field.strip() for field in next(reader, [])]
 
 
 def units_from_names(names: list[str]) -> tuple[list[str], list[str | None]]:
@@ -221,6 +232,7 @@ def units_from_names(names: list[str]) -> tuple[list[str], list[str | None]]:
 
 def delimited_layout(config: DelimitedConfig, uri: str) -> TextLayout:
     """Read the head of the file and work out names, units and where the data start."""
+    integrity.check_text(uri, config.encoding)
     delimiter = None if config.delimiter == "whitespace" else config.delimiter
     quote = None if delimiter is None else config.quote_char
     wanted = config.skip_lines + int(config.header) + int(config.units_line)
@@ -712,15 +724,8 @@ class Rejects:
 
 def line_number_at(uri: str, offset: int) -> int:
     """1-based line number of the line starting at byte ``offset`` (reads the prefix)."""
-    count, remaining = 0, offset
     with open(local_path(uri), "rb") as handle:
-        while remaining > 0:
-            block = handle.read(min(remaining, 16 * 2**20))
-            if not block:
-                break
-            count += block.count(b"\n")
-            remaining -= len(block)
-    return count + 1
+        return integrity.line_breaks(handle, offset) + 1
 
 
 def reject_rows(rejects: Rejects, bad: np.ndarray, reason: str, detail, lines: np.ndarray,
@@ -764,10 +769,9 @@ def read_text_chunk(plan: TablePlan, config: StationConfig, chunk: ChunkSpec,
                     station_id: str | None) -> ChunkResult:
     """Read one byte-range chunk into canonical observations plus quarantine."""
     data, offset = read_byte_range(chunk.uri, chunk.start, chunk.stop, plan.layout.data_start)
-    if plan.layout.encoding.lower().replace("-", "") != "utf8" or not data.isascii():
-        data = data.decode(plan.layout.encoding, "replace").encode("utf-8")
-    scanned = scan_lines(data, plan.layout)
     rejects = Rejects()
+    data, unusable = usable_lines(data, plan.layout, rejects)
+    scanned = scan_lines(data, plan.layout)
     rejects.add(scanned.bad_reasons, scanned.bad_details, scanned.bad_lines, scanned.bad_raw)
     raw = _raw_line_getter(data, scanned.good_lines)
     try:
@@ -779,8 +783,36 @@ def read_text_chunk(plan: TablePlan, config: StationConfig, chunk: ChunkSpec,
     result = _observations(table, plan, config, rejects, scanned.good_lines, raw, station_id,
                            chunk.uri)
     quarantine = rejects.table(chunk.uri, lambda: line_number_at(chunk.uri, offset))
-    return ChunkResult(table=result, rows_in=scanned.rows_in, rows_dropped=0,
+    return ChunkResult(table=result, rows_in=scanned.rows_in + unusable, rows_dropped=0,
                        quarantine=quarantine)
+
+
+def usable_lines(data: bytes, layout: TextLayout, rejects: Rejects) -> tuple[bytes, int]:
+    """UTF-8 text of a chunk whose lines the scan can trust, and how many lines were emptied.
+
+    Lone CRs become line ends; a line that does not decode as the layout's encoding, or that is
+    longer than :data:`integrity.MAX_LINE_BYTES`, is emptied (so line indices hold) and goes to
+    ``rejects`` as ``encoding`` / ``line_too_long``. Clean chunks pass without a copy.
+    """
+    data, bad, raws = integrity.transcode_lines(integrity.normalise_newlines(data),
+                                                layout.encoding)
+    rejects.add(["encoding"] * len(bad), [f"not valid {layout.encoding}"] * len(bad), bad, raws)
+    if len(data) <= integrity.MAX_LINE_BYTES:
+        return data, len(bad)
+    buf = np.frombuffer(data, np.uint8)
+    starts, ends = _line_bounds(buf)
+    long = np.flatnonzero(integrity.long_lines(starts, ends))
+    if not long.size:
+        return data, len(bad)
+    rejects.add(["line_too_long"] * long.size,
+                [f"{ends[i] - starts[i]} bytes, more than {integrity.MAX_LINE_BYTES}"
+                 for i in long], long,
+                [data[starts[i]:starts[i] + integrity.RAW_KEEP].decode("utf-8", "replace") + "…"
+                 for i in long])
+    keep = np.ones(buf.size, bool)
+    for i in long:  # rare: one slice per over-long line
+        keep[starts[i]:ends[i]] = False
+    return buf[keep].tobytes(), len(bad) + long.size
 
 
 def _raw_line_getter(data: bytes, good_lines: np.ndarray):

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
-from connectors import netcdf_files
+from connectors import integrity, netcdf_files
 from connectors import units as cu
 from connectors.base import (
     ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan, quarantine_table,
@@ -479,7 +479,8 @@ def _multidim_expander(ds, obs_dims):
                 f"variable {name!r} has dimensions {extra} that observations do not have",
                 source=ds.encoding.get("source"), fix="pick another variable in the recipe")
         order = [d for d in obs_dims if d in var.dims]
-        arr = np.asarray(var.transpose(*order).values)
+        with integrity.decoding(ds.encoding.get("source", ""), f"variable {name!r}"):
+            arr = np.asarray(var.transpose(*order).values)
         index = tuple(slice(None) if d in var.dims else np.newaxis for d in obs_dims)
         return np.broadcast_to(arr[index] if arr.ndim else arr, shape).ravel()
     return expand, math.prod(shape)
@@ -514,7 +515,8 @@ def _ragged_expander(ds, obs_dim):
 
     def expand(name: str) -> np.ndarray:
         var = ds[name]
-        arr = np.asarray(var.values)
+        with integrity.decoding(ds.encoding.get("source", ""), f"variable {name!r}"):
+            arr = np.asarray(var.values)
         if var.ndim == 0:
             return np.broadcast_to(arr, (n,))
         if var.dims == (obs_dim,):
@@ -628,6 +630,7 @@ class DiscreteSamplingNetCDF(Connector):
     kind = "netcdf_dsg"
     config_model = DsgConfig
 
+    @integrity.guarded_plan
     def plan(self, config: DsgConfig, uri: str, sha256: str, size: int) -> SourcePlan:
         with _open(uri) as ds:
             res = resolve(ds, config, uri)
@@ -645,6 +648,7 @@ class DiscreteSamplingNetCDF(Connector):
                           columns=tuple(info for info, _ in res.columns), chunks=chunks,
                           attributes=attrs)
 
+    @integrity.guarded_read
     def read(self, config: DsgConfig, chunk: ChunkSpec, plan_schema: pa.Schema) -> ChunkResult:
         with _open(chunk.uri) as ds:
             res = resolve(ds, config, chunk.uri)

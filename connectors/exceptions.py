@@ -30,6 +30,26 @@ class UnreadableSourceError(ConnectorError):
     """The file is not of the declared format, or is truncated or corrupt."""
 
 
+class NotAFileError(UnreadableSourceError):
+    """A URI names a directory, a named pipe, a device or a socket instead of a regular file."""
+
+
+class TruncatedSourceError(UnreadableSourceError):
+    """A file is shorter than its own header says: part of it is missing."""
+
+
+class CorruptSourceError(UnreadableSourceError):
+    """A file's bytes are damaged: its library failed to decode a header, a chunk or a name."""
+
+
+class EncodingError(UnreadableSourceError):
+    """A text file is not in the encoding the recipe names (e.g. UTF-16 read as UTF-8)."""
+
+
+class DuplicateKeyError(ConnectorError):
+    """The same key (e.g. a grid time step) occurs twice, in one file or in two."""
+
+
 class MissingVariableError(ConnectorError):
     """A variable named in the recipe is absent from the file."""
 

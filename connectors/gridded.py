@@ -20,7 +20,6 @@ import dataclasses
 import functools
 import math
 import os
-import struct
 import zlib
 from collections.abc import Iterator
 from typing import Annotated, Literal
@@ -30,11 +29,12 @@ import pyarrow as pa
 import xarray as xr
 from pydantic import Field
 
-from connectors import cftime_decode, h5direct, netcdf_files, units
+from connectors import cftime_decode, h5direct, integrity, netcdf_files, units
 from connectors.base import ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan
 from connectors.config import SourceConfig, VariableMapping
 from connectors.exceptions import (
     ConnectorError,
+    DuplicateKeyError,
     IncompatibleSourceError,
     MissingVariableError,
     SourceNotFoundError,
@@ -474,92 +474,53 @@ def build_chunks(ds, layout, config, uri, sha256) -> tuple[ChunkSpec, ...]:
                  for i, (start, stop) in enumerate(chunk_ranges(ds.sizes[dim], size)))
 
 
+# --------------------------------------------------------------------------- time steps
+# A grid row is one cell of one time step, so (time, depth, latitude, longitude) is unique by
+# construction (the grid kind's suite checks no key) -- unless a time step is repeated, in one
+# file or in two files of one source. Then every cell of that step would be committed twice, so
+# planning stops and names the step and both files.
+
+
+def time_steps(ds: xr.Dataset, layout: Layout) -> np.ndarray:
+    """The decoded time steps of a file (``datetime64[us]``, NaT dropped); empty if no time."""
+    if layout.time is None or ds.variables[layout.time].ndim > 1:
+        return np.array([], "datetime64[us]")
+    var = ds.variables[layout.time]
+    values = np.atleast_1d(np.asarray(var.values, dtype=np.float64))
+    steps = cftime_decode.decode(values, var.attrs.get("units"), var.attrs.get("calendar"))
+    return steps[~np.isnat(steps)]
+
+
+def check_time_steps(steps: list[tuple[str, np.ndarray]]) -> None:
+    """Raise :class:`DuplicateKeyError` for the first time step that occurs twice, naming it and
+    where (files, or positions in one file). ``steps``: (uri, time steps) per file."""
+    if not steps:
+        return
+    values = np.concatenate([s for _, s in steps]).astype(np.int64)
+    owner = np.repeat(np.arange(len(steps)), [len(s) for _, s in steps])
+    order = np.argsort(values, kind="stable")
+    repeated = np.flatnonzero(values[order][1:] == values[order][:-1])
+    if not repeated.size:
+        return
+    first, second = order[repeated[0]], order[repeated[0] + 1]
+    when = np.datetime_as_string(values[first].astype("datetime64[us]"), unit="s") + "Z"
+    (uri_a, _), (uri_b, _) = steps[owner[first]], steps[owner[second]]
+    if owner[first] == owner[second]:
+        offset = sum(len(s) for _, s in steps[:owner[first]])
+        raise DuplicateKeyError(
+            f"time step {when} occurs twice (time indices {first - offset} and "
+            f"{second - offset}): every grid cell of it would be committed twice", source=uri_a,
+            fix="remove the repeated step (e.g. `cdo delete,timestep=N`) or re-download it")
+    where = ("matched twice by the source's uri globs" if uri_a == uri_b
+             else f"is also in {uri_b}")
+    raise DuplicateKeyError(
+        f"time step {when} {where}: every grid cell of it would be committed twice",
+        source=uri_a, fix="keep one file per time step in the source's uri glob (overlapping "
+                          "downloads, or a file listed twice)")
+
+
 def lineage_attributes(ds: xr.Dataset) -> dict[str, str]:
     return {key: str(ds.attrs[key]) for key in LINEAGE_ATTRIBUTES if key in ds.attrs}
-
-
-_NC_TYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 4, 6: 8, 7: 1, 8: 2, 9: 4, 10: 8, 11: 8}
-_HEADER_READ = 8 << 20  # headers are KBs; a bigger one is only read up to here
-
-
-class _ClassicHeader:
-    """Cursor over a netCDF-3 header (CDF-1, -2 and -5 layouts, big-endian)."""
-
-    def __init__(self, data: bytes):
-        self.data, self.pos = data, 4
-        self.count = ">Q" if data[3] == 5 else ">I"      # NON_NEG: 8 bytes in CDF-5
-        self.offset = ">I" if data[3] == 1 else ">Q"     # OFFSET: 8 bytes from CDF-2 on
-
-    def take(self, fmt: str | None = None) -> int:
-        fmt = fmt or self.count
-        (value,) = struct.unpack_from(fmt, self.data, self.pos)
-        self.pos += struct.calcsize(fmt)
-        return value
-
-    def skip_padded(self, nbytes: int) -> None:
-        self.pos += -(-nbytes // 4) * 4
-
-    def skip_attributes(self) -> None:
-        self.take(">I")  # NC_ATTRIBUTE tag, or ZERO when absent
-        for _ in range(self.take()):
-            self.skip_padded(self.take())            # name
-            nc_type = self.take(">I")
-            self.skip_padded(self.take() * _NC_TYPE_BYTES[nc_type])
-
-
-def classic_data_end(header: bytes) -> int | None:
-    """The file size a netCDF-3 header promises (end of its last data byte), None if unknown."""
-    cursor = _ClassicHeader(header)
-    numrecs = cursor.take()
-    cursor.take(">I")
-    dims = []
-    for _ in range(cursor.take()):
-        cursor.skip_padded(cursor.take())
-        dims.append(cursor.take())
-    cursor.skip_attributes()
-    cursor.take(">I")
-    fixed, record = [], []
-    for _ in range(cursor.take()):
-        cursor.skip_padded(cursor.take())
-        dim_ids = [cursor.take() for _ in range(cursor.take())]
-        cursor.skip_attributes()
-        itemsize, _, begin = _NC_TYPE_BYTES[cursor.take(">I")], cursor.take(), cursor.take(cursor.offset)
-        is_record = bool(dim_ids) and dims[dim_ids[0]] == 0
-        size = math.prod(dims[i] for i in dim_ids[is_record:]) * itemsize
-        (record if is_record else fixed).append((begin, size))
-    if numrecs in (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):  # streaming: record count not in header
-        record = []
-    # records interleave; each slot is padded to 4 bytes unless there is one record variable
-    recsize = sum(-(-s // 4) * 4 if len(record) > 1 else s for _, s in record)
-    ends = [b + s for b, s in fixed] + [b + (numrecs - 1) * recsize + s for b, s in record
-                                         if numrecs > 0]
-    return max(ends, default=None)
-
-
-def check_complete(uri: str) -> None:
-    """Refuse a truncated netCDF-3 file, which opens fine and reads zeros past its end.
-
-    (netCDF-4/HDF5 files record their end-of-file address, so truncation fails on open.)
-    """
-    path = _path(uri)
-    if "://" in path:
-        return
-    with open(path, "rb") as handle:
-        header = handle.read(_HEADER_READ)
-    if header[:3] != b"CDF":
-        return
-    actual = os.path.getsize(path)
-    try:
-        needed = classic_data_end(header)
-    except (struct.error, KeyError, IndexError) as err:
-        if actual <= _HEADER_READ:
-            raise UnreadableSourceError("netCDF-3 header is truncated or corrupt", source=uri,
-                                        fix=_UNREADABLE_FIX) from err
-        return  # a header larger than we read: leave the check to netCDF
-    if needed is not None and actual < needed:
-        raise UnreadableSourceError(
-            f"file is truncated: {actual} bytes, but its header places data up to byte {needed}",
-            source=uri, fix=_UNREADABLE_FIX)
 
 
 # --------------------------------------------------------------------------- reading
@@ -729,18 +690,28 @@ class GriddedNetCDF(Connector):
     kind = "netcdf_grid"
     config_model = GriddedConfig
 
+    @integrity.guarded_plan
     def plan(self, config: GriddedConfig, uri: str, sha256: str, size: int) -> SourcePlan:
         with open_dataset(uri) as ds:
-            check_complete(uri)
             layout = layout_for(config, uri)
+            check_time_steps([(uri, time_steps(ds, layout))])
             return SourcePlan(uri=uri, sha256=sha256, size=size, schema=build_schema(layout),
                               columns=layout.columns,
                               chunks=build_chunks(ds, layout, config, uri, sha256),
                               attributes=lineage_attributes(ds))
 
+    def check_source(self, config: GriddedConfig, plans) -> None:
+        """No time step in two files of one source (each file's own steps: :meth:`plan`)."""
+        steps = []
+        for plan in plans:
+            with open_dataset(plan.uri) as ds:
+                steps.append((plan.uri, time_steps(ds, layout_for(config, plan.uri))))
+        check_time_steps(steps)
+
     def release(self) -> None:
         clear_cache()
 
+    @integrity.guarded_read
     def read(self, config: GriddedConfig, chunk: ChunkSpec, plan_schema: pa.Schema) -> ChunkResult:
         layout = layout_for(config, chunk.uri)
         _check_schema(layout, plan_schema, chunk.uri)

@@ -60,10 +60,12 @@ def open_xarray(path: str, **decode) -> Any:
         nc = open_netcdf4(path)
         try:
             store = xr.backends.NetCDF4DataStore(nc, lock=HDF5_LOCK)
-            return xr.open_dataset(store, **decode)
+            ds = xr.open_dataset(store, **decode)
         except BaseException:
             nc.close()
             raise
+    ds.encoding["source"] = path  # as xarray records it when it opens the path itself
+    return ds
 
 
 @dataclass

@@ -49,13 +49,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from pydantic import Field, field_validator, model_validator
 
+from connectors import integrity
 from connectors.base import (
     QUARANTINE_SCHEMA, ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan,
     quarantine_table,
 )
 from connectors.config import Frozen, SourceConfig
 from connectors.exceptions import (
-    ConnectorError, MissingVariableError, SourceNotFoundError, UnreadableSourceError,
+    ConnectorError, EncodingError, MissingVariableError, SourceNotFoundError, UnreadableSourceError,
 )
 
 log = logging.getLogger(__name__)
@@ -105,11 +106,18 @@ class PortTableConfig(SourceConfig):
     #: cell values (after trimming blanks) that mean "no value"; empty cells always do
     missing_values: tuple[str, ...] = ("Unknown",)
     delimiter: str = Field(default=",", min_length=1, max_length=1)
+    #: the file's text encoding (ASCII-compatible: utf-8, latin-1, cp1252...); a line that does
+    #: not decode is quarantined as ``encoding``, not the whole file
     encoding: str = "utf-8"
     #: remaining columns to keep (source name -> spec or output name); None keeps them all
     columns: dict[str, ColumnSpec] | None = None
     #: remaining columns to leave out when ``columns`` is not given
     drop: tuple[str, ...] = ()
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, value: str) -> str:
+        return integrity.check_encoding_name(value)
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -240,7 +248,10 @@ class RawTable:
 
 def load_raw(config: PortTableConfig, path: Path, where: str) -> RawTable:
     """Read and split a file, quarantine malformed lines, parse the rest as strings."""
-    data = _decode(path.read_bytes(), config.encoding, where).removeprefix(_UTF8_BOM)
+    raw = integrity.normalise_newlines(path.read_bytes().removeprefix(_UTF8_BOM))
+    data, undecodable, undecodable_raw = integrity.transcode_lines(raw, config.encoding)
+    if undecodable.size and undecodable[0] == 0:
+        _decode(raw[:raw.find(b"\n") + 1 or len(raw)], config.encoding, where)  # raises
     if data and not data.endswith((b"\n", b"\r")):  # pyarrow cannot skip a header with no line end
         data += b"\n"
     lines = split_lines(data)
@@ -250,7 +261,9 @@ def load_raw(config: PortTableConfig, path: Path, where: str) -> RawTable:
         raise UnreadableSourceError("the first line is not a header of column names",
                                     source=where, fix="check the file is a CSV with a header")
     names = parse_header(data[: lines.starts[0] + lines.spans[0]], config.delimiter, where)
+    too_long = integrity.long_lines(lines.starts, lines.starts + lines.spans)
     is_record = ~lines.empty & (lines.numbers > 1)
+    formed &= ~too_long
     keep = is_record & formed
     keep[0] = True
     invalid: list[int] = []
@@ -265,15 +278,21 @@ def load_raw(config: PortTableConfig, path: Path, where: str) -> RawTable:
     bad_shape = kept_numbers[np.asarray(invalid, dtype=np.int64) - 1]
     good = np.setdiff1d(kept_numbers[1:], bad_shape)
     quarantine = pa.concat_tables([
+        quarantine_table(["encoding"] * undecodable.size,
+                         [f"not valid {config.encoding}"] * undecodable.size, where,
+                         undecodable + 1, undecodable_raw),
+        _line_quarantine("line_too_long", f"more than {integrity.MAX_LINE_BYTES} bytes",
+                         lines.numbers[is_record & too_long],
+                         pc.utf8_slice_codeunits(texts, 0, integrity.RAW_KEEP), where),
         _line_quarantine("bad_quoting", "a quoted field is not closed on its line (quoted line "
                          "breaks are not supported) or a quote follows a closed quoted field",
-                         lines.numbers[is_record & ~formed], texts, where),
+                         lines.numbers[is_record & ~formed & ~too_long], texts, where),
         _line_quarantine("wrong_field_count", f"expected {len(names)} fields as in the header",
                          bad_shape, texts, where),
     ])
     return RawTable(table=normalise_strings(table, config.missing_values), positions=good,
                     raws=texts.take(pa.array(good - 1)), quarantine=quarantine,
-                    rows_in=int(is_record.sum()))
+                    rows_in=int(is_record.sum()) + undecodable.size)
 
 
 def _check_alignment(rows: int, invalid: list, lines: int, where: str) -> None:
@@ -285,11 +304,11 @@ def _check_alignment(rows: int, invalid: list, lines: int, where: str) -> None:
 
 
 def _decode(data: bytes, encoding: str, where: str) -> bytes:
-    """UTF-8 bytes of the file; other encodings are transcoded once, up front."""
+    """UTF-8 bytes of the header line; the records are transcoded line by line."""
     try:
         text = data.decode(encoding)
     except (UnicodeDecodeError, LookupError) as err:
-        raise UnreadableSourceError(f"cannot decode the file as {encoding!r}: {err}",
+        raise EncodingError(f"the header line is not valid {encoding} ({integrity.describe(err)})",
                                     source=where,
                                     fix="set `encoding:` to the file's encoding, e.g. latin-1"
                                     ) from err
@@ -692,6 +711,7 @@ class PortTable(Connector):
     config_model = PortTableConfig
 
     def plan(self, config: PortTableConfig, uri: str, sha256: str, size: int) -> SourcePlan:
+        integrity.check_text(uri, config.encoding)
         path = _local_path(uri)
         schema = plan_schema(config, path, uri)
         columns = tuple(_column_info(f) for f in schema)

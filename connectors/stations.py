@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
+from connectors import integrity
 from connectors.base import ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan
 from connectors.config import VariableMapping
 from connectors.delimited import (
@@ -62,6 +63,7 @@ class NdbcConfig(StationConfig):
 
 def ndbc_layout(config: NdbcConfig, uri: str) -> TextLayout:
     """Names from the first ``#`` line, units from the second; data start on line 3."""
+    integrity.check_text(uri, config.encoding)
     lines = head_lines(uri, 2)
     if len(lines) < 2 or not (lines[0][2].startswith(b"#") and lines[1][2].startswith(b"#")):
         raise UnreadableSourceError(
@@ -240,6 +242,7 @@ class CoopsConfig(StationConfig):
 
 
 def load_coops(uri: str) -> dict:
+    integrity.check_regular(uri)
     try:
         doc = json.loads(local_path(uri).read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

@@ -18,6 +18,13 @@ class RunError(HainaError):
     exit_code = 3
 
 
+class SourceReadError(RunError):
+    """A worker could not read a source file (truncated, corrupt, wrong encoding): bad input,
+    named by the connector's error, so it exits 2 like a bad file found while planning."""
+
+    exit_code = 2
+
+
 class GateFailedError(HainaError):
     """Validation ran and the recipe's quality gate refused the run."""
 

@@ -42,6 +42,7 @@ from catalog import store as store_mod
 from catalog import writer
 from catalog.exceptions import CatalogError
 from catalog.warehouse import Warehouse
+from connectors import integrity
 from connectors.base import SourcePlan
 from connectors.exceptions import SourceNotFoundError
 from expectations import checks as checks_mod
@@ -53,7 +54,7 @@ from pipelines import incremental
 from pipelines import prehash
 from pipelines import splits as splits_mod
 from pipelines import schemas as schemas_mod
-from pipelines.exceptions import GateFailedError, RunError
+from pipelines.exceptions import GateFailedError, RunError, SourceReadError
 from pipelines.incremental import Delta, Source
 from pipelines.recipe import Recipe
 from pipelines.transforms import WRITE_BUFFER_BYTES, Ingest, IngestPlan
@@ -133,6 +134,8 @@ def match_sources(recipe: Recipe) -> list[tuple[int, str]]:
                     f"(looked for {absolute})",
                     fix="check the path and glob; relative paths are relative to the recipe file",
                 )
+            for path in paths:  # before fingerprinting: reading a named pipe blocks forever
+                integrity.check_regular(path)
             found.extend((index, path) for path in paths)
     return found
 
@@ -170,6 +173,8 @@ def plan_sources(recipe: Recipe, sources: Sequence[Source]) -> list[tuple[int, S
         # connectors plan one file without knowing which recipe source it belongs to
         chunks = tuple(dataclasses.replace(c, source_index=source.index) for c in plan.chunks)
         plans.append((source.index, dataclasses.replace(plan, chunks=chunks)))
+    for index, config in enumerate(recipe.sources):  # checks across one source's files
+        connectors.get(config.kind).check_source(config, [p for i, p in plans if i == index])
     return plans
 
 
@@ -490,8 +495,10 @@ class Runner:
         recipe = self.recipe
         errors = [e for rec in summary["sources"].values() for e in rec["errors"]]
         if errors:
-            raise RunError("a source failed while reading; no version was committed:\n  - "
-                           + "\n  - ".join(sorted(set(errors))))
+            distinct = sorted(set(errors))
+            raise SourceReadError(f"{distinct[0]} (no version was committed)" if len(distinct) == 1
+                                  else "sources failed while reading; no version was committed:"
+                                  "\n  - " + "\n  - ".join(distinct))
         counts = _totals(summary["sources"])
         _check_accounting(summary["sources"], plans, files)
         self.catalog.record_source_counts(run_id, summary["sources"])

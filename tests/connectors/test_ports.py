@@ -344,17 +344,19 @@ def test_declared_types_and_inference(tmp_path):
     assert "'maybe' in column 'flag' is not a bool value" in quarantine["detail"][1].as_py()
 
 
-def test_latin1_encoding_and_undecodable_file(tmp_path):
+def test_latin1_encoding_and_undecodable_line(tmp_path):
     path = tmp_path / "latin1.csv"
-    path.write_bytes("id,name,lat,lon\nX1,Sète,43.4,3.7\n".encode("latin-1"))
+    path.write_bytes("id,name,lat,lon\nX1,Sète,43.4,3.7\nX2,Agde,43.3,3.5\n".encode("latin-1"))
     config = dict(kind="port_table", uri="x", id_column="id", name_column="name",
                   latitude_column="lat", longitude_column="lon")
     _, table, _, _ = _run({**config, "encoding": "latin-1"}, path)
-    assert table["port_name"].to_pylist() == ["Sète"]
-    conf = PortTableConfig.model_validate(config)  # utf-8 by default
-    plan = PortTable().plan(conf, str(path), "0" * 64, path.stat().st_size)  # header only
-    with pytest.raises(UnreadableSourceError, match=r"cannot decode.*Fix: set `encoding:`"):
-        PortTable().read(conf, plan.chunks[0], plan.schema)
+    assert table["port_name"].to_pylist() == ["Sète", "Agde"]
+    # read as UTF-8 (the default), the Latin-1 line is quarantined; the file is not rejected
+    _, table, quarantine, results = _run(config, path)
+    assert table["port_name"].to_pylist() == ["Agde"]
+    assert quarantine.select(["reason", "position", "raw"]).to_pylist() == [
+        {"reason": "encoding", "position": 2, "raw": "X1,S\\xe8te,43.4,3.7"}]
+    assert sum(r.rows_in for r in results) == 2
 
 
 # --------------------------------------------------------------------------- config errors
