@@ -83,6 +83,16 @@ class PublishError(WarehouseError):
     """Staged files could not be moved into their version folder."""
 
 
+class WarehouseReadOnlyError(WarehouseError):
+    """The warehouse folder cannot be written, so a run or a release could not change anything."""
+
+    exit_code = 3
+
+
+class UnsupportedURIError(CatalogError):
+    """No Beam filesystem reads a URI's scheme (none exists, or its package is not installed)."""
+
+
 class WriterError(CatalogError):
     """A Parquet file could not be written, or tables could not be combined."""
 

@@ -204,6 +204,26 @@ def _postgres_engine(url: sa.URL) -> Engine:
     return engine
 
 
+def _open_error(url: sa.URL, err: Exception) -> CatalogConnectionError:
+    """The one-line reason a catalog database could not be opened, and what to do about it."""
+    reason = " ".join(str(getattr(err, "orig", None) or err).split())
+    if url.get_backend_name() != "sqlite":
+        return CatalogConnectionError(
+            f"cannot open the catalog database ({reason})", where=url.render_as_string(),
+            fix="check that the server is running and the URL's host, port, user and database "
+                "are right")
+    path = url.database or ":memory:"
+    if "file is not a database" in reason:
+        return CatalogConnectionError(
+            f"catalog file {path} is not an SQLite database ({reason}).",
+            fix="point --catalog, $HAINA_CATALOG_URL or the recipe's catalog: at a Haina "
+                "catalog (or at a new file), or move this file out of the way")
+    return CatalogConnectionError(
+        f"cannot open or create the SQLite catalog {path} ({reason}).",
+        fix="check that the file's folder exists and is writable, or point --catalog at a "
+            "writable place")
+
+
 #: URL drivername -> engine factory
 _ENGINES: dict[str, Callable[[sa.URL], Engine]] = {
     "sqlite": _sqlite_engine,
@@ -295,14 +315,11 @@ class SqlCatalog(Catalog):
             raise CatalogConnectionError(
                 f"driver {parsed.drivername!r} is not supported", where=url,
                 fix=f"use one of {', '.join(sorted(_ENGINES))}")
-        engine = factory(parsed)
         try:
+            engine = factory(parsed)
             create_tables(engine)
-        except sa.exc.OperationalError as err:
-            raise CatalogConnectionError(
-                f"cannot open the catalog database ({err.orig})",
-                where=parsed.render_as_string(), fix="check that the server is running and "
-                "the URL's host, port, user and database are right") from err
+        except (sa.exc.DatabaseError, OSError) as err:
+            raise _open_error(parsed, err) from err
         return cls(engine)
 
     def close(self) -> None:

@@ -17,10 +17,17 @@ import dataclasses
 import errno
 import os
 import shutil
+import tempfile
 
 from apache_beam.io.filesystems import FileSystems
 
-from catalog.exceptions import NotFoundError, PublishError, WarehouseError
+from catalog.exceptions import (
+    NotFoundError,
+    PublishError,
+    WarehouseError,
+    WarehouseReadOnlyError,
+)
+from catalog.filesystems import require_filesystem
 from catalog.manifest import MANIFEST_NAME
 from catalog.store import Catalog
 
@@ -63,6 +70,32 @@ class Warehouse:
 
     def version_dir(self, dataset: str, version_id: str) -> str:
         return self._join("datasets", dataset, "versions", version_id)
+
+    # --- checks ------------------------------------------------------------------------------
+    def require_writable(self, refused: str) -> None:
+        """Refuse at once when the warehouse cannot be written, before anything is changed.
+
+        A local root is probed by creating (and removing) a file in it: that answers for
+        read-only mounts, permissions and ACLs alike, as the run itself would meet them.
+        ``refused`` says what did not happen, e.g. "nothing was run".
+        """
+        if not _is_local(self.root):
+            require_filesystem(self.root, "warehouse")
+            return
+        root = self._base
+        try:
+            os.makedirs(root, exist_ok=True)
+            handle, probe = tempfile.mkstemp(prefix=".haina-write-probe-", dir=root)
+            os.close(handle)
+            os.remove(probe)
+        except OSError as err:
+            if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise WarehouseReadOnlyError(
+                    f"warehouse {root} is read-only ({err.strerror}); {refused}.",
+                    fix="remount it read-write or fix its permissions, or point --warehouse "
+                        "(or $HAINA_WAREHOUSE) at a writable folder") from err
+            raise WarehouseError(f"cannot write in the warehouse ({err.strerror}); {refused}.",
+                                 where=root, fix="check the folder and its filesystem") from err
 
     # --- publishing --------------------------------------------------------------------------
     def publish(self, staging_data_dir: str, version_dir: str) -> None:

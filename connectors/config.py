@@ -54,5 +54,15 @@ class SourceConfig(Frozen):
             }
         return value
 
+    @field_validator("uri")
+    @classmethod
+    def _some_uri(cls, value: str | list[str]) -> str | list[str]:
+        # an empty glob would match the recipe's own folder (''), or nothing at all ([])
+        given = [value] if isinstance(value, str) else value
+        if not given or any(not item.strip() for item in given):
+            raise ValueError("expected a path or glob, or a non-empty list of them, "
+                             "e.g. uri: data/*.nc")
+        return value
+
     def uris(self) -> list[str]:
         return [self.uri] if isinstance(self.uri, str) else list(self.uri)

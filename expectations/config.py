@@ -1,11 +1,14 @@
 """Typed, frozen quality settings of a recipe (the ``quality:`` section)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from expectations.qc_config import QCConfig
+
+#: a share of rows, from none (0) to all (1)
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class RangeOverride(BaseModel):
@@ -31,7 +34,7 @@ class QualityConfig(BaseModel):
     #: the gate: the run fails when any expectation's unexpected fraction exceeds this
     max_failing_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
     #: per-expectation-type or per-column overrides of the gate, e.g. {"sea_water_temperature": 0.01}
-    max_failing_fraction_by_column: dict[str, float] = Field(default_factory=dict)
+    max_failing_fraction_by_column: dict[str, Fraction] = Field(default_factory=dict)
     #: where chunk metrics are computed: "arrow" (exact, pyarrow.compute) or "great_expectations"
     #: (GE's own pandas engine on every chunk: the reference, much slower)
     engine: Literal["arrow", "great_expectations"] = "arrow"

@@ -5,7 +5,8 @@
     haina datasets | versions NAME | show NAME@VERSION [--json] | runs NAME
 
 Errors that a user can fix are printed as one message naming the file, the field and the fix,
-with a non-zero exit code; tracebacks are for bugs (``--debug`` shows them for everything).
+with a non-zero exit code; anything else is one "internal error" line with exit code 3
+(``--debug`` or ``HAINA_DEBUG=1`` shows the traceback, for everything).
 """
 from __future__ import annotations
 
@@ -27,14 +28,55 @@ console = Console(highlight=False, width=_WIDTH)
 err_console = Console(stderr=True, highlight=False, width=_WIDTH)
 
 
-def _quiet_libraries() -> None:
+def _quiet_libraries(debug: bool = False) -> None:
     # Beam and GE log at INFO/WARNING about things a user cannot act on (missing cloud SDKs,
     # progress bars); keep the terminal for Haina's own messages.
     logging.getLogger().setLevel(logging.ERROR)
     for name in ("apache_beam", "great_expectations", "root"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    if not debug:
+        # a step that raises inside a pipeline is logged by Beam with its traceback
+        # (runners/common.py, at ERROR) before Beam re-raises it; main() prints the error itself
+        logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+class _HideTracebacks:
+    """stderr without the tracebacks libraries print themselves.
+
+    Beam's worker threads ``print()`` a failed step's traceback to stderr before handing the
+    error back (apache_beam/runners/worker/sdk_worker.py); main() reports that error as one
+    line, and ``--debug`` shows its traceback.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._dropped = False
+
+    def write(self, text: str) -> int:
+        dropped, self._dropped = self._dropped, False
+        if text.lstrip().startswith("Traceback (most recent call last)"):
+            self._dropped = True
+            return len(text)
+        if dropped and text == "\n":  # the end of the dropped print()
+            return len(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _debug_wanted(args) -> bool:
+    """``--debug`` or ``HAINA_DEBUG=1``: show tracebacks (and Beam's error logs)."""
+    return bool(args.debug) or os.environ.get("HAINA_DEBUG", "").strip().lower() in (
+        "1", "true", "yes", "on")
+
+
+def _one_line(err: BaseException) -> str:
+    """The first line of an unexpected exception's message (SQL and the like follow it)."""
+    lines = str(err).strip().splitlines()
+    return lines[0].strip() if lines else ""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -113,23 +155,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = argv[:argv.index("--")] if "--" in argv else argv
     args = _parser().parse_args(argv)
     args.beam_args = beam_args
-    _quiet_libraries()
+    args.debug = _debug_wanted(args)
+    _quiet_libraries(args.debug)
     from pipelines.exceptions import HainaError
     from connectors.exceptions import ConnectorError
     from catalog.exceptions import CatalogError
     from expectations.exceptions import ExpectationsError
 
     judge = None
-    if args.command == "run" and "great_expectations" not in sys.modules:
-        # Great Expectations imports in a helper process on another core while this one
-        # imports Beam and plans (expectations.ge_process); the run closes it when done
-        from expectations.ge_process import Judge
-        judge = args.judge = Judge().start()
-    if args.command == "run":
-        # hashlib releases the GIL: source files are hashed while Beam imports (pipelines.prehash)
-        from pipelines import prehash
-        prehash.start(prehash.local_sources(args.recipe))
+    stderr = sys.stderr
+    if not args.debug:
+        sys.stderr = _HideTracebacks(stderr)
     try:
+        if args.command == "run" and "great_expectations" not in sys.modules:
+            # Great Expectations imports in a helper process on another core while this one
+            # imports Beam and plans (expectations.ge_process); the run closes it when done
+            from expectations.ge_process import Judge
+            judge = args.judge = Judge().start()
+        if args.command == "run":
+            # hashlib releases the GIL: source files are hashed while Beam imports
+            # (pipelines.prehash)
+            from pipelines import prehash
+            prehash.start(prehash.local_sources(args.recipe))
         # imported late: Beam and GE take seconds to import
         return _handler(args)(args, console) or 0
     except (HainaError, ConnectorError, CatalogError, ExpectationsError) as err:
@@ -140,7 +187,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted; nothing was committed by the interrupted step")
         return 130
+    except Exception as err:  # noqa: BLE001 - a bug: one line, the traceback on request
+        if args.debug:
+            raise
+        err_console.print(f"[bold red]internal error:[/] {escape(type(err).__name__)}: "
+                          f"{escape(_one_line(err))} (run with --debug / HAINA_DEBUG=1 for the "
+                          f"traceback)", markup=True, soft_wrap=True)
+        return 3
     finally:
+        sys.stderr = stderr
         if judge is not None:
             judge.close()
 

@@ -63,6 +63,8 @@ def cmd_check(args, console: Console) -> int:
 
 def cmd_run(args, console: Console) -> int:
     recipe = recipe_mod.load(args.recipe)
+    # before the Runner opens (and on a new warehouse creates) the catalog inside it
+    resolve_warehouse(recipe, args.warehouse).require_writable("nothing was run")
     beam_args = args.beam_args
     runner = Runner(recipe, beam_args=beam_args, warehouse=args.warehouse, catalog=args.catalog,
                     actor=args.actor, wait_seconds=args.wait, full=args.full,

@@ -12,6 +12,10 @@ class RecipeError(HainaError):
     """A recipe file is missing, not YAML, or does not match the recipe model."""
 
 
+class OptionsError(HainaError):
+    """A command-line or Beam pipeline option cannot work (e.g. a runner Beam does not know)."""
+
+
 class RunError(HainaError):
     """A run could not complete: a source failed, or row accounting did not balance."""
 

@@ -130,14 +130,16 @@ def _format_errors(path: Path | str, err: ValidationError, prefix: tuple = (),
     """One line per bad key: where, what was wrong, the value given, and what is accepted.
 
     pydantic reports each branch of a union (``int | Literal["auto"]``) as its own error with a
-    branch tag in the location; those are folded into one line per key.
+    branch tag in the location; those are folded into one line per key. A single problem is
+    one line (``FILE: recipe is not valid: KEY: ...``); several are a list under a header line.
     """
     lines: dict[str, list[str]] = {}
     values: dict[str, object] = {}
     for item in err.errors():
         loc = tuple(p for p in item["loc"] if not _is_union_tag(p))
         where = _location(prefix + loc)
-        message = item["msg"]
+        # "Value error, " is pydantic's prefix for a validator's own message: noise here
+        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden" and model is not None:
             accepted = _accepted_keys(model, loc[:-1])
             if accepted:
@@ -146,11 +148,12 @@ def _format_errors(path: Path | str, err: ValidationError, prefix: tuple = (),
             lines[where].append(message)
         if item["type"] != "missing":
             values[where] = item.get("input")
-    out = [f"{path}: recipe is not valid ({len(lines)} problem(s)):"]
-    for where, messages in lines.items():
-        shown = f" (got {values[where]!r})" if where in values else ""
-        out.append(f"  - {where}: {' or '.join(messages)}{shown}")
-    return "\n".join(out)
+    problems = [f"{where}: {' or '.join(messages)}"
+                + (f" (got {values[where]!r})" if where in values else "")
+                for where, messages in lines.items()]
+    if len(problems) == 1:
+        return f"{path}: recipe is not valid: {problems[0]}"
+    return "\n  - ".join([f"{path}: recipe is not valid ({len(problems)} problems):", *problems])
 
 
 def _is_union_tag(part) -> bool:
@@ -208,6 +211,10 @@ def _parse_sources(path, raw_sources) -> tuple[SourceConfig, ...]:
         if not isinstance(raw, dict):
             raise RecipeError(f"{path}: sources[{i}]: expected a mapping (got {raw!r})")
         kind = raw.get("kind")
+        if not isinstance(kind, str):
+            given = f"got {kind!r}" if "kind" in raw else "missing"
+            raise RecipeError(f"{path}: sources[{i}].kind: expected the name of one source kind "
+                              f"({given}); accepted: {', '.join(connectors.kinds())}")
         try:
             model = connectors.get(kind).config_model
         except ConnectorError as err:
@@ -220,12 +227,56 @@ def _parse_sources(path, raw_sources) -> tuple[SourceConfig, ...]:
     return tuple(parsed)
 
 
+class DuplicateKeyError(yaml.MarkedYAMLError):
+    """A YAML mapping names the same key twice (PyYAML would silently keep the last one)."""
+
+    def __init__(self, key, first: yaml.Mark, again: yaml.Mark):
+        super().__init__(problem=f"key {key!r} appears twice in one mapping", problem_mark=again)
+        self.key, self.first, self.again = key, first, again
+
+
+class _RecipeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping.
+
+    Merge keys (``<<: *defaults``) may still be overridden: only keys written out in the
+    mapping itself are compared.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _value in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:
+                    continue  # an unhashable key: the base constructor reports it
+                if first is not key_node.start_mark:
+                    raise DuplicateKeyError(key, first, key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_error(path: Path | str, err: yaml.YAMLError) -> str:
+    """One line: file, line and column, and what is wrong there."""
+    if isinstance(err, DuplicateKeyError):
+        return (f"{path}: line {err.again.line + 1}, column {err.again.column + 1}: key "
+                f"{err.key!r} is given twice in the same mapping (first at line "
+                f"{err.first.line + 1}, column {err.first.column + 1}). Fix: keep one of them")
+    mark = getattr(err, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    problem = " ".join(str(getattr(err, "problem", None) or err).split())
+    context = getattr(err, "context", None)
+    return f"{path}: {where}not valid YAML: {problem}" + (f" ({context})" if context else "")
+
+
 def parse(text: str, path: Path | str = "<recipe>") -> Recipe:
     """Parse recipe YAML text; ``path`` is used in messages and to resolve relative paths."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_RecipeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
-        raise RecipeError(f"{path}: not valid YAML: {err}") from err
+        raise RecipeError(_yaml_error(path, err)) from err
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: expected a mapping of recipe keys at the top level "
                           f"(got {type(raw).__name__})")

@@ -39,13 +39,16 @@ def _warn(console: Console):
 def cmd_release(args, console: Console) -> int:
     name, ref = _split_ref(args.ref)
     notes = _read_notes(args.notes)
-    catalog, _ = _catalog(args)
+    catalog, warehouse = _catalog(args)
     if args.dry_run:
         plan = release_mod.plan_release(catalog, name, ref, requested=args.semver)
         _print_plan(console, plan)
         console.print(f"dry run: would release {name}@{plan.version.version_id} as "
                       f"{plan.semver}")
         return 0
+    # the card and Croissant files go into the warehouse after the catalog says "released":
+    # a read-only warehouse must be refused before that, not half-way
+    warehouse.require_writable("nothing was released")
     record, plan = release_mod.release(catalog, name, ref, requested=args.semver, notes=notes,
                                        verify=args.verify)
     _print_plan(console, plan)
@@ -90,7 +93,8 @@ def cmd_transition(args, console: Console) -> int:
         raise HainaError(f"{args.action} {args.ref}: a reason is required; readers are told "
                          f"why the version went away. Fix: haina {args.action} {args.ref} "
                          f"--reason \"what is wrong with it\"")
-    catalog, _ = _catalog(args)
+    catalog, warehouse = _catalog(args)
+    warehouse.require_writable("nothing was changed")
     state = release_mod.transition(catalog, name, ref, args.action, args.reason)
     console.print(f"{args.ref} is now [bold]{state}[/]"
                   + (f": {args.reason}" if args.reason else ""))

@@ -18,6 +18,7 @@ import concurrent.futures
 import dataclasses
 import datetime as dt
 import hashlib
+import importlib
 import json
 import os
 import socket
@@ -41,6 +42,7 @@ from catalog import manifest as manifest_mod
 from catalog import store as store_mod
 from catalog import writer
 from catalog.exceptions import CatalogError
+from catalog.filesystems import require_filesystem
 from catalog.warehouse import Warehouse
 from connectors import integrity
 from connectors.base import SourcePlan
@@ -54,7 +56,7 @@ from pipelines import incremental
 from pipelines import prehash
 from pipelines import splits as splits_mod
 from pipelines import schemas as schemas_mod
-from pipelines.exceptions import GateFailedError, RunError, SourceReadError
+from pipelines.exceptions import GateFailedError, OptionsError, RunError, SourceReadError
 from pipelines.incremental import Delta, Source
 from pipelines.recipe import Recipe
 from pipelines.transforms import WRITE_BUFFER_BYTES, Ingest, IngestPlan
@@ -126,6 +128,7 @@ def match_sources(recipe: Recipe) -> list[tuple[int, str]]:
     for index, source in enumerate(recipe.sources):
         for pattern in source.uris():
             absolute = _absolute(pattern, recipe.base_dir)
+            require_filesystem(absolute, f"{recipe.path}: sources[{index}].uri")
             metadata_list = FileSystems.match([absolute])[0].metadata_list
             paths = sorted(m.path for m in metadata_list)
             if not paths:
@@ -255,6 +258,27 @@ def pipeline_options(beam_args: Sequence[str], workers: int | str, chunks: int
     return options, count
 
 
+def check_runner(options: PipelineOptions) -> str:
+    """The ``--runner`` a run will use, refused before anything starts when Beam has no such
+    runner (Beam would only say so on entering the pipeline, after the run was recorded)."""
+    name = options.view_as(StandardOptions).runner or "DirectRunner"
+    if "." in name:  # a fully qualified PipelineRunner class
+        module, _, cls = name.rpartition(".")
+        try:
+            getattr(importlib.import_module(module), cls)
+        except (ImportError, AttributeError) as err:
+            raise OptionsError(f"--runner={name}: cannot import runner class {cls!r} from "
+                               f"{module!r} ({err}). Fix: check the name, or install the "
+                               f"package that provides it") from err
+        return name
+    known = {path.rsplit(".", 1)[-1].lower() for path in StandardOptions.ALL_KNOWN_RUNNERS}
+    if name.lower() not in known and name.lower() + "runner" not in known:
+        raise OptionsError(f"--runner={name}: Beam has no such runner; known runners: "
+                           f"{', '.join(StandardOptions.KNOWN_RUNNER_NAMES)} (or the full "
+                           f"module.Class name of a PipelineRunner)")
+    return name
+
+
 def runner_is_direct(options: PipelineOptions) -> bool:
     return (options.view_as(StandardOptions).runner or "DirectRunner") in _DIRECT_RUNNERS
 
@@ -268,6 +292,33 @@ def resolve_workers(workers: int | str, chunks: int) -> int:
         raise RunError(f"workers={workers!r}: a run needs at least one worker; "
                        "pass 'auto' (one per CPU core) or a positive number")
     return min(count, max(1, chunks))
+
+
+#: our packages, whose exceptions carry an ``exit_code``
+_OWN_PACKAGES = ("pipelines.", "connectors.", "catalog.", "expectations.")
+
+
+def worker_failure(err: RuntimeError) -> RunError | None:
+    """The error of a step that failed in a worker thread, as one line; None for other errors.
+
+    Beam's multi-threaded DirectRunner hands a failed step back as ``RuntimeError(traceback
+    text)``, the original exception lost but for the text's last line (``module.Type:
+    message``). Our own errors keep their exit code.
+    """
+    text = str(err).strip()
+    if not text.startswith("Traceback (most recent call last)"):
+        return None
+    last = text.splitlines()[-1].strip()
+    failure = RunError(f"a pipeline step failed: {last}. Fix: correct the data or setting it "
+                       f"names; run with --debug for the worker's traceback")
+    qualified = last.split(":", 1)[0]
+    if qualified.startswith(_OWN_PACKAGES):
+        module, _, name = qualified.rpartition(".")
+        try:
+            failure.exit_code = getattr(importlib.import_module(module), name).exit_code
+        except (ImportError, AttributeError):
+            pass  # not one of ours after all: a run error
+    return failure
 
 
 def read_json(uri: str):
@@ -340,7 +391,13 @@ class Runner:
         """Plan every matched file, as a full run would (``haina check``)."""
         plans = plan_sources(self.recipe, self.match())
         schema, _qc = self.with_qc(dataset_schema(self.recipe, plans))
+        self.check_splits(schema)
         return plans, schema, self.suites(schema)
+
+    def check_splits(self, schema: pa.Schema) -> None:
+        """``splits.by`` names columns the dataset has: refused here, not inside the pipeline."""
+        where = f"{self.recipe.path}: " if self.recipe.path else ""
+        splits_mod.check_columns(schema, self.recipe.splits, where)
 
     def previous(self) -> tuple[store_mod.VersionRecord, dict] | None:
         """The version an incremental run extends: the latest one that is not yanked."""
@@ -356,6 +413,9 @@ class Runner:
     # -- execution -----------------------------------------------------------------------------
     def run(self) -> RunOutcome:
         started = time.monotonic()
+        # refused before the run is recorded or anything is read: no half-begun run to clean up
+        check_runner(PipelineOptions(self.beam_args))
+        self.warehouse.require_writable("nothing was run")
         # a process that has GE imported already (a scheduler running many recipes, a test
         # session) judges in-process; otherwise a helper imports GE on another core meanwhile
         own_judge = (self.judge is None and self.recipe.quality.enabled
@@ -384,6 +444,7 @@ class Runner:
         previous_schema = _previous_schema(previous[0], delta) if previous else None
         schema, _qc = self.with_qc(dataset_schema(self.recipe, plans))
         schema = extend_previous(self.recipe, schema, previous_schema, delta.previous_version)
+        self.check_splits(schema)
         suites = self.suites(schema)
         self._lock(run_id)
         staging = self.warehouse.staging_dir(run_id)
@@ -483,8 +544,14 @@ class Runner:
         runner = options.view_as(StandardOptions).runner or "DirectRunner"
         self.echo(f"running {len(plan.chunks)} chunk(s) on {runner}"
                   + (f" with {workers} worker threads" if workers > 1 else ""))
-        with beam.Pipeline(options=options) as pipeline:
-            _ = pipeline | "Ingest" >> Ingest(plan)
+        try:
+            with beam.Pipeline(options=options) as pipeline:
+                _ = pipeline | "Ingest" >> Ingest(plan)
+        except RuntimeError as err:
+            failure = worker_failure(err)
+            if failure is None:
+                raise
+            raise failure from err
         results = [f"{staging}/summary.json", f"{staging}/files.json"]
         summary, files = (read_json(uri) for uri in results)
         FileSystems.delete(results)  # the staging folder becomes the version folder

@@ -74,7 +74,7 @@ class SplitConfig(BaseModel):
             raise ValueError("give between 2 and 127 splits, e.g. {train: 0.8, test: 0.2}")
         bad = {n: f for n, f in value.items() if not (0 <= f <= 1) or math.isnan(f)}
         if bad:
-            raise ValueError(f"fractions must be in [0, 1], got {bad}")
+            raise ValueError(f"every fraction must be in [0, 1]; not {', '.join(sorted(bad))}")
         total = math.fsum(value.values())
         if abs(total - 1) > 1e-9:
             raise ValueError(f"fractions must sum to 1, they sum to {total!r}")
@@ -111,6 +111,37 @@ def _require(table: pa.Table, column: str, config: SplitConfig) -> pa.Array:
             f"'time_block' or 'tile'")
     array = table.column(column).combine_chunks()
     return array.dictionary_decode() if pa.types.is_dictionary(array.type) else array
+
+
+def key_columns(config: SplitConfig) -> tuple[str, ...]:
+    """The columns a row's group key is made of."""
+    if config.by == TIME_BLOCK:
+        return ("time",)
+    if config.by == TILE:
+        return ("latitude", "longitude")
+    return (config.by,)
+
+
+def check_columns(schema: pa.Schema, config: SplitConfig | None, where: str = "") -> None:
+    """Refuse, while planning, a ``splits.by`` the dataset's columns cannot serve.
+
+    The same condition as :func:`_require` at run time, checked before any data is read, so
+    the error comes from the recipe rather than from inside the pipeline. ``where`` prefixes
+    the message (the recipe file).
+    """
+    if config is None:
+        return
+    columns = [name for name in schema.names if name != SPLIT_COLUMN]
+    lacking = [name for name in key_columns(config) if name not in columns]
+    if lacking:
+        raise RecipeError(
+            f"{where}splits.by: {config.by!r} needs column {', '.join(map(repr, lacking))}, "
+            f"which the dataset lacks (columns: {', '.join(columns)}). Fix: set splits.by to "
+            f"one of those columns, 'time_block' or 'tile'")
+    if config.by == TIME_BLOCK and not pa.types.is_timestamp(schema.field("time").type):
+        raise RecipeError(f"{where}splits.by: time_block needs a timestamp 'time' column, got "
+                          f"{schema.field('time').type}. Fix: convert time in the connector, or "
+                          f"split by a column")
 
 
 def _time_ticks_us(table: pa.Table, config: SplitConfig) -> pa.Array:

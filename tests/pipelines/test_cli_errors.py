@@ -217,9 +217,19 @@ def test_recipe_error_says_what_is_accepted(case, tmp_path, capsys):
 def test_recipe_key_path_is_a_real_key_path(tmp_path, capsys):
     recipe = _bad_recipe(tmp_path, "chunk-size-type")
     _code, _out, err = cli(capsys, "--warehouse", str(tmp_path / "wh"), "check", str(recipe))
-    problems = [line for line in err.splitlines() if line.strip().startswith("- ")]
-    assert problems
-    assert all(line.strip().startswith("- sources[0].chunk_size:") for line in problems), err
+    # one problem is one line: "FILE: recipe is not valid: KEY: what (got VALUE)"
+    assert err.strip().count("\n") == 0, err
+    assert err.split("recipe is not valid: ", 1)[1].startswith("sources[0].chunk_size: "), err
+
+
+def test_several_problems_are_listed_one_per_line(tmp_path, capsys):
+    write_grid(tmp_path / "good.nc")
+    recipe = write_recipe(tmp_path, "two-problems", "uri: good.nc", top="colour: blue",
+                          licence="'free for all!'")
+    _code, _out, err = cli(capsys, "--warehouse", str(tmp_path / "wh"), "check", str(recipe))
+    problems = [line.strip() for line in err.splitlines() if line.strip().startswith("- ")]
+    assert "recipe is not valid (2 problems):" in err
+    assert sorted(p.split(":")[0] for p in problems) == ["- colour", "- licence"], err
 
 
 # --------------------------------------------------------------------------- the quality gate

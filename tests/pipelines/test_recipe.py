@@ -101,3 +101,40 @@ def test_shipped_recipes_parse():
     assert len(paths) >= 5
     for path in paths:
         assert recipe_mod.load(path).name
+
+
+def test_duplicate_key_is_refused_with_both_lines(tmp_path):
+    path = write(tmp_path, GOOD.replace("    chunk_size: 2\n", "    chunk_size: 2\n    chunk_size: 4\n"))
+    with pytest.raises(RecipeError, match=r"line 15, column 5: key 'chunk_size' is given twice "
+                                          r"in the same mapping \(first at line 14, column 5\)"):
+        recipe_mod.load(path)
+
+
+def test_yaml_merge_keys_may_still_be_overridden(tmp_path):
+    """Only keys written twice are refused: ``<<: *anchor`` followed by an override is fine."""
+    text = GOOD.replace("owner: {name: Ocean team, email: team@example.org}",
+                        "owner:\n  <<: {name: Defaults, email: team@example.org}\n"
+                        "  name: Ocean team")
+    owner = recipe_mod.load(write(tmp_path, text)).owner
+    assert (owner.name, owner.email) == ("Ocean team", "team@example.org")
+
+
+@pytest.mark.parametrize("output, level", [
+    ("{compression: snappy}", 3), ("{compression: none}", 3),
+    ("{compression: gzip, compression_level: 9}", 9), ("{compression: zstd, compression_level: 22}", 22),
+    ("{compression: snappy, compression_level: null}", None),
+])
+def test_codec_levels_inside_the_range_load(tmp_path, output, level):
+    """The default level (3) is not "given", so codecs without levels take it silently."""
+    path = write(tmp_path, GOOD.replace("output: {target_file_mb: 32}", f"output: {output}"))
+    assert recipe_mod.load(path).output.compression_level == level
+
+
+def test_one_problem_is_one_line(tmp_path):
+    path = write(tmp_path, GOOD.replace("chunk_size: 2", "chunk_size: many"))
+    with pytest.raises(RecipeError) as info:
+        recipe_mod.load(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: recipe is not valid: sources[0].chunk_size: ")
+    assert message.endswith("(got 'many')")
