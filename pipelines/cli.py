@@ -14,6 +14,7 @@ import importlib
 import logging
 import os
 import sys
+import threading
 import warnings
 from typing import Sequence
 
@@ -33,8 +34,29 @@ def _quiet_libraries() -> None:
     logging.getLogger().setLevel(logging.ERROR)
     for name in ("apache_beam", "great_expectations", "root"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # a failing DoFn is logged by Beam with its traceback, then raised to the driver, which
+    # reports it in one line (--debug shows the traceback)
+    logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+class _DriverStderr:
+    """``sys.stderr`` while a command runs: what Haina prints (from the main thread) goes
+    through; what other threads print is dropped. Beam's in-process workers print the traceback
+    of every failed bundle, then the driver re-raises the error, which is reported in one line
+    (``--debug`` keeps everything)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if threading.current_thread() is threading.main_thread():
+            return self._stream.write(text)
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -129,18 +151,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         # hashlib releases the GIL: source files are hashed while Beam imports (pipelines.prehash)
         from pipelines import prehash
         prehash.start(prehash.local_sources(args.recipe))
+    from pipelines.interrupts import Interrupted, handling
+    stderr = sys.stderr
+    if not args.debug:
+        sys.stderr = _DriverStderr(stderr)
     try:
-        # imported late: Beam and GE take seconds to import
-        return _handler(args)(args, console) or 0
+        # SIGTERM stops a command as Ctrl-C does: cleanly, and said in one line
+        with handling():
+            # imported late: Beam and GE take seconds to import
+            return _handler(args)(args, console) or 0
     except (HainaError, ConnectorError, CatalogError, ExpectationsError) as err:
         if args.debug:
             raise
         err_console.print(f"[bold red]error:[/] {escape(str(err))}", markup=True, soft_wrap=True)
         return getattr(err, "exit_code", 2)
+    except Interrupted as err:
+        err_console.print(escape(str(err)), soft_wrap=True)
+        return err.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted; nothing was committed by the interrupted step")
         return 130
     finally:
+        sys.stderr = stderr
         if judge is not None:
             judge.close()
 
