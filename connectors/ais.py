@@ -200,7 +200,9 @@ def nmea_chunk_lines(uri: str, start: int, stop: int) -> tuple[list[bytes], int]
     """
     with _open(uri) as handle:
         data, first_line, end = read_line_range(handle, start, stop)
-        lines = data.split(b"\n")
+        # a file with bare CR line ends (classic Mac, some serial loggers) has no LF at all:
+        # it reads as one "line" here, which is the whole file, so its CRs end the lines
+        lines = data.split(b"\r" if b"\r" in data and b"\n" not in data else b"\n")
         if lines and not lines[-1]:
             lines.pop()
         if start > 0:
