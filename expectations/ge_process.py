@@ -14,17 +14,27 @@ garbage, the same results are computed in the driver (and the reason is logged).
 the suites themselves (say, kwargs GE rejects) is not the helper's fault: it comes back as the
 same :class:`~expectations.exceptions.ExpectationsError` the driver would have raised.
 
+The helper never outlives its run: it asks the kernel to kill it when its parent dies (Linux's
+``PR_SET_PDEATHSIG``; elsewhere a thread watches the parent pid), so even a driver killed with
+SIGKILL leaves no helper behind. It is started with the driver's pid to check against, since
+the parent may already be gone when the helper gets to ask.
+
 Protocol: one JSON line in (``{"suites": [...], "metrics": {...}}``), one JSON line out
 (``{"results": [...]}`` or ``{"error": {"type", "message", "where", "fix"}}``).
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
+import os
 import select
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from typing import IO, Any
 
 from expectations import exceptions
@@ -33,6 +43,10 @@ log = logging.getLogger(__name__)
 
 #: how long the driver waits for the helper's answer (its import included)
 TIMEOUT_SECONDS = 300.0
+#: prctl(2) option: the signal the kernel sends a process when its parent thread exits
+_PR_SET_PDEATHSIG = 1
+#: how often the helper checks its parent where the kernel cannot be asked (not Linux)
+_PARENT_POLL_SECONDS = 0.5
 
 
 def evaluate(suites: list[dict], metrics: dict) -> list[dict]:
@@ -55,7 +69,7 @@ class Judge:
         try:
             self._stderr = tempfile.TemporaryFile()
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "expectations.ge_process"],
+                [sys.executable, "-m", "expectations.ge_process", str(os.getpid())],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
         except OSError as err:
             log.warning("could not start the Great Expectations helper (%s); results will be "
@@ -136,8 +150,32 @@ def _rebuild(error: dict) -> Exception:
     return cls(str(error.get("message")), where=error.get("where"), fix=error.get("fix"))
 
 
-def main() -> int:
+def die_with_parent(parent_pid: int) -> None:
+    """End this process when ``parent_pid`` (the driver that started it) dies, however it dies.
+
+    Linux signals the helper when the *thread* that started it ends: :class:`Judge` is started
+    and closed by the thread that runs the run, which lives as long as the run does.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols include libc's
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent_pid:  # the parent died before prctl: nobody to serve
+                os._exit(1)
+            return
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(_PARENT_POLL_SECONDS)
+    os._exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
     """The helper: import GE first, then answer one request from stdin on stdout."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv:
+        die_with_parent(int(argv[0]))
     reply_to = sys.stdout
     sys.stdout = sys.stderr  # whatever GE prints must not corrupt the reply
     import expectations.results  # noqa: F401  (the import is the point: do it before waiting)

@@ -15,6 +15,7 @@ import importlib
 import logging
 import os
 import sys
+import threading
 import warnings
 from typing import Sequence
 
@@ -40,6 +41,24 @@ def _quiet_libraries(debug: bool = False) -> None:
         logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+class _DriverStderr:
+    """``sys.stderr`` while a command runs: what Haina prints (from the main thread) goes
+    through; what other threads print is dropped. Beam's in-process workers print the traceback
+    of every failed bundle, then the driver re-raises the error, which is reported in one line
+    (``--debug`` keeps everything)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if threading.current_thread() is threading.main_thread():
+            return self._stream.write(text)
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 class _HideTracebacks:
@@ -163,9 +182,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from expectations.exceptions import ExpectationsError
 
     judge = None
+    from pipelines.interrupts import Interrupted, handling
     stderr = sys.stderr
     if not args.debug:
-        sys.stderr = _HideTracebacks(stderr)
+        # what Beam's worker threads print, and tracebacks libraries print themselves, are
+        # dropped: main() reports the error in one line (--debug keeps everything)
+        sys.stderr = _HideTracebacks(_DriverStderr(stderr))
     try:
         if args.command == "run" and "great_expectations" not in sys.modules:
             # Great Expectations imports in a helper process on another core while this one
@@ -177,13 +199,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             # (pipelines.prehash)
             from pipelines import prehash
             prehash.start(prehash.local_sources(args.recipe))
-        # imported late: Beam and GE take seconds to import
-        return _handler(args)(args, console) or 0
+        # SIGTERM stops a command as Ctrl-C does: cleanly, and said in one line
+        with handling():
+            # imported late: Beam and GE take seconds to import
+            return _handler(args)(args, console) or 0
     except (HainaError, ConnectorError, CatalogError, ExpectationsError) as err:
         if args.debug:
             raise
         err_console.print(f"[bold red]error:[/] {escape(str(err))}", markup=True, soft_wrap=True)
         return getattr(err, "exit_code", 2)
+    except Interrupted as err:
+        err_console.print(escape(str(err)), soft_wrap=True)
+        return err.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted; nothing was committed by the interrupted step")
         return 130

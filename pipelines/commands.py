@@ -68,7 +68,9 @@ def cmd_run(args, console: Console) -> int:
     beam_args = args.beam_args
     runner = Runner(recipe, beam_args=beam_args, warehouse=args.warehouse, catalog=args.catalog,
                     actor=args.actor, wait_seconds=args.wait, full=args.full,
-                    workers=args.workers, judge=getattr(args, "judge", None), echo=lambda msg: console.print(f"[dim]{msg}[/]"))
+                    workers=args.workers, judge=getattr(args, "judge", None), echo=lambda msg: console.print(f"[dim]{msg}[/]"),
+                    warn=lambda msg: err_console.print(f"[yellow]warning:[/] {escape(msg)}",
+                                                       soft_wrap=True))
     outcome = runner.run()
     _print_outcome(console, outcome)
     return 0

@@ -33,3 +33,12 @@ class GateFailedError(HainaError):
     """Validation ran and the recipe's quality gate refused the run."""
 
     exit_code = 1
+
+
+class DiskFullError(RunError):
+    """A volume the run writes to (warehouse, staging, catalog) ran out of space."""
+
+
+class EmptySourceError(HainaError):
+    """Source files with bytes in them yielded no rows: most likely the wrong kind of file, or
+    a file of only headers, fill values or rejected records (exit 2, bad input)."""

@@ -111,3 +111,23 @@ def delta(sources: Sequence[Source], previous: Mapping[str, Any] | None, recipe_
     return Delta(process=tuple(now[u] for u in new + changed), reuse=reuse,
                  carried_sources=tuple(carried), new=new, changed=changed, unchanged=unchanged,
                  removed=removed, full_reason=None, previous_version=version)
+
+
+def same_content(process: Sequence[Source], carried: Sequence[dict]
+                 ) -> tuple[list[Source], list[tuple[Source, str]]]:
+    """The sources to ingest, and the copies left out, each with the URI it repeats.
+
+    Identical bytes under two names are a copy: ingesting both would duplicate every row (and
+    their output files would share a name, since names derive from the content's sha256). The
+    first file of a content is ingested; a later one, or one whose content a carried-over
+    source already holds, is recorded as a source of the version but not read.
+    """
+    first = {s["sha256"]: s["uri"] for s in carried}
+    unique, copies = [], []
+    for source in process:
+        if source.sha256 in first:
+            copies.append((source, first[source.sha256]))
+        else:
+            first[source.sha256] = source.uri
+            unique.append(source)
+    return unique, copies

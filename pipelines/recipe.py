@@ -86,6 +86,8 @@ class Recipe(_Frozen):
     quality: QualityConfig = QualityConfig()
     output: OutputConfig = OutputConfig()
     incremental: IncrementalConfig = IncrementalConfig()
+    #: commit a version even when sources with bytes yield no rows (else the run fails, exit 2)
+    allow_empty: bool = False
     #: files whose columns differ from the rest (or from the last version): fail, or widen
     schema_drift: Literal["fail", "widen"] = "fail"
     #: leakage-free train/validation/test assignment (pipelines.splits); None: no split column

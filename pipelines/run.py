@@ -10,7 +10,9 @@ Order of events, and what a crash at each point leaves behind:
 6. one catalog transaction inserts the version and files   — the version exists, complete
 
 A version is visible only after step 6, so a crash anywhere leaves no partial version and a
-re-run starts clean.
+re-run starts clean. A run that fails (an error, SIGINT or SIGTERM) cleans up after itself: it
+is marked failed, its staging and unreferenced folders are removed, its lock released; a signal
+during steps 5-6 waits for the commit. Only a killed process leaves the work to the next run.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import datetime as dt
 import hashlib
 import importlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -52,16 +55,22 @@ from expectations import qc_apply
 from expectations import suites as suites_mod
 from expectations.exceptions import ExpectationsError
 from expectations.ge_process import Judge
+from pipelines import diskfull
+from pipelines import empty_sources
 from pipelines import incremental
+from pipelines import interrupts
 from pipelines import prehash
 from pipelines import splits as splits_mod
 from pipelines import schemas as schemas_mod
-from pipelines.exceptions import GateFailedError, OptionsError, RunError, SourceReadError
+from pipelines.exceptions import (DiskFullError, GateFailedError, OptionsError, RunError,
+                                 SourceReadError)
 from pipelines.incremental import Delta, Source
+from pipelines.interrupts import STAGING
 from pipelines.recipe import Recipe
 from pipelines.transforms import WRITE_BUFFER_BYTES, Ingest, IngestPlan
 
 _HASH_BLOCK = prehash.BLOCK
+_log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -337,7 +346,8 @@ class Runner:
     def __init__(self, recipe: Recipe, *, beam_args: Sequence[str] = (), warehouse: str | None = None,
                  catalog: str | None = None, actor: str | None = None, wait_seconds: float = 0,
                  full: bool = False, workers: int | str = "auto", judge: Judge | None = None,
-                 echo: Callable[[str], None] = lambda _msg: None):
+                 echo: Callable[[str], None] = lambda _msg: None,
+                 warn: Callable[[str], None] = _log.warning):
         self.recipe = recipe
         self.workers = workers
         #: the Great Expectations helper process (expectations.ge_process); the CLI starts one
@@ -345,13 +355,20 @@ class Runner:
         self.judge = judge
         self.beam_args = list(beam_args)
         self.warehouse = resolve_warehouse(recipe, warehouse)
-        self.catalog = store_mod.open_catalog(catalog_url(recipe, self.warehouse, catalog))
+        self.catalog_url = catalog_url(recipe, self.warehouse, catalog)
+        self.catalog = store_mod.open_catalog(self.catalog_url)
         self.actor = actor or store_mod.default_actor()
         self.catalog.actor = self.actor
         audit.use_warehouse(self.catalog, self.warehouse.root)
         self.wait_seconds = wait_seconds
         self.full = full
         self.echo = echo
+        #: what the operator must read even when the run succeeds (stderr in the CLI)
+        self.warn = warn
+        #: the version folder published but not yet committed (removed if the run fails), and
+        #: the version committed (after which nothing undoes the run)
+        self._unpublished: str | None = None
+        self._committed: str | None = None
 
     # -- planning ------------------------------------------------------------------------------
     def match(self) -> list[Source]:
@@ -440,26 +457,40 @@ class Runner:
         run_id, version_id = store_mod.new_run_id(), store_mod.new_version_id()
         if delta.nothing_to_do:
             return self._no_change(run_id, version_id, sources, delta, started)
-        plans = plan_sources(self.recipe, delta.process)
+        process, copies = incremental.same_content(delta.process, delta.carried_sources)
+        for copy, original in copies:
+            self.warn(f"{copy.uri} has the same content as {original} (sha256 {copy.sha256}); "
+                      f"ingested once")
+        plans = plan_sources(self.recipe, process)
         previous_schema = _previous_schema(previous[0], delta) if previous else None
-        schema, _qc = self.with_qc(dataset_schema(self.recipe, plans))
-        schema = extend_previous(self.recipe, schema, previous_schema, delta.previous_version)
+        if plans or previous_schema is None:
+            schema, _qc = self.with_qc(dataset_schema(self.recipe, plans))
+            schema = extend_previous(self.recipe, schema, previous_schema, delta.previous_version)
+        else:  # nothing to read (only copies, or only dropping sources): as the files carried
+            schema = previous_schema
+        # the carried files were validated in their own version: only what is read is judged
         self.check_splits(schema)
-        suites = self.suites(schema)
-        self._lock(run_id)
+        suites = self.suites(schema) if plans else []
         staging = self.warehouse.staging_dir(run_id)
+        self._unpublished = self._committed = failure = None
         try:
-            self._begin(run_id, version_id, plans)
+            self._lock(run_id)
+            self._begin(run_id, version_id, plans, copies)
             self._lineage("START", lambda: self._lineage_context(run_id, schema))
             summary, files = self._execute(run_id, version_id, plans, schema, suites, staging)
             return self._conclude(run_id, version_id, plans, schema, suites, summary, files,
                                   staging, started, delta, previous)
         except BaseException as err:
-            self._fail(run_id, err)
-            raise
+            failure = self._failure(run_id, err)
+            self._clear(staging)  # first: on a shared volume this frees room for the records
+            if self._committed is None:
+                self._fail(run_id, failure, quiet=isinstance(failure, DiskFullError))
+            if failure is err:
+                raise
+            raise failure from err
         finally:
-            self.catalog.release_lock(self.recipe.name, run_id)
-            _remove_tree(staging)
+            self._clear(staging)
+            self._release(run_id, quiet=isinstance(failure, DiskFullError))
 
     def _no_change(self, run_id, version_id, sources, delta: Delta, started) -> RunOutcome:
         """Nothing new or changed: record the run, commit no version, and say so."""
@@ -490,7 +521,7 @@ class Runner:
             self.echo(f"run {stale} had died without finishing; marked abandoned")
         self.catalog.acquire_lock(recipe.name, run_id, wait_seconds=self.wait_seconds)
 
-    def _begin(self, run_id: str, version_id: str, plans) -> None:
+    def _begin(self, run_id: str, version_id: str, plans, copies=()) -> None:
         recipe = self.recipe
         for removed in self.warehouse.gc(self.catalog):
             self.echo(f"removed leftovers of an interrupted run: {removed}")
@@ -506,7 +537,9 @@ class Runner:
             started_at=dt.datetime.now(dt.timezone.utc), ended_at=None, rows_in=0, rows_out=0,
             rows_dropped=0, rows_rejected=0, error=None, report_path=None,
         ), [store_mod.SourceRecord(run_id=run_id, uri=p.uri, sha256=p.sha256, size=p.size,
-                                   kind=recipe.sources[i].kind) for i, p in plans])
+                                   kind=recipe.sources[i].kind) for i, p in plans]
+           + [store_mod.SourceRecord(run_id=run_id, uri=c.uri, sha256=c.sha256, size=c.size,
+                                     kind=recipe.sources[c.index].kind) for c, _ in copies])
 
     def ingest_plan(self, run_id, version_id, plans, schema, suites, staging) -> IngestPlan:
         """Everything the Beam pipeline needs, decided here in the driver."""
@@ -569,6 +602,10 @@ class Runner:
         counts = _totals(summary["sources"])
         _check_accounting(summary["sources"], plans, files)
         self.catalog.record_source_counts(run_id, summary["sources"])
+        if not recipe.allow_empty:
+            carried_rows = sum(f["rows"] for f in delta.reuse
+                               if f["partition"] != incremental.QUARANTINE)
+            empty_sources.check_not_empty(recipe, plans, summary["sources"], carried_rows)
         report_path, gate, validation = self._validate(run_id, version_id, suites, summary, counts)
         if not gate.passed:
             self.catalog.finish_run(run_id, status="gate_failed", counts=_catalog_counts(counts),
@@ -580,11 +617,16 @@ class Runner:
                   f"data, or relax quality.max_failing_fraction in {recipe.path}")
         version_dir = self.warehouse.version_dir(recipe.name, version_id)
         carried = self._carry_over(delta, previous, staging)
-        version = self._publish(run_id, version_id, plans, schema, summary, files + carried,
-                                staging, version_dir, counts, validation, delta)
-        self.catalog.finish_run(run_id, status="succeeded", counts=_catalog_counts(counts),
-                                report_path=report_path)
-        self._lineage("COMPLETE", lambda: self._lineage_complete(version.version_id))
+        # a signal waits until the version is committed and its run marked so: a version is
+        # whole or absent, and a committed version's run is never marked failed
+        with interrupts.shielded():
+            version = self._publish(run_id, version_id, plans, schema, summary, files + carried,
+                                    staging, version_dir, counts, validation, delta)
+            self._after_commit("marking the run succeeded", lambda: self.catalog.finish_run(
+                run_id, status="succeeded", counts=_catalog_counts(counts),
+                report_path=report_path))
+        self._after_commit("recording its COMPLETE lineage event", lambda: self._lineage(
+            "COMPLETE", lambda: self._lineage_complete(version.version_id), strict=True))
         return RunOutcome(
             run_id=run_id, dataset=recipe.name, status="succeeded", version_id=version.version_id,
             version_dir=version_dir, report_path=report_path, counts=counts,
@@ -624,6 +666,7 @@ class Runner:
                  counts, validation, delta: Delta):
         recipe = self.recipe
         data_files = sorted(files, key=lambda f: f["path"])
+        self._unpublished = version_dir
         self.warehouse.publish(staging, version_dir)
         # the run row gets its counts at finish_run, after the commit; the manifest needs them now
         run = dataclasses.replace(self.catalog.run(run_id), **_catalog_counts(counts))
@@ -655,16 +698,23 @@ class Runner:
         _uri, manifest_sha = manifest_mod.write_manifest(manifest, version_dir)
         version = dataclasses.replace(version, manifest_sha256=manifest_sha)
         self.catalog.commit_version(version, file_records)
+        self._unpublished, self._committed = None, version_id
         return version
 
     # -- lineage -------------------------------------------------------------------------------
-    def _lineage(self, event_type: str, ctx_factory) -> None:
-        """Emit an OpenLineage event; lineage trouble never masks the run's own outcome."""
+    def _lineage(self, event_type: str, ctx_factory, *, strict: bool = False) -> None:
+        """Emit an OpenLineage event; lineage trouble never masks the run's own outcome.
+
+        ``strict`` lets the error through (the caller reports it); a full disk always goes
+        through, since the run cannot go on without room to write.
+        """
         from catalog import lineage as lineage_mod
 
         try:
             lineage_mod.emit(self.catalog, self.warehouse, event_type, ctx_factory())
         except (CatalogError, OSError) as err:
+            if strict or diskfull.is_disk_full(err):
+                raise
             self.echo(f"lineage event {event_type} not recorded: {err}")
 
     def _lineage_context(self, run_id: str, schema: pa.Schema | None = None, **extra):
@@ -685,15 +735,107 @@ class Runner:
         text = self.recipe.path.read_text(encoding="utf-8") if self.recipe.path else None
         return dataclasses.replace(ctx, recipe_text=text)
 
-    def _fail(self, run_id: str, err: BaseException) -> None:
+    def _fail(self, run_id: str, err: BaseException, quiet: bool = False) -> None:
+        """Record the failure; trouble recording it (a full or unreachable catalog) is a warning
+        (none when ``quiet``: the error says the disk is full), never an error in its place."""
         if not isinstance(err, GateFailedError):  # a gate failure is already recorded
             try:
                 self.catalog.finish_run(run_id, status="failed", counts={}, error=str(err)[:4000])
             except CatalogError:
                 return  # the run was never begun (or is finished): nothing to record
+            except Exception as record_err:  # noqa: BLE001 - any database error, reported below
+                if not quiet:
+                    self.warn(f"run {run_id} could not be marked failed in the catalog "
+                              f"({_first_line(record_err)}); the next run of "
+                              f"{self.recipe.name} marks it abandoned")
+                return
         event = "ABORT" if isinstance(err, KeyboardInterrupt) else "FAIL"
-        self._lineage(event, lambda: self._lineage_context(
-            run_id, error=str(err)[:4000], stack_trace=traceback.format_exc()))
+        try:
+            self._lineage(event, lambda: self._lineage_context(
+                run_id, error=str(err)[:4000], stack_trace=traceback.format_exc()))
+        except Exception as lineage_err:  # noqa: BLE001 - a full disk, reported, not raised
+            if not quiet:
+                self.warn(f"lineage event {event} of run {run_id} not recorded: "
+                          f"{_first_line(lineage_err)}")
+
+    def _failure(self, run_id: str, err: BaseException) -> BaseException:
+        """The error to report for ``err``: an interruption or a full disk said plainly."""
+        if isinstance(err, KeyboardInterrupt):
+            return interrupts.as_interrupted(err, run_id=run_id, committed=self._committed)
+        if isinstance(err, DiskFullError):
+            return err
+        where = diskfull.full_location(err, database=_catalog_location(self.catalog_url))
+        if where is None:
+            return err
+        where = where or self.warehouse.root
+        volume = _volume(where)
+        catalog = where == _catalog_location(self.catalog_url)
+        return DiskFullError(
+            f"disk full at {where}: run {run_id} failed and nothing was committed"
+            + ("; a full catalog cannot record that, so the next run marks the run abandoned "
+               "and takes over its lock" if catalog else "")
+            + f". Fix: free space on {f'the volume mounted at {volume}' if volume else 'it'}"
+            f"{f' (df -h {volume})' if volume else ''}, or point --warehouse or --catalog at a "
+            f"larger one, then re-run")
+
+    def _after_commit(self, what: str, step: Callable[[], None]) -> None:
+        """Run a step that follows the commit: the version stands whatever happens, so a
+        failure is a warning, not the run's outcome."""
+        try:
+            step()
+        except Exception as err:  # noqa: BLE001 - reported, and the committed version stands
+            where = diskfull.full_location(err, database=_catalog_location(self.catalog_url))
+            reason = f"disk full at {where}" if where else _first_line(err)
+            self.warn(f"version {self._committed} is committed, but {what} failed: {reason}")
+
+    def _clear(self, staging: str) -> None:
+        """Stop this run's writers, remove its staging folder and an uncommitted version folder."""
+        STAGING.close(staging)
+        for folder in (staging, self._unpublished):
+            if folder is None:
+                continue
+            try:
+                _remove_tree(folder)
+            except OSError as err:
+                self.warn(f"could not remove {folder} ({_first_line(err)}); the next run's "
+                          f"clean-up removes it")
+        self._unpublished = None
+
+    def _release(self, run_id: str, quiet: bool = False) -> None:
+        try:
+            self.catalog.release_lock(self.recipe.name, run_id)
+        except Exception as err:  # noqa: BLE001 - never in place of the run's own outcome
+            if not quiet:
+                self.warn(f"the lock of {self.recipe.name} held by run {run_id} could not be "
+                          f"released ({_first_line(err)}); the next run takes it over")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _volume(path: str) -> str | None:
+    """The mount point holding a local path (which may be gone: a removed staging file)."""
+    if "://" in path:
+        return None
+    current = os.path.abspath(path)
+    while not os.path.exists(current) or not os.path.ismount(current):
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+    return current
+
+
+def _catalog_location(url: str) -> str:
+    """Where a catalog lives, for messages: a SQLite file's path, else the URL sans password."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return parsed.database
+    return parsed.render_as_string(hide_password=True)
 
 
 def _quarantine_stats(summary: dict) -> dict:

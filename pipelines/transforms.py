@@ -36,6 +36,7 @@ import connectors
 from catalog import writer
 from connectors.base import ChunkSpec
 from pipelines import steps
+from pipelines.interrupts import STAGING
 
 NAMESPACE = "haina"
 
@@ -123,34 +124,42 @@ class WriteFilesFn(beam.DoFn):
     def process(self, out: steps.ChunkOutput):
         yield beam.pvalue.TaggedOutput(self.SUMMARY, steps.chunk_summary(out))
         if out.quarantine is not None and out.quarantine.num_rows:
-            yield self._write_quarantine(out)
+            yield from self._write_quarantine(out)
         if out.table.num_rows == 0:
             return
         for partition, part in steps.partitions(out.table, self.partition_by):
             for ready in self.buffer.add(out.chunk.sha256, partition, out.chunk.ordinal, part):
-                yield self._write(ready)
+                yield from self._write(ready)
 
     def finish_bundle(self):
         for ready in self.buffer.drain():
-            yield GlobalWindows.windowed_value(self._write(ready))
+            for record in self._write(ready):
+                yield GlobalWindows.windowed_value(record)
 
-    def _write(self, ready) -> dict:
-        record = steps.write_buffer(ready, f"{self.staging}/data", self.kv_metadata, self.options)
+    def _write(self, ready):
+        """The file's record, or nothing once the run was stopped (it removes its staging)."""
+        with STAGING.writing(self.staging) as allowed:
+            if not allowed:
+                return
+            record = steps.write_buffer(ready, f"{self.staging}/data", self.kv_metadata,
+                                        self.options)
         self.buffer.observe(record.pop("arrow_bytes"), record["bytes"])
         self.files_written.inc()
         self.bytes_written.inc(record["bytes"])
-        return record
+        yield record
 
-    def _write_quarantine(self, out: steps.ChunkOutput) -> dict:
+    def _write_quarantine(self, out: steps.ChunkOutput):
         name = f"quarantine/part-{out.chunk.sha256[:12]}-{out.chunk.ordinal:06d}.parquet"
-        written = writer.write_table(out.quarantine, f"{self.staging}/{name}",
-                                     kv_metadata=self.kv_metadata,
-                                     options=writer.WriteOptions(dictionary_columns=("reason", "source_file"),
-                                                                 byte_stream_split_columns=()))
-        return {"path": name, "sha256": written.sha256, "content_sha256": written.content_sha256,
-                "rows": written.rows,
-                "bytes": written.bytes, "partition": "quarantine",
-                "source_sha256": out.chunk.sha256, "time_min": None, "time_max": None}
+        with STAGING.writing(self.staging) as allowed:
+            if not allowed:
+                return
+            written = writer.write_table(
+                out.quarantine, f"{self.staging}/{name}", kv_metadata=self.kv_metadata,
+                options=writer.WriteOptions(dictionary_columns=("reason", "source_file"),
+                                            byte_stream_split_columns=()))
+        yield {"path": name, "sha256": written.sha256, "content_sha256": written.content_sha256,
+               "rows": written.rows, "bytes": written.bytes, "partition": "quarantine",
+               "source_sha256": out.chunk.sha256, "time_min": None, "time_max": None}
 
 
 class MergeSummariesFn(beam.CombineFn):
@@ -169,9 +178,11 @@ class MergeSummariesFn(beam.CombineFn):
         return accumulator
 
 
-def write_json(value: Any, uri: str) -> str:
-    with FileSystems.create(uri) as handle:
-        handle.write(json.dumps(value, sort_keys=True, default=str).encode())
+def write_json(value: Any, uri: str, staging: str) -> str:
+    with STAGING.writing(staging) as allowed:
+        if allowed:
+            with FileSystems.create(uri) as handle:
+                handle.write(json.dumps(value, sort_keys=True, default=str).encode())
     return uri
 
 
@@ -276,7 +287,7 @@ class Ingest(beam.PTransform):
         files = (
             outputs.files
             | "CollectFiles" >> beam.combiners.ToList()
-            | "WriteFileList" >> beam.Map(write_json, f"{plan.staging}/files.json")
+            | "WriteFileList" >> beam.Map(write_json, f"{plan.staging}/files.json", plan.staging)
         )
         summaries = outputs[WriteFilesFn.SUMMARY]
         unique = {c.id: c for c in plan.checks if c.family == "compound"}
@@ -293,6 +304,6 @@ class Ingest(beam.PTransform):
         summary = (
             summaries
             | "MergeSummaries" >> beam.CombineGlobally(MergeSummariesFn())
-            | "WriteSummary" >> beam.Map(write_json, f"{plan.staging}/summary.json")
+            | "WriteSummary" >> beam.Map(write_json, f"{plan.staging}/summary.json", plan.staging)
         )
         return files, summary

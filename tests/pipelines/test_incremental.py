@@ -62,6 +62,19 @@ def test_delta_drops_removed_sources_when_asked():
     assert not d.nothing_to_do  # dropping y's rows makes a new version
 
 
+@pytest.mark.parametrize("process, carried, unique, copies", [
+    ({"x": "a", "y": "b"}, {}, ["x", "y"], []),
+    ({"x": "a", "y": "a", "z": "a"}, {}, ["x"], [("y", "x"), ("z", "x")]),
+    ({"y": "a", "z": "b"}, {"x": "a"}, ["z"], [("y", "x")]),
+])
+def test_same_content_is_ingested_once(process, carried, unique, copies):
+    sources = [Source(0, uri, SHA[sha], 1) for uri, sha in process.items()]
+    kept, left_out = incremental.same_content(
+        sources, [{"uri": u, "sha256": SHA[s]} for u, s in carried.items()])
+    assert [s.uri for s in kept] == unique
+    assert [(s.uri, original) for s, original in left_out] == copies
+
+
 def _run(recipe: Path, **kwargs):
     return Runner(recipe_mod.load(recipe), **kwargs).run()
 
