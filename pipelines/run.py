@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -37,6 +38,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 import connectors
 from catalog import audit
+from catalog import lease
 from catalog import manifest as manifest_mod
 from catalog import store as store_mod
 from catalog import writer
@@ -289,13 +291,19 @@ class Runner:
         self.judge = judge
         self.beam_args = list(beam_args)
         self.warehouse = resolve_warehouse(recipe, warehouse)
-        self.catalog = store_mod.open_catalog(catalog_url(recipe, self.warehouse, catalog))
+        self._catalog_url = catalog_url(recipe, self.warehouse, catalog)
         self.actor = actor or store_mod.default_actor()
-        self.catalog.actor = self.actor
-        audit.use_warehouse(self.catalog, self.warehouse.root)
         self.wait_seconds = wait_seconds
         self.full = full
         self.echo = echo
+
+    @functools.cached_property
+    def catalog(self) -> store_mod.Catalog:
+        """Opened (and created) on first use: ``haina check`` plans without it, creating nothing."""
+        catalog = store_mod.open_catalog(self._catalog_url)
+        catalog.actor = self.actor
+        audit.use_warehouse(catalog, self.warehouse.root)
+        return catalog
 
     # -- planning ------------------------------------------------------------------------------
     def match(self) -> list[Source]:
@@ -380,7 +388,7 @@ class Runner:
         schema, _qc = self.with_qc(dataset_schema(self.recipe, plans))
         schema = extend_previous(self.recipe, schema, previous_schema, delta.previous_version)
         suites = self.suites(schema)
-        self._lock(run_id)
+        heartbeat = self._lock(run_id)
         staging = self.warehouse.staging_dir(run_id)
         try:
             self._begin(run_id, version_id, plans)
@@ -392,17 +400,19 @@ class Runner:
             self._fail(run_id, err)
             raise
         finally:
+            heartbeat.stop()
             self.catalog.release_lock(self.recipe.name, run_id)
             _remove_tree(staging)
 
     def _no_change(self, run_id, version_id, sources, delta: Delta, started) -> RunOutcome:
         """Nothing new or changed: record the run, commit no version, and say so."""
-        self._lock(run_id)
+        heartbeat = self._lock(run_id)
         try:
             self._begin(run_id, version_id, [])
             self.catalog.finish_run(run_id, status="no_change",
                                     counts={k: 0 for k in store_mod.COUNT_FIELDS})
         finally:
+            heartbeat.stop()
             self.catalog.release_lock(self.recipe.name, run_id)
         return RunOutcome(
             run_id=run_id, dataset=self.recipe.name, status="no_change", version_id=None,
@@ -411,8 +421,9 @@ class Runner:
             message=(f"nothing new: all {len(sources)} source file(s) are unchanged since "
                      f"{delta.previous_version}; no version committed"))
 
-    def _lock(self, run_id: str) -> None:
-        """Register the dataset and take its lock: one run of a dataset at a time."""
+    def _lock(self, run_id: str) -> lease.Heartbeat:
+        """Register the dataset and take its lock: one run of a dataset at a time. The returned
+        heartbeat renews the lock's lease until stopped (a dead run's lease runs out)."""
         recipe = self.recipe
         self.catalog.ensure_dataset(store_mod.DatasetRecord(
             name=recipe.name, title=recipe.title, description=recipe.description,
@@ -423,6 +434,7 @@ class Runner:
         for stale in self.catalog.abandon_stale_runs(recipe.name, store_mod.process_is_alive):
             self.echo(f"run {stale} had died without finishing; marked abandoned")
         self.catalog.acquire_lock(recipe.name, run_id, wait_seconds=self.wait_seconds)
+        return lease.Heartbeat(self.catalog, recipe.name, run_id).start()
 
     def _begin(self, run_id: str, version_id: str, plans) -> None:
         recipe = self.recipe
