@@ -12,6 +12,7 @@ import pytest
 from catalog import sql
 from catalog.store import DatasetRecord, RunRecord, open_catalog
 from examples.qingdao_demo import generate
+from tests.catalog.test_release_support import day_table, make_version
 from tests.pipelines.conftest import demo_recipe
 
 NAME = "demo-test"
@@ -52,3 +53,18 @@ def dead_holder(url: str, *, dataset: str = NAME, run_id: str = "r-dead",
     finally:
         catalog.close()
     return run
+
+
+@pytest.fixture
+def two_drafts(tmp_path, catalog_url):
+    """Drafts v1 (day 1) and v2 (days 1 and 2) with real files, in ``tmp_path/warehouse``."""
+    root = tmp_path / "warehouse"
+    root.mkdir(exist_ok=True)
+    catalog = open_catalog(catalog_url)
+    try:
+        make_version(catalog, root, "v1", {"date=2025-07-01": day_table(1)})
+        make_version(catalog, root, "v2", {"date=2025-07-01": day_table(1),
+                                           "date=2025-07-02": day_table(2)})
+    finally:
+        catalog.close()
+    return root
