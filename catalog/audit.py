@@ -297,7 +297,11 @@ def _on_commit(conn: Connection) -> None:
 
 
 def _on_rollback(conn: Connection) -> None:
-    conn.info.pop(_PENDING, None)
+    # A connection the server dropped is invalidated: its pending head went with its DBAPI
+    # connection, and touching ``conn.info`` would raise PendingRollbackError in the middle of
+    # the rollback, hiding the real error behind a traceback
+    if not conn.invalidated:
+        conn.info.pop(_PENDING, None)
 
 
 def install(catalog: Any, head_file: str | None = None) -> None:
