@@ -10,18 +10,13 @@ that marks its run abandoned in the same transaction. On SQLite every transactio
 Leases are set and judged by the database's clock on PostgreSQL, so hosts whose clocks differ
 still agree on when a lease ran out.
 
-Lost connections: PostgreSQL connections are checked before use (``pool_pre_ping``), so one
-killed while idle in the pool is replaced silently. A database error that ends an operation (a
-connection lost mid-transaction, a server that does not answer) becomes
-:class:`~catalog.exceptions.CatalogUnavailableError` (exit 3, one line); operations that are
-safe to repeat (reads, lock renewals and releases, upserts) are tried once more on a fresh
-connection first.
+Engines, lost connections and "is there a catalog at all" live in :mod:`catalog.sql_engines`;
+operations that are safe to repeat are marked ``@retry_once`` here.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import importlib
 import os
 import re
@@ -38,14 +33,12 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from catalog import lease as lease_mod
 from catalog.exceptions import (
     CatalogConnectionError,
-    CatalogNotFoundError,
     CatalogUnavailableError,
     DatasetLockedError,
     DatasetNotFoundError,
     DuplicateError,
     InvalidRecordError,
     LockNotHeldError,
-    MissingDependencyError,
     RunNotFoundError,
     RunStateError,
     VersionNotFoundError,
@@ -66,11 +59,17 @@ from catalog.store import (
     process_is_alive,
     utcnow,
 )
+from catalog.sql_engines import (  # noqa: F401 - _ENGINES and the timeout are part of the API
+    _ENGINES,
+    SQLITE_BUSY_TIMEOUT,
+    catalog_identity,
+    raise_unavailable,
+    require_catalog,
+    retry_once,
+)
 
 #: bumped by every change of the tables below; a migration tool (Alembic) takes over from here
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-#: how long a writer waits for another process's SQLite write transaction, in seconds
-SQLITE_BUSY_TIMEOUT = 30.0
 #: how often a waiting ``acquire_lock`` polls the lock row
 LOCK_POLL_SECONDS = 0.25
 
@@ -180,131 +179,6 @@ _INSERTS: dict[str, Callable[[sa.Table], Any]] = {
     "postgresql": postgresql.insert,
 }
 _SEMVER = re.compile(r"^v?\d+\.\d+\.\d+([-+].*)?$")
-_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-
-
-# --- engines ---------------------------------------------------------------------------------
-#: PostgreSQL ``application_name`` of catalog connections unless the URL sets one (operators
-#: find Haina's sessions in pg_stat_activity by it)
-APPLICATION_NAME = "haina"
-
-
-def _sqlite_engine(url: sa.URL, create: bool = True) -> Engine:
-    if create and url.database and url.database != ":memory:":
-        os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
-
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN itself
-        dbapi_conn.execute("PRAGMA foreign_keys=ON")
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
-def _postgres_engine(url: sa.URL, create: bool = True) -> Engine:
-    schema = url.query.get("schema")
-    url = url.set(drivername="postgresql+psycopg").difference_update_query(["schema"])
-    try:
-        import psycopg  # noqa: F401  (imported only to give a helpful error)
-    except ImportError as err:
-        raise MissingDependencyError(
-            "PostgreSQL catalogs need the psycopg 3 driver", where=url.render_as_string(),
-            fix="pip install 'haina[postgres]'") from err
-    connect_args: dict[str, Any] = {}
-    if "application_name" not in url.query:
-        connect_args["application_name"] = APPLICATION_NAME
-    if schema is not None:
-        if not _SCHEMA_NAME.match(schema):
-            raise CatalogConnectionError(
-                f"schema name {schema!r} is not a plain SQL identifier",
-                where="catalog URL ?schema=",
-                fix="use letters, digits and underscores, starting with a letter")
-        connect_args["options"] = f"-csearch_path={schema}"
-    # pre-ping: a pooled connection the server dropped while idle is replaced, not handed out
-    engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
-    if schema is not None and create:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    return engine
-
-
-#: URL drivername -> engine factory
-_ENGINES: dict[str, Callable[..., Engine]] = {
-    "sqlite": _sqlite_engine,
-    "sqlite+pysqlite": _sqlite_engine,
-    "postgresql": _postgres_engine,
-    "postgres": _postgres_engine,
-    "postgresql+psycopg": _postgres_engine,
-}
-
-
-def catalog_identity(url: str) -> str:
-    """The catalog ``url`` names, without password or connection options: ``sqlite:////abs/
-    catalog.db`` or ``postgresql://user@host:port/db[?schema=s]``. A warehouse records it (in
-    ``_audit/head.json``) so that a reader pointed at another catalog is told which one."""
-    parsed = make_url(url)
-    if parsed.drivername.startswith("sqlite"):
-        database = parsed.database or ""
-        path = database if database == ":memory:" else os.path.abspath(database)
-        return f"sqlite:///{path}"
-    schema = parsed.query.get("schema")
-    port = f":{parsed.port}" if parsed.port else ""
-    user = f"{parsed.username}@" if parsed.username else ""
-    base = f"postgresql://{user}{parsed.host or ''}{port}/{parsed.database or ''}"
-    return f"{base}?schema={schema}" if schema else base
-
-
-def _raise_unavailable(ctx: sa.engine.ExceptionContext) -> None:
-    """``handle_error`` hook: a lost connection or an unanswered database becomes one named
-    error (the connection is still invalidated by SQLAlchemy: the pool opens a new one)."""
-    if ctx.is_pre_ping:  # the pool's own liveness check: it reconnects by itself
-        return
-    if not (ctx.is_disconnect or isinstance(ctx.sqlalchemy_exception, sa.exc.OperationalError)):
-        return
-    reason = str(getattr(ctx.original_exception, "args", [""])[0] or ctx.original_exception)
-    reason = " ".join(reason.split())[:300]
-    url = ctx.engine.url.render_as_string(hide_password=True) if ctx.engine else "catalog"
-    if ctx.is_disconnect:
-        message = f"the connection to the catalog database was lost ({reason})"
-    else:
-        message = f"the catalog database failed the operation ({reason})"
-    raise CatalogUnavailableError(
-        message, disconnect=bool(ctx.is_disconnect), where=url,
-        fix="check that the database server is up and reachable, then run again (runs and "
-            "releases are safe to repeat)")
-
-
-def _retry_once(method: Callable) -> Callable:
-    """Operations safe to repeat get one more try on a fresh connection after a lost one."""
-    @functools.wraps(method)
-    def retrying(self: SqlCatalog, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except CatalogUnavailableError as err:
-            if not err.disconnect:
-                raise
-        return method(self, *args, **kwargs)
-    return retrying
-
-
-def _require_catalog(engine: Engine, where: str, schema: str | None) -> None:
-    """A reader's check that a catalog is there, creating nothing (no file, no schema)."""
-    fix = ("pass --catalog URL (or set $HAINA_CATALOG_URL) to the catalog your runs use, or "
-           "--warehouse (or $HAINA_WAREHOUSE) to the folder a `haina run` wrote; nothing was "
-           "created")
-    database = engine.url.database
-    if engine.dialect.name == "sqlite" and (
-            not database or database == ":memory:" or not os.path.isfile(database)):
-        raise CatalogNotFoundError(f"no catalog at {database or ':memory:'}", where=where, fix=fix)
-    with engine.connect() as conn:
-        found = sa.inspect(conn).has_table("datasets", schema=schema)
-    if not found:
-        raise CatalogNotFoundError("no Haina catalog tables there", where=where, fix=fix)
 
 
 #: modules that define more tables on ``metadata`` (releases, audit log, lineage events); each is
@@ -378,8 +252,8 @@ class SqlCatalog(Catalog):
         #: which catalog this is, without password (see :func:`catalog_identity`)
         self.identity = identity or catalog_identity(
             engine.url.render_as_string(hide_password=True))
-        if not sa.event.contains(engine, "handle_error", _raise_unavailable):
-            sa.event.listen(engine, "handle_error", _raise_unavailable)
+        if not sa.event.contains(engine, "handle_error", raise_unavailable):
+            sa.event.listen(engine, "handle_error", raise_unavailable)
         #: who performs mutations (CLI --actor, $HAINA_ACTOR, or the login name); never empty
         self.actor: str = default_actor()
         #: called inside every mutation's transaction as f(conn, action, target, details, actor),
@@ -403,7 +277,7 @@ class SqlCatalog(Catalog):
             engine = factory(parsed, create)
             catalog = cls(engine, catalog_identity(url))
             if not create:
-                _require_catalog(engine, where, parsed.query.get("schema"))
+                require_catalog(engine, where, parsed.query.get("schema"))
             create_tables(engine)  # an existing catalog of an older Haina is upgraded
         except (sa.exc.OperationalError, CatalogUnavailableError) as err:
             reason = err.reason if isinstance(err, CatalogUnavailableError) else err.orig
@@ -417,7 +291,7 @@ class SqlCatalog(Catalog):
         self._engine.dispose()
 
     # --- datasets ----------------------------------------------------------------------------
-    @_retry_once
+    @retry_once
     def ensure_dataset(self, rec: DatasetRecord) -> None:
         values = {**_row(rec), "created_at": rec.created_at or utcnow()}
         stmt = _INSERTS[self._engine.dialect.name](datasets_t).values(**values)
@@ -432,7 +306,7 @@ class SqlCatalog(Catalog):
                 if diff:
                     self._mutated(conn, "dataset.update", rec.name, _jsonable(diff))
 
-    @_retry_once
+    @retry_once
     def datasets(self) -> list[DatasetRecord]:
         with self._engine.connect() as conn:
             rows = conn.execute(sa.select(datasets_t).order_by(datasets_t.c.name))
@@ -501,7 +375,7 @@ class SqlCatalog(Catalog):
     def _run_row(self, conn: Connection, run_id: str) -> Any:
         return conn.execute(sa.select(runs_t).where(runs_t.c.run_id == run_id)).first()
 
-    @_retry_once
+    @retry_once
     def run(self, run_id: str) -> RunRecord:
         with self._engine.connect() as conn:
             row = self._run_row(conn, run_id)
@@ -510,7 +384,7 @@ class SqlCatalog(Catalog):
                                    fix="list the dataset's runs to find the right id")
         return RunRecord(**row._mapping)
 
-    @_retry_once
+    @retry_once
     def runs(self, dataset: str) -> list[RunRecord]:
         query = (sa.select(runs_t).where(runs_t.c.dataset == dataset)
                  .order_by(runs_t.c.started_at, runs_t.c.run_id))
@@ -518,14 +392,14 @@ class SqlCatalog(Catalog):
             self._require_dataset(conn, dataset)
             return _records(RunRecord, conn.execute(query))
 
-    @_retry_once
+    @retry_once
     def sources(self, run_id: str) -> list[SourceRecord]:
         self.run(run_id)  # raises RunNotFoundError for an unknown id
         query = sa.select(sources_t).where(sources_t.c.run_id == run_id).order_by(sources_t.c.uri)
         with self._engine.connect() as conn:
             return _records(SourceRecord, conn.execute(query))
 
-    @_retry_once
+    @retry_once
     def record_source_counts(self, run_id: str, counts: Mapping[str, Mapping[str, int]]) -> None:
         with self._engine.begin() as conn:
             for uri, rec in counts.items():
@@ -534,7 +408,7 @@ class SqlCatalog(Catalog):
                                                       sources_t.c.uri == uri).values(**values))
             self._mutated(conn, "run.source_counts", run_id, {"sources": len(counts)})
 
-    @_retry_once
+    @retry_once
     def abandon_stale_runs(self, dataset: str,
                            is_alive: Callable[[RunRecord], bool] = process_is_alive) -> list[str]:
         running = [r for r in self.runs(dataset) if r.status == "running"]
@@ -602,7 +476,7 @@ class SqlCatalog(Catalog):
                 where=f"version {version.version_id}",
                 fix="start a new run; this one was finished or abandoned meanwhile")
 
-    @_retry_once
+    @retry_once
     def versions(self, dataset: str) -> list[VersionRecord]:
         query = (sa.select(versions_t).where(versions_t.c.dataset == dataset)
                  .order_by(versions_t.c.created_at, versions_t.c.version_id))
@@ -610,7 +484,7 @@ class SqlCatalog(Catalog):
             self._require_dataset(conn, dataset)
             return _records(VersionRecord, conn.execute(query))
 
-    @_retry_once
+    @retry_once
     def version(self, dataset: str, ref: str) -> VersionRecord:
         versions = self.versions(dataset)
         if ref == "latest" and versions:
@@ -624,7 +498,7 @@ class SqlCatalog(Catalog):
             f"dataset {dataset!r} has no version {ref!r} (latest versions: {known})",
             where=self._where, fix="pass one of the listed ids, a released semver, or 'latest'")
 
-    @_retry_once
+    @retry_once
     def _released_as(self, dataset: str, ref: str) -> str | None:
         """The version id released as semver ``ref`` (``1.2.0`` or ``v1.2.0``), if any."""
         releases = metadata.tables.get("releases")
@@ -635,7 +509,7 @@ class SqlCatalog(Catalog):
         with self._engine.connect() as conn:
             return conn.execute(query).scalar()
 
-    @_retry_once
+    @retry_once
     def files(self, version_id: str) -> list[FileRecord]:
         cols = [c for c in files_t.c if c.name != "version_id"]
         with self._engine.connect() as conn:
@@ -670,7 +544,7 @@ class SqlCatalog(Catalog):
                 raise self._locked_error(holder)
             time.sleep(min(LOCK_POLL_SECONDS, remaining))
 
-    @_retry_once  # re-entrant: a retry after a lock taken but not acknowledged finds it ours
+    @retry_once  # re-entrant: a retry after a lock taken but not acknowledged finds it ours
     def _try_lock(self, dataset: str, run_id: str, lease: float,
                   is_alive: Callable[[RunRecord], bool]) -> LockHolder | None:
         """Take the lock (taking over a stale holder) and return None, or return the live
@@ -742,7 +616,7 @@ class SqlCatalog(Catalog):
                 f"lock up when its lease runs out; if you are sure run {holder.run_id} is dead, "
                 f"`haina unlock {name} --reason \"...\"` frees the dataset now")
 
-    @_retry_once
+    @retry_once
     def renew_lock(self, dataset: str, run_id: str, lease_seconds: float) -> dt.datetime | None:
         with self._engine.begin() as conn:
             expires = _db_now(conn) + dt.timedelta(seconds=lease_seconds)
@@ -755,7 +629,7 @@ class SqlCatalog(Catalog):
                                .returning(locks_t.c.run_id)).first()
         return renewed is not None
 
-    @_retry_once
+    @retry_once
     def lock_holder(self, dataset: str) -> LockHolder | None:
         with self._engine.connect() as conn:
             row = conn.execute(sa.select(locks_t).where(locks_t.c.dataset == dataset)).first()
@@ -787,7 +661,7 @@ class SqlCatalog(Catalog):
                               {"dataset": dataset, "error": error})
         return holder
 
-    @_retry_once
+    @retry_once
     def release_lock(self, dataset: str, run_id: str) -> None:
         with self._engine.begin() as conn:
             conn.execute(locks_t.delete().where(locks_t.c.dataset == dataset,
