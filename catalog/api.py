@@ -135,7 +135,7 @@ def connect(warehouse: str | os.PathLike | None = None,
     if isinstance(catalog, Catalog):
         return catalog, root, False
     url = catalog or os.environ.get("HAINA_CATALOG_URL") or _catalog_url(root)
-    return open_catalog(url), root, True
+    return open_catalog(url, create=False), root, True  # a reader creates nothing
 
 
 # --- version resolution ----------------------------------------------------------------------

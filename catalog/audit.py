@@ -13,7 +13,10 @@ Serialisation: an append reads the previous hash from the one-row ``audit_head``
 chain; SQLite transactions here start with ``BEGIN IMMEDIATE`` and are serialised already.
 The same head row records the last ``(seq, hash)``, and so does ``<warehouse>/_audit/head.json``
 (written at commit, under the same lock), which is what makes deleting the *last* entries
-detectable: a chain alone cannot tell a truncated log from a shorter one.
+detectable: a chain alone cannot tell a truncated log from a shorter one. The head file also
+names the catalog it mirrors (``"catalog"``: a URL without password, or ``catalog.db`` for the
+SQLite file inside the warehouse), so a reader pointed at another catalog, say an empty SQLite
+file where the warehouse's catalog is on PostgreSQL, is told so instead of "tampered".
 
 Limits (what a hash chain cannot do): someone able to rewrite the whole table, the head row and
 the head file together can recompute every hash and go unnoticed; anchor the head hash somewhere
@@ -73,10 +76,18 @@ audit_head_t = sa.Table(
 
 #: engine -> URI of its head file (None: no head file, e.g. an in-memory catalog)
 _HEAD_FILES: weakref.WeakKeyDictionary[Engine, str | None] = weakref.WeakKeyDictionary()
+#: engine -> identity of the catalog it serves (``SqlCatalog.identity``), written to the head file
+_IDENTITIES: weakref.WeakKeyDictionary[Engine, str | None] = weakref.WeakKeyDictionary()
+#: the head file's name for "the SQLite catalog inside this warehouse" (moves with the folder)
+LOCAL_CATALOG = "catalog.db"
 
 
 class AuditError(CatalogError):
     """The audit log cannot be appended to, or its head file cannot be written."""
+
+
+class HeadFileMismatchError(AuditError):
+    """The warehouse's head file mirrors another catalog than the one opened."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,8 +220,31 @@ def _default_head_file(engine: Engine) -> str | None:
     return head_file_uri(os.path.dirname(os.path.abspath(database)))
 
 
-def write_head_file(uri: str, seq: int, digest: str, at: dt.datetime) -> None:
-    data = (json.dumps({"seq": seq, "hash": digest, "at": iso(at)}, sort_keys=True) + "\n").encode()
+def head_catalog_name(uri: str, identity: str | None) -> str | None:
+    """What the head file at ``uri`` calls the catalog ``identity``: ``catalog.db`` when it is
+    the SQLite file of the same warehouse (so a moved warehouse still names it), else as is."""
+    if identity is None or "://" in uri:
+        return identity
+    warehouse = os.path.dirname(os.path.dirname(os.path.abspath(uri)))
+    if identity == f"sqlite:///{os.path.join(warehouse, LOCAL_CATALOG)}":
+        return LOCAL_CATALOG
+    return identity
+
+
+def resolve_head_catalog(uri: str, name: str | None) -> str | None:
+    """The catalog identity a head file's ``"catalog"`` names (see :func:`head_catalog_name`)."""
+    if name != LOCAL_CATALOG or "://" in uri:
+        return name
+    warehouse = os.path.dirname(os.path.dirname(os.path.abspath(uri)))
+    return f"sqlite:///{os.path.join(warehouse, LOCAL_CATALOG)}"
+
+
+def write_head_file(uri: str, seq: int, digest: str, at: dt.datetime,
+                    catalog: str | None = None) -> None:
+    head = {"seq": seq, "hash": digest, "at": iso(at)}
+    if catalog is not None:
+        head["catalog"] = catalog
+    data = (json.dumps(head, sort_keys=True) + "\n").encode()
     try:
         if "://" in uri:
             from apache_beam.io.filesystems import FileSystems
@@ -244,7 +278,8 @@ def read_head_file(uri: str) -> dict[str, Any] | None:
                 return None
             data = Path(uri).read_bytes()
         head = json.loads(data)
-        return {"seq": int(head["seq"]), "hash": str(head["hash"]), "at": head.get("at")}
+        return {"seq": int(head["seq"]), "hash": str(head["hash"]), "at": head.get("at"),
+                "catalog": resolve_head_catalog(uri, head.get("catalog"))}
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise AuditError(f"the audit head file is unreadable ({err})", where=uri,
                          fix="restore it from a backup; `haina audit verify` checks the log "
@@ -257,11 +292,16 @@ def _on_commit(conn: Connection) -> None:
     pending = conn.info.pop(_PENDING, None)
     uri = _HEAD_FILES.get(conn.engine)
     if pending is not None and uri:
-        write_head_file(uri, *pending)
+        write_head_file(uri, *pending,
+                        catalog=head_catalog_name(uri, _IDENTITIES.get(conn.engine)))
 
 
 def _on_rollback(conn: Connection) -> None:
-    conn.info.pop(_PENDING, None)
+    # A connection the server dropped is invalidated: its pending head went with its DBAPI
+    # connection, and touching ``conn.info`` would raise PendingRollbackError in the middle of
+    # the rollback, hiding the real error behind a traceback
+    if not conn.invalidated:
+        conn.info.pop(_PENDING, None)
 
 
 def install(catalog: Any, head_file: str | None = None) -> None:
@@ -278,6 +318,7 @@ def install(catalog: Any, head_file: str | None = None) -> None:
         return
     if record not in listeners:
         listeners.append(record)
+    _IDENTITIES[engine] = getattr(catalog, "identity", None)
     if not sa.event.contains(engine, "commit", _on_commit):
         sa.event.listen(engine, "commit", _on_commit)
         sa.event.listen(engine, "rollback", _on_rollback)
@@ -373,6 +414,7 @@ def verify_chain(catalog: Any, head_file: str | None = None) -> ChainReport:
     IMMEDIATE`` excludes writers), so the log, the head row and the head file are one state.
     """
     report = ChainReport(head_file=head_file or head_file_of(catalog))
+    check_head_catalog(catalog, report.head_file)
     with catalog._engine.connect() as conn:
         row = conn.execute(sa.select(audit_head_t.c.seq, audit_head_t.c.hash)
                            .where(audit_head_t.c.id == _HEAD_ID)
@@ -385,6 +427,20 @@ def verify_chain(catalog: Any, head_file: str | None = None) -> ChainReport:
     _check_head_row(report, seen)
     _check_head_file(report, file_head, seen)
     return report
+
+
+def check_head_catalog(catalog: Any, head_file: str | None) -> None:
+    """Raise :class:`HeadFileMismatchError` when ``head_file`` mirrors another catalog: its
+    chain cannot be compared with this one (a head file of an older Haina names none)."""
+    head = read_head_file(head_file) if head_file else None
+    mine = getattr(catalog, "identity", None)
+    if head is None or head["catalog"] is None or mine is None or head["catalog"] == mine:
+        return
+    raise HeadFileMismatchError(
+        f"the warehouse's audit head file {head_file} belongs to the catalog {head['catalog']}, "
+        f"but the catalog opened is {mine}", where="audit verify",
+        fix=f"pass --catalog {head['catalog']} (or set $HAINA_CATALOG_URL), adding its password "
+            f"if it needs one; or --warehouse for the folder this catalog's runs wrote")
 
 
 def _walk_chain(conn: Connection, report: ChainReport, wanted: set[int]) -> dict[int, str]:

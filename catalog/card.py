@@ -519,8 +519,7 @@ def load_manifest(version: Any) -> dict[str, Any]:
 
 def _write_text(text: str, uri: str) -> str:
     try:
-        with FileSystems.create(uri, compression_type=CompressionTypes.UNCOMPRESSED) as out:
-            out.write(text.encode("utf-8"))
+        croissant.write_whole(text.encode("utf-8"), uri)
     except OSError as err:
         raise CardError(f"could not write ({err})", where=uri,
                         fix="check that the folder exists and is writable") from err

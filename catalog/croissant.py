@@ -354,8 +354,7 @@ def _prefix(version_dir: str, directory: str) -> str:
 def write_json(document: Mapping[str, Any], uri: str) -> str:
     data = (json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
     try:
-        with FileSystems.create(uri, compression_type=CompressionTypes.UNCOMPRESSED) as out:
-            out.write(data.encode("utf-8"))
+        write_whole(data.encode("utf-8"), uri)
     except OSError as err:
         raise CroissantError(f"could not write ({err})", where=uri,
                              fix="check that the folder exists and is writable") from err
@@ -380,6 +379,25 @@ def write_croissant(catalog: Any, version: Any, directory: str | None = None, *,
                                coverage=stats.coverage_dict())
     _ensure_dir(directory)
     return write_json(document, FileSystems.join(directory, CROISSANT_NAME))
+
+
+def write_whole(data: bytes, uri: str) -> None:
+    """Write a file that readers see whole or not at all: locally a temporary file renamed over
+    it, so a process killed while writing leaves the old file or none, never half of one (an
+    interrupted release's documents are then missing, and the next release or verify writes
+    them); object stores publish an object only when its upload completes."""
+    if "://" in uri:
+        with FileSystems.create(uri, compression_type=CompressionTypes.UNCOMPRESSED) as out:
+            out.write(data)
+        return
+    tmp = f"{uri}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
+        os.replace(tmp, uri)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def _ensure_dir(directory: str) -> None:

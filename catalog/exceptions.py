@@ -33,6 +33,25 @@ class CatalogConnectionError(CatalogError):
     """The catalog database could not be reached or its tables could not be created."""
 
 
+class CatalogNotFoundError(CatalogConnectionError):
+    """A reader found no catalog where it looked (no database file, no tables); nothing was
+    created."""
+
+
+class CatalogUnavailableError(CatalogConnectionError):
+    """The catalog database failed an operation: the connection was lost mid-operation (server
+    restart, connection killed, network cut), the server did not answer, or SQLite stayed
+    locked. ``disconnect`` says the connection was lost (the operation may be retried on a new
+    one)."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, disconnect: bool = False, where: str | None = None,
+                 fix: str | None = None):
+        self.disconnect = disconnect
+        super().__init__(message, where=where, fix=fix)
+
+
 # --- lookups ---------------------------------------------------------------------------------
 class NotFoundError(CatalogError):
     """Base class of lookups that found nothing."""
@@ -72,6 +91,16 @@ class DatasetLockedError(CatalogError):
                  fix: str | None = None):
         self.holder_run_id = holder_run_id
         super().__init__(message, where=where, fix=fix)
+
+
+class LockNotHeldError(NotFoundError):
+    """``haina unlock`` was asked to remove a lock that nobody holds."""
+
+
+class LockHolderAliveError(CatalogError):
+    """``haina unlock`` refused: the holder's process is alive on this very host."""
+
+    exit_code = 4
 
 
 # --- files -----------------------------------------------------------------------------------

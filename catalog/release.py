@@ -17,7 +17,15 @@ Concurrency: each transition is one conditional ``UPDATE versions SET state=... 
 (allowed)`` whose RETURNING row says whether this call made it, so of two processes releasing the
 same draft exactly one sees the draft (PostgreSQL makes the second wait for the first's row lock
 and re-check; SQLite serialises writers with BEGIN IMMEDIATE). Two releases of one semver are
-stopped by the UNIQUE (dataset, semver) key. The loser gets :class:`ReleaseConflictError`.
+stopped by the UNIQUE (dataset, semver) key. ``latest-draft`` is compared and set the same way:
+it names the newest draft only while no newer version is released, checked again inside the
+release transaction, so a publisher that comes second does not release an older draft under a
+newer number. The loser gets :class:`ReleaseConflictError` (exit 4).
+
+Documents: a release publishes a dataset card and a Croissant file beside its data, written
+after the release commits. :func:`complete_releases` writes those of any release that lacks
+them (a release killed between its commit and its documents) and is idempotent; ``haina
+release`` and ``haina verify`` call it first.
 """
 from __future__ import annotations
 
@@ -31,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from catalog import faults
 from catalog import semver as semver_mod
 from catalog.exceptions import CatalogError, VersionNotFoundError
 from catalog.sql import UtcDateTime, metadata, versions_t
@@ -64,6 +73,10 @@ releases_t = sa.Table(
     sa.Column("manifest_sha256", sa.String(64), nullable=False),
     sa.Column("bump", sa.String(10), nullable=False),
     sa.Column("previous", sa.String(40)),
+    #: the changes since the previous release, as the card lists them (revision 0004)
+    sa.Column("changelog", sa.JSON),
+    #: when the card and Croissant file were written; NULL until then (revision 0004)
+    sa.Column("documented_at", UtcDateTime),
 )
 transitions_t = sa.Table(
     "version_transitions", metadata,
@@ -115,10 +128,20 @@ class ReleaseRecord:
     manifest_sha256: str
     bump: str
     previous: str | None
+    changelog: list[str] | None = None
+    documented_at: dt.datetime | None = None
 
     @property
     def parsed(self) -> semver_mod.SemVer:
         return semver_mod.parse(self.semver)
+
+    @property
+    def changes(self) -> list[str]:
+        """The card's changelog; releases recorded before it was stored get a summary."""
+        if self.changelog is not None:
+            return list(self.changelog)
+        return [f"{self.bump} release after {self.previous}"] if self.previous \
+            else ["first release"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -300,6 +323,9 @@ def plan_release(catalog: Catalog, dataset: str, ref: str, *, requested: str | N
 
     version = _lookup(catalog, dataset, ref)
     _require_state(catalog, version, "release")
+    if ref == "latest-draft":
+        with _engine(catalog).connect() as conn:
+            _require_newest(conn, version)
     previous = previous_release(catalog, dataset)
     diff = None
     if previous is not None:
@@ -329,24 +355,33 @@ def release(catalog: Catalog, dataset: str, ref: str, *, requested: str | None =
                                fix="re-run the recipe to make a new draft and release that")
     record = record_release(catalog, plan.version, str(plan.semver), notes=notes,
                             bump=plan.proposal.level.name if plan.previous else "FIRST",
-                            previous=plan.previous.semver if plan.previous else None)
+                            previous=plan.previous.semver if plan.previous else None,
+                            changelog=(list(plan.proposal.reasons) if plan.previous
+                                       else ["first release"]),
+                            newest_only=ref == "latest-draft")
+    faults.point("after-release-commit")  # a crash here leaves a release without documents
     return record, plan
 
 
 def record_release(catalog: Catalog, version: VersionRecord, semver: str, *,
                    notes: str | None = None, bump: str = "FIRST",
-                   previous: str | None = None) -> ReleaseRecord:
+                   previous: str | None = None, changelog: list[str] | None = None,
+                   newest_only: bool = False) -> ReleaseRecord:
     """In one transaction: the draft becomes ``released`` with ``semver``; its transition and
     audit event are written. Raises :class:`ReleaseConflictError` when another process got
-    there first (this draft released, this semver taken, or a newer release than ``previous``).
+    there first (this draft released, this semver taken, or a newer release than ``previous``;
+    with ``newest_only`` (a ``latest-draft`` release) also a newer version released).
     """
     semver = str(semver_mod.parse(semver))
     record = ReleaseRecord(dataset=version.dataset, semver=semver, version_id=version.version_id,
                            released_at=utcnow(), actor=catalog.actor, notes=notes,
-                           manifest_sha256=version.manifest_sha256, bump=bump, previous=previous)
+                           manifest_sha256=version.manifest_sha256, bump=bump, previous=previous,
+                           changelog=changelog)
     try:
         with _engine(catalog).begin() as conn:
             from_state = _move(conn, version, "release")
+            if newest_only:
+                _require_newest(conn, version)
             _require_free(conn, version, semver)
             _require_previous(conn, version.dataset, previous, semver)
             conn.execute(releases_t.insert().values(**dataclasses.asdict(record)))
@@ -354,6 +389,29 @@ def record_release(catalog: Catalog, version: VersionRecord, semver: str, *,
     except sa.exc.IntegrityError as err:
         raise _conflict(catalog, version, semver) from err
     return record
+
+
+def _require_newest(conn: sa.Connection, version: VersionRecord) -> None:
+    """``latest-draft`` must not name a draft older than a released version: that happens when
+    another publisher released the newest draft first, and releasing this one would publish
+    older data under a newer number."""
+    newer = conn.execute(
+        sa.select(versions_t.c.version_id, versions_t.c.state, releases_t.c.semver)
+        .join(releases_t, releases_t.c.version_id == versions_t.c.version_id, isouter=True)
+        .where(versions_t.c.dataset == version.dataset, versions_t.c.state != DRAFT,
+               versions_t.c.version_id != version.version_id,
+               sa.or_(versions_t.c.created_at > version.created_at,
+                      sa.and_(versions_t.c.created_at == version.created_at,
+                              versions_t.c.version_id > version.version_id)))
+        .order_by(versions_t.c.created_at.desc()).limit(1)).first()
+    if newer is not None:
+        label = f"{newer.version_id} ({newer.semver})" if newer.semver else newer.version_id
+        raise ReleaseConflictError(
+            f"the latest draft {version.version_id} is older than version {label}, which is "
+            f"already {newer.state}: another publisher released the newest draft first",
+            where=f"dataset {version.dataset}",
+            fix=f"check `haina releases {version.dataset}`; to release the older draft anyway, "
+                f"name it: `haina release {version.dataset}@{version.version_id}`")
 
 
 def _require_free(conn: sa.Connection, version: VersionRecord, semver: str) -> None:
@@ -474,6 +532,51 @@ def _log(catalog: Catalog, conn: sa.Connection, version: VersionRecord, action: 
     details: dict[str, Any] = {"version_id": version.version_id, "from_state": from_state,
                                "to_state": to_state, "semver": semver, "reason": reason}
     catalog._mutated(conn, f"version.{action}", target, details)
+
+
+# --- documents: the card and Croissant file of a release ----------------------------------------
+def document_names() -> tuple[str, ...]:
+    """The files a release writes into its version folder, besides the data."""
+    from catalog import card, croissant
+
+    return (card.MD_NAME, card.HTML_NAME, croissant.CROISSANT_NAME)
+
+
+def missing_documents(version: VersionRecord) -> list[str]:
+    from apache_beam.io.filesystems import FileSystems
+
+    return [name for name in document_names()
+            if not FileSystems.exists(_join(version.path, name))]
+
+
+def write_documents(catalog: Catalog, version: VersionRecord, record: ReleaseRecord) -> list[str]:
+    """Write the release's card (Markdown, HTML) and Croissant file, then record that they are
+    written (``releases.documented_at``, audited). Safe to repeat: it rewrites the same files."""
+    from catalog import card, croissant
+
+    md_path, html_path = card.write_card(catalog, version, release=record.semver,
+                                         changelog=record.changes)
+    jsonld = croissant.write_croissant(catalog, version, release=record.semver)
+    with _engine(catalog).begin() as conn:
+        conn.execute(releases_t.update()
+                     .where(releases_t.c.dataset == record.dataset,
+                            releases_t.c.semver == record.semver)
+                     .values(documented_at=utcnow()))
+        catalog._mutated(conn, "release.documents", f"{record.dataset}@{record.semver}",
+                         {"version_id": record.version_id, "files": list(document_names())})
+    return [md_path, html_path, jsonld]
+
+
+def complete_releases(catalog: Catalog, dataset: str) -> list[tuple[ReleaseRecord, list[str]]]:
+    """Write the documents of every release of ``dataset`` that lacks them: never written (a
+    release killed after its commit) or since removed. Returns what it wrote; idempotent."""
+    versions = {v.version_id: v for v in catalog.versions(dataset)}
+    done = []
+    for record in releases(catalog, dataset):
+        version = versions[record.version_id]
+        if record.documented_at is None or missing_documents(version):
+            done.append((record, write_documents(catalog, version, record)))
+    return done
 
 
 # --- immutability ------------------------------------------------------------------------------

@@ -1,11 +1,17 @@
 """The SQL catalog backend (SQLAlchemy 2.x Core): SQLite files and PostgreSQL (psycopg 3).
 
-Concurrency: the dataset lock is one row per dataset in ``locks``; taking it is an
-``INSERT ... ON CONFLICT DO NOTHING`` whose row count says who won, which both engines make atomic
-across processes (PostgreSQL blocks the second insert until the first commits; SQLite serialises
-writers). On SQLite every transaction starts with ``BEGIN IMMEDIATE`` so that read-then-write
-transactions take the write lock up front and wait (``timeout``) instead of failing with
-"database is locked" when two processes upgrade at once.
+Concurrency: the dataset lock is one row per dataset in ``locks``, with its holder and lease
+(:mod:`catalog.lease`). Taking it is one transaction: read the row ``FOR UPDATE``; none, an
+``INSERT ... ON CONFLICT DO NOTHING`` whose RETURNING row says who won (PostgreSQL blocks the
+second insert until the first commits; SQLite serialises writers); a stale holder, a takeover
+that marks its run abandoned in the same transaction. On SQLite every transaction starts with
+``BEGIN IMMEDIATE`` so that read-then-write transactions take the write lock up front and wait
+(``timeout``) instead of failing with "database is locked" when two processes upgrade at once.
+Leases are set and judged by the database's clock on PostgreSQL, so hosts whose clocks differ
+still agree on when a lease ran out.
+
+Engines, lost connections and "is there a catalog at all" live in :mod:`catalog.sql_engines`;
+operations that are safe to repeat are marked ``@retry_once`` here.
 """
 from __future__ import annotations
 
@@ -24,13 +30,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from catalog import lease as lease_mod
 from catalog.exceptions import (
     CatalogConnectionError,
+    CatalogUnavailableError,
     DatasetLockedError,
     DatasetNotFoundError,
     DuplicateError,
     InvalidRecordError,
-    MissingDependencyError,
+    LockNotHeldError,
     RunNotFoundError,
     RunStateError,
     VersionNotFoundError,
@@ -43,6 +51,7 @@ from catalog.store import (
     default_actor,
     DatasetRecord,
     FileRecord,
+    LockHolder,
     RunRecord,
     SourceRecord,
     VersionRecord,
@@ -50,11 +59,18 @@ from catalog.store import (
     process_is_alive,
     utcnow,
 )
+from catalog.sql_engines import (  # noqa: F401 - _ENGINES and the timeout are part of the API
+    _ENGINES,
+    SQLITE_BUSY_TIMEOUT,
+    catalog_identity,
+    open_error,
+    raise_unavailable,
+    require_catalog,
+    retry_once,
+)
 
 #: bumped by every change of the tables below; a migration tool (Alembic) takes over from here
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-#: how long a writer waits for another process's SQLite write transaction, in seconds
-SQLITE_BUSY_TIMEOUT = 30.0
 #: how often a waiting ``acquire_lock`` polls the lock row
 LOCK_POLL_SECONDS = 0.25
 
@@ -154,6 +170,8 @@ locks_t = sa.Table(
     sa.Column("host", _text, nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("acquired_at", UtcDateTime, nullable=False),
+    #: renewed by the holder's heartbeat; NULL for locks taken before leases (revision 0004)
+    sa.Column("lease_expires_at", UtcDateTime),
 )
 
 #: dialect name -> its INSERT construct that supports ``on_conflict_do_*``
@@ -162,76 +180,6 @@ _INSERTS: dict[str, Callable[[sa.Table], Any]] = {
     "postgresql": postgresql.insert,
 }
 _SEMVER = re.compile(r"^v?\d+\.\d+\.\d+([-+].*)?$")
-_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-
-
-# --- engines ---------------------------------------------------------------------------------
-def _sqlite_engine(url: sa.URL) -> Engine:
-    if url.database and url.database != ":memory:":
-        os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
-
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN itself
-        dbapi_conn.execute("PRAGMA foreign_keys=ON")
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
-def _postgres_engine(url: sa.URL) -> Engine:
-    schema = url.query.get("schema")
-    url = url.set(drivername="postgresql+psycopg").difference_update_query(["schema"])
-    try:
-        import psycopg  # noqa: F401  (imported only to give a helpful error)
-    except ImportError as err:
-        raise MissingDependencyError(
-            "PostgreSQL catalogs need the psycopg 3 driver", where=url.render_as_string(),
-            fix="pip install 'haina[postgres]'") from err
-    if schema is None:
-        return sa.create_engine(url)
-    if not _SCHEMA_NAME.match(schema):
-        raise CatalogConnectionError(
-            f"schema name {schema!r} is not a plain SQL identifier", where="catalog URL ?schema=",
-            fix="use letters, digits and underscores, starting with a letter")
-    engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    return engine
-
-
-def _open_error(url: sa.URL, err: Exception) -> CatalogConnectionError:
-    """The one-line reason a catalog database could not be opened, and what to do about it."""
-    reason = " ".join(str(getattr(err, "orig", None) or err).split())
-    if url.get_backend_name() != "sqlite":
-        return CatalogConnectionError(
-            f"cannot open the catalog database ({reason})", where=url.render_as_string(),
-            fix="check that the server is running and the URL's host, port, user and database "
-                "are right")
-    path = url.database or ":memory:"
-    if "file is not a database" in reason:
-        return CatalogConnectionError(
-            f"catalog file {path} is not an SQLite database ({reason}).",
-            fix="point --catalog, $HAINA_CATALOG_URL or the recipe's catalog: at a Haina "
-                "catalog (or at a new file), or move this file out of the way")
-    return CatalogConnectionError(
-        f"cannot open or create the SQLite catalog {path} ({reason}).",
-        fix="check that the file's folder exists and is writable, or point --catalog at a "
-            "writable place")
-
-
-#: URL drivername -> engine factory
-_ENGINES: dict[str, Callable[[sa.URL], Engine]] = {
-    "sqlite": _sqlite_engine,
-    "sqlite+pysqlite": _sqlite_engine,
-    "postgresql": _postgres_engine,
-    "postgres": _postgres_engine,
-    "postgresql+psycopg": _postgres_engine,
-}
 
 
 #: modules that define more tables on ``metadata`` (releases, audit log, lineage events); each is
@@ -284,19 +232,29 @@ def _records(cls: type, rows: Any) -> list[Any]:
     return [cls(**row._mapping) for row in rows]
 
 
-@dataclasses.dataclass(frozen=True)
-class _Holder:
-    run_id: str
-    host: str
-    pid: int
-    acquired_at: dt.datetime
+def _db_now(conn: Connection) -> dt.datetime:
+    """The database's clock where there is a server (PostgreSQL), so that leases written and
+    judged by hosts with different clocks agree; SQLite files are shared by one host's clock."""
+    if conn.dialect.name == "postgresql":
+        return conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one().astimezone(UTC)
+    return utcnow()
+
+
+def _lock_holder(row: Any) -> LockHolder:
+    return LockHolder(row.dataset, row.run_id, row.host, row.pid, row.acquired_at,
+                      row.lease_expires_at)
 
 
 class SqlCatalog(Catalog):
     """The catalog in a SQL database reached through a SQLAlchemy engine."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, identity: str | None = None):
         self._engine = engine
+        #: which catalog this is, without password (see :func:`catalog_identity`)
+        self.identity = identity or catalog_identity(
+            engine.url.render_as_string(hide_password=True))
+        if not sa.event.contains(engine, "handle_error", raise_unavailable):
+            sa.event.listen(engine, "handle_error", raise_unavailable)
         #: who performs mutations (CLI --actor, $HAINA_ACTOR, or the login name); never empty
         self.actor: str = default_actor()
         #: called inside every mutation's transaction as f(conn, action, target, details, actor),
@@ -308,24 +266,29 @@ class SqlCatalog(Catalog):
             listener(conn, action, target, dict(details), self.actor)
 
     @classmethod
-    def from_url(cls, url: str) -> SqlCatalog:
+    def from_url(cls, url: str, *, create: bool = True) -> SqlCatalog:
         parsed = make_url(url)
         factory = _ENGINES.get(parsed.drivername)
         if factory is None:
             raise CatalogConnectionError(
                 f"driver {parsed.drivername!r} is not supported", where=url,
                 fix=f"use one of {', '.join(sorted(_ENGINES))}")
+        where = parsed.render_as_string(hide_password=True)
         try:
-            engine = factory(parsed)
-            create_tables(engine)
-        except (sa.exc.DatabaseError, OSError) as err:
-            raise _open_error(parsed, err) from err
-        return cls(engine)
+            engine = factory(parsed, create)
+            catalog = cls(engine, catalog_identity(url))
+            if not create:
+                require_catalog(engine, where, parsed.query.get("schema"))
+            create_tables(engine)  # an existing catalog of an older Haina is upgraded
+        except (sa.exc.DatabaseError, OSError, CatalogUnavailableError) as err:
+            raise open_error(parsed, where, err) from err
+        return catalog
 
     def close(self) -> None:
         self._engine.dispose()
 
     # --- datasets ----------------------------------------------------------------------------
+    @retry_once
     def ensure_dataset(self, rec: DatasetRecord) -> None:
         values = {**_row(rec), "created_at": rec.created_at or utcnow()}
         stmt = _INSERTS[self._engine.dialect.name](datasets_t).values(**values)
@@ -340,6 +303,7 @@ class SqlCatalog(Catalog):
                 if diff:
                     self._mutated(conn, "dataset.update", rec.name, _jsonable(diff))
 
+    @retry_once
     def datasets(self) -> list[DatasetRecord]:
         with self._engine.connect() as conn:
             rows = conn.execute(sa.select(datasets_t).order_by(datasets_t.c.name))
@@ -408,6 +372,7 @@ class SqlCatalog(Catalog):
     def _run_row(self, conn: Connection, run_id: str) -> Any:
         return conn.execute(sa.select(runs_t).where(runs_t.c.run_id == run_id)).first()
 
+    @retry_once
     def run(self, run_id: str) -> RunRecord:
         with self._engine.connect() as conn:
             row = self._run_row(conn, run_id)
@@ -416,6 +381,7 @@ class SqlCatalog(Catalog):
                                    fix="list the dataset's runs to find the right id")
         return RunRecord(**row._mapping)
 
+    @retry_once
     def runs(self, dataset: str) -> list[RunRecord]:
         query = (sa.select(runs_t).where(runs_t.c.dataset == dataset)
                  .order_by(runs_t.c.started_at, runs_t.c.run_id))
@@ -423,12 +389,14 @@ class SqlCatalog(Catalog):
             self._require_dataset(conn, dataset)
             return _records(RunRecord, conn.execute(query))
 
+    @retry_once
     def sources(self, run_id: str) -> list[SourceRecord]:
         self.run(run_id)  # raises RunNotFoundError for an unknown id
         query = sa.select(sources_t).where(sources_t.c.run_id == run_id).order_by(sources_t.c.uri)
         with self._engine.connect() as conn:
             return _records(SourceRecord, conn.execute(query))
 
+    @retry_once
     def record_source_counts(self, run_id: str, counts: Mapping[str, Mapping[str, int]]) -> None:
         with self._engine.begin() as conn:
             for uri, rec in counts.items():
@@ -437,22 +405,39 @@ class SqlCatalog(Catalog):
                                                       sources_t.c.uri == uri).values(**values))
             self._mutated(conn, "run.source_counts", run_id, {"sources": len(counts)})
 
+    @retry_once
     def abandon_stale_runs(self, dataset: str,
                            is_alive: Callable[[RunRecord], bool] = process_is_alive) -> list[str]:
         running = [r for r in self.runs(dataset) if r.status == "running"]
-        dead = [r.run_id for r in running if not is_alive(r)]
-        if not dead:
+        if not running:
             return []
-        error = "abandoned: its process was gone when a later run checked"
+        holder, now = self.lock_holder(dataset), self._now()
+        dead = {}
+        for run in running:
+            if holder is not None and holder.run_id == run.run_id:  # judged by lease and pid
+                reason = lease_mod.stale_reason(holder, run, now, is_alive)
+            else:
+                reason = None if is_alive(run) else (f"its process (pid {run.pid} on "
+                                                     f"{run.host}) is gone")
+            if reason is not None:
+                dead[run.run_id] = reason
         with self._engine.begin() as conn:
-            # the status condition keeps a run that finished meanwhile from being overwritten
-            conn.execute(runs_t.update()
-                         .where(runs_t.c.run_id.in_(dead), runs_t.c.status == "running")
-                         .values(status="abandoned", ended_at=utcnow(), error=error))
-            conn.execute(locks_t.delete().where(locks_t.c.run_id.in_(dead)))
-            for run_id in dead:
-                self._mutated(conn, "run.abandon", run_id, {"dataset": dataset, "error": error})
-        return dead
+            for run_id, reason in dead.items():
+                self._abandon(conn, run_id, f"abandoned: {reason} (checked by a later run)")
+            conn.execute(locks_t.delete().where(locks_t.c.run_id.in_(list(dead))))
+            for run_id, reason in dead.items():
+                self._mutated(conn, "run.abandon", run_id, {"dataset": dataset,
+                                                            "error": f"abandoned: {reason}"})
+        return list(dead)
+
+    def _abandon(self, conn: Connection, run_id: str, error: str) -> bool:
+        """Mark a running run abandoned; False when it is not running (finished meanwhile)."""
+        # the status condition keeps a run that finished meanwhile from being overwritten
+        done = conn.execute(runs_t.update()
+                            .where(runs_t.c.run_id == run_id, runs_t.c.status == "running")
+                            .values(status="abandoned", ended_at=utcnow(), error=error)
+                            .returning(runs_t.c.run_id)).first()
+        return done is not None
 
     # --- versions ----------------------------------------------------------------------------
     def commit_version(self, version: VersionRecord, files: Sequence[FileRecord]) -> None:
@@ -488,6 +473,7 @@ class SqlCatalog(Catalog):
                 where=f"version {version.version_id}",
                 fix="start a new run; this one was finished or abandoned meanwhile")
 
+    @retry_once
     def versions(self, dataset: str) -> list[VersionRecord]:
         query = (sa.select(versions_t).where(versions_t.c.dataset == dataset)
                  .order_by(versions_t.c.created_at, versions_t.c.version_id))
@@ -495,6 +481,7 @@ class SqlCatalog(Catalog):
             self._require_dataset(conn, dataset)
             return _records(VersionRecord, conn.execute(query))
 
+    @retry_once
     def version(self, dataset: str, ref: str) -> VersionRecord:
         versions = self.versions(dataset)
         if ref == "latest" and versions:
@@ -508,6 +495,7 @@ class SqlCatalog(Catalog):
             f"dataset {dataset!r} has no version {ref!r} (latest versions: {known})",
             where=self._where, fix="pass one of the listed ids, a released semver, or 'latest'")
 
+    @retry_once
     def _released_as(self, dataset: str, ref: str) -> str | None:
         """The version id released as semver ``ref`` (``1.2.0`` or ``v1.2.0``), if any."""
         releases = metadata.tables.get("releases")
@@ -518,6 +506,7 @@ class SqlCatalog(Catalog):
         with self._engine.connect() as conn:
             return conn.execute(query).scalar()
 
+    @retry_once
     def files(self, version_id: str) -> list[FileRecord]:
         cols = [c for c in files_t.c if c.name != "version_id"]
         with self._engine.connect() as conn:
@@ -532,75 +521,152 @@ class SqlCatalog(Catalog):
             return _records(FileRecord, rows)
 
     # --- lock --------------------------------------------------------------------------------
+    def _now(self) -> dt.datetime:
+        with self._engine.connect() as conn:
+            return _db_now(conn)
+
     def acquire_lock(self, dataset: str, run_id: str, *, wait_seconds: float = 0,
                      is_alive: Callable[[RunRecord], bool] = process_is_alive) -> None:
         deadline = time.monotonic() + wait_seconds
+        lease = lease_mod.lease_seconds()
         while True:
-            holder = self._try_lock(dataset, run_id, is_alive)
+            try:
+                holder = self._try_lock(dataset, run_id, lease, is_alive)
+            except _LockRace:
+                continue
             if holder is None:
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise DatasetLockedError(
-                    f"dataset {dataset!r} is locked by run {holder.run_id} (host {holder.host}, "
-                    f"pid {holder.pid}, since {holder.acquired_at.isoformat()})",
-                    holder_run_id=holder.run_id, where=self._where,
-                    fix="wait for that run to finish, or if its process is gone, run again: "
-                        "stale locks are taken over")
+                raise self._locked_error(holder)
             time.sleep(min(LOCK_POLL_SECONDS, remaining))
 
-    def _try_lock(self, dataset: str, run_id: str,
-                  is_alive: Callable[[RunRecord], bool]) -> _Holder | None:
-        """Take the lock and return None, or return the live holder."""
-        if self._insert_lock(dataset, run_id, stale_holder=None):
-            return None
-        holder = self._holder(dataset)
-        if holder is None:  # released between our insert and our read: try again
-            return self._try_lock(dataset, run_id, is_alive)
-        if holder.run_id == run_id:  # re-entrant: this run already holds it
-            return None
-        if self._holder_alive(dataset, holder, is_alive):
-            return holder
-        if self._insert_lock(dataset, run_id, stale_holder=holder.run_id):
-            return None
-        return self._holder(dataset) or self._try_lock(dataset, run_id, is_alive)
-
-    def _insert_lock(self, dataset: str, run_id: str, *, stale_holder: str | None) -> bool:
-        row = {"dataset": dataset, "run_id": run_id, "host": socket.gethostname(),
-               "pid": os.getpid(), "acquired_at": utcnow()}
-        # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT DO NOTHING
-        stmt = (_INSERTS[self._engine.dialect.name](locks_t).values(**row)
-                .on_conflict_do_nothing().returning(locks_t.c.run_id))
+    @retry_once  # re-entrant: a retry after a lock taken but not acknowledged finds it ours
+    def _try_lock(self, dataset: str, run_id: str, lease: float,
+                  is_alive: Callable[[RunRecord], bool]) -> LockHolder | None:
+        """Take the lock (taking over a stale holder) and return None, or return the live
+        holder. One transaction: the holder is judged on the row it read, locked."""
         with self._engine.begin() as conn:
-            if stale_holder is not None:
-                # only the exact stale holder is removed: of two racers taking over, the second
-                # deletes nothing and its insert then conflicts with the first one's row
-                conn.execute(locks_t.delete().where(locks_t.c.dataset == dataset,
-                                                    locks_t.c.run_id == stale_holder))
-            return conn.execute(stmt).first() is not None
+            now = _db_now(conn)
+            mine = {"dataset": dataset, "run_id": run_id, "host": socket.gethostname(),
+                    "pid": os.getpid(), "acquired_at": now,
+                    "lease_expires_at": now + dt.timedelta(seconds=lease)}
+            row = self._lock_row(conn, dataset)
+            if row is None:
+                # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT DO NOTHING
+                inserted = conn.execute(_INSERTS[conn.dialect.name](locks_t).values(**mine)
+                                        .on_conflict_do_nothing()
+                                        .returning(locks_t.c.run_id)).first()
+                if inserted is not None:
+                    return None
+                row = self._lock_row(conn, dataset)  # a racer's, committed while we waited
+                if row is None:  # taken and released meanwhile: try again from the start
+                    raise _LockRace()
+            holder = _lock_holder(row)
+            if holder.run_id == run_id:  # re-entrant: this run already holds it
+                self._renew(conn, dataset, run_id, mine["lease_expires_at"])
+                return None
+            run_row = self._run_row(conn, holder.run_id)
+            run = RunRecord(**run_row._mapping) if run_row is not None else None
+            reason = lease_mod.stale_reason(holder, run, now, is_alive)
+            if reason is None:
+                return holder
+            self._take_over(conn, holder, reason, mine)
+            return None
 
-    def _holder(self, dataset: str) -> _Holder | None:
+    def _lock_row(self, conn: Connection, dataset: str) -> Any:
+        # FOR UPDATE: on PostgreSQL two takers queue on the row and the second sees the first's
+        # takeover (SQLite ignores it; BEGIN IMMEDIATE already serialises the transaction)
+        return conn.execute(sa.select(locks_t).where(locks_t.c.dataset == dataset)
+                            .with_for_update()).first()
+
+    def _take_over(self, conn: Connection, holder: LockHolder, reason: str,
+                   mine: Mapping[str, Any]) -> None:
+        conn.execute(locks_t.delete().where(locks_t.c.dataset == holder.dataset,
+                                            locks_t.c.run_id == holder.run_id))
+        conn.execute(locks_t.insert().values(**mine))
+        error = f"abandoned: {reason}; run {mine['run_id']} took the dataset lock over"
+        abandoned = self._abandon(conn, holder.run_id, error)
+        details = {"from_run": holder.run_id, "host": holder.host, "pid": holder.pid,
+                   "lease_expires_at": holder.lease_expires_at, "reason": reason,
+                   "to_run": mine["run_id"]}
+        self._mutated(conn, "lock.takeover", holder.dataset, details)
+        if abandoned:
+            self._mutated(conn, "run.abandon", holder.run_id,
+                          {"dataset": holder.dataset, "error": error})
+
+    def _locked_error(self, holder: LockHolder) -> DatasetLockedError:
+        name = holder.dataset
+        if holder.lease_expires_at is None:
+            lease = ("; the lock has no lease (taken by a Haina older than leases), so it is "
+                     f"only taken over once pid {holder.pid} is gone, which only host "
+                     f"{holder.host} can tell")
+        else:
+            left = (holder.lease_expires_at - self._now()).total_seconds()
+            lease = (f"; its lease runs until "
+                     f"{holder.lease_expires_at.isoformat(timespec='seconds')} ({max(left, 0):.0f}"
+                     f" s from now) and is renewed every few seconds while that run lives")
+        return DatasetLockedError(
+            f"dataset {name!r} is locked by {holder.describe()}{lease}",
+            holder_run_id=holder.run_id, where=self._where,
+            fix=f"wait for that run to finish, or pass --wait SECONDS; a run that died gives the "
+                f"lock up when its lease runs out; if you are sure run {holder.run_id} is dead, "
+                f"`haina unlock {name} --reason \"...\"` frees the dataset now")
+
+    @retry_once
+    def renew_lock(self, dataset: str, run_id: str, lease_seconds: float) -> dt.datetime | None:
+        with self._engine.begin() as conn:
+            expires = _db_now(conn) + dt.timedelta(seconds=lease_seconds)
+            return expires if self._renew(conn, dataset, run_id, expires) else None
+
+    def _renew(self, conn: Connection, dataset: str, run_id: str, expires: dt.datetime) -> bool:
+        renewed = conn.execute(locks_t.update()
+                               .where(locks_t.c.dataset == dataset, locks_t.c.run_id == run_id)
+                               .values(lease_expires_at=expires)
+                               .returning(locks_t.c.run_id)).first()
+        return renewed is not None
+
+    @retry_once
+    def lock_holder(self, dataset: str) -> LockHolder | None:
         with self._engine.connect() as conn:
             row = conn.execute(sa.select(locks_t).where(locks_t.c.dataset == dataset)).first()
-        if row is None:
-            return None
-        return _Holder(row.run_id, row.host, row.pid, row.acquired_at)
+        return _lock_holder(row) if row is not None else None
 
-    def _holder_alive(self, dataset: str, holder: _Holder,
-                      is_alive: Callable[[RunRecord], bool]) -> bool:
-        with self._engine.connect() as conn:
-            row = self._run_row(conn, holder.run_id)
-        if row is None:  # the lock was taken before begin_run: judge by the lock row alone
-            run = RunRecord(run_id=holder.run_id, dataset=dataset, host=holder.host,
-                            pid=holder.pid, started_at=holder.acquired_at)
-        else:
-            run = RunRecord(**row._mapping)
-        return run.status == "running" and is_alive(run)
+    def break_lock(self, dataset: str, *, reason: str | None = None,
+                   run_id: str | None = None) -> LockHolder:
+        """Remove the lock (only if ``run_id`` still holds it, when given), abandon its run."""
+        with self._engine.begin() as conn:
+            row = self._lock_row(conn, dataset)
+            if row is None or (run_id is not None and row.run_id != run_id):
+                self._require_dataset(conn, dataset)
+                raise LockNotHeldError(
+                    f"dataset {dataset!r} is not locked" + (
+                        f" by run {run_id} (now: run {row.run_id})" if row is not None else ""),
+                    where=self._where, fix="nothing to unlock; `haina runs NAME` shows its runs")
+            holder = _lock_holder(row)
+            conn.execute(locks_t.delete().where(locks_t.c.dataset == dataset,
+                                                locks_t.c.run_id == holder.run_id))
+            error = f"abandoned: its lock was removed by {self.actor} (haina unlock)" + (
+                f": {reason}" if reason else "")
+            abandoned = self._abandon(conn, holder.run_id, error)
+            self._mutated(conn, "lock.break", dataset, {
+                "run_id": holder.run_id, "host": holder.host, "pid": holder.pid,
+                "acquired_at": holder.acquired_at, "lease_expires_at": holder.lease_expires_at,
+                "reason": reason})
+            if abandoned:
+                self._mutated(conn, "run.abandon", holder.run_id,
+                              {"dataset": dataset, "error": error})
+        return holder
 
+    @retry_once
     def release_lock(self, dataset: str, run_id: str) -> None:
         with self._engine.begin() as conn:
             conn.execute(locks_t.delete().where(locks_t.c.dataset == dataset,
                                                 locks_t.c.run_id == run_id))
+
+
+class _LockRace(Exception):
+    """The lock row vanished between a conflicting insert and the re-read (released at once)."""
 
 
 QUARANTINE_PARTITION = "quarantine"

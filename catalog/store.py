@@ -164,6 +164,23 @@ class FileRecord:
                 "'date=2024-01-01/part-....parquet'")
 
 
+@dataclasses.dataclass(frozen=True)
+class LockHolder:
+    """Who holds a dataset's lock, and until when its lease runs (None: a lock taken by a Haina
+    older than leases, which only a pid probe or an operator can judge)."""
+
+    dataset: str
+    run_id: str
+    host: str
+    pid: int
+    acquired_at: dt.datetime
+    lease_expires_at: dt.datetime | None = None
+
+    def describe(self) -> str:
+        return (f"run {self.run_id} (host {self.host}, pid {self.pid}, since "
+                f"{self.acquired_at.isoformat(timespec='seconds')})")
+
+
 def check_status(status: str, *, where: str) -> None:
     if status not in RUN_STATUSES:
         raise InvalidRecordError(f"unknown run status {status!r}", where=where,
@@ -262,6 +279,20 @@ class Catalog(abc.ABC):
     def release_lock(self, dataset: str, run_id: str) -> None:
         """Drop the lock if ``run_id`` holds it (a no-op otherwise)."""
 
+    @abc.abstractmethod
+    def renew_lock(self, dataset: str, run_id: str, lease_seconds: float) -> dt.datetime | None:
+        """Extend ``run_id``'s lease to now + ``lease_seconds``; the new expiry, or None when
+        ``run_id`` no longer holds the lock (see :class:`catalog.lease.Heartbeat`)."""
+
+    @abc.abstractmethod
+    def lock_holder(self, dataset: str) -> LockHolder | None:
+        """Who holds ``dataset``'s lock, or None."""
+
+    @abc.abstractmethod
+    def break_lock(self, dataset: str, *, reason: str | None = None) -> LockHolder:
+        """An operator's unlock: remove the lock whoever holds it, mark the holder's run
+        ``abandoned`` and audit it, in one transaction; ``LockNotHeldError`` when unlocked."""
+
     def close(self) -> None:
         """Release connections. Optional for backends that hold none."""
 
@@ -276,7 +307,7 @@ _BACKENDS: dict[str, str] = {
 
 
 def register_backend(scheme: str, target: str) -> None:
-    """Register ``"module:Class"`` (a class with ``from_url(url)``) for a URL scheme."""
+    """Register ``"module:Class"`` (a class with ``from_url(url, *, create)``) for a URL scheme."""
     _BACKENDS[scheme] = target
 
 
@@ -291,11 +322,14 @@ def _load(target: str, scheme: str) -> type:
     return getattr(module, class_name)
 
 
-def open_catalog(url: str) -> Catalog:
+def open_catalog(url: str, *, create: bool = True) -> Catalog:
     """Open (and create the tables of) the catalog at ``url``.
 
     ``sqlite:///abs/path/catalog.db`` or ``postgresql://user@host:port/db`` (psycopg 3; add
-    ``?schema=name`` to keep the tables in their own PostgreSQL schema).
+    ``?schema=name`` to keep the tables in their own PostgreSQL schema). With ``create=False``
+    (readers) nothing is created: no folder, no database file, no schema, no table; a catalog
+    that is not there raises :class:`~catalog.exceptions.CatalogNotFoundError`. An existing
+    catalog of an older Haina is still upgraded.
     """
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     target = _BACKENDS.get(scheme)
@@ -304,7 +338,7 @@ def open_catalog(url: str) -> Catalog:
             f"no catalog backend for scheme {scheme!r} in URL {url!r}", where="catalog URL",
             fix=f"use one of the schemes {', '.join(sorted(_BACKENDS))}, "
                 "e.g. sqlite:////abs/path/catalog.db")
-    catalog = _load(target, scheme).from_url(url)
+    catalog = _load(target, scheme).from_url(url, create=create)
     from catalog import audit  # late: catalog.audit imports the SQL backend
 
     audit.install(catalog)

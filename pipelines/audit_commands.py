@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from catalog import audit
 from catalog import verify as verify_mod
-from pipelines.cli import table
+from pipelines.cli import err_console, table
 from pipelines.commands import _catalog, _human_bytes, _split_ref
 from pipelines.exceptions import HainaError
 
@@ -110,6 +110,7 @@ def cmd_verify(args, console: Console) -> int:
     else:
         name, ref = _split_ref(args.ref)
         catalog, _ = _catalog(args)
+        _complete_releases(catalog, name, err_console if args.json else console)
         report = verify_mod.verify_version(catalog, name, ref, workers=args.workers)
     if args.json:
         console.print(json.dumps(report.as_json(), default=str), markup=False, highlight=False,
@@ -117,6 +118,17 @@ def cmd_verify(args, console: Console) -> int:
     else:
         _print_report(console, report)
     return 0 if report.ok else EXIT_MISMATCH
+
+
+def _complete_releases(catalog, name: str, console: Console) -> None:
+    """A release interrupted after its commit gets its card and Croissant file here."""
+    from catalog.exceptions import DatasetNotFoundError
+    from pipelines.release_commands import complete_documents
+
+    try:
+        complete_documents(catalog, name, console)
+    except DatasetNotFoundError:
+        return  # verify_version names the unknown dataset itself
 
 
 def _print_report(console: Console, report: verify_mod.VerifyReport) -> None:

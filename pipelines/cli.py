@@ -3,6 +3,7 @@
     haina check RECIPE                 validate a recipe and plan it, without running
     haina run RECIPE [-- BEAM_ARGS]    run it (DirectRunner unless --runner is passed through)
     haina datasets | versions NAME | show NAME@VERSION [--json] | runs NAME
+    haina unlock NAME [--reason TEXT]  free a dataset whose lock holder died
 
 Errors that a user can fix are printed as one message naming the file, the field and the fix,
 with a non-zero exit code; anything else is one "internal error" line with exit code 3
@@ -146,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
 #: arguments and sets ``handler="module:function"``, so ``haina --help`` stays fast
 EXTENSIONS: tuple[str, ...] = ("pipelines.cli_release", "pipelines.cli_lineage",
                                "pipelines.cli_audit", "pipelines.cli_report",
-                               "pipelines.cli_card")
+                               "pipelines.cli_card", "pipelines.cli_lock")
 
 
 def _handler(args):

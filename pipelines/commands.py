@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from rich.console import Console
@@ -9,6 +10,8 @@ from rich.console import Console
 from catalog import audit
 from catalog import manifest as manifest_mod
 from catalog import store as store_mod
+from catalog.exceptions import CatalogNotFoundError
+from catalog.sql import catalog_identity
 from pipelines import recipe as recipe_mod
 from rich.markup import escape
 
@@ -18,11 +21,37 @@ from pipelines.run import Runner, catalog_url, columns_info, resolve_warehouse
 
 
 def _catalog(args, recipe=None):
+    """The existing catalog of every command but ``run``: none of them creates a warehouse
+    folder, a catalog file or tables where there is none (only ``haina run`` does)."""
     warehouse = resolve_warehouse(recipe, args.warehouse)
-    catalog = store_mod.open_catalog(catalog_url(recipe, warehouse, args.catalog))
+    url = catalog_url(recipe, warehouse, args.catalog)
+    try:
+        catalog = store_mod.open_catalog(url, create=False)
+    except CatalogNotFoundError as err:
+        raise _no_catalog(err, warehouse.root) from err
     catalog.actor = args.actor or store_mod.default_actor()
     audit.use_warehouse(catalog, warehouse.root)
     return catalog, warehouse
+
+
+def _no_catalog(err: CatalogNotFoundError, root: str) -> CatalogNotFoundError:
+    """Say where we looked, and which catalog the warehouse's runs used if it records one."""
+    looked = err.reason
+    if err.where and not err.where.startswith("sqlite"):  # a SQLite reason names the file
+        looked += f" ({err.where})"
+    if "://" not in root and not os.path.isdir(root):
+        looked += f"; the warehouse folder {root} does not exist"
+    try:
+        recorded = (audit.read_head_file(audit.head_file_uri(root)) or {}).get("catalog")
+    except audit.AuditError:
+        recorded = None
+    if recorded and recorded != catalog_identity(err.where or "sqlite://"):
+        return CatalogNotFoundError(
+            f"{looked}; the warehouse {root} records that its runs used the catalog "
+            f"{recorded}", where="catalog",
+            fix=f"pass --catalog {recorded} (or set $HAINA_CATALOG_URL), adding its password "
+                f"if it needs one; nothing was created")
+    return CatalogNotFoundError(looked, where="catalog", fix=err.fix)
 
 
 def _split_ref(ref: str) -> tuple[str, str]:

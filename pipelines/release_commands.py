@@ -49,10 +49,11 @@ def cmd_release(args, console: Console) -> int:
     # the card and Croissant files go into the warehouse after the catalog says "released":
     # a read-only warehouse must be refused before that, not half-way
     warehouse.require_writable("nothing was released")
+    complete_documents(catalog, name, console)  # of a release killed after its commit
     record, plan = release_mod.release(catalog, name, ref, requested=args.semver, notes=notes,
                                        verify=args.verify)
     _print_plan(console, plan)
-    _write_release_documents(catalog, plan, record, console)
+    _write_release_documents(catalog, record, console)
     console.print(f"[bold green]released[/] {name}@{record.semver} "
                   f"({record.version_id}, manifest sha256 {record.manifest_sha256[:12]}…)")
     console.print(f"next: haina diff {name}@{plan.previous.semver} {name}@{record.semver}"
@@ -60,16 +61,20 @@ def cmd_release(args, console: Console) -> int:
     return 0
 
 
-def _write_release_documents(catalog, plan, record, console: Console) -> None:
+def _write_release_documents(catalog, record, console: Console) -> None:
     """The dataset card (Markdown, HTML) and Croissant JSON-LD that publish a release."""
-    from catalog import card, croissant
-
-    version = catalog.version(plan.version.dataset, record.version_id)
-    changes = list(plan.proposal.reasons) if plan.previous else ["first release"]
-    md_path, html_path = card.write_card(catalog, version, release=record.semver,
-                                         changelog=changes)
-    jsonld = croissant.write_croissant(catalog, version, release=record.semver)
+    version = catalog.version(record.dataset, record.version_id)
+    md_path, html_path, jsonld = release_mod.write_documents(catalog, version, record)
     console.print(f"dataset card: {html_path} (and {md_path}); Croissant: {jsonld}")
+
+
+def complete_documents(catalog, name: str, console: Console) -> None:
+    """Write the card and Croissant file of releases that lack them (a release killed after
+    its commit), and say so; ``haina release`` and ``haina verify`` start with this."""
+    for record, paths in release_mod.complete_releases(catalog, name):
+        console.print(f"completed release {name}@{record.semver}: wrote its "
+                      f"{', '.join(Path(p).name for p in paths)} (the release had been "
+                      f"interrupted after its commit, or they were removed)")
 
 
 def _print_plan(console: Console, plan: release_mod.ReleasePlan) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import importlib
 import json
@@ -41,6 +42,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 import connectors
 from catalog import audit
+from catalog import lease
 from catalog import manifest as manifest_mod
 from catalog import store as store_mod
 from catalog import writer
@@ -356,10 +358,7 @@ class Runner:
         self.beam_args = list(beam_args)
         self.warehouse = resolve_warehouse(recipe, warehouse)
         self.catalog_url = catalog_url(recipe, self.warehouse, catalog)
-        self.catalog = store_mod.open_catalog(self.catalog_url)
         self.actor = actor or store_mod.default_actor()
-        self.catalog.actor = self.actor
-        audit.use_warehouse(self.catalog, self.warehouse.root)
         self.wait_seconds = wait_seconds
         self.full = full
         self.echo = echo
@@ -369,6 +368,14 @@ class Runner:
         #: the version committed (after which nothing undoes the run)
         self._unpublished: str | None = None
         self._committed: str | None = None
+
+    @functools.cached_property
+    def catalog(self) -> store_mod.Catalog:
+        """Opened (and created) on first use: ``haina check`` plans without it, creating nothing."""
+        catalog = store_mod.open_catalog(self.catalog_url)
+        catalog.actor = self.actor
+        audit.use_warehouse(catalog, self.warehouse.root)
+        return catalog
 
     # -- planning ------------------------------------------------------------------------------
     def match(self) -> list[Source]:
@@ -473,8 +480,9 @@ class Runner:
         suites = self.suites(schema) if plans else []
         staging = self.warehouse.staging_dir(run_id)
         self._unpublished = self._committed = failure = None
+        heartbeat = None
         try:
-            self._lock(run_id)
+            heartbeat = self._lock(run_id)
             self._begin(run_id, version_id, plans, copies)
             self._lineage("START", lambda: self._lineage_context(run_id, schema))
             summary, files = self._execute(run_id, version_id, plans, schema, suites, staging)
@@ -489,17 +497,20 @@ class Runner:
                 raise
             raise failure from err
         finally:
+            if heartbeat is not None:
+                heartbeat.stop()
             self._clear(staging)
             self._release(run_id, quiet=isinstance(failure, DiskFullError))
 
     def _no_change(self, run_id, version_id, sources, delta: Delta, started) -> RunOutcome:
         """Nothing new or changed: record the run, commit no version, and say so."""
-        self._lock(run_id)
+        heartbeat = self._lock(run_id)
         try:
             self._begin(run_id, version_id, [])
             self.catalog.finish_run(run_id, status="no_change",
                                     counts={k: 0 for k in store_mod.COUNT_FIELDS})
         finally:
+            heartbeat.stop()
             self.catalog.release_lock(self.recipe.name, run_id)
         return RunOutcome(
             run_id=run_id, dataset=self.recipe.name, status="no_change", version_id=None,
@@ -508,8 +519,9 @@ class Runner:
             message=(f"nothing new: all {len(sources)} source file(s) are unchanged since "
                      f"{delta.previous_version}; no version committed"))
 
-    def _lock(self, run_id: str) -> None:
-        """Register the dataset and take its lock: one run of a dataset at a time."""
+    def _lock(self, run_id: str) -> lease.Heartbeat:
+        """Register the dataset and take its lock: one run of a dataset at a time. The returned
+        heartbeat renews the lock's lease until stopped (a dead run's lease runs out)."""
         recipe = self.recipe
         self.catalog.ensure_dataset(store_mod.DatasetRecord(
             name=recipe.name, title=recipe.title, description=recipe.description,
@@ -520,6 +532,7 @@ class Runner:
         for stale in self.catalog.abandon_stale_runs(recipe.name, store_mod.process_is_alive):
             self.echo(f"run {stale} had died without finishing; marked abandoned")
         self.catalog.acquire_lock(recipe.name, run_id, wait_seconds=self.wait_seconds)
+        return lease.Heartbeat(self.catalog, recipe.name, run_id).start()
 
     def _begin(self, run_id: str, version_id: str, plans, copies=()) -> None:
         recipe = self.recipe

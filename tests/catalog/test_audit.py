@@ -73,7 +73,8 @@ def test_every_mutation_is_chained_with_its_actor(cat, head_file):
     report = audit.verify_chain(cat, head_file=head_file)
     assert report.ok and report.entries == 5 and report.head_row == (5, got[-1].hash)
     assert json.loads(Path(head_file).read_text()) == {"seq": 5, "hash": got[-1].hash,
-                                          "at": audit.iso(got[-1].at)}
+                                          "at": audit.iso(got[-1].at),
+                                          "catalog": cat.identity}
 
 
 def test_an_entry_rolls_back_with_its_mutation(cat, head_file):

@@ -62,8 +62,8 @@ def test_an_older_catalog_opens_and_keeps_its_data(catalog_url, versioned):
         assert file.content_sha256 is None  # the column 0.2 added, empty for old files
         with catalog._engine.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
-                == "0003"
-            assert conn.execute(sa.text("SELECT version FROM schema_info")).scalar() == 3
+                == "0004"
+            assert conn.execute(sa.text("SELECT version FROM schema_info")).scalar() == 4
     finally:
         catalog.close()
 
