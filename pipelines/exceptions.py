@@ -39,6 +39,7 @@ class DiskFullError(RunError):
     """A volume the run writes to (warehouse, staging, catalog) ran out of space."""
 
 
-class EmptySourceError(HainaError):
+class EmptySourceError(GateFailedError):
     """Source files with bytes in them yielded no rows: most likely the wrong kind of file, or
-    a file of only headers, fill values or rejected records (exit 2, bad input)."""
+    a file of only headers, fill values or rejected records. A gate failure by default (exit 1,
+    run ``gate_failed``); ``allow_empty: true`` in the recipe commits the empty version."""

@@ -64,8 +64,14 @@ from pipelines import interrupts
 from pipelines import prehash
 from pipelines import splits as splits_mod
 from pipelines import schemas as schemas_mod
-from pipelines.exceptions import (DiskFullError, GateFailedError, OptionsError, RunError,
-                                 SourceReadError)
+from pipelines.exceptions import (
+    DiskFullError,
+    EmptySourceError,
+    GateFailedError,
+    OptionsError,
+    RunError,
+    SourceReadError,
+)
 from pipelines.incremental import Delta, Source
 from pipelines.interrupts import STAGING
 from pipelines.recipe import Recipe
@@ -751,9 +757,11 @@ class Runner:
     def _fail(self, run_id: str, err: BaseException, quiet: bool = False) -> None:
         """Record the failure; trouble recording it (a full or unreachable catalog) is a warning
         (none when ``quiet``: the error says the disk is full), never an error in its place."""
-        if not isinstance(err, GateFailedError):  # a gate failure is already recorded
+        # a gate failure is recorded where the gate is judged; an empty result has no gate run
+        if not isinstance(err, GateFailedError) or isinstance(err, EmptySourceError):
+            status = "gate_failed" if isinstance(err, GateFailedError) else "failed"
             try:
-                self.catalog.finish_run(run_id, status="failed", counts={}, error=str(err)[:4000])
+                self.catalog.finish_run(run_id, status=status, counts={}, error=str(err)[:4000])
             except CatalogError:
                 return  # the run was never begun (or is finished): nothing to record
             except Exception as record_err:  # noqa: BLE001 - any database error, reported below

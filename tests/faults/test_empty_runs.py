@@ -1,6 +1,7 @@
 """Sources that yield no rows: the wrong kind of file, a header only, only fill values, only bad
-records. Each used to commit an empty version; now the run fails (exit 2, bad input) naming the
-file and why it yielded nothing, unless the recipe says ``allow_empty: true``.
+records. Each used to commit an empty version; now the run fails its gate (exit 1, run
+``gate_failed``) naming the file and why it yielded nothing, unless the recipe says
+``allow_empty: true``.
 """
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ def test_source_that_yields_no_rows_fails_the_run(case, tmp_path, tmp_warehouse,
     source, file_name, build, says = CASES[case]
     recipe = _recipe(tmp_path / "case", "empty-case", source, {file_name: build(tmp_path)})
 
-    assert main(["run", str(recipe)]) == 2
+    assert main(["run", str(recipe)]) == 1
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err
@@ -118,7 +119,7 @@ def test_source_that_yields_no_rows_fails_the_run(case, tmp_path, tmp_warehouse,
     catalog = store.open_catalog(f"sqlite:///{tmp_warehouse}/catalog.db")
     assert catalog.versions("empty-case") == []
     (run,) = catalog.runs("empty-case")
-    assert run.status == "failed" and "no rows to commit" in run.error
+    assert run.status == "gate_failed" and "no rows to commit" in run.error
     assert not any((tmp_warehouse / "_staging").iterdir())
 
 
@@ -129,7 +130,7 @@ def test_only_the_source_that_yields_nothing_is_named(tmp_path, tmp_warehouse, c
     recipe = _recipe(tmp_path / "case", "mixed", "- kind: ais_nmea\n  uri: '*.nmea'",
                      {"good.nmea": good, "wrong.nmea": _demo_day(tmp_path).read_bytes()})
 
-    assert main(["run", str(recipe)]) == 2
+    assert main(["run", str(recipe)]) == 1
     err = capsys.readouterr().err
     assert "wrong.nmea" in err and "good.nmea" not in err, err
 
