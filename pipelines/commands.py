@@ -86,8 +86,19 @@ def cmd_check(args, console: Console) -> int:
     console.print(table("Columns", ["column", "type", "units", "from", "conversion"], rows))
     console.print(table("Validation suites", ["suite", "expectations"],
                         [(s["name"], len(s["expectations"])) for s in suites]))
+    console.print(_catalog_status(runner.catalog_url))
     console.print(f"recipe OK. Run it with: haina run {args.recipe}")
     return 0
+
+
+def _catalog_status(url: str) -> str:
+    """Where the run will record its version: an existing catalog is opened (a broken one is an
+    error now, not at run time); a missing one is named, and created by ``haina run``."""
+    try:
+        store_mod.open_catalog(url, create=False).close()
+    except CatalogNotFoundError:
+        return f"catalog: none yet at {url}; `haina run` creates it"
+    return f"catalog: {url}"
 
 
 def cmd_run(args, console: Console) -> int:

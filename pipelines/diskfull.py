@@ -15,6 +15,8 @@ import errno
 import re
 from collections.abc import Iterator
 
+from catalog.exceptions import CatalogUnavailableError
+
 #: errno values that mean "no room to write": the device is full, or the user's quota is
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 #: how the same conditions read once an exception was flattened to text (Beam's workers,
@@ -54,8 +56,10 @@ def _full(err: BaseException) -> bool:
 
 
 def _is_database_error(err: BaseException) -> bool:
-    # SQLAlchemy's DBAPIError (and the DB-API errors it wraps) carry the failed statement
-    return hasattr(err, "statement") and hasattr(err, "orig")
+    # the catalog's own "database failed the operation" error, or SQLAlchemy's DBAPIError (and
+    # the DB-API errors it wraps), which carry the failed statement
+    return isinstance(err, CatalogUnavailableError) or (
+        hasattr(err, "statement") and hasattr(err, "orig"))
 
 
 def full_location(err: BaseException, *, database: str) -> str | None:

@@ -503,10 +503,10 @@ class Runner:
                 raise
             raise failure from err
         finally:
-            if heartbeat is not None:
-                heartbeat.stop()
             self._clear(staging)
-            self._release(run_id, quiet=isinstance(failure, DiskFullError))
+            if heartbeat is not None:  # else the lock was never ours (or the catalog never open)
+                heartbeat.stop()
+                self._release(run_id, quiet=isinstance(failure, DiskFullError))
 
     def _no_change(self, run_id, version_id, sources, delta: Delta, started) -> RunOutcome:
         """Nothing new or changed: record the run, commit no version, and say so."""

@@ -63,8 +63,9 @@ NMEA = "- kind: ais_nmea\n  uri: data.nmea"
 
 #: name -> (source entry, file name, its bytes (built from tmp_path), what the message must say)
 CASES = {
-    "netcdf-given-to-ais_nmea": (
-        NMEA, "data.nmea", lambda tmp: _demo_day(tmp).read_bytes(),
+    "csv-given-to-ais_nmea": (
+        NMEA, "data.nmea",
+        lambda tmp: _first_lines("ais/aisdb_marinecadastre_test_data_noaa_20230101.csv", 40),
         ["kind ais_nmea", "records read, none kept", "quarantined (not_nmea "]),
     "empty-nmea": (NMEA, "data.nmea", lambda tmp: b"", ["(0 bytes, kind ais_nmea) is empty"]),
     "nmea-without-payloads": (
@@ -127,12 +128,25 @@ def test_only_the_source_that_yields_nothing_is_named(tmp_path, tmp_warehouse, c
     from pipelines.cli import main
 
     good = require_shared_data("ais/libais_typeexamples.nmea").read_bytes()
+    wrong = _first_lines("ais/aisdb_marinecadastre_test_data_noaa_20230101.csv", 40)
     recipe = _recipe(tmp_path / "case", "mixed", "- kind: ais_nmea\n  uri: '*.nmea'",
-                     {"good.nmea": good, "wrong.nmea": _demo_day(tmp_path).read_bytes()})
+                     {"good.nmea": good, "wrong.nmea": wrong})
 
     assert main(["run", str(recipe)]) == 1
     err = capsys.readouterr().err
     assert "wrong.nmea" in err and "good.nmea" not in err, err
+
+
+def test_a_binary_file_given_to_a_text_kind_is_refused_before_reading(tmp_path, tmp_warehouse,
+                                                                    capsys):
+    from pipelines.cli import main
+
+    recipe = _recipe(tmp_path / "case", "binary", NMEA,
+                     {"data.nmea": _demo_day(tmp_path).read_bytes()})
+
+    assert main(["run", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "data.nmea: file is an HDF5/netCDF-4 file, not text" in err, err
 
 
 def test_allow_empty_commits_an_empty_version(tmp_path, tmp_warehouse, capsys):
