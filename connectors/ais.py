@@ -517,8 +517,8 @@ def nmea_columns(table: pa.Table, time: pa.Array) -> dict[str, pa.Array]:
                                                 col("latitude"))),
         "longitude": S.clean_longitude(pc.if_else(dgnss, _dgnss_degrees(col("longitude"), 18),
                                                   col("longitude"))),
-        "sog": S.clean_sog(col("sog"), mtype), "cog": S.clean_angle(col("cog")),
-        "heading": S.clean_angle(col("heading")), "nav_status": col("nav_status", pa.int16()),
+        "sog": S.clean_sog(col("sog"), mtype), "cog": S.clean_cog(col("cog"), mtype),
+        "heading": S.clean_heading(col("heading")), "nav_status": col("nav_status", pa.int16()),
         "vessel_type": S.zero_is_null(col("vessel_type", pa.int16())),
         "vessel_name": S.clean_text(col("vessel_name", pa.string())),
         "callsign": S.clean_text(col("callsign", pa.string())),
@@ -572,7 +572,11 @@ class AisNmea(Connector):
 
 # --- decoded CSV ---------------------------------------------------------------------------------
 
-_NUMBER = r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"
+_FINITE = r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"
+#: in a float field inf is a number (a bad one, kept for QC to FAIL), not a reason to quarantine
+#: the record; in an integer field (codes, IMO) it cannot be stored and is a bad value
+_NUMBER = _FINITE + r"|^[-+]?(?i:inf|infinity)$"
+_INTEGER_FIELDS = ("nav_status", "vessel_type")
 _INTEGER = r"^[0-9]{1,10}$"
 _REQUIRED = ("time", "mmsi", "latitude", "longitude")
 _NUMERIC = ("latitude", "longitude", "sog", "cog", "heading", "nav_status", "vessel_type",
@@ -636,9 +640,11 @@ def _is_missing(text: pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(pc.is_in(text, value_set=_NULL_TOKENS), True))
 
 
-def _number(text: pa.Array, dtype=pa.float64()) -> tuple[pa.Array, np.ndarray]:
+def _number(text: pa.Array, dtype=pa.float64(), *, integer: bool = False
+            ) -> tuple[pa.Array, np.ndarray]:
     """Parse numbers; missing tokens become null; anything else is flagged bad."""
-    ok = np.asarray(pc.fill_null(pc.match_substring_regex(text, _NUMBER), False))
+    pattern = _FINITE if integer or pa.types.is_integer(dtype) else _NUMBER
+    ok = np.asarray(pc.fill_null(pc.match_substring_regex(text, pattern), False))
     bad = ~ok & ~_is_missing(text)
     values = pc.cast(pc.if_else(pa.array(ok), text, pa.scalar(None, pa.string())), pa.float64())
     return pc.cast(values, dtype, safe=False), bad
@@ -667,7 +673,7 @@ def csv_columns(table: pa.Table, layout: CsvLayout
         if name in layout.codes:
             cols[name] = _coded(text[name], layout.codes[name])
             continue
-        cols[name], bad = _number(text[name])
+        cols[name], bad = _number(text[name], integer=name in _INTEGER_FIELDS)
         problems.append(("bad_value", bad, text[name],
                          f"{layout.columns.get(name)} is not a number"))
     imo_text = pc.replace_substring_regex(text["imo"], r"^(?i:IMO)", "")
@@ -683,7 +689,7 @@ def _clean_csv(cols: dict[str, pa.Array]) -> dict[str, pa.Array]:
     cols["latitude"] = S.clean_latitude(cols["latitude"])
     cols["longitude"] = S.clean_longitude(cols["longitude"])
     cols["sog"] = S.clean_sog(cols["sog"])
-    cols["cog"], cols["heading"] = S.clean_angle(cols["cog"]), S.clean_angle(cols["heading"])
+    cols["cog"], cols["heading"] = S.clean_cog(cols["cog"]), S.clean_heading(cols["heading"])
     for name in ("vessel_type", "imo", "length", "width", "draught"):
         cols[name] = S.zero_is_null(cols[name])
     for name in ("vessel_name", "callsign", "destination"):

@@ -1,7 +1,8 @@
 """The canonical vessel-position schema shared by the AIS connectors, and its vectorised clean-up.
 
 Both AIS kinds (raw NMEA and decoded CSV) end in the same table: one row per AIS record, with the
-ITU-R M.1371 "not available" codes turned into nulls and the static/voyage fields (name, call sign,
+ITU-R M.1371 "not available" codes turned into nulls (other values, even impossible ones, kept for
+QC) and the static/voyage fields (name, call sign,
 IMO, type, dimensions, draught, destination) carried on every row. Everything here works on whole
 Arrow columns; nothing loops over rows.
 """
@@ -11,13 +12,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connectors import geo
 from connectors.base import ColumnInfo
 
 #: (name, Arrow type, role, units, long name)
 _COLUMNS: tuple[tuple[str, pa.DataType, str, str | None, str], ...] = (
     ("time", pa.timestamp("us", tz="UTC"), "coordinate", None, "time of the report (UTC)"),
     ("latitude", pa.float64(), "coordinate", "degrees_north", "latitude"),
-    ("longitude", pa.float64(), "coordinate", "degrees_east", "longitude in [-180, 180)"),
+    ("longitude", pa.float64(), "coordinate", "degrees_east",
+     "longitude; valid ones in [-180, 180)"),
     ("mmsi", pa.int64(), "id", None, "Maritime Mobile Service Identity"),
     ("msg_type", pa.int16(), "flag", None, "AIS message type (1-27); null for decoded CSV"),
     ("sog", pa.float32(), "variable", "knot", "speed over ground"),
@@ -113,36 +116,70 @@ LAYOUTS = {
 
 
 # --- "not available" codes -------------------------------------------------------------------
+# ITU-R M.1371-5 gives each field one "not available" code, which becomes null. Any other value a
+# receiver or a CSV export delivers is kept as it is, even when it is impossible (latitude -101.5,
+# longitude 200.2, heading 472): QC flags it, as for every other kind; deleting it would hide a
+# broken transponder or a bad export behind a missing value.
+
+#: the codes, in the units pyais and the CSV exports deliver (degrees, knots)
+LATITUDE_NA = 91.0
+LONGITUDE_NA = 181.0
+SOG_NA = 102.3            # 1023 tenths of a knot (types 1-3, 18, 19)
+SOG_NA_SAR = 1023.0       # type 9 (SAR aircraft): whole knots
+SOG_NA_LONG_RANGE = 63.0  # type 27: whole knots
+COG_NA = 360.0            # 3600 tenths of a degree
+COG_NA_LONG_RANGE = 511.0  # type 27: whole degrees
+HEADING_NA = 511.0
+#: codes are exact in the source; the tolerance only absorbs the float of tenths (102.3)
+_TOLERANCE = 1e-6
+
 
 def _null_where(values: pa.Array, mask: pa.Array) -> pa.Array:
     return pc.if_else(pc.fill_null(mask, False), pa.nulls(len(values), values.type), values)
 
 
+def _is_code(values: pa.Array, code) -> pa.Array:
+    return pc.less(pc.abs(pc.subtract(pc.cast(values, pa.float64()), code)), _TOLERANCE)
+
+
+def _code_for(msg_type: pa.Array | None, n: int, default: float,
+              by_type: dict[int, float]) -> pa.Array:
+    codes = pa.array(np.full(n, default), pa.float64())
+    if msg_type is None:
+        return codes
+    for mtype, code in by_type.items():
+        codes = pc.if_else(pc.fill_null(pc.equal(msg_type, mtype), False), code, codes)
+    return codes
+
+
 def clean_latitude(lat: pa.Array) -> pa.Array:
-    """91 means not available; anything outside [-90, 90] is not a position either."""
-    return _null_where(lat, pc.greater(pc.abs(lat), 90.0))
+    """91 means not available; any other value is kept (beyond +-90 QC FAILs it)."""
+    return _null_where(lat, _is_code(lat, LATITUDE_NA))
 
 
 def clean_longitude(lon: pa.Array) -> pa.Array:
-    """181 means not available; 180 is folded onto -180 so longitudes stay in [-180, 180)."""
-    lon = _null_where(lon, pc.greater(pc.abs(lon), 180.0))
-    return pc.if_else(pc.equal(lon, 180.0), pa.scalar(-180.0, lon.type), lon)
+    """181 means not available; 180 is written -180; any other value is kept as it is
+    (AIS has no 0-360 convention, so 200.2 is corrupt and QC FAILs it: :mod:`connectors.geo`)."""
+    lon = _null_where(lon, _is_code(lon, LONGITUDE_NA))
+    return geo.longitude_arrow(lon, east_convention=False).cast(lon.type)
 
 
 def clean_sog(sog: pa.Array, msg_type: pa.Array | None = None) -> pa.Array:
     """102.3 kn is "not available" for vessels; SAR aircraft (type 9) use 1023 and long-range
-    broadcasts (type 27) use 63, in whole knots."""
-    limit = pa.array(np.full(len(sog), 102.25), pa.float64())
-    if msg_type is not None:
-        limit = pc.if_else(pc.equal(msg_type, 9), 1022.5, limit)
-        limit = pc.if_else(pc.equal(msg_type, 27), 62.5, limit)
-        limit = pc.fill_null(limit, 102.25)
-    return _null_where(sog, pc.greater_equal(sog, limit))
+    broadcasts (type 27) use 63, in whole knots. 102.2 means "102.2 kn or more" and is kept."""
+    code = _code_for(msg_type, len(sog), SOG_NA, {9: SOG_NA_SAR, 27: SOG_NA_LONG_RANGE})
+    return _null_where(sog, _is_code(sog, code))
 
 
-def clean_angle(values: pa.Array) -> pa.Array:
-    """COG 360 (3600 tenths) and heading 511 mean not available; no valid angle reaches 360."""
-    return _null_where(values, pc.or_(pc.greater_equal(values, 360.0), pc.less(values, 0.0)))
+def clean_cog(cog: pa.Array, msg_type: pa.Array | None = None) -> pa.Array:
+    """COG 360 (3600 tenths) means not available, 511 for type 27; other values are kept."""
+    code = _code_for(msg_type, len(cog), COG_NA, {27: COG_NA_LONG_RANGE})
+    return _null_where(cog, _is_code(cog, code))
+
+
+def clean_heading(heading: pa.Array) -> pa.Array:
+    """Heading 511 means not available; other values (even 360-510, "not used") are kept."""
+    return _null_where(heading, _is_code(heading, HEADING_NA))
 
 
 def zero_is_null(values: pa.Array) -> pa.Array:

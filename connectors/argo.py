@@ -3,10 +3,12 @@
 
 Files are NetCDF-3 with fixed-width ``char`` arrays, read with netCDF4 (xarray would join the
 ``N_LEVELS`` axis of single-char QC arrays into strings). Per profile and parameter the value is
-``<PARAM>_ADJUSTED`` where the data mode is ``D`` or ``A`` and the adjusted value is valid, else
-the raw value; ``<column>_qc_source`` comes from the matching ``*_QC``. Data modes come from
-``DATA_MODE`` (core files) or ``PARAMETER_DATA_MODE`` (S-files; the profile's ``data_mode`` column
-is then the least-processed of its parameters, R < A < D).
+``<PARAM>_ADJUSTED`` where the data mode is ``D`` or ``A`` -- missing if the adjusted value is
+fill, never the raw value the delayed-mode operator rejected -- else the raw value;
+``<column>_qc_source`` comes from the matching ``*_QC`` (see :func:`select_values`). Data modes
+come from ``DATA_MODE`` (core files) or ``PARAMETER_DATA_MODE`` (S-files; the profile's
+``data_mode`` column is then the least-processed of its parameters, R < A < D). Values outside
+a variable's ``valid_min``/``valid_max`` are kept (QC judges them); only fill is missing.
 
 Accounting: ``rows_in = N_PROF x N_LEVELS`` of the chunk. Fill-padded levels (every parameter of
 the file missing, raw and adjusted) are not observations -- the rectangular array pads short
@@ -22,17 +24,19 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
+from netCDF4 import default_fillvals
 from pydantic import Field
 
-from connectors import integrity, netcdf_files
+from connectors import geo, integrity, netcdf_files
 from connectors import units as cu
 from connectors.base import (
-    ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan, quarantine_table,
+    ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan, check_column_names, padding,
+    quarantine_table,
 )
 from connectors.config import SourceConfig, VariableMapping
 from connectors.dsg import (
     build_schema, cf_time_to_us, coordinate_infos, decode_strings, local_path, masked_int8,
-    qc_column_info, qc_to_int8, to_arrow, variable_column, wrap_longitude,
+    qc_column_info, qc_to_int8, to_arrow, variable_column,
 )
 from connectors.exceptions import MissingVariableError, SourceNotFoundError, UnreadableSourceError
 from connectors.pressure import METHOD as PRESSURE_METHOD
@@ -43,7 +47,7 @@ class ArgoConfig(SourceConfig):
     (``PRES``, ``TEMP``, ``PSAL``, ``DOXY`` ...); by default every parameter of the file is read."""
 
     kind: Literal["argo"] = "argo"
-    #: use ``*_ADJUSTED`` values where the data mode is D or A and the adjusted value is valid
+    #: use ``*_ADJUSTED`` values (and flags) where the data mode is D or A; false: raw everywhere
     prefer_adjusted: bool = True
     #: depth from (adjusted) PRES and latitude, UNESCO 1983; false leaves depth null
     pressure_to_depth: bool = True
@@ -77,7 +81,10 @@ def _open(uri: str):
             raise UnreadableSourceError(f"cannot open {path!r} as netCDF: {err}", source=uri,
                                         fix="check the file is an Argo GDAC netCDF file") from err
         try:
-            ds.set_auto_mask(True)
+            # no automatic masking: netCDF4 would also hide every value outside the file's
+            # valid_min/valid_max (TEMP 45 degC, LONGITUDE 400) -- implausible values that QC
+            # must see, not delete. Fill values are masked explicitly by _level_values.
+            ds.set_auto_mask(False)
             yield ds
         finally:
             ds.close()
@@ -173,25 +180,46 @@ def profile_data_mode(ds, rows: slice, modes: dict[str, np.ndarray]) -> np.ndarr
 
 
 def select_values(raw, raw_qc, adjusted, adjusted_qc, mode, prefer_adjusted: bool):
-    """Adjusted where the profile's mode is A/D and the adjusted value is valid, else raw.
+    """The adjusted value and flag where the profile's mode is A/D, else the raw ones.
 
     All arrays are (n_prof, n_levels) except ``mode`` (n_prof,). Returns values (NaN missing),
     QC codes and QC-missing mask.
+
+    In A/D mode the adjusted value *is* the data, missing or not: when the delayed-mode operator
+    finds a value bad beyond correction, ``<PARAM>_ADJUSTED`` is fill with ``_ADJUSTED_QC`` '4'
+    (Argo user's manual, delayed-mode procedures). Falling back to the raw value there would
+    publish the value the operator rejected, under the raw flag (often 3): a plausible wrong value
+    with a better flag. So the value stays missing and the adjusted flag is kept; only where the
+    adjusted flag is blank is the raw flag used, so a source flag is never lost or improved.
     """
     raw_codes, raw_missing = qc_to_int8(raw_qc)
     if adjusted is None or not prefer_adjusted:
         return raw, raw_codes, raw_missing
     adj_codes, adj_missing = qc_to_int8(adjusted_qc)
-    use = np.isin(mode, ["A", "D"])[:, None] & np.isfinite(adjusted)
-    return (np.where(use, adjusted, raw), np.where(use, adj_codes, raw_codes),
-            np.where(use, adj_missing, raw_missing))
+    use = np.broadcast_to(np.isin(mode, ["A", "D"])[:, None], np.shape(raw))
+    flag_from_adjusted = use & ~adj_missing
+    return (np.where(use, adjusted, raw),
+            np.where(flag_from_adjusted, adj_codes, raw_codes),
+            np.where(flag_from_adjusted, adj_missing, raw_missing))
 
 
 def _level_values(ds, name, rows) -> np.ndarray | None:
+    """A numeric variable's rows as float64, NaN where the file says "no value" (``_FillValue``,
+    else the netCDF default fill of its type, and ``missing_value``); every other value as is."""
     if name not in ds.variables:
         return None
+    var = ds[name]
     with integrity.decoding(ds.filepath(), f"variable {name!r}"):
-        return np.ma.filled(ds[name][rows].astype(np.float64), np.nan)
+        values = np.asarray(var[rows]).astype(np.float64)
+    attrs = var.ncattrs()
+    fills = [var.getncattr("_FillValue") if "_FillValue" in attrs
+             else default_fillvals.get(var.dtype.str[1:])]
+    if "missing_value" in attrs:
+        fills.append(var.getncattr("missing_value"))
+    fills = np.concatenate([np.ravel(np.asarray(f, dtype=np.float64)) for f in fills
+                            if f is not None])
+    values[np.isin(values, fills)] = np.nan
+    return values
 
 
 def _qc(ds, name, rows, shape):
@@ -210,13 +238,13 @@ def read_profiles(ds, lay: ArgoLayout, config: ArgoConfig, rows: slice, uri: str
         for name in (param, f"{param}_ADJUSTED"):
             values = _level_values(ds, name, rows)
             if values is not None:
-                occupied |= np.isfinite(values)
+                occupied |= ~np.isnan(values)  # an infinite value is a (bad) value
     time = cf_time_to_us(juld, _attrs(ds["JULD"]).get("units"), variable="JULD", source=uri)
     lat = _level_values(ds, "LATITUDE", rows)
     per_level = {"time": np.repeat(time, n_lev),
                  "latitude": np.repeat(lat, n_lev),
-                 "longitude": np.repeat(wrap_longitude(_level_values(ds, "LONGITUDE", rows)),
-                                        n_lev)}
+                 "longitude": np.repeat(
+                     geo.longitude(_level_values(ds, "LONGITUDE", rows)), n_lev)}
     pres = None
     for (param, _), conv, (info, dtype) in zip(lay.selected, lay.conversions,
                                                lay.columns[4:4 + len(lay.selected)]):
@@ -234,7 +262,7 @@ def read_profiles(ds, lay: ArgoLayout, config: ArgoConfig, rows: slice, uri: str
         per_level[col] = np.repeat(char_rows(ds[var], rows)
                                    if ds[var].ndim > 1 else decode_strings(
                                        np.ma.filled(ds[var][rows], b" ").astype("S1")), n_lev)
-    cycle = np.ma.filled(ds["CYCLE_NUMBER"][rows].astype(np.float64), np.nan)
+    cycle = _level_values(ds, "CYCLE_NUMBER", rows)
     per_level.update(
         platform_id=np.repeat(char_rows(ds["PLATFORM_NUMBER"], rows), n_lev),
         cycle_number=np.repeat(cycle, n_lev),
@@ -258,6 +286,9 @@ def _depth(ds, config, pres, lat, rows, modes) -> np.ndarray:
 
 
 def _finish(per_level, lay: ArgoLayout, occupied, offset, uri) -> ChunkResult:
+    # PRES, the level's coordinate, is a parameter itself: "occupied" covers both halves of the
+    # padding rule (no value, no sampled coordinate)
+    dropped = padding(occupied, False)
     no_time = np.isnat(per_level["time"])
     keep = occupied & ~no_time
     bad = occupied & no_time
@@ -278,7 +309,7 @@ def _finish(per_level, lay: ArgoLayout, occupied, offset, uri) -> ChunkResult:
         ["JULD is missing (fill) for a profile level that has values"] * positions.size, uri,
         positions.tolist(), [None] * positions.size)
     return ChunkResult(table=table, rows_in=occupied.size,
-                       rows_dropped=int((~occupied).sum()), quarantine=quarantine)
+                       rows_dropped=int(dropped.sum()), quarantine=quarantine)
 
 
 class ArgoNetCDF(Connector):
@@ -297,7 +328,9 @@ class ArgoNetCDF(Connector):
                                  start=a, stop=min(a + step, n_prof))
                        for i, a in enumerate(range(0, n_prof, step)))
         attrs.update(parameters=list(lay.parameters), n_prof=n_prof)
-        return SourcePlan(uri=uri, sha256=sha256, size=size, schema=build_schema(list(lay.columns)),
+        schema = build_schema(list(lay.columns))
+        check_column_names(schema, uri)
+        return SourcePlan(uri=uri, sha256=sha256, size=size, schema=schema,
                           columns=tuple(info for info, _ in lay.columns), chunks=chunks,
                           attributes=attrs)
 

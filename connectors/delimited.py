@@ -32,12 +32,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from pydantic import Field, field_validator, model_validator
 
-from connectors import integrity
+from connectors import geo, integrity
 from connectors.base import (
-    ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan, quarantine_table,
+    ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan, check_column_names,
+    quarantine_table,
 )
 from connectors.config import Frozen, SourceConfig, VariableMapping
-from connectors.exceptions import ConnectorError, MissingVariableError, UnreadableSourceError
+from connectors.exceptions import MissingVariableError, UnreadableSourceError
 from connectors.units import Conversion, canonical_name, canonical_units, conversion
 
 #: files under this size are read as one chunk
@@ -609,18 +610,31 @@ def plan_variable(source: str, mapping: VariableMapping, file_units: str | None,
     return VariablePlan(source, info, conv, mapping.dtype)
 
 
-def check_unique(names: list[str], uri: str) -> None:
-    seen = {n for n in names if names.count(n) > 1}
-    if seen:
-        raise ConnectorError(f"two source columns map to the same output column(s) {sorted(seen)}",
-                             source=uri, fix="give each variable a distinct name: in the recipe")
+#: recipe keys that make a source column one of the connector's columns, where a kind has them
+_COLUMN_KEYS = {"time": ("time_column", "set time_column: {source}"),
+                "latitude": ("latitude_column", "set latitude_column: {source}"),
+                "longitude": ("longitude_column", "set longitude_column: {source}"),
+                "depth": ("depth_column", "set depth_column: {source}"),
+                "station_id": ("station_id_column", "set station_id_column: {source}")}
+
+
+def check_unique(schema: pa.Schema, config: StationConfig, uri: str) -> None:
+    """No output column twice: a variable named ``depth`` or two variables with one name are
+    refused at plan time, naming the recipe key (:func:`connectors.base.check_column_names`)."""
+    fields = type(config).model_fields
+    hints = {column: hint for column, (key, hint) in _COLUMN_KEYS.items() if key in fields}
+    if isinstance(config, DelimitedConfig):
+        hints["time"] = "set time: {{columns: {source}}}"
+    check_column_names(schema, uri, hints=hints)
 
 
 COORDINATES = (
     ColumnInfo("time", "coordinate", standard_name="time"),
     ColumnInfo("depth", "coordinate", units="m", standard_name="depth", long_name="positive down"),
-    ColumnInfo("latitude", "coordinate", units="degree_north", standard_name="latitude"),
-    ColumnInfo("longitude", "coordinate", units="degree_east", standard_name="longitude"),
+    ColumnInfo("latitude", "coordinate", units="degree_north", standard_name="latitude",
+               conversion=geo.LATITUDE_CONVERSION),
+    ColumnInfo("longitude", "coordinate", units="degree_east", standard_name="longitude",
+               conversion=geo.LONGITUDE_CONVERSION),
     ColumnInfo("station_id", "id", long_name="station identifier"),
 )
 SOURCE_FILE = ColumnInfo("source_file", "source", long_name="URI of the source file")
@@ -660,10 +674,8 @@ def constant(value, n: int, type_: pa.DataType) -> pa.Array:
 
 
 def wrap_longitude(values: pa.Array) -> pa.Array:
-    """Longitudes in [-180, 180)."""
-    array = values.to_numpy(zero_copy_only=False).astype(np.float64)
-    wrapped = (array + 180.0) % 360.0 - 180.0
-    return pa.array(wrapped, pa.float64(), mask=np.isnan(wrapped))
+    """Valid longitudes in [-180, 180); impossible ones kept raw (:mod:`connectors.geo`)."""
+    return geo.longitude_arrow(values)
 
 
 def assemble(schema: pa.Schema, columns: dict[str, pa.Array], n: int, uri: str) -> pa.Table:
@@ -899,7 +911,7 @@ def _coordinates(table, plan: TablePlan, config: StationConfig, station_id) -> d
         "depth": constant(config.depth, n, pa.float64()),
         "latitude": constant(config.latitude, n, pa.float64()),
         "longitude": constant(None if config.longitude is None else
-                              (config.longitude + 180.0) % 360.0 - 180.0, n, pa.float64()),
+                              float(geo.longitude(config.longitude)), n, pa.float64()),
         "station_id": constant(station_id, n, pa.string()),
     }
     for name, i in plan.coordinate_columns.items():
@@ -923,9 +935,9 @@ def make_table_plan(layout: TextLayout, config: StationConfig, uri: str, time: T
     for source, mapping in variables.items():
         layout.index(source, uri, f"variables.{source}")
         plans.append(plan_variable(source, mapping, layout.units_of(source), uri))
-    check_unique([p.info.name for p in plans], uri)
     info = time_info("+".join(time.columns), time.timezone, time.format)
     schema = observation_schema(info, plans)
+    check_unique(schema, config, uri)
     columns = (info, *COORDINATES[1:], *(p.info for p in plans), SOURCE_FILE)
     return TablePlan(layout, time_idx, time.format, time.timezone, tuple(plans), coords, schema,
                      columns)

@@ -13,9 +13,18 @@ Two layouts cover every CF DSG representation (CF 1.11 chapter 9):
   ``take`` of parent indices). A ragged file is read as one chunk, since an observation slice would
   need the counts of everything before it.
 
-Padding cells of incomplete arrays (time missing and every variable missing) carry no observation
-and are counted in ``rows_dropped``. Observations that have values but no valid time go to
-quarantine as ``missing_time``; ``position`` is the 0-based flat observation index in the file.
+Coordinates are chosen by CF evidence, not file order (:mod:`connectors.cf_coordinates`): a
+per-sample time beats a profile's nominal time, and the plan lists the candidates it saw.
+
+Padding cells of incomplete arrays carry no observation: every variable missing and no time, or
+no coordinate that varies per observation (the fill-padded levels of a 2-D depth). They are
+dropped and counted in ``rows_dropped`` (:func:`connectors.base.padding`, the rule of every
+kind). Observations that have values but no valid time go to quarantine as ``missing_time``;
+``position`` is the 0-based flat observation index in the file.
+
+Profile files (profile, timeSeriesProfile, trajectoryProfile) always have a ``profile_id``: the
+``cf_role=profile_id`` variable, else the profile's 0-based position in the file, so that two
+casts with equal times and depths stay apart.
 
 The module also holds the decoding helpers that the Argo connector shares (CF time, char-array
 strings, 0-9 QC flags, column metadata).
@@ -34,10 +43,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
-from connectors import integrity, netcdf_files
+from connectors import cf_coordinates as cf
+from connectors import geo, integrity, netcdf_files
 from connectors import units as cu
 from connectors.base import (
-    ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan, quarantine_table,
+    ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan, check_column_names, padding,
+    quarantine_table,
 )
 from connectors.config import SourceConfig, VariableMapping
 from connectors.exceptions import (
@@ -52,6 +63,14 @@ _PROFILE_TYPES = {"profile", "timeSeriesProfile", "trajectoryProfile"}
 #: which cf_role names the platform, best first (a profile id is only a fallback)
 _PLATFORM_ROLES = ("timeseries_id", "trajectory_id")
 TIME_TYPE = pa.timestamp("us", tz="UTC")
+#: how a recipe makes a variable one of the coordinate columns (for the column-name clash error)
+_COORDINATE_HINTS = {
+    "time": "set time_variable: {source}",
+    "depth": "set depth_variable: {source} (a pressure: pressure_variable: {source} with "
+             "pressure_to_depth: true)",
+    "latitude": "set latitude_variable: {source}", "longitude": "set longitude_variable: {source}",
+    "platform_id": "set platform_id_variable: {source}",
+}
 _TIME_UNITS = re.compile(r"^\s*(\w+)\s+since\s+(.+?)\s*$", re.IGNORECASE)
 _US_PER = {"microsecond": 1, "millisecond": 1_000, "second": 1_000_000, "minute": 60_000_000,
            "hour": 3_600_000_000, "day": 86_400_000_000}
@@ -163,11 +182,6 @@ def qc_to_int8(values) -> tuple[np.ndarray, np.ndarray]:
     return np.where(missing, 0, number).astype(np.int8), missing
 
 
-def wrap_longitude(lon: np.ndarray) -> np.ndarray:
-    """Longitudes in [-180, 180); NaN stays NaN."""
-    return np.mod(np.asarray(lon, dtype=np.float64) + 180.0, 360.0) - 180.0
-
-
 def coordinate_infos(depth_source: str | None, depth_units: str | None,
                      depth_conversion: str | None, time_source: str, time_units: str | None,
                      lat_source: str, lon_source: str) -> list[tuple[ColumnInfo, pa.DataType]]:
@@ -180,9 +194,11 @@ def coordinate_infos(depth_source: str | None, depth_units: str | None,
                     long_name="depth below sea surface, positive down", source_name=depth_source,
                     source_units=depth_units, conversion=depth_conversion), pa.float64()),
         (ColumnInfo("latitude", "coordinate", units="degrees_north", standard_name="latitude",
-                    source_name=lat_source), pa.float64()),
+                    source_name=lat_source, conversion=geo.LATITUDE_CONVERSION),
+         pa.float64()),
         (ColumnInfo("longitude", "coordinate", units="degrees_east", standard_name="longitude",
-                    source_name=lon_source, conversion="wrapped to [-180, 180)"), pa.float64()),
+                    source_name=lon_source, conversion=geo.LONGITUDE_CONVERSION),
+         pa.float64()),
     ]
 
 
@@ -257,6 +273,13 @@ class Resolved:
     profile: str | None         # variable holding the profile id
     variables: tuple[tuple[str, str | None, cu.Conversion, str], ...]  # var, qc var, conv, dtype
     columns: tuple[tuple[ColumnInfo, pa.DataType], ...]
+    #: profile types without a profile_id variable: profiles are numbered along this dimension
+    profile_dim: str | None = None
+    #: coordinates with one value per observation: a padded cell has none of them (see _finish)
+    sample_coordinates: tuple[str, ...] = ()
+    #: (role, ranked candidates) where the file had more than one, and a note for each
+    candidates: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 @contextlib.contextmanager
@@ -275,31 +298,6 @@ def _open(uri: str):
         yield ds
     finally:
         netcdf_files.close(ds)
-
-
-def _find(ds, explicit: str | None, *, standard_names=(), axis=None, names=(), units=(),
-          key: str, uri: str, required: bool = True) -> str | None:
-    """The variable named by the recipe, else the first matching standard_name / axis / name."""
-    if explicit is not None:
-        if explicit not in ds.variables:
-            raise MissingVariableError(
-                f"{key}: variable {explicit!r} is not in the file (variables: "
-                f"{', '.join(sorted(map(str, ds.variables)))})", source=uri,
-                fix=f"set {key} to one of the file's variables")
-        return explicit
-    for test in (lambda a, n: a.get("standard_name") in standard_names,
-                 lambda a, n: axis is not None and a.get("axis") == axis,
-                 lambda a, n: n in names,
-                 lambda a, n: a.get("units") in units):
-        for name, var in ds.variables.items():
-            if test(var.attrs, name) and not var.attrs.get("cf_role"):
-                return str(name)
-    if required:
-        raise MissingVariableError(
-            f"no {key.replace('_variable', '')} variable found (looked for standard_name "
-            f"{'/'.join(standard_names)}, axis {axis}, names {'/'.join(names)})", source=uri,
-            fix=f"name it in the recipe with {key}: <variable>")
-    return None
 
 
 def _cf_role(ds, roles) -> str | None:
@@ -370,30 +368,35 @@ def _qc_variable(ds, var: str) -> str | None:
 
 
 def resolve(ds, config: DsgConfig, uri: str) -> Resolved:
-    time = _find(ds, config.time_variable, standard_names=("time",), axis="T",
-                 names=("time", "TIME"), key="time_variable", uri=uri)
-    lat = _find(ds, config.latitude_variable, standard_names=("latitude",), axis="Y",
-                names=("latitude", "LATITUDE", "lat"), units=("degrees_north", "degree_north"),
-                key="latitude_variable", uri=uri)
-    lon = _find(ds, config.longitude_variable, standard_names=("longitude",), axis="X",
-                names=("longitude", "LONGITUDE", "lon"), units=("degrees_east", "degree_east"),
-                key="longitude_variable", uri=uri)
-    depth, conv, sign = _resolve_depth(ds, config, uri)
-    mappings = dict(config.variables)
-    for var in mappings:
+    """Coordinates, variables, ids and output columns of one file for one recipe entry."""
+    for var in config.variables:
         if var not in ds.variables:
             raise MissingVariableError(
                 f"variables: {var!r} is not in the file (variables: "
                 f"{', '.join(sorted(map(str, ds.data_vars)))})", source=uri,
                 fix="fix the name under variables: (names are case-sensitive)")
-    if not mappings:
-        mappings = _auto_variables(ds, {time, lat, lon, depth or ""})
+    ragged = _layout(ds) == "ragged"
+    hint = cf.observation_dims_hint(ds, list(config.variables))
+    choices = {
+        "time": cf.choose(ds, cf.TIME, config.time_variable, hint, ragged, uri),
+        "latitude": cf.choose(ds, cf.LATITUDE, config.latitude_variable, hint, ragged, uri),
+        "longitude": cf.choose(ds, cf.LONGITUDE, config.longitude_variable, hint, ragged, uri),
+    }
+    time, lat, lon = (choices[r].variable for r in ("time", "latitude", "longitude"))
+    depth_role, depth_choice = _depth_choice(ds, config, hint, ragged, uri)
+    choices[depth_role.name] = depth_choice
+    depth = depth_choice.variable
+    conv, sign = _depth_transform(ds, depth, config.pressure_to_depth, uri)
+    mappings = dict(config.variables) or _auto_variables(ds, {time, lat, lon, depth or ""})
     obs_dims = _obs_dims(ds, list(mappings), time, uri)
     platform = config.platform_id_variable or _cf_role(ds, _PLATFORM_ROLES)
     profile = _cf_role(ds, ("profile_id",))
     if platform is None and profile is not None and config.platform_id is None:
         platform = profile
     ftype = config.feature_type or _feature_type(ds.attrs.get("featureType"))
+    profile_dim = None
+    if profile is None and ftype in _PROFILE_TYPES:
+        profile_dim = cf.profile_dimension(ds, obs_dims, ragged)
     variables, columns = _variable_columns(ds, mappings, uri)
     coords = coordinate_infos(
         depth, None if depth is None else ds[depth].attrs.get("units"),
@@ -404,24 +407,39 @@ def resolve(ds, config: DsgConfig, uri: str) -> Resolved:
                pa.string())]
     if profile is not None:
         extras.append((ColumnInfo("profile_id", "id", source_name=profile), pa.string()))
+    elif profile_dim is not None:
+        extras.append((ColumnInfo(
+            "profile_id", "id", source_name=f"index along {profile_dim}",
+            long_name="0-based position of the profile in the file (no cf_role=profile_id "
+                      "variable)"), pa.string()))
     extras.append((ColumnInfo("source_file", "source"), pa.string()))
+    sample = tuple(c for c in (time, depth, lat, lon) if cf.per_sample(ds, c, obs_dims, ragged))
+    roles = {"time": cf.TIME, "latitude": cf.LATITUDE, "longitude": cf.LONGITUDE,
+             depth_role.name: depth_role}
+    notes = tuple(n for r, c in choices.items()
+                  if (n := cf.note(ds, roles[r], c, obs_dims, ragged)))
     return Resolved(_layout(ds), obs_dims, ftype, time, lat, lon, depth,
                     config.pressure_to_depth, conv, sign, platform, profile, tuple(variables),
-                    tuple(coords + columns + extras))
+                    tuple(coords + columns + extras), profile_dim, sample,
+                    tuple((r, c.candidates) for r, c in choices.items() if c.candidates), notes)
 
 
-def _resolve_depth(ds, config: DsgConfig, uri: str):
+def _depth_choice(ds, config: DsgConfig, hint, ragged, uri) -> tuple[cf.Role, cf.Choice]:
     if config.pressure_to_depth:
-        var = _find(ds, config.pressure_variable, standard_names=("sea_water_pressure",),
-                    names=("pres", "PRES", "pressure"), key="pressure_variable", uri=uri)
-        return var, cu.conversion(ds[var].attrs.get("units"), "dbar", variable=var,
-                                  source=uri), 1.0
-    var = _find(ds, config.depth_variable, standard_names=("depth", "altitude", "height"),
-                axis="Z", names=("depth", "DEPTH", "DEPH", "z"), key="depth_variable", uri=uri,
-                required=False)
+        return cf.PRESSURE, cf.choose(ds, cf.PRESSURE, config.pressure_variable, hint, ragged,
+                                      uri)
+    return cf.DEPTH, cf.choose(ds, cf.DEPTH, config.depth_variable, hint, ragged, uri,
+                               required=False)
+
+
+def _depth_transform(ds, var: str | None, from_pressure: bool, uri: str):
+    """The unit conversion to dbar (pressure) or metres, and the sign that makes depth positive
+    down; a pressure variable found where a depth was expected is refused."""
     if var is None:
-        return None, None, 1.0
+        return None, 1.0
     attrs = ds[var].attrs
+    if from_pressure:
+        return cu.conversion(attrs.get("units"), "dbar", variable=var, source=uri), 1.0
     if attrs.get("standard_name") == "sea_water_pressure" or \
             cu._normalise(str(attrs.get("units", ""))) in {"dbar", "hPa", "Pa", "bar"}:
         raise UnreadableSourceError(
@@ -429,7 +447,7 @@ def _resolve_depth(ds, config: DsgConfig, uri: str):
             fix="set pressure_to_depth: true (and pressure_variable:) in the recipe")
     up = attrs.get("positive", "down").lower() == "up" or \
         attrs.get("standard_name") in ("altitude", "height")
-    return var, cu.conversion(attrs.get("units"), "m", variable=var, source=uri), \
+    return cu.conversion(attrs.get("units"), "m", variable=var, source=uri), \
         -1.0 if up else 1.0
 
 
@@ -440,14 +458,11 @@ def _depth_description(from_pressure, conv, sign) -> str:
 
 
 def _variable_columns(ds, mappings, uri):
-    variables, values, flags, seen = [], [], [], {}
+    """Value and flag columns; names clashing with each other or a coordinate are refused by
+    :func:`connectors.base.check_column_names` in :meth:`DiscreteSamplingNetCDF.plan`."""
+    variables, values, flags = [], [], []
     for var, mapping in mappings.items():
         info, conv = variable_column(var, mapping, ds[var].attrs, source=uri)
-        if info.name in seen:
-            raise UnreadableSourceError(
-                f"variables {seen[info.name]!r} and {var!r} both map to column {info.name!r}",
-                source=uri, fix=f"give one of them another name: {{{var}: {{name: ...}}}}")
-        seen[info.name] = var
         qc = _qc_variable(ds, var)
         variables.append((var, qc, conv, mapping.dtype))
         values.append((info, pa.float32() if mapping.dtype == "float32" else pa.float64()))
@@ -545,20 +560,41 @@ def read_observations(ds, res: Resolved, config: DsgConfig, uri: str, offset: in
                          calendar=t.attrs.get("calendar"), variable=res.time, source=uri)
     lat = np.asarray(expand(res.latitude), dtype=np.float64)
     cols: dict[str, Any] = {"time": time, "latitude": lat,
-                            "longitude": wrap_longitude(expand(res.longitude)),
+                            "longitude": geo.longitude(expand(res.longitude)),
                             "depth": _depth(expand, res, lat, n)}
     any_value = np.zeros(n, dtype=bool)
     for (var, qc, conv, dtype), (info, _) in zip(res.variables, res.columns[4:]):
         values = conv.apply(np.asarray(expand(var), dtype=dtype))
-        any_value |= np.isfinite(values)
+        any_value |= ~np.isnan(values)  # inf is a (bad) value: kept, QC FAILs it
         cols[info.name] = values
         codes, missing = qc_to_int8(expand(qc)) if qc else (np.zeros(n, np.int8), np.ones(n, bool))
         cols[f"{info.name}_qc_source"] = masked_int8(codes, missing)
     cols["platform_id"] = _ids(expand, res.platform, config.platform_id, ds, n)
     if res.profile is not None:
         cols["profile_id"] = _ids(expand, res.profile, None, ds, n)
+    elif res.profile_dim is not None:
+        cols["profile_id"] = _profile_numbers(ds, res, n, offset)
     cols["source_file"] = np.full(n, uri, dtype=object)
-    return _finish(cols, res, time, any_value, uri, offset)
+    located = np.zeros(n, dtype=bool) if res.sample_coordinates else np.ones(n, dtype=bool)
+    for name in res.sample_coordinates:
+        values = expand(name)
+        located |= ~np.isnat(time) if name == res.time else ~pd.isna(values)
+    return _finish(cols, res, time, any_value, located, uri, offset)
+
+
+def _profile_numbers(ds, res: Resolved, n: int, offset: int) -> np.ndarray:
+    """The file-wide 0-based profile number of each observation, as text (the profile_id of
+    profile files without a cf_role=profile_id variable), so that two casts with equal times
+    and depths stay apart."""
+    if res.layout == "ragged":
+        index = ragged_maps(ds, res.obs_dims[0]).get(res.profile_dim)
+        if index is None:
+            return np.full(n, None, dtype=object)
+    else:  # cells are in C order over obs_dims: the profile is the flat index over all but the last
+        index = (offset + np.arange(n)) // ds.sizes[res.obs_dims[-1]]
+    out = index.astype(str).astype(object)
+    out[index < 0] = None
+    return out
 
 
 def _depth(expand, res: Resolved, lat, n) -> np.ndarray:
@@ -587,12 +623,15 @@ def _ids(expand, var, literal, ds, n) -> np.ndarray:
     return decode_strings(values)
 
 
-def _finish(cols, res: Resolved, time, any_value, uri, offset) -> ChunkResult:
+def _finish(cols, res: Resolved, time, any_value, located, uri, offset) -> ChunkResult:
+    """Padding (no value, and neither a time nor any per-observation coordinate: the fill cells
+    of incomplete arrays) is dropped and counted; observations with values but no time are
+    quarantined; the rest are rows."""
     n = time.size
     no_time = np.isnat(time)
-    padding = no_time & ~any_value
+    dropped = padding(any_value, located & ~no_time)
     bad = no_time & any_value
-    keep = ~no_time
+    keep = ~no_time & ~dropped
     table = pa.table([to_arrow(_take(cols[info.name], keep), dtype)
                       for info, dtype in res.columns], schema=build_schema(list(res.columns)))
     positions = np.flatnonzero(bad) + offset
@@ -603,7 +642,7 @@ def _finish(cols, res: Resolved, time, any_value, uri, offset) -> ChunkResult:
     if res.layout == "multidim" and res.profile is not None and len(res.obs_dims) == 1 \
             and res.feature_type in _PROFILE_TYPES:
         table = regroup_profiles(table)
-    return ChunkResult(table=table, rows_in=n, rows_dropped=int(padding.sum()),
+    return ChunkResult(table=table, rows_in=n, rows_dropped=int(dropped.sum()),
                        quarantine=quarantine)
 
 
@@ -643,8 +682,12 @@ class DiscreteSamplingNetCDF(Connector):
                                                        config.max_chunk_rows)))
         attrs.update(feature_type=res.feature_type, layout=res.layout,
                      observation_dims=list(res.obs_dims))
-        return SourcePlan(uri=uri, sha256=sha256, size=size,
-                          schema=build_schema(list(res.columns)),
+        attrs.update({f"{role}_candidates": list(names) for role, names in res.candidates})
+        if res.notes:
+            attrs["notes"] = list(res.notes)
+        schema = build_schema(list(res.columns))
+        check_column_names(schema, uri, hints=_COORDINATE_HINTS)
+        return SourcePlan(uri=uri, sha256=sha256, size=size, schema=schema,
                           columns=tuple(info for info, _ in res.columns), chunks=chunks,
                           attributes=attrs)
 

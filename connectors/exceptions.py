@@ -64,3 +64,8 @@ class UnknownKindError(ConnectorError):
 
 class IncompatibleSourceError(ConnectorError):
     """The recipe entry cannot be applied to this file's structure."""
+
+
+class ColumnNameClashError(IncompatibleSourceError):
+    """Two output columns would have one name (a variable mapped to ``depth``, or two variables
+    mapped to one column): refused at plan time, naming the recipe key."""

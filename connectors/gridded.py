@@ -5,10 +5,13 @@ variables and units, and splits the grid into chunks along one dimension. ``read
 chunk's slab only (so files larger than memory work) and turns it into rows with numpy:
 
 - rows are in the natural C order of ``(time, depth, y, x)``: time outermost;
-- coordinate arrays are broadcast to the variable's shape, longitudes normalised to [-180, 180),
-  depth converted to metres positive down, time decoded by :mod:`connectors.cftime_decode`;
-- a cell where every variable is NaN/fill (land, radar gaps) is dropped and counted in
-  ``rows_dropped``; in a kept row, a missing variable value is written as null.
+- coordinate arrays are broadcast to the variable's shape, longitudes by the shared rule of
+  :mod:`connectors.geo` (0-360 grids to [-180, 180); impossible values kept raw), depth
+  converted to metres positive down, time decoded by :mod:`connectors.cftime_decode`;
+- a cell where every variable is NaN/fill (land, radar gaps) is padding: dropped and counted in
+  ``rows_dropped`` (grid axes place a cell but do not observe it, see
+  :func:`connectors.base.padding`); in a kept row, a missing variable value is written as null
+  and an infinite one is kept as a value (QC FAILs it).
 
 Datasets are opened once per file and worker process (a small LRU cache), because a worker
 usually reads many chunks of the same file in a row.
@@ -29,8 +32,10 @@ import pyarrow as pa
 import xarray as xr
 from pydantic import Field
 
-from connectors import cftime_decode, h5direct, integrity, netcdf_files, units
-from connectors.base import ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan
+from connectors import cftime_decode, geo, h5direct, integrity, netcdf_files, units
+from connectors.base import (
+    ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan, check_column_names, padding,
+)
 from connectors.config import SourceConfig, VariableMapping
 from connectors.exceptions import (
     ConnectorError,
@@ -392,7 +397,8 @@ def _horizontal_info(name: str, role: str, source_units: str) -> ColumnInfo:
     east = role == "longitude"
     return ColumnInfo(role, "coordinate", units="degrees_east" if east else "degrees_north",
                       standard_name=role, source_name=name, source_units=source_units or None,
-                      conversion="normalised to [-180, 180)" if east else "none")
+                      conversion=geo.LONGITUDE_CONVERSION if east
+                      else geo.LATITUDE_CONVERSION)
 
 
 def build_layout(ds: xr.Dataset, config: GriddedConfig, uri: str) -> Layout:
@@ -404,7 +410,6 @@ def build_layout(ds: xr.Dataset, config: GriddedConfig, uri: str) -> Layout:
     coords = _coordinates(ds, config, var_dims, uri, names)
     dims, squeeze = _output_dims(ds, var_dims, coords, uri)
     outputs, infos = zip(*(_output_variable(ds, n, mappings[n], uri) for n in names))
-    _check_unique([i.name for i in infos], uri)
     scale, offset, depth_info = _depth_transform(ds, coords["depth"], config, uri)
     columns = (_time_info(ds, coords["time"], uri), depth_info,
                _horizontal_info(coords["latitude"], "latitude",
@@ -412,19 +417,12 @@ def build_layout(ds: xr.Dataset, config: GriddedConfig, uri: str) -> Layout:
                _horizontal_info(coords["longitude"], "longitude",
                                 _attr(ds.variables[coords["longitude"]], "units")),
                *infos, ColumnInfo("source_file", "source"))
-    return Layout(dims, squeeze, tuple(outputs), coords["latitude"], coords["longitude"],
-                  coords["time"], coords["depth"], scale, offset,
-                  _chunk_dim(ds, config, dims, coords, uri), columns)
-
-
-def _check_unique(columns: list[str], uri: str) -> None:
-    reserved = {"time", "depth", "latitude", "longitude", "source_file"}
-    clash = sorted({c for c in columns if columns.count(c) > 1} | (set(columns) & reserved))
-    if clash:
-        raise IncompatibleSourceError(f"output column name(s) {clash} are used twice or clash with "
-                             f"the coordinate columns", source=uri,
-                             fix="give each variable a distinct name in the recipe "
-                                 "(variables: {<source var>: {name: <column>}})")
+    layout = Layout(dims, squeeze, tuple(outputs), coords["latitude"], coords["longitude"],
+                    coords["time"], coords["depth"], scale, offset,
+                    _chunk_dim(ds, config, dims, coords, uri), columns)
+    check_column_names(build_schema(layout), uri, hints={
+        role: f"set coordinates: {{{{{role}: {{source}}}}}}" for role in _DETECTORS})
+    return layout
 
 
 @functools.lru_cache(maxsize=16)
@@ -609,7 +607,7 @@ def _coordinate_column(grid: np.ndarray, shape, keep, arrow_type: pa.DataType) -
     times travel as int64 (a zero-copy view), because both are per-row costs otherwise.
     """
     is_time = grid.dtype.kind == "M"
-    missing = np.isnat(grid) if is_time else ~np.isfinite(grid)
+    missing = np.isnat(grid) if is_time else np.isnan(grid)  # inf stays, for QC to FAIL
     values = _expand(grid.view(np.int64) if is_time else grid, shape, keep)
     mask = _expand(missing, shape, keep) if missing.any() else None
     array = pa.array(values, type=pa.int64() if is_time else arrow_type, mask=mask)
@@ -640,19 +638,19 @@ def _depth_column(ds, layout, chunk, uri, shape, keep, n) -> pa.Array:
 def _horizontal_columns(ds, layout, chunk, uri, shape, keep) -> list[pa.Array]:
     lat = _coordinate(ds, layout.latitude, layout, chunk, uri).astype(np.float64)
     lon = _coordinate(ds, layout.longitude, layout, chunk, uri).astype(np.float64)
-    lon = ((lon + 180.0) % 360.0) - 180.0
+    lon = geo.longitude(lon)
     return [_coordinate_column(lat, shape, keep, pa.float64()),
             _coordinate_column(lon, shape, keep, pa.float64())]
 
 
-def _variable_column(values: np.ndarray, finite: np.ndarray, var: OutputVariable,
+def _variable_column(values: np.ndarray, present: np.ndarray, var: OutputVariable,
                      keep: np.ndarray | None, kept: int) -> pa.Array:
     flat = values.reshape(-1) if keep is None else values[keep]
     # Convert in the decoded precision, then cast: float32 inputs stay float32 throughout.
     out = var.conversion.apply(flat).astype(var.dtype, copy=False)
-    if np.count_nonzero(finite) == kept:  # present in every kept row: no validity bitmap
+    if np.count_nonzero(present) == kept:  # present in every kept row: no validity bitmap
         return pa.array(out)
-    return pa.array(out, mask=~(finite.reshape(-1) if keep is None else finite[keep]))
+    return pa.array(out, mask=~(present.reshape(-1) if keep is None else present[keep]))
 
 
 def read_chunk(ds: xr.Dataset, layout: Layout, chunk: ChunkSpec, schema: pa.Schema,
@@ -660,16 +658,17 @@ def read_chunk(ds: xr.Dataset, layout: Layout, chunk: ChunkSpec, schema: pa.Sche
     """Turn one chunk of the grid into rows (see the module docstring for the rules)."""
     slabs = [_load_variable(ds, v.source, layout, chunk, uri) for v in layout.variables]
     shape = slabs[0].shape
-    finite = [np.isfinite(s) for s in slabs]
-    valid = functools.reduce(np.logical_or, finite)
+    # NaN (decoded fill) is missing; an infinite value is a value, kept for QC to FAIL
+    present = [~np.isnan(s) for s in slabs]
+    valid = ~padding(functools.reduce(np.logical_or, present), False)  # grid axes: not sampled
     rows_in, kept = int(valid.size), int(np.count_nonzero(valid))
     keep = None if kept == rows_in else valid
     columns = [
         _time_column(ds, layout, chunk, uri, shape, keep, kept),
         _depth_column(ds, layout, chunk, uri, shape, keep, kept),
         *_horizontal_columns(ds, layout, chunk, uri, shape, keep),
-        *(_variable_column(s, f, v, keep, kept)
-          for s, f, v in zip(slabs, finite, layout.variables)),
+        *(_variable_column(s, p, v, keep, kept)
+          for s, p, v in zip(slabs, present, layout.variables)),
         pa.repeat(pa.scalar(uri, pa.string()), kept),
     ]
     table = pa.Table.from_arrays(columns, schema=schema)

@@ -9,8 +9,11 @@ Principal Ports) or per port and month (visit counts). The output schema is::
 * ``port_id`` is the text of ``id_column`` (``7950.0`` is written ``7950``), ``unlocode`` is the
   normalised UN/LOCODE (spaces removed, upper case, 5 characters; anything else becomes null).
 * Coordinates come from ``latitude_column``/``longitude_column`` or from a WKT ``POINT(lon lat)``
-  column (``wkt_column``); ``time`` from ``time_column`` (``Month`` ``2022-01`` is the start of the
-  month) and is null for registries.
+  column (``wkt_column``); a record without a numeric latitude and longitude is quarantined
+  (``bad_coordinates``), while a numeric but impossible one (latitude 95, longitude -999) is kept
+  as in the file for QC's location test, as in every kind (:mod:`connectors.geo`).
+* ``time`` comes from ``time_column`` (``Month`` ``2022-01`` is the start of the month) and is
+  null for registries.
 * ``id_duplicated`` is True on every emitted record whose (``port_id``, ``time``) key occurs more
   than once in the file. Registries do carry duplicated ids (WPI 49460 and 400 appear twice); the
   records are kept, flagged, and their number logged, so that a consumer can choose.
@@ -49,7 +52,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from pydantic import Field, field_validator, model_validator
 
-from connectors import integrity
+from connectors import geo, integrity
 from connectors.base import (
     QUARANTINE_SCHEMA, ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan,
     quarantine_table,
@@ -67,7 +70,8 @@ _ARROW_TYPES = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float6
 _UTF8_BOM = b"\xef\xbb\xbf"
 #: at most 18 digits always fits int64; longer integers are inferred float64 (or bad_value)
 _INT_RE = r"^[+-]?\d{1,18}$"
-_FLOAT_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+#: inf is a number (a bad one, kept for QC to FAIL); NaN stays a placeholder (missing_values)
+_FLOAT_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(?i:inf|infinity)$"
 _TRUE = ["true", "yes", "y", "t"]
 _FALSE = ["false", "no", "n", "f"]
 _UNLOCODE_RE = r"^[A-Z]{2}[A-Z2-9]{3}$"
@@ -403,17 +407,17 @@ def _mask(values) -> np.ndarray:
 
 
 def parse_coordinates(lat_text, lon_text) -> tuple[pa.Array, pa.Array, np.ndarray]:
-    """Latitude/longitude text to float64; a missing, non-numeric or out-of-range pair is bad.
+    """Latitude/longitude text to float64; a missing or non-numeric pair is bad.
 
-    Longitude 180 is written -180 so that every longitude lies in [-180, 180).
+    Numbers follow the shared rule of :mod:`connectors.geo`: valid longitudes in [-180, 180)
+    (0-360 ones shifted), and an impossible position (latitude 95, longitude -999) kept as in the
+    file, for QC's location test to FAIL, rather than dropped.
     """
     lat, bad_lat = parse_values(lat_text, "float64")
     lon, bad_lon = parse_values(lon_text, "float64")
-    in_range = pc.and_(pc.and_(pc.greater_equal(lat, -90.0), pc.less_equal(lat, 90.0)),
-                       pc.and_(pc.greater_equal(lon, -180.0), pc.less_equal(lon, 180.0)))
-    bad = bad_lat | bad_lon | ~_mask(in_range)
-    lon = pc.if_else(pc.equal(lon, 180.0), -180.0, lon)
-    return lat, lon, bad
+    present = pc.and_(pc.is_valid(lat), pc.is_valid(lon))
+    bad = bad_lat | bad_lon | ~_mask(present)
+    return lat, geo.longitude_arrow(lon), bad
 
 
 def parse_wkt(values: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray, np.ndarray]:
@@ -459,9 +463,11 @@ _FIXED_INFO = {
     "port_name": (ColumnInfo("port_name", "attribute", long_name="port name"), pa.string()),
     "unlocode": (ColumnInfo("unlocode", "id", long_name="UN/LOCODE"), pa.string()),
     "latitude": (ColumnInfo("latitude", "coordinate", units="degrees_north",
-                            standard_name="latitude"), pa.float64()),
+                            standard_name="latitude", conversion=geo.LATITUDE_CONVERSION),
+                 pa.float64()),
     "longitude": (ColumnInfo("longitude", "coordinate", units="degrees_east",
-                             standard_name="longitude"), pa.float64()),
+                             standard_name="longitude", conversion=geo.LONGITUDE_CONVERSION),
+                  pa.float64()),
     "time": (ColumnInfo("time", "coordinate", standard_name="time"), _TIME_TYPE),
     "country": (ColumnInfo("country", "attribute", long_name="country"), pa.string()),
 }
@@ -601,7 +607,7 @@ def _coordinates(config: PortTableConfig, raw: pa.Table, rejects: _Rejects):
     lat, lon, bad = parse_coordinates(lat_text, lon_text)
     rejects.add("bad_coordinates", bad, _joined(
         _said("latitude ", lat_text, ""), _said("longitude ", lon_text,
-              ": need numbers with latitude in [-90, 90] and longitude in [-180, 180]")))
+              ": need a number for both latitude and longitude")))
     return lat, lon
 
 

@@ -288,12 +288,12 @@ class CoopsJson(Connector):
         if unknown:
             raise MissingVariableError(f"CO-OPS records have no field(s) {unknown}", source=uri,
                                        fix="map the value fields 'v' and/or 's'")
-        check_unique([v.info.name for v in variables], uri)
         extras = coops_flag_columns(config)
         datum = {variables[0].info.name: {b"haina.datum": config.datum.encode()}} \
             if config.datum else {}
         info = time_info("t", config.timezone, "%Y-%m-%d %H:%M")
         schema = observation_schema(info, variables, extras, datum)
+        check_unique(schema, config, uri)
         columns = (info, *COORDINATES[1:], *(v.info for v in variables),
                    *(i for i, _ in extras), SOURCE_FILE)
         return variables, schema, columns

@@ -125,16 +125,18 @@ def test_multi_profile_file_and_chunking():
     assert whole.equals(table)
 
 
-def test_select_values_prefers_valid_adjusted():
-    raw = np.array([[1.0, 2.0, 3.0]])
-    adj = np.array([[1.5, np.nan, 3.5]])
-    raw_qc = np.array([[b"1", b"1", b"4"]])
-    adj_qc = np.array([[b"1", b"4", b"2"]])
+def test_select_values_in_delayed_mode_never_falls_back_to_raw():
+    raw = np.array([[1.0, 2.0, 3.0, 4.0]])
+    adj = np.array([[1.5, np.nan, 3.5, np.nan]])
+    raw_qc = np.array([[b"1", b"3", b"4", b"4"]])
+    adj_qc = np.array([[b"1", b"4", b"2", b" "]])
     values, codes, missing = select_values(raw, raw_qc, adj, adj_qc, np.array(["D"]), True)
-    assert values.tolist() == [[1.5, 2.0, 3.5]]
-    assert codes.tolist() == [[1, 1, 2]] and not missing.any()
-    values, _, _ = select_values(raw, raw_qc, adj, adj_qc, np.array(["R"]), True)
-    assert values.tolist() == raw.tolist()
+    # level 1: the operator rejected the value (fill, QC 4): missing with flag 4, not raw 2.0 / 3;
+    # level 3: no adjusted flag at all: the raw flag is kept, never a better one
+    np.testing.assert_array_equal(values, [[1.5, np.nan, 3.5, np.nan]])
+    assert codes.tolist() == [[1, 4, 2, 4]] and not missing.any()
+    values, codes, _ = select_values(raw, raw_qc, adj, adj_qc, np.array(["R"]), True)
+    assert values.tolist() == raw.tolist() and codes.tolist() == [[1, 3, 4, 4]]
 
 
 def test_unknown_parameter_is_named():
@@ -142,3 +144,41 @@ def test_unknown_parameter_is_named():
     config = ArgoConfig(kind="argo", uri=str(path), variables={"CHLA": {}})
     with pytest.raises(MissingVariableError, match="CHLA"):
         connectors.get("argo").plan(config, str(path), "0", 0)
+
+
+# ---------------------------------------------------------------- delayed mode: no raw fallback
+
+
+def test_rejected_adjusted_value_is_missing_not_the_raw_value():
+    """D4901079 cycle 10, level 71 (0-based): PSAL_ADJUSTED is fill with PSAL_ADJUSTED_QC '4'
+    (rejected in delayed mode); raw PSAL is 34.943 with QC '3'. Publishing the raw value under
+    flag 3 was a plausible wrong value with a better flag."""
+    path = _data("argo_dsg_netcdf/D4901079_010.nc")
+    _, table, results = _read_all(ArgoConfig(kind="argo", uri=str(path)), path)
+    assert table.num_rows == 72 and results[0].rows_dropped == 0   # the level is still a row
+    assert table["sea_water_salinity"][71].as_py() is None
+    assert table["sea_water_salinity_qc_source"][71].as_py() == 4
+    # the level's other parameters are there, adjusted, with their own flags
+    assert table["sea_water_temperature"][71].as_py() == pytest.approx(3.518, abs=1e-6)
+    assert table["sea_water_temperature_qc_source"][71].as_py() == 3
+    assert table["sea_water_pressure"][71].as_py() == pytest.approx(2008.6, abs=1e-3)
+    # levels 0-70 are unchanged: adjusted values where the adjusted QC is not 4
+    psal = _col(table, "sea_water_salinity")[:71]
+    assert np.isfinite(psal).all()
+    np.testing.assert_allclose(psal, _nc(path, "PSAL_ADJUSTED")[0, :71], rtol=1e-6)
+    # raw everywhere when the recipe asks for raw values: then the raw flag goes with it
+    _, raw, _ = _read_all(ArgoConfig(kind="argo", uri=str(path), prefer_adjusted=False), path)
+    assert raw["sea_water_salinity"][71].as_py() == pytest.approx(34.943, abs=1e-4)
+    assert raw["sea_water_salinity_qc_source"][71].as_py() == 3
+
+
+def test_values_outside_valid_min_max_are_kept_for_qc(tmp_path):
+    """netCDF4's auto mask hid every value outside valid_min/valid_max (TEMP 40, LONGITUDE 180):
+    an implausible value became null instead of reaching QC."""
+    path = tmp_path / "D4901079_010.nc"
+    path.write_bytes(_data("argo_dsg_netcdf/D4901079_010.nc").read_bytes())
+    with netCDF4.Dataset(path, "a") as nc:
+        nc["TEMP_ADJUSTED"][0, 0] = 45.0
+        nc["TEMP_ADJUSTED"][0, 1] = np.inf
+    _, table, _ = _read_all(ArgoConfig(kind="argo", uri=str(path)), path)
+    assert _col(table, "sea_water_temperature")[:2].tolist() == [45.0, np.inf]

@@ -291,3 +291,73 @@ def test_qc_bytes_decode(chars):
             assert not miss and code == int(char)
         else:
             assert miss
+
+
+# ---------------------------------------------------------------- profile ids
+
+
+def _casts(tmp_path, with_ids: bool) -> Path:
+    """trajectoryProfile, 2 trajectories x 2 profiles x 3 levels; the two casts of trajectory A
+    are duplicates (same time, position, depths, values), as a re-sent cast would be."""
+    t = np.array([[0.0, 0.0], [60.0, 120.0]])
+    data = {
+        "trajectory": ("traj", np.array(["A", "B"], dtype="S1"), {"cf_role": "trajectory_id"}),
+        "time": (("traj", "profile"), t, _time_attrs()),
+        "lat": (("traj", "profile"), np.full((2, 2), 10.0),
+                {"standard_name": "latitude", "units": "degrees_north"}),
+        "lon": (("traj", "profile"), np.full((2, 2), 20.0),
+                {"standard_name": "longitude", "units": "degrees_east"}),
+        "z": (("traj", "profile", "level"), np.tile([1.0, 2.0, 3.0], (2, 2, 1)),
+              {"standard_name": "depth", "units": "m", "positive": "down"}),
+        "temp": (("traj", "profile", "level"), np.tile([10.0, 9.0, 8.0], (2, 2, 1)),
+                 {"standard_name": "sea_water_temperature", "units": "degC"}),
+    }
+    if with_ids:
+        data["cast"] = (("traj", "profile"), np.array([[7, 8], [9, 10]], "i4"),
+                        {"cf_role": "profile_id"})
+    return _write(xr.Dataset(data, attrs={"featureType": "trajectoryProfile"}), tmp_path)
+
+
+@pytest.mark.parametrize("max_chunk_rows", [1_000_000, 6])
+def test_trajectory_profile_without_ids_numbers_its_profiles(tmp_path, max_chunk_rows):
+    path = _casts(tmp_path, with_ids=False)
+    config = DsgConfig(kind="netcdf_dsg", uri=str(path), max_chunk_rows=max_chunk_rows)
+    plan, table, results = _read_all(config, path)
+    assert len(results) == (1 if max_chunk_rows > 12 else 2)
+    assert table["profile_id"].to_pylist() == ["0"] * 3 + ["1"] * 3 + ["2"] * 3 + ["3"] * 3
+    assert _meta(plan.schema, "profile_id", "source_name") == "index along profile"
+    # the duplicated casts of trajectory A now differ in their key
+    keys = set(zip(*(table[c].to_pylist() for c in ("platform_id", "profile_id", "time",
+                                                     "depth"))))
+    assert len(keys) == table.num_rows == 12
+
+
+def test_trajectory_profile_with_a_profile_id_variable_uses_it(tmp_path):
+    path = _casts(tmp_path, with_ids=True)
+    _, table, _ = _read_all(DsgConfig(kind="netcdf_dsg", uri=str(path)), path)
+    assert table["profile_id"].to_pylist() == [str(i) for i in (7, 8, 9, 10) for _ in range(3)]
+
+
+def test_ragged_profiles_are_numbered_by_their_counts(tmp_path):
+    ds = xr.Dataset({
+        "row_size": ("profile", np.array([2, 0, 3], "i4"), {"sample_dimension": "obs"}),
+        "time": ("profile", [0.0, 0.0, 0.0], _time_attrs()),
+        "lat": ("profile", [1.0, 1.0, 1.0], {"standard_name": "latitude",
+                                             "units": "degrees_north"}),
+        "lon": ("profile", [2.0, 2.0, 2.0], {"standard_name": "longitude",
+                                             "units": "degrees_east"}),
+        "z": ("obs", [1.0, 2.0, 1.0, 2.0, 3.0], {"standard_name": "depth", "units": "m"}),
+        "temp": ("obs", [5.0, 6.0, 5.0, 6.0, 7.0],
+                 {"standard_name": "sea_water_temperature", "units": "degC"}),
+    }, attrs={"featureType": "profile"})
+    path = _write(ds, tmp_path)
+    _, table, _ = _read_all(DsgConfig(kind="netcdf_dsg", uri=str(path), platform_id="P"), path)
+    assert table["profile_id"].to_pylist() == ["0", "0", "2", "2", "2"]
+
+
+def test_real_argo_file_read_as_dsg_has_a_profile_per_cycle():
+    path = _data("argo_dsg_netcdf/1901462_prof.nc")
+    config = DsgConfig(kind="netcdf_dsg", uri=str(path), pressure_to_depth=True)
+    _, table, _ = _read_all(config, path)
+    ids = table["profile_id"].to_pylist()
+    assert sorted(set(ids), key=int) == [str(i) for i in range(21)]

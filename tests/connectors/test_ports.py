@@ -244,7 +244,7 @@ def test_quarantine_reasons_positions_and_raw(tmp_path):
     text = (
         "\ufeffid,name,lat,lon,month,depth\n"        # 1
         "A1,Alpha,10.5,20.25,2022-01,3.5\n"         # 2 good
-        "A2,Beta,95,20,2022-01,1\n"                 # 3 bad_coordinates (lat > 90)
+        "A2,Beta,95,20,2022-01,1\n"                 # 3 kept: lat 95 raw, for location QC
         "\n"                                        # 4 empty: not a record
         "A3,Gamma,10,abc,2022-02,1\n"               # 5 bad_coordinates (lon text)
         "A4,Delta,10,20,2022-13,1\n"                # 6 bad_time
@@ -260,19 +260,20 @@ def test_quarantine_reasons_positions_and_raw(tmp_path):
     config = {**SYNTH, "columns": {"depth": {"name": "depth_m", "type": "float64"}}}
     _, table, quarantine, results = _run(config, path)
     assert results[0].rows_in == 11  # 12 lines after the header, one of them empty
-    assert table["port_id"].to_pylist() == ["A1", "A9", "A1"]
-    assert table["longitude"].to_pylist() == [20.25, -180.0, 1.0]
-    assert table["depth_m"].to_pylist() == [3.5, None, 2.0]
-    assert table["id_duplicated"].to_pylist() == [True, False, True]
-    assert table["time"].cast(pa.string()).to_pylist()[1] == "2022-04-01 00:00:00.000000Z"
+    assert table["port_id"].to_pylist() == ["A1", "A2", "A9", "A1"]
+    assert table["latitude"].to_pylist() == [10.5, 95.0, -10.0, 1.0]
+    assert table["longitude"].to_pylist() == [20.25, 20.0, -180.0, 1.0]
+    assert table["depth_m"].to_pylist() == [3.5, 1.0, None, 2.0]
+    assert table["id_duplicated"].to_pylist() == [True, False, False, True]
+    assert table["time"].cast(pa.string()).to_pylist()[2] == "2022-04-01 00:00:00.000000Z"
     got = list(zip(quarantine["position"].to_pylist(), quarantine["reason"].to_pylist()))
-    assert got == [(3, "bad_coordinates"), (5, "bad_coordinates"), (6, "bad_time"),
+    assert got == [(5, "bad_coordinates"), (6, "bad_time"),
                    (7, "missing_id"), (8, "wrong_field_count"), (9, "bad_quoting"),
                    (10, "bad_value"), (12, "missing_id")]
     raws = dict(zip(quarantine["position"].to_pylist(), quarantine["raw"].to_pylist()))
-    assert raws[3] == "A2,Beta,95,20,2022-01,1" and raws[12] == "Unknown,Kappa,1,1,2022-04,2"
+    assert raws[5] == "A3,Gamma,10,abc,2022-02,1" and raws[12] == "Unknown,Kappa,1,1,2022-04,2"
     details = dict(zip(quarantine["position"].to_pylist(), quarantine["detail"].to_pylist()))
-    assert "'95'" in details[3] and "'abc'" in details[5] and "'2022-13'" in details[6]
+    assert "'abc'" in details[5] and "'2022-13'" in details[6]
     assert "'x'" in details[10] and "'depth'" in details[10]
     assert set(quarantine["source_file"].to_pylist()) == {str(path)}
 
@@ -283,15 +284,16 @@ def test_bad_wkt_is_quarantined(tmp_path):
             "P2,2022-05,POINT (10 -20)\n"
             "P3,2022-05,\"LINESTRING(1 2, 3 4)\"\n"
             "P4,2022-05,\n"
-            "P5,2022-05,POINT(200 10)\n")
+            "P5,2022-05,POINT(200 10)\n"            # 0-360 longitude: -160
+            "P6,2022-05,POINT(x 10)\n")
     config = dict(kind="port_table", uri="x", id_column="name", wkt_column="geom",
                   time_column="when")
     _, table, quarantine, _ = _run(config, _write(tmp_path, text))
-    assert table["port_id"].to_pylist() == ["P1", "P2"]
-    assert table["latitude"].to_pylist() == [42.25, -20.0]
-    assert table["longitude"].to_pylist() == [-73.5, 10.0]
+    assert table["port_id"].to_pylist() == ["P1", "P2", "P5"]
+    assert table["latitude"].to_pylist() == [42.25, -20.0, 10.0]
+    assert table["longitude"].to_pylist() == [-73.5, 10.0, -160.0]
     assert list(zip(quarantine["position"].to_pylist(), quarantine["reason"].to_pylist())) == [
-        (4, "bad_wkt"), (5, "bad_wkt"), (6, "bad_coordinates")]
+        (4, "bad_wkt"), (5, "bad_wkt"), (7, "bad_coordinates")]
 
 
 def test_registry_without_time_flags_duplicate_ids(tmp_path):
