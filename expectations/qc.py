@@ -293,11 +293,15 @@ def _sparse_tables(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def window_range(x: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """``nanmax - nanmin`` of ``x[first[i]:last[i] + 1]`` for every i (NaN when all NaN)."""
+def window_range(x: np.ndarray, first: np.ndarray, last: np.ndarray,
+                 tables: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """``nanmax - nanmin`` of ``x[first[i]:last[i] + 1]`` for every i (NaN when all NaN).
+
+    ``tables`` are ``_sparse_tables(x)`` when the caller asks several windows of the same x.
+    """
     if x.size == 0:
         return np.empty(0)
-    lo, hi = _sparse_tables(x)
+    lo, hi = _sparse_tables(x) if tables is None else tables
     length = last - first + 1
     k = np.floor(np.log2(length)).astype(np.intp)
     other = last - (1 << k) + 1
@@ -381,13 +385,14 @@ def _flat_line_timed(x, micros, tolerance, suspect_seconds, fail_seconds, segmen
     index = np.arange(x.size)
     values = np.where(np.isfinite(x), x, np.nan)
     counts = _finite_counts(x)
+    tables = _sparse_tables(values)  # once for both durations: its n log n memory dominates
     for seconds, flag in ((suspect_seconds, SUSPECT), (fail_seconds, FAIL)):
         if seconds is None:
             continue
         duration = round(float(seconds) * 1e6)
         first = _window_first(micros, starts, duration)
         with np.errstate(invalid="ignore"):
-            flat = window_range(values, first, index) < tolerance
+            flat = window_range(values, first, index, tables) < tolerance
         # a flat line needs two values at different times: one sample is not a line
         two = (counts[index + 1] - counts[first]) >= 2
         flagged = flat & two & (micros > micros[first]) & _covered(micros, starts, first,

@@ -400,7 +400,8 @@ def _json_values(column) -> pa.Array:
     if pa.types.is_timestamp(kind):
         text = _quoted(pc.strftime(array, format="%Y-%m-%dT%H:%M:%SZ"))
     elif pa.types.is_floating(kind):
-        text = pc.if_else(pc.is_finite(array), array.cast(pa.string()), pa.scalar(None, pa.string()))
+        text = pc.if_else(pc.is_finite(array), array.cast(pa.string()),
+                          pa.scalar(None, pa.string()))
     elif pa.types.is_integer(kind) or pa.types.is_boolean(kind):
         text = array.cast(pa.string())
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):

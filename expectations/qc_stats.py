@@ -166,26 +166,45 @@ def _series_index(table: pa.Table):
         low, high = int(minutes.min()), int(minutes.max())
         if low == high:
             return 0, None, low, (None if everything else valid)
-        level = _series_level(np.unique(minutes))
+        steps = np.diff(minutes)
+        if (steps >= 0).all():  # a series in time order: distinct minutes without a sort
+            distinct = minutes[np.concatenate([[True], steps > 0])]
+        else:
+            distinct = np.unique(minutes)
+        level = _series_level(distinct)
         return level, minutes >> level, None, (None if everything else valid)
     return cols.memo("s", table, "time", compute)
 
 
-def _reduce_bins(ids: np.ndarray, values: np.ndarray, bad: np.ndarray, suspect: np.ndarray,
-                 fail: np.ndarray) -> dict[str, list]:
-    """Per bin id: [n, lo, hi, n_suspect, n_fail, flagged lo, flagged hi] (sorted by id)."""
-    order = np.argsort(ids, kind="stable")
-    ids = ids[order]
+def _reduce_bins(ids: np.ndarray, values: np.ndarray, bad: np.ndarray | None,
+                 suspect: np.ndarray | None, fail: np.ndarray | None) -> dict[str, list]:
+    """Per bin id: [n, lo, hi, n_suspect, n_fail, flagged lo, flagged hi]. ``bad``, ``suspect``
+    and ``fail`` are None when nothing is flagged (most chunks: no masks to reduce)."""
+    if ids.size > 1 and (np.diff(ids) < 0).any():  # a series chunk is usually in time order
+        order = np.argsort(ids, kind="stable")
+        ids, values = ids[order], values[order]
+        if bad is not None:
+            bad, suspect, fail = bad[order], suspect[order], fail[order]
     cuts = np.concatenate([[0], np.flatnonzero(ids[1:] != ids[:-1]) + 1])
-    x = values[order]
-    finite = np.isfinite(x)
-    x = np.where(finite, x, np.nan)
-    flagged = np.where(bad[order], x, np.nan)
+    finite = np.isfinite(values)
+    everything = bool(finite.all())
+    x = values if everything else np.where(finite, values, np.nan)
+
+    def count(mask):
+        if mask is None:
+            return np.zeros(cuts.size, dtype=np.int64)
+        total = np.concatenate([[0], np.cumsum(mask)])
+        return total[np.append(cuts[1:], mask.size)] - total[cuts]
+
     with np.errstate(invalid="ignore"):
-        parts = [np.add.reduceat(finite.astype(np.int64), cuts), np.fmin.reduceat(x, cuts),
-                 np.fmax.reduceat(x, cuts), np.add.reduceat(suspect[order].astype(np.int64), cuts),
-                 np.add.reduceat(fail[order].astype(np.int64), cuts),
-                 np.fmin.reduceat(flagged, cuts), np.fmax.reduceat(flagged, cuts)]
+        sizes = np.diff(np.append(cuts, x.size)) if everything else count(finite)
+        parts = [sizes, np.fmin.reduceat(x, cuts), np.fmax.reduceat(x, cuts), count(suspect),
+                 count(fail)]
+        if bad is not None and bad.any():
+            flagged = np.where(bad, x, np.nan)
+            parts += [np.fmin.reduceat(flagged, cuts), np.fmax.reduceat(flagged, cuts)]
+        else:
+            parts += [np.full(cuts.size, np.nan)] * 2
     out = {}
     for i, key in enumerate(ids[cuts].tolist()):  # one entry per bin (at most SERIES_BINS)
         entry = [_number(p[i]) for p in parts]
@@ -210,15 +229,33 @@ def _series(table: pa.Table, var: VariablePlan, aggregate: np.ndarray,
         return None
     level, ids, single, valid = index
     values = cols.native_floats(table, var.name)
-    rows = slice(None) if valid is None else valid
-    if counted.get("3") or counted.get("4"):
-        suspect, fail = aggregate[rows] == fl.SUSPECT, aggregate[rows] == fl.FAIL
-    else:  # nothing flagged (the common chunk): no masks
-        suspect = fail = np.zeros(values[rows].shape, dtype=bool)
-    x = values[rows]
-    if ids is None:  # one minute (a grid's time step): the chunk is one bin
-        ids = np.full(x.shape, single, dtype=np.int64)
-    return {"level": level, "bins": _reduce_bins(ids, x, suspect | fail, suspect, fail)}
+    x = values if valid is None else values[valid]
+    flagged = bool(counted.get("3") or counted.get("4"))
+    if flagged:  # masks only where something is flagged
+        agg = aggregate if valid is None else aggregate[valid]
+        suspect, fail = agg == fl.SUSPECT, agg == fl.FAIL
+        bad = suspect | fail
+    else:
+        suspect = fail = bad = None
+    if ids is None:  # one minute (a grid's time step): the chunk is one bin, no grouping
+        return {"level": level, "bins": _one_bin(single, x, bad, suspect, fail)}
+    return {"level": level, "bins": _reduce_bins(ids, x, bad, suspect, fail)}
+
+
+def _one_bin(key: int, x: np.ndarray, bad, suspect, fail) -> dict[str, list]:
+    if x.size and qc._all_within(x, -np.inf, np.inf):  # all finite: two reductions
+        n, lo, hi = x.size, x.min(), x.max()
+    else:
+        finite = x[np.isfinite(x)]
+        n = finite.size
+        lo, hi = (finite.min(), finite.max()) if n else (None, None)
+    entry = [int(n), _number(lo), _number(hi), 0, 0, None, None]
+    if bad is not None:
+        flagged = x[bad & np.isfinite(x)]
+        entry[3:] = [int(suspect.sum()), int(fail.sum()),
+                     _number(flagged.min()) if flagged.size else None,
+                     _number(flagged.max()) if flagged.size else None]
+    return {str(key): entry} if entry[0] or entry[3] or entry[4] else {}
 
 
 def _coarsen(series: dict, level: int) -> dict:
