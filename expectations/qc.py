@@ -132,9 +132,9 @@ def _threshold_flags(metric: np.ndarray, evaluable: np.ndarray, suspect, fail) -
 def gross_range(values, fail_span, suspect_span=None) -> np.ndarray:
     """FAIL outside ``fail_span``, SUSPECT outside ``suspect_span``; NaN MISSING.
 
-    Bounds are inclusive (a value equal to a bound passes), as in ioos_qc. Difference from
-    ioos_qc: +-inf is a value no sensor can report, so FAIL (ioos_qc masks it: MISSING), even
-    against an open span.
+    Bounds are inclusive (a value equal to a bound passes), as in ioos_qc. +-inf is a value no
+    sensor can report: FAIL, as in ioos_qc (which masks it, but compares the masked data), and
+    also against an open span.
     """
     fmin, fmax = _span(fail_span, "fail_span")
     smin, smax = fmin, fmax
@@ -264,7 +264,9 @@ def rate_of_change(values, time, suspect_threshold=None, fail_threshold=None, *,
 
     Time differences are exact (microseconds; ioos_qc truncates them to whole seconds). Not
     evaluable, so NOT_EVALUATED (ioos_qc says GOOD): the first sample of a segment, a sample after
-    a missing value or time, and a sample whose time does not advance (the time test flags those).
+    a missing value or time, and a sample whose time does not advance (the time test flags those,
+    and the levels of a profile share a time). A sample next to an infinite value is not
+    evaluable either (ioos_qc computes an infinite rate: FAIL); gross range fails the infinity.
     """
     x = _float(values)
     t = _seconds(time)
@@ -418,8 +420,11 @@ def attenuated_signal(values, time, suspect_threshold=None, fail_threshold=None,
     ``max(2, min_obs)`` values and the record covers it (:func:`_covered`, as for flat line);
     otherwise NOT_EVALUATED. Differences from ioos_qc: ioos_qc also judges a partial window at
     the start of a series or after a gap once it holds ``min_obs`` values (default 1, and one
-    value has a deviation of 0, so FAIL); ioos_qc's range check is NaN, so UNKNOWN, as soon as its
-    window holds one missing value, where Haina ignores missing values as ioos_qc's std does.
+    value has a deviation of 0, so FAIL) -- Haina does not, because QC sees one chunk at a time
+    and every chunk edge would start such a partial window; ioos_qc's range check is NaN, so
+    UNKNOWN, as soon as its window holds one missing value, where Haina ignores missing values
+    as ioos_qc's std does. ioos_qc without ``test_period`` judges the whole series at once:
+    Haina always uses a window (a chunk is not a series).
     """
     if check not in ATTENUATION_CHECKS:
         raise ValueError(f"attenuated signal check must be 'std' or 'range', got {check!r}")
