@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -25,10 +24,10 @@ from connectors.base import QUARANTINE_SCHEMA, ColumnInfo
 from expectations import flags as fl
 from expectations import qc, qc_position
 from expectations import qc_columns as cols
-from expectations.qc_plan import (  # noqa: F401 - the pipeline's entry points, re-exported
-    PLATFORM_COLUMNS, PROFILE_COLUMNS, SALINITY, SERIES_TESTS, TEMPERATURE, QCPlan,
-    VariablePlan, plan_qc, planned_columns, qc_defaults)
-from expectations.qc_stats import (  # noqa: F401 - re-exported
+# the pipeline's entry points, re-exported: plan_qc in the driver, merge_qc_stats and
+# with_quarantine_sample in pipelines/steps.py
+from expectations.qc_plan import QCPlan, VariablePlan, plan_qc, planned_columns  # noqa: F401
+from expectations.qc_stats import (  # noqa: F401
     histogram, merge_qc_stats, qc_stats, with_quarantine_sample)
 
 #: approximate dbar per metre of depth; the density test only needs pressure for the adiabatic
@@ -44,7 +43,6 @@ class QCResult:
     hard_fail: pa.BooleanArray
     reasons: pa.StringArray
     stats: dict
-
 
 
 # --------------------------------------------------------------------------- applying
@@ -74,13 +72,15 @@ class _Chunk:
         platform = cols.codes(table, plan.platform_column)
         chunk = cls(table, time, platform)
         if time is None:
+            if "distance" in plan.row_tests:  # fixes in row order, per platform
+                chunk.fix_perm, chunk.fix_segment = qc.ordering(
+                    platform, np.zeros(table.num_rows, "datetime64[us]"))
             return chunk
         # each sort costs a pass per chunk: only the tests that need an order pay for it
         if any(t in _ORDERED for v in plan.variables for t in v.tests):
             profile = cols.codes(table, plan.profile_column)
-            chunk.perm, chunk.segment = qc.ordering(platform, time, profile=profile,
-                                                    depth=cols.depth(table) if profile
-                                                    is not None else None)
+            depth = cols.depth(table) if profile is not None else None
+            chunk.perm, chunk.segment = qc.ordering(platform, time, profile=profile, depth=depth)
         if {"speed", "distance"} & set(plan.row_tests):
             if plan.profile_column is None and chunk.perm is not None:
                 chunk.fix_perm, chunk.fix_segment = chunk.perm, chunk.segment
@@ -192,9 +192,10 @@ def _fix_test(fn, chunk: _Chunk, lat, lon, usable, limits: dict) -> np.ndarray:
     """Speed or distance per platform in time order (unwindowed: they look back to the last
     usable fix, however far; their memory is linear)."""
     perm = chunk.fix_perm
+    time = None if chunk.time is None else chunk.time[perm]
     flags = fn(lat[perm], lon[perm], suspect_threshold=limits["suspect"],
-               fail_threshold=limits["fail"], time=chunk.time[perm],
-               segment=chunk.fix_segment, usable=usable[perm])
+               fail_threshold=limits["fail"], time=time, segment=chunk.fix_segment,
+               usable=usable[perm])
     return qc.unpermute(flags, perm)
 
 

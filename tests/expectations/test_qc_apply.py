@@ -423,3 +423,15 @@ def test_defaults_plan_the_attenuated_signal_test():
     with pytest.raises(ValueError, match="must not exceed suspect"):
         QCConfig.model_validate({"variables": {"x": {"attenuated_signal": {
             "suspect": 0.1, "fail": 0.2, "period": 3600}}}})
+
+
+def test_distance_runs_without_a_time_column():
+    # a table of fixes in row order (e.g. a survey's stations): distance needs no time
+    table = pa.table({"latitude": [44.0, 44.0, 44.5, 44.5], "longitude": [-124.0] * 4,
+                      "platform_id": ["p"] * 4, "sea_water_temperature": [10.0] * 4})
+    columns = (ColumnInfo("latitude", "coordinate"), ColumnInfo("longitude", "coordinate"),
+               ColumnInfo("platform_id", "id"), ColumnInfo("sea_water_temperature", "variable"))
+    config = QCConfig.model_validate({"tests": ["gross_range", "distance"],
+                                      "distance": {"suspect": 10_000}})
+    result = apply_qc(table, plan_qc(columns, config))
+    assert col(result.table, "qc_distance").tolist() == [2, 1, 3, 1]  # 55.6 km, then still
