@@ -36,7 +36,8 @@ SUPPORTED: dict[str, tuple[str, frozenset[str]]] = {
     # Haina's adapter over expectations.qc.gross_range (registered with GE by ge_qartod)
     "expect_column_values_to_pass_qartod_gross_range": (
         "map", frozenset({"column", "mostly", "fail_span", "suspect_span"})),
-    # ...and over expectations.qc.location (latitude in column_A, longitude in column_B)
+    # ...and over expectations.qc_position.location (latitude in column_A, longitude in
+    # column_B)
     "expect_column_pair_values_to_pass_qartod_location": (
         "pair", frozenset({"column_A", "column_B", "bbox", "mostly", "ignore_row_if"})),
 }

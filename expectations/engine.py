@@ -42,7 +42,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from expectations import flags, qc
+from expectations import flags, qc, qc_position
 from expectations.checks import Check, compile_checks
 from expectations.exceptions import MetricTypeError, ReferenceEngineError
 
@@ -347,14 +347,15 @@ def decode(value, kind: str):
 
 
 def _pair_entry(table: pa.Table, check: Check, order: list) -> dict:
-    """Rows :func:`expectations.qc.location` flags FAIL, among the rows GE does not ignore."""
+    """Rows :func:`expectations.qc_position.location` flags FAIL, among the rows GE does not
+    ignore."""
     a, b = check.column_list
     if a not in table.column_names or b not in table.column_names:
         return {"missing": True}
     columns = [table.column(a), table.column(b)]
     lat, lon = (c.cast(pa.float64()).to_numpy() for c in columns)  # nulls become NaN
     ignored = _ignored(table, check)
-    bad = (qc.location(lat, lon, bbox=check.bbox) == flags.FAIL) & ~ignored
+    bad = (qc_position.location(lat, lon, bbox=check.bbox) == flags.FAIL) & ~ignored
     kinds = {a: column_kind(columns[0].type), b: column_kind(columns[1].type)}
     entry = {"kind": "pair", "kinds": kinds, "nulls": int(ignored.sum()),
              "unexpected": int(bad.sum()), "values": []}

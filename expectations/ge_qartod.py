@@ -8,7 +8,7 @@ Importing this module registers with GE (its registry is filled when a class is 
 - expectation ``expect_column_values_to_pass_qartod_gross_range`` (``column``, ``fail_span``,
   optional ``suspect_span``, ``mostly``);
 - metric ``column_pair_values.qartod_location``: a (latitude, longitude) row passes unless
-  :func:`expectations.qc.location` flags it FAIL (impossible or one-sided coordinates, or
+  :func:`expectations.qc_position.location` flags it FAIL (impossible or one-sided coordinates, or
   outside the optional ``bbox``); rows with both missing are ignored, GE's default;
 - expectation ``expect_column_pair_values_to_pass_qartod_location`` (``column_A`` latitude,
   ``column_B`` longitude, optional ``bbox`` ``[lon_min, lat_min, lon_max, lat_max]``,
@@ -37,7 +37,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     column_pair_condition_partial,
 )
 
-from expectations import flags, qc
+from expectations import flags, qc, qc_position
 
 GROSS_RANGE = "expect_column_values_to_pass_qartod_gross_range"
 LOCATION = "expect_column_pair_values_to_pass_qartod_location"
@@ -79,7 +79,7 @@ class ColumnPairValuesPassQartodLocation(ColumnPairMapMetricProvider):
     @column_pair_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column_A: pd.Series, column_B: pd.Series, bbox=None,
                 **_kwargs) -> pd.Series:
-        verdict = qc.location(_floats(column_A), _floats(column_B), bbox=bbox)
+        verdict = qc_position.location(_floats(column_A), _floats(column_B), bbox=bbox)
         return pd.Series(verdict != flags.FAIL, index=column_A.index)
 
 

@@ -1,7 +1,9 @@
-"""Inline SVG plots for the validation report: QC flag fractions over time, value histograms.
+"""Inline SVG plots for the validation report: QC flag fractions over time, value histograms,
+the series itself with its flagged samples marked.
 
 Each function takes the aggregated statistics a run already computed (daily flag counts, binned
-histograms: tens to thousands of numbers, never the rows) and returns one ``<svg>`` element as a
+histograms, a binned series envelope: tens to thousands of numbers, never the rows) and returns
+one ``<svg>`` element as a
 string. No JavaScript, fonts or external files: the report must open offline from an archive.
 Coordinates are computed with numpy on whole arrays; Python only loops to emit SVG elements.
 """
@@ -262,6 +264,121 @@ def _out_of_range(hist: dict, left: float, plot_w: float) -> list[str]:
     parts = ([f"◀ {under:,} below the binned range"] if under else []) + (
         [f"{over:,} above ▶"] if over else [])
     return [_text(left + plot_w, 14, ", ".join(parts), "end")] if parts else []
+
+
+# --- the series -------------------------------------------------------------------------------
+def series_arrays(series: dict) -> dict[str, np.ndarray]:
+    """A series envelope (``expectations.qc_stats``: ``{"level": k, "bins": {id: [n, lo, hi,
+    n_suspect, n_fail, flagged_lo, flagged_hi]}}``) as arrays sorted by bin start."""
+    ids = np.array(sorted(int(k) for k in series.get("bins") or {}), dtype=np.int64)
+    rows = [series["bins"][str(i)] for i in ids.tolist()]
+
+    def column(j, kind=float):
+        return np.array([np.nan if r[j] is None else r[j] for r in rows], dtype=kind)
+    minutes = 2 ** int(series.get("level") or 0)
+    return {"start": (ids * minutes).astype("datetime64[m]"), "minutes": np.int64(minutes),
+            "n": column(0), "lo": column(1), "hi": column(2), "suspect": column(3),
+            "fail": column(4), "flag_lo": column(5), "flag_hi": column(6)}
+
+
+def series_svg(series: dict, *, title: str = "", units: str = "", width: int = 1060,
+               height: int = 240) -> str:
+    """The values over time: per time bin, a bar from the smallest to the largest value, and the
+    flagged values marked (orange: suspect, red: fail, at the bin's extreme flagged values).
+
+    Bins are 2**level minutes wide (at most a few hundred per variable), so a gap in the record
+    is an empty stretch and one bad sample in a long record is still a visible marker.
+    """
+    arrays = series_arrays(series) if series else {}
+    if not arrays or arrays["start"].size == 0:
+        return ""
+    lo, hi = arrays["lo"], arrays["hi"]
+    values = np.concatenate([lo, hi, arrays["flag_lo"], arrays["flag_hi"]])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return ""
+    left, top = _MARGIN["left"], _MARGIN["top"] + 14
+    plot_w = width - left - _MARGIN["right"]
+    plot_h = height - top - _MARGIN["bottom"]
+    v_low, v_high = float(values.min()), float(values.max())
+    if v_high == v_low:
+        v_low, v_high = v_low - 0.5, v_high + 0.5
+    t0 = arrays["start"][0].astype(np.int64)
+    span = int(arrays["start"][-1].astype(np.int64) - t0) + int(arrays["minutes"])
+    x = left + plot_w * (arrays["start"].astype(np.int64) - t0) / span
+    bar_w = max(plot_w * int(arrays["minutes"]) / span, 1.0)
+
+    def y(v):
+        return top + plot_h * (1 - (v - v_low) / (v_high - v_low))
+    body = _value_axis(left, top, plot_w, plot_h, v_low, v_high)
+    for i in np.flatnonzero(np.isfinite(lo)):
+        tip = _series_tip(arrays, i)
+        body.append(_rect(x[i], y(hi[i]), bar_w, max(y(lo[i]) - y(hi[i]), 1.0), "#74c0fc", tip))
+    for i in np.flatnonzero((arrays["suspect"] + arrays["fail"]) > 0):
+        colour = FLAG_COLOURS["4"] if arrays["fail"][i] else FLAG_COLOURS["3"]
+        marks = {arrays["flag_lo"][i], arrays["flag_hi"][i]}
+        for v in sorted(m for m in marks if np.isfinite(m)):
+            body.append(f"<circle cx='{x[i] + bar_w / 2:.2f}' cy='{y(v):.2f}' r='3' "
+                        f"fill='{colour}'><title>{_e(_series_tip(arrays, i))}</title></circle>")
+    body += _time_axis(arrays["start"][0], span, left, top + plot_h, plot_w)
+    body += [_rect(left, 6, 10, 10, "#74c0fc"), _text(left + 14, 15, "value range per bin",
+                                                      "start")]
+    body += _legend(left + 150, 15, ("3", "4"))
+    label = (f"{title}: values over time" + (f" ({units})" if units else "")
+             + f", {_bin_label(int(arrays['minutes']))} bins, flagged values marked")
+    body.append(_text(width - _MARGIN["right"], 15, _bin_label(int(arrays["minutes"]))
+                      + " per bin", "end"))
+    return _svg(width, height, label, body)
+
+
+def _bin_label(minutes: int) -> str:
+    if minutes % 1440 == 0 and minutes >= 1440:
+        return f"{minutes // 1440} d"
+    if minutes % 60 == 0:
+        return f"{minutes // 60} h"
+    return f"{minutes} min" if minutes < 60 else f"{minutes / 60:.1f} h"
+
+
+def _series_tip(arrays: dict, i: int) -> str:
+    start = arrays["start"][i]
+    end = start + np.timedelta64(int(arrays["minutes"]), "m")
+    parts = [f"{str(start).replace('T', ' ')} to {str(end).replace('T', ' ')}",
+             f"{int(arrays['n'][i]):,} values"]
+    if np.isfinite(arrays["lo"][i]):
+        parts.append(f"{_fmt(arrays['lo'][i])} to {_fmt(arrays['hi'][i])}")
+    for key, name in (("suspect", "suspect"), ("fail", "fail")):
+        if arrays[key][i]:
+            parts.append(f"{int(arrays[key][i]):,} {name}")
+    if np.isfinite(arrays["flag_lo"][i]):
+        parts.append(f"flagged values {_fmt(arrays['flag_lo'][i])} to "
+                     f"{_fmt(arrays['flag_hi'][i])}")
+    return "; ".join(parts)
+
+
+def _value_axis(left, top, plot_w, plot_h, low, high) -> list[str]:
+    out = []
+    for tick in nice_ticks(low, high, 4):
+        ty = top + plot_h * (1 - (tick - low) / (high - low))
+        out.append(f"<line x1='{left}' x2='{left + plot_w:.1f}' y1='{ty:.1f}' y2='{ty:.1f}' "
+                   f"stroke='{_GRID}'/>")
+        out.append(_text(left - 6, ty + 4, _fmt(tick), "end"))
+    return out
+
+
+def _time_axis(first, span_minutes: int, left: float, y: float, plot_w: float) -> list[str]:
+    """About six labels: dates, or date and time on records shorter than three days."""
+    out = [(f"<line x1='{left}' x2='{left + plot_w:.1f}' y1='{y:.1f}' y2='{y:.1f}' "
+            f"stroke='{_AXIS}'/>")]
+    offsets = np.unique(np.linspace(0, span_minutes, num=6).astype(np.int64))
+    for k, offset in enumerate(offsets):
+        x = left + plot_w * offset / span_minutes
+        when = str(first + np.timedelta64(int(offset), "m"))
+        label = when.replace("T", " ")[:16] if span_minutes < 3 * 1440 else when[:10]
+        anchor = "start" if k == 0 else ("end" if k == len(offsets) - 1 else "middle")
+        out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{y:.1f}' y2='{y + 4:.1f}' "
+                   f"stroke='{_AXIS}'/>")
+        out.append(_text(x, y + 16, label, anchor))
+    return out
 
 
 def flag_bar_svg(counts: dict, *, width: int = 220, height: int = 14) -> str:

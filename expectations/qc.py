@@ -6,15 +6,18 @@ NOT_EVALUATED where a test may not apply), mark invalid input MISSING, then SUSP
 worse flag is never improved. No Python loop over samples: loops run over thresholds, polygon edges
 or sparse-table levels only. ``is None`` checks everywhere, because 0 is a real threshold.
 
-Ordered tests (spike, rate of change, flat line, speed, density inversion) take data already in
-time (or depth) order and an optional ``segment`` array of ids: neighbours in different segments
-(platforms, stations, profiles) are never compared. :func:`ordering` builds that order with a stable
-sort; :func:`windowed` runs any of them over bounded-memory overlapping windows with identical
-results. Where Haina differs from ioos_qc 3.x, the docstring says so; ``docs/qc.md`` lists them all.
+Ordered tests (spike, rate of change, flat line, attenuated signal, density inversion) take data
+already in time (or depth) order and an optional ``segment`` array of ids: neighbours in
+different segments (platforms, stations, profiles) are never compared. :func:`ordering` builds
+that order with a stable sort; :func:`windowed` runs them over bounded-memory overlapping windows
+with identical results. Position tests (coordinates, region, speed, distance) live in
+:mod:`expectations.qc_position`. Where Haina differs from ioos_qc 3.x, the docstring says so;
+``docs/qc.md`` lists them all.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -22,7 +25,6 @@ import numpy as np
 from expectations.flags import FAIL, GOOD, MISSING, NOT_EVALUATED, SUSPECT
 
 _NAT = np.iinfo(np.int64).min
-EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius; haversine distance (see speed())
 
 
 # --------------------------------------------------------------------------- helpers
@@ -42,7 +44,9 @@ def _all_within(x: np.ndarray, low: float, high: float) -> bool:
         return False
     with np.errstate(invalid="ignore"):
         smallest, largest = float(x.min()), float(x.max())
-    return low <= smallest and largest <= high  # False for NaN and for infinities
+    # False for NaN, and for infinities even against open bounds (an infinity is a bad value)
+    return (low <= smallest and largest <= high and math.isfinite(smallest)
+            and math.isfinite(largest))
 
 
 def _micros(time) -> tuple[np.ndarray, np.ndarray]:
@@ -103,6 +107,14 @@ def _next(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _mark_invalid(flags: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """NaN (no value) -> MISSING; +-inf (a value, but not a number a test can use) ->
+    NOT_EVALUATED. The range tests judge infinities themselves (FAIL)."""
+    flags[np.isinf(x)] = NOT_EVALUATED
+    flags[np.isnan(x)] = MISSING
+    return flags
+
+
 def _threshold_flags(metric: np.ndarray, evaluable: np.ndarray, suspect, fail) -> np.ndarray:
     """GOOD where evaluable, else NOT_EVALUATED; then SUSPECT, then FAIL where metric > threshold."""
     flags = np.where(evaluable, np.uint8(GOOD), np.uint8(NOT_EVALUATED))
@@ -118,9 +130,11 @@ def _threshold_flags(metric: np.ndarray, evaluable: np.ndarray, suspect, fail) -
 
 
 def gross_range(values, fail_span, suspect_span=None) -> np.ndarray:
-    """FAIL outside ``fail_span``, SUSPECT outside ``suspect_span``; NaN/inf MISSING.
+    """FAIL outside ``fail_span``, SUSPECT outside ``suspect_span``; NaN MISSING.
 
-    Bounds are inclusive (a value equal to a bound passes), as in ioos_qc.
+    Bounds are inclusive (a value equal to a bound passes), as in ioos_qc. +-inf is a value no
+    sensor can report: FAIL, as in ioos_qc (which masks it, but compares the masked data), and
+    also against an open span.
     """
     fmin, fmax = _span(fail_span, "fail_span")
     smin, smax = fmin, fmax
@@ -135,11 +149,11 @@ def gross_range(values, fail_span, suspect_span=None) -> np.ndarray:
         return np.full(native.shape, GOOD, dtype=np.uint8)
     x = _float(native)
     flags = np.full(x.shape, GOOD, dtype=np.uint8)
-    valid = np.isfinite(x)
-    flags[~valid] = MISSING
-    if suspect_span is not None:
-        flags[valid & ((x < smin) | (x > smax))] = SUSPECT
-    flags[valid & ((x < fmin) | (x > fmax))] = FAIL
+    with np.errstate(invalid="ignore"):
+        if suspect_span is not None:
+            flags[(x < smin) | (x > smax)] = SUSPECT
+        flags[(x < fmin) | (x > fmax) | np.isinf(x)] = FAIL
+    flags[np.isnan(x)] = MISSING
     return flags
 
 
@@ -196,7 +210,7 @@ def climatology(values, time, depth, members: Sequence[ClimatologyMember]) -> np
     micros, valid_time = _micros(time)
     z = _float(depth) if depth is not None else np.full(x.shape, np.nan)
     flags = np.full(x.shape, NOT_EVALUATED, dtype=np.uint8)
-    valid = np.isfinite(x)
+    valid = ~np.isnan(x)  # an infinity is judged: outside every span, so FAIL
     for member in members:  # loop over table rows, each vectorised over samples
         rows = valid & _member_rows(member, micros, valid_time, z)
         verdict = gross_range(x[rows], member.fail_span or (None, None), member.suspect_span)
@@ -240,7 +254,7 @@ def spike(values, suspect_threshold=None, fail_threshold=None, *, method: str = 
             raise ValueError(f"spike method must be 'average' or 'differential', got {method!r}")
     evaluable = ~starts & ~ends & np.isfinite(metric)
     flags = _threshold_flags(metric, evaluable, suspect_threshold, fail_threshold)
-    flags[~np.isfinite(x)] = MISSING
+    _mark_invalid(flags, x)
     return flags
 
 
@@ -250,7 +264,9 @@ def rate_of_change(values, time, suspect_threshold=None, fail_threshold=None, *,
 
     Time differences are exact (microseconds; ioos_qc truncates them to whole seconds). Not
     evaluable, so NOT_EVALUATED (ioos_qc says GOOD): the first sample of a segment, a sample after
-    a missing value or time, and a sample whose time does not advance (the time test flags those).
+    a missing value or time, and a sample whose time does not advance (the time test flags those,
+    and the levels of a profile share a time). A sample next to an infinite value is not
+    evaluable either (ioos_qc computes an infinite rate: FAIL); gross range fails the infinity.
     """
     x = _float(values)
     t = _seconds(time)
@@ -260,7 +276,7 @@ def rate_of_change(values, time, suspect_threshold=None, fail_threshold=None, *,
         rate = np.abs(x - _previous(x)) / dt
         evaluable = ~starts & np.isfinite(rate) & (dt > 0)
     flags = _threshold_flags(rate, evaluable, suspect_threshold, fail_threshold)
-    flags[~np.isfinite(x)] = MISSING
+    _mark_invalid(flags, x)
     return flags
 
 
@@ -279,30 +295,63 @@ def _sparse_tables(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def window_range(x: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """``nanmax - nanmin`` of ``x[first[i]:last[i] + 1]`` for every i (NaN when all NaN)."""
+def window_range(x: np.ndarray, first: np.ndarray, last: np.ndarray,
+                 tables: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """``nanmax - nanmin`` of ``x[first[i]:last[i] + 1]`` for every i (NaN when all NaN).
+
+    ``tables`` are ``_sparse_tables(x)`` when the caller asks several windows of the same x.
+    """
     if x.size == 0:
         return np.empty(0)
-    lo, hi = _sparse_tables(x)
+    lo, hi = _sparse_tables(x) if tables is None else tables
     length = last - first + 1
     k = np.floor(np.log2(length)).astype(np.intp)
     other = last - (1 << k) + 1
     return np.fmax(hi[k, first], hi[k, other]) - np.fmin(lo[k, first], lo[k, other])
 
 
-def _window_first(micros: np.ndarray, starts: np.ndarray, duration_us: int) -> np.ndarray:
-    """Index of the first sample with ``t >= t[i] - duration`` in i's segment (sorted times)."""
-    n = micros.size
-    index = np.arange(n)
-    seg_first = np.maximum.accumulate(np.where(starts, index, 0))
+def _segment_first(starts: np.ndarray) -> np.ndarray:
+    """Index of the first sample of each sample's segment."""
+    return np.maximum.accumulate(np.where(starts, np.arange(starts.size), 0))
+
+
+def _window_first(micros: np.ndarray, starts: np.ndarray, duration_us: int, *,
+                  closed: bool = True) -> np.ndarray:
+    """Index of the first sample with ``t >= t[i] - duration`` (``closed``) or ``t > t[i] -
+    duration`` (left-open, pandas' rolling time window) in i's segment (sorted times)."""
+    seg_first = _segment_first(starts)
     # a globally sorted key: each segment shifted past the previous one, so one searchsorted
     # serves all segments without comparing across them
     local = micros - micros[seg_first]
     seg_span = np.maximum.reduceat(local, np.flatnonzero(starts))
     offsets = np.concatenate([[0], np.cumsum(seg_span[:-1] + duration_us + 1)])
     key = local + offsets[np.cumsum(starts) - 1]
-    first = np.searchsorted(key, key - duration_us, side="left")
+    first = np.searchsorted(key, key - duration_us, side="left" if closed else "right")
     return np.maximum(first, seg_first)
+
+
+def _covered(micros: np.ndarray, starts: np.ndarray, first: np.ndarray,
+             duration_us: int) -> np.ndarray:
+    """True where the record covers the time window that ends at each sample.
+
+    The segment's record must reach back to the window's start (``t[n] - t[segment start] >=
+    duration``), and the gap that spans the window's start (from the last sample before the
+    window to its first sample) must not be longer than the window. After a longer gap the
+    window holds only the few samples since the gap, which say nothing about the span the window
+    stands for: ioos_qc's sample-count window then reaches back across the gap instead.
+    """
+    seg_first = _segment_first(starts)
+    reaches = micros - micros[seg_first] >= duration_us
+    before = np.maximum(first - 1, 0)
+    gap = micros[first] - micros[before]
+    # a sample right on the window's start leaves nothing uncovered, whatever came before it
+    on_start = micros[first] == micros - duration_us
+    return reaches & (on_start | (first == seg_first) | (gap <= duration_us))
+
+
+def _finite_counts(x: np.ndarray) -> np.ndarray:
+    """``counts[j]`` = number of finite values in ``x[:j]`` (window counts by subtraction)."""
+    return np.concatenate([[0], np.cumsum(np.isfinite(x))])
 
 
 def flat_line(values, time, tolerance, suspect_seconds=None, fail_seconds=None, *,
@@ -311,11 +360,13 @@ def flat_line(values, time, tolerance, suspect_seconds=None, fail_seconds=None, 
 
     Sample n is flagged when the range (max - min, missing values ignored) of the values with
     ``t[n] - duration <= t <= t[n]`` is below ``tolerance`` (strictly, as ioos_qc: a tolerance of
-    0 flags nothing), the segment's record covers the whole window (``t[n] - t[first] >=
-    duration``) and the window holds at least two values at different times (ioos_qc flags a
-    one-sample window, e.g. monthly bottle samples, as flat). ioos_qc turns durations into a sample count with the series' median interval; on
-    regular series whose interval divides the duration the two agree. Times must be
-    non-decreasing within segments; samples with a missing time are NOT_EVALUATED and take no part.
+    0 flags nothing), the record covers the window (:func:`_covered`: the segment reaches back to
+    ``t[n] - duration`` and no gap longer than the duration spans the window's start) and the
+    window holds at least two values at different times (ioos_qc flags a one-sample window, e.g.
+    monthly bottle samples, as flat). ioos_qc turns durations into a sample count with the
+    series' median interval; on regular series whose interval divides the duration the two
+    agree. Times must be non-decreasing within segments; samples with a missing time are
+    NOT_EVALUATED and take no part, nor do infinite values.
     """
     x = _float(values)
     micros, valid_time = _micros(time)
@@ -323,7 +374,7 @@ def flat_line(values, time, tolerance, suspect_seconds=None, fail_seconds=None, 
     seg = None if segment is None else np.asarray(segment).ravel()[valid_time]
     flags[valid_time] = _flat_line_timed(x[valid_time], micros[valid_time], tolerance,
                                          suspect_seconds, fail_seconds, seg)
-    flags[~np.isfinite(x)] = MISSING
+    _mark_invalid(flags, x)
     return flags
 
 
@@ -333,21 +384,109 @@ def _flat_line_timed(x, micros, tolerance, suspect_seconds, fail_seconds, segmen
         return flags
     starts = _starts(segment, x.size)
     _check_sorted(micros, starts)
-    seg_first = np.maximum.accumulate(np.where(starts, np.arange(x.size), 0))
+    index = np.arange(x.size)
+    values = np.where(np.isfinite(x), x, np.nan)
+    counts = _finite_counts(x)
+    tables = _sparse_tables(values)  # once for both durations: its n log n memory dominates
     for seconds, flag in ((suspect_seconds, SUSPECT), (fail_seconds, FAIL)):
         if seconds is None:
             continue
         duration = round(float(seconds) * 1e6)
         first = _window_first(micros, starts, duration)
-        index = np.arange(x.size)
         with np.errstate(invalid="ignore"):
-            flat = window_range(x, first, index) < tolerance
-        covered = (micros - micros[seg_first]) >= duration
+            flat = window_range(values, first, index, tables) < tolerance
         # a flat line needs two values at different times: one sample is not a line
-        valid_before = np.concatenate([[0], np.cumsum(np.isfinite(x))])
-        two = (valid_before[index + 1] - valid_before[first]) >= 2
-        flags[flat & covered & two & (micros > micros[first])] = flag
+        two = (counts[index + 1] - counts[first]) >= 2
+        flagged = flat & two & (micros > micros[first]) & _covered(micros, starts, first,
+                                                                     duration)
+        flags[flagged] = flag
     return flags
+
+
+ATTENUATION_CHECKS = ("std", "range")
+
+
+def attenuated_signal(values, time, suspect_threshold=None, fail_threshold=None, *,
+                      period_seconds: float, check: str = "std", min_obs: int | None = None,
+                      segment=None) -> np.ndarray:
+    """Attenuated signal (ioos_qc ``attenuated_signal_test`` with a ``test_period``): the
+    variation of the values in the time window ``(t[n] - period, t[n]]`` -- their population
+    standard deviation (``check="std"``) or their range max - min (``"range"``), missing values
+    ignored -- below ``suspect_threshold`` is SUSPECT, below ``fail_threshold`` FAIL (strictly,
+    as ioos_qc: a variation equal to a threshold passes). It finds a fouled or wrapped sensor
+    whose signal is damped without being flat.
+
+    The window is pandas' rolling time window, as in ioos_qc. It is judged when it holds at least
+    ``max(2, min_obs)`` values and the record covers it (:func:`_covered`, as for flat line);
+    otherwise NOT_EVALUATED. Differences from ioos_qc: ioos_qc also judges a partial window at
+    the start of a series or after a gap once it holds ``min_obs`` values (default 1, and one
+    value has a deviation of 0, so FAIL) -- Haina does not, because QC sees one chunk at a time
+    and every chunk edge would start such a partial window; ioos_qc's range check is NaN, so
+    UNKNOWN, as soon as its window holds one missing value, where Haina ignores missing values
+    as ioos_qc's std does. ioos_qc without ``test_period`` judges the whole series at once:
+    Haina always uses a window (a chunk is not a series).
+    """
+    if check not in ATTENUATION_CHECKS:
+        raise ValueError(f"attenuated signal check must be 'std' or 'range', got {check!r}")
+    x = _float(values)
+    micros, valid_time = _micros(time)
+    flags = np.full(x.shape, NOT_EVALUATED, dtype=np.uint8)
+    seg = None if segment is None else np.asarray(segment).ravel()[valid_time]
+    period = round(float(period_seconds) * 1e6)
+    metric, evaluable = _attenuation(x[valid_time], micros[valid_time], period, check,
+                                     max(2, min_obs or 0), seg)
+    judged = np.zeros(x.shape, dtype=bool)
+    judged[valid_time] = evaluable
+    variation = np.full(x.shape, np.nan)
+    variation[valid_time] = metric
+    flags[judged] = GOOD
+    with np.errstate(invalid="ignore"):
+        if suspect_threshold is not None:
+            flags[judged & (variation < suspect_threshold)] = SUSPECT
+        if fail_threshold is not None:
+            flags[judged & (variation < fail_threshold)] = FAIL
+    return _mark_invalid(flags, x)
+
+
+def _attenuation(x, micros, period_us, check, min_count, segment):
+    """(variation of each sample's window, whether the window may be judged)."""
+    if x.size == 0:
+        return np.empty(0), np.zeros(0, dtype=bool)
+    starts = _starts(segment, x.size)
+    _check_sorted(micros, starts)
+    index = np.arange(x.size)
+    first = _window_first(micros, starts, period_us, closed=False)
+    finite = np.isfinite(x)
+    counts = _finite_counts(x)
+    count = counts[index + 1] - counts[first]
+    values = np.where(finite, x, np.nan)
+    if check == "range":
+        metric = window_range(values, first, index)
+    else:
+        metric = _window_std(values, finite, starts, first, index, count)
+    evaluable = (count >= min_count) & np.isfinite(metric) & _covered(micros, starts, first,
+                                                                     period_us)
+    return metric, evaluable
+
+
+def _window_std(x, finite, starts, first, last, count) -> np.ndarray:
+    """Population standard deviation of ``x[first:last + 1]`` (missing values ignored).
+
+    From cumulative sums of the values centred on their segment's mean, so the sums stay small
+    and their differences keep their precision over long series.
+    """
+    seg_id = np.cumsum(starts) - 1
+    seg_starts = np.flatnonzero(starts)
+    totals = np.add.reduceat(np.where(finite, x, 0.0), seg_starts)
+    sizes = np.add.reduceat(finite.astype(np.int64), seg_starts)
+    mean = totals / np.maximum(sizes, 1)
+    centred = np.where(finite, x - mean[seg_id], 0.0)
+    s1 = np.concatenate([[0.0], np.cumsum(centred)])
+    s2 = np.concatenate([[0.0], np.cumsum(centred * centred)])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m1 = (s1[last + 1] - s1[first]) / count
+        variance = (s2[last + 1] - s2[first]) / count - m1 * m1
+    return np.sqrt(np.maximum(variance, 0.0))
 
 
 def _check_sorted(micros: np.ndarray, starts: np.ndarray) -> None:
@@ -356,36 +495,6 @@ def _check_sorted(micros: np.ndarray, starts: np.ndarray) -> None:
         at = int(np.flatnonzero(backwards)[0]) + 1
         raise ValueError(f"times must be non-decreasing within a segment; sample {at} goes back "
                          f"in time (sort with expectations.qc.ordering first)")
-
-
-def haversine(lat1, lon1, lat2, lon2) -> np.ndarray:
-    """Great-circle distance in metres on a sphere of radius :data:`EARTH_RADIUS_M`."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dlat, dlon = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
-
-
-def speed(latitude, longitude, time, suspect_threshold=None, fail_threshold=None, *,
-          segment=None) -> np.ndarray:
-    """Implied speed (m/s) from the previous position of the same platform (ioos_qc argo
-    ``speed_test``), flagged on the later sample.
-
-    Distances are haversine on a sphere (ioos_qc: WGS84 geodesic via geographiclib, a Python call
-    per sample); they differ by up to 0.5 %. Not evaluable (first of segment, missing neighbour,
-    time not advancing): NOT_EVALUATED. A missing position is MISSING.
-    """
-    lat, lon = _float(latitude), _float(longitude)
-    t = _seconds(time)
-    starts = _starts(segment, lat.size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dist = haversine(_previous(lat), _previous(lon), lat, lon)
-        dt = t - _previous(t)
-        rate = dist / dt
-        evaluable = ~starts & np.isfinite(rate) & (dt > 0)
-    flags = _threshold_flags(rate, evaluable, suspect_threshold, fail_threshold)
-    flags[~(np.isfinite(lat) & np.isfinite(lon))] = MISSING
-    return flags
 
 
 def density_inversion(sigma, depth, suspect_threshold=None, fail_threshold=None, *,
@@ -415,56 +524,12 @@ def density_inversion(sigma, depth, suspect_threshold=None, fail_threshold=None,
         hit = pair & (delta < threshold)
         flags[:-1][hit] = flag
         flags[1:][hit] = flag
-    flags[~ok] = MISSING
+    flags[~ok] = NOT_EVALUATED  # an infinite density (from an infinite value)
+    flags[np.isnan(s) | np.isnan(z)] = MISSING
     return flags
 
 
-# --------------------------------------------------------------------------- row tests
-
-
-def points_in_polygon(lon, lat, polygon: Sequence[Sequence[float]]) -> np.ndarray:
-    """Even-odd ray casting, vectorised over points (the loop runs over polygon edges)."""
-    x, y = _float(lon), _float(lat)
-    vertices = np.asarray(polygon, dtype=np.float64)
-    if vertices.ndim != 2 or vertices.shape[0] < 3 or vertices.shape[1] != 2:
-        raise ValueError(f"polygon must be at least 3 (lon, lat) vertices, got {polygon!r}")
-    inside = np.zeros(x.shape, dtype=bool)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for (x1, y1), (x2, y2) in zip(vertices, np.roll(vertices, 1, axis=0)):
-            crosses = (y1 > y) != (y2 > y)
-            inside ^= crosses & (x < (x2 - x1) * (y - y1) / (y2 - y1) + x1)
-    return inside
-
-
-def location(latitude, longitude, *, bbox=None, polygon=None) -> np.ndarray:
-    """Valid coordinates (ioos_qc ``location_test``) and an optional region
-    (``location_bounds_test``): both missing -> MISSING; one missing, ``|lat| > 90``,
-    ``|lon| > 180`` or outside the region -> FAIL.
-
-    ``bbox`` is ``(lon_min, lat_min, lon_max, lat_max)``, bounds inclusive (ioos_qc's shapely test
-    counts the boundary as outside); ``polygon`` is a list of ``(lon, lat)`` vertices.
-    """
-    lat, lon = _float(latitude), _float(longitude)
-    if polygon is None:  # the common chunk: every position valid and inside the box
-        west, south, east, north = (-180.0, -90.0, 180.0, 90.0) if bbox is None else (
-            float(v) for v in bbox)
-        if (_all_within(lat, max(south, -90.0), min(north, 90.0))
-                and _all_within(lon, max(west, -180.0), min(east, 180.0))):
-            return np.full(lat.shape, GOOD, dtype=np.uint8)
-    has_lat, has_lon = np.isfinite(lat), np.isfinite(lon)
-    flags = np.full(lat.shape, GOOD, dtype=np.uint8)
-    flags[~has_lat & ~has_lon] = MISSING
-    valid = has_lat & has_lon
-    with np.errstate(invalid="ignore"):
-        impossible = (has_lat != has_lon) | (np.abs(lat) > 90) | (np.abs(lon) > 180)
-        if bbox is not None:
-            lon_min, lat_min, lon_max, lat_max = (float(v) for v in bbox)
-            impossible |= valid & ~((lon >= lon_min) & (lon <= lon_max) & (lat >= lat_min)
-                                    & (lat <= lat_max))
-        if polygon is not None:
-            impossible |= valid & ~points_in_polygon(lon, lat, polygon)
-    flags[impossible] = FAIL
-    return flags
+# --------------------------------------------------------------------------- time
 
 
 def time_check(time, *, group=None, depth=None, now=None, not_before=None,
@@ -566,14 +631,30 @@ def sigma0(temperature, salinity, pressure) -> np.ndarray:
 # --------------------------------------------------------------------------- grouping, windows
 
 
-def ordering(group, time) -> tuple[np.ndarray, np.ndarray]:
+def ordering(group, time, *, profile=None, depth=None) -> tuple[np.ndarray, np.ndarray]:
     """Stable order by (group, time), missing times last in their group; returns
-    ``(permutation, segment ids in that order)``. Ties keep row order (levels of a profile)."""
+    ``(permutation, segment ids in that order)``. Ties keep row order.
+
+    With ``profile`` (profile, cast or segment ids), the order is (group, profile, time, depth)
+    and every (group, profile) pair is its own segment: a profile's levels are compared along
+    the profile, never with the next profile's. One lexsort and a comparison of neighbours; no
+    loop over groups.
+    """
     micros, valid = _micros(time)
-    groups = np.zeros(micros.size, dtype=np.int64) if group is None else np.asarray(group).ravel()
+    n = micros.size
+    groups = np.zeros(n, dtype=np.int64) if group is None else np.asarray(group).ravel()
     key = np.where(valid, micros, np.iinfo(np.int64).max)
-    perm = np.lexsort((key, groups))  # lexsort is stable
-    return perm, groups[perm]
+    if profile is None:
+        perm = np.lexsort((key, groups))  # lexsort is stable
+        return perm, groups[perm]
+    profiles = np.asarray(profile).ravel()
+    z = np.zeros(n) if depth is None else _float(depth)
+    z = np.where(np.isnan(z), np.inf, z)  # missing depths last in their profile
+    perm = np.lexsort((z, key, profiles, groups))
+    starts = np.zeros(n, dtype=bool)
+    starts[1:] = ((groups[perm][1:] != groups[perm][:-1])
+                  | (profiles[perm][1:] != profiles[perm][:-1]))
+    return perm, np.cumsum(starts)
 
 
 def unpermute(flags: np.ndarray, perm: np.ndarray) -> np.ndarray:
@@ -589,8 +670,10 @@ def windowed(fn: Callable[..., np.ndarray], *arrays, window: int, overlap: int,
     ``window + 2 * overlap``. Keyword arrays of the same length (``segment``) are sliced too.
 
     Results equal the unwindowed ones when ``overlap`` covers the test's reach: 1 for spike, rate
-    of change, speed and density inversion; for flat line, the largest number of samples in one
-    duration, plus 1.
+    of change and density inversion; for flat line and attenuated signal,
+    :func:`time_window_overlap` (the attenuated signal's standard deviation may then differ in
+    its last bits, which matters only for a deviation equal to a threshold). Speed and distance
+    look back to the last usable fix, however far: they run unwindowed (their memory is linear).
     """
     if window < 1 or overlap < 0:
         raise ValueError(f"window must be >= 1 and overlap >= 0, got {window}, {overlap}")
@@ -608,8 +691,9 @@ def windowed(fn: Callable[..., np.ndarray], *arrays, window: int, overlap: int,
     return out
 
 
-def flat_line_overlap(time, duration_seconds: float, segment=None) -> int:
-    """The overlap :func:`windowed` needs for :func:`flat_line` on these (sorted) times."""
+def time_window_overlap(time, duration_seconds: float, segment=None) -> int:
+    """The overlap :func:`windowed` needs for :func:`flat_line` and :func:`attenuated_signal`
+    with windows of ``duration_seconds`` on these (sorted) times."""
     micros, valid = _micros(time)
     micros = micros[valid]
     if micros.size == 0:
@@ -617,5 +701,9 @@ def flat_line_overlap(time, duration_seconds: float, segment=None) -> int:
     starts = _starts(None if segment is None else np.asarray(segment).ravel()[valid],
                      micros.size)
     first = _window_first(micros, starts, round(duration_seconds * 1e6))
-    # samples with a missing time sit inside the window span too: count them generously
+    # +2: the sample before the window (its gap is checked); samples with a missing time sit
+    # inside the window span too: count them generously
     return int((np.arange(micros.size) - first).max()) + 2 + int((~valid).sum())
+
+
+flat_line_overlap = time_window_overlap

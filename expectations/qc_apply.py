@@ -1,11 +1,12 @@
 """QC of one chunk table: the pipeline's entry point (pure; no Beam, no I/O after planning).
 
-``plan_qc`` runs once in the driver: it resolves thresholds per variable and test (defaults from
-``qc_defaults.yaml``, then the region's, then the recipe's) into a small picklable
-:class:`QCPlan`. ``apply_qc`` runs per chunk on a worker: it adds ``uint8`` flag columns
-``<var>_qc_<test>`` and the aggregate ``<var>_qc`` (plus row-level ``qc_location``/``qc_speed``/
-``qc_time``, which count in every variable's aggregate), says which rows a hard test failed, and
-returns exact, mergeable stats (:func:`merge_qc_stats`).
+``plan_qc`` (:mod:`expectations.qc_plan`) runs once in the driver and resolves thresholds into a
+small picklable :class:`QCPlan`. ``apply_qc`` runs per chunk on a worker: it adds ``uint8`` flag
+columns ``<var>_qc_<test>`` and the aggregate ``<var>_qc`` (plus row-level ``qc_location``,
+``qc_region``, ``qc_speed``, ``qc_distance`` and ``qc_time``, which count in every variable's
+aggregate), says which rows a hard test failed, and returns exact, mergeable stats
+(:mod:`expectations.qc_stats`). :func:`quarantine_rows` turns the hard-failed rows into
+quarantine records that keep the rows' content.
 
 Ordered tests see one chunk at a time: a platform's series split across chunks is tested per
 chunk, so the first/last samples of a chunk are NOT_EVALUATED by spike and rate of change.
@@ -13,58 +14,27 @@ chunk, so the first/last samples of a chunk are NOT_EVALUATED by spike and rate 
 from __future__ import annotations
 
 import dataclasses
-import threading
-import functools
-from collections.abc import Sequence
-from importlib import resources
-from typing import Any
+import json
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import yaml
 
-from connectors.base import ColumnInfo
+from connectors.base import QUARANTINE_SCHEMA, ColumnInfo
 from expectations import flags as fl
-from expectations import qc
-from expectations.qc_config import ROW_TESTS, QCConfig, QCConfigError, VariableQC
+from expectations import qc, qc_position
+from expectations import qc_columns as cols
+# the pipeline's entry points, re-exported: plan_qc in the driver, merge_qc_stats and
+# with_quarantine_sample in pipelines/steps.py
+from expectations.qc_plan import QCPlan, VariablePlan, plan_qc, planned_columns  # noqa: F401
+from expectations.qc_stats import (  # noqa: F401
+    histogram, merge_qc_stats, qc_stats, with_quarantine_sample)
 
-PLATFORM_COLUMNS = ("platform_id", "station_id", "mmsi")
-#: tests that need samples of one series in time order
-SERIES_TESTS = ("spike", "rate_of_change", "flat_line", "speed")
-PROFILE_COLUMNS = ("profile_index", "profile_id", "cycle_number")
-TEMPERATURE = "sea_water_temperature"
-SALINITY = ("sea_water_practical_salinity", "sea_water_salinity")
 #: approximate dbar per metre of depth; the density test only needs pressure for the adiabatic
 #: correction of temperature, where a 1 % error is far below 0.001 degC
 DBAR_PER_M = 1.01
-_ORDERED = ("spike", "rate_of_change", "flat_line")
-
-
-@dataclasses.dataclass(frozen=True)
-class VariablePlan:
-    name: str
-    #: test -> resolved parameters (plain dicts of floats/lists: picklable, JSON-able)
-    tests: dict[str, dict]
-    source_column: str | None = None
-    source_scale: str | None = None
-    hist_edges: tuple[float, ...] | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class QCPlan:
-    variables: tuple[VariablePlan, ...] = ()
-    row_tests: dict[str, dict] = dataclasses.field(default_factory=dict)
-    hard_tests: tuple[str, ...] = ()
-    platform_column: str | None = None
-    profile_column: str | None = None
-    density: dict | None = None
-    coops_columns: tuple[str, ...] = ()
-    window: int = 500_000
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.variables or self.row_tests)
+#: variable tests run along a platform's (and profile's) series
+_ORDERED = ("spike", "rate_of_change", "flat_line", "attenuated_signal")
 
 
 @dataclasses.dataclass
@@ -75,235 +45,54 @@ class QCResult:
     stats: dict
 
 
-# --------------------------------------------------------------------------- planning
-
-
-@functools.cache
-def qc_defaults() -> dict:
-    text = resources.files("expectations").joinpath("qc_defaults.yaml").read_text()
-    return yaml.safe_load(text)
-
-
-def plan_qc(columns: Sequence[ColumnInfo], qc_config: QCConfig, region: str | None = None
-            ) -> QCPlan:
-    """Resolve the thresholds of every test for the dataset's columns (driver side, once)."""
-    if not qc_config.enabled:
-        return QCPlan()
-    names = {c.name for c in columns}
-    region_defaults = _region(region or qc_config.region)
-    _check_variables(qc_config, columns)
-    coops = tuple(c for c in fl.COOPS_VERDICT_COLUMNS if c in names)
-    variables = tuple(
-        plan for info in columns if info.role == "variable"
-        if (plan := _variable_plan(info.name, names, qc_config, region_defaults, coops)) is not None)
-    platform = qc_config.platform_column or next((c for c in PLATFORM_COLUMNS if c in names), None)
-    row_tests = _row_tests(names, qc_config)
-    if platform is None:
-        # Ordered tests compare a sample with its neighbours in the same series. Without a
-        # platform, station or vessel id (a grid), consecutive rows are different cells, so
-        # those tests would compare unrelated values: they are not run (see docs/qc.md).
-        variables = tuple(dataclasses.replace(v, tests={t: p for t, p in v.tests.items()
-                                                         if t not in SERIES_TESTS})
-                          for v in variables)
-        row_tests = {t: p for t, p in row_tests.items() if t not in SERIES_TESTS}
-    return QCPlan(
-        variables=variables, row_tests=row_tests,
-        hard_tests=tuple(qc_config.hard_tests),
-        platform_column=platform,
-        profile_column=next((c for c in PROFILE_COLUMNS if c in names), None),
-        density=_density_plan(names, qc_config), coops_columns=coops, window=qc_config.window)
-
-
-def _region(region: str | None) -> dict:
-    if region is None:
-        return {}
-    regions = qc_defaults().get("regions", {})
-    if region not in regions:
-        raise QCConfigError(
-            f"unknown QC region {region!r}", where="quality.qc.region",
-            fix=f"use one of {sorted(regions)} or add thresholds under quality.qc.variables")
-    return regions[region]
-
-
-def _check_variables(qc_config: QCConfig, columns: Sequence[ColumnInfo]) -> None:
-    variables = sorted(c.name for c in columns if c.role == "variable")
-    for name in qc_config.variables:
-        if name not in variables:
-            raise QCConfigError(
-                f"column {name!r} is not a variable of the dataset",
-                where=f"quality.qc.variables.{name}",
-                fix=f"use one of the output variable columns: {variables}")
-
-
-def _enabled(test: str, qc_config: QCConfig) -> bool:
-    return qc_config.tests is None or test in qc_config.tests
-
-
-def _variable_tests(name: str, qc_config: QCConfig, region_defaults: dict) -> dict[str, dict]:
-    tests = dict(qc_defaults()["variables"].get(name) or {})
-    tests.update(region_defaults.get(name) or {})
-    override = qc_config.variables.get(name, VariableQC())
-    for test in override.model_fields_set - {"source_scale"}:
-        value = getattr(override, test)
-        tests[test] = (None if value is None else
-                       [row.model_dump() for row in value] if test == "climatology"
-                       else value.model_dump())
-    return {t: _normalise(t, p) for t, p in tests.items()
-            if p is not None and _enabled(t, qc_config)}
-
-
-def _normalise(test: str, params) -> dict:
-    """Defaults come from YAML with the same keys as the pydantic models: validate them too."""
-    from expectations import qc_config as models
-    model = {"gross_range": models.GrossRange, "spike": models.Spike,
-             "rate_of_change": models.RateOfChange, "flat_line": models.FlatLine}.get(test)
-    if test == "climatology":
-        return {"rows": [models.ClimatologyRow.model_validate(r).model_dump() for r in params]}
-    if model is None:
-        raise QCConfigError(f"unknown QC test {test!r}", where="qc_defaults.yaml",
-                            fix="use gross_range, climatology, spike, rate_of_change, flat_line")
-    return model.model_validate(params).model_dump()
-
-
-def _variable_plan(name, names, qc_config, region_defaults, coops) -> VariablePlan | None:
-    tests = _variable_tests(name, qc_config, region_defaults)
-    override = qc_config.variables.get(name, VariableQC())
-    scale = override.source_scale or qc_config.source_scale
-    source = f"{name}_qc_source" if f"{name}_qc_source" in names else None
-    if source is None and coops and not name.endswith("_sigma"):
-        scale = "coops"
-    elif source is None:
-        scale = None
-    if scale == "none" or not _enabled("source_flag", qc_config):
-        source, scale = None, None
-    if not tests and scale is None:
-        return None
-    return VariablePlan(name, tests, source, scale,
-                        _hist_edges(tests.get("gross_range"), qc_config.hist_bins))
-
-
-def _hist_edges(gross: dict | None, bins: int) -> tuple[float, ...] | None:
-    if gross is None or None in gross["fail"]:
-        return None
-    low, high = sorted(gross["fail"])
-    return tuple(float(e) for e in np.linspace(low, high, bins + 1))
-
-
-def _row_tests(names: set[str], qc_config: QCConfig) -> dict[str, dict]:
-    tests: dict[str, dict] = {}
-    if {"latitude", "longitude"} <= names and _enabled("location", qc_config):
-        tests["location"] = qc_config.location.model_dump()
-    speed = qc_config.speed
-    if ({"latitude", "longitude", "time"} <= names and _enabled("speed", qc_config)
-            and (speed.suspect is not None or speed.fail is not None)):
-        tests["speed"] = speed.model_dump()
-    if "time" in names and _enabled("time", qc_config):
-        tests["time"] = qc_config.time.model_dump()
-    return tests
-
-
-def _density_plan(names: set[str], qc_config: QCConfig) -> dict | None:
-    salinity = next((s for s in SALINITY if s in names), None)
-    profile = next((c for c in PROFILE_COLUMNS if c in names), None)
-    if (TEMPERATURE not in names or salinity is None or profile is None or "depth" not in names
-            or not _enabled("density_inversion", qc_config)):
-        return None
-    return {"temperature": TEMPERATURE, "salinity": salinity,
-            **qc_config.density_inversion.model_dump()}
-
-
 # --------------------------------------------------------------------------- applying
-
-
-_MEMO = threading.local()
-
-
-def _memo(kind: str, table: pa.Table, name: str, convert) -> np.ndarray:
-    """Convert a column to numpy once per chunk: tests and statistics read the same columns.
-
-    Keyed by the column's data buffer, so the table with flag columns added (which shares the
-    input's columns) hits the same entry; :func:`apply_qc` clears the memo around each chunk.
-    """
-    memo = getattr(_MEMO, "values", None)
-    column = table.column(name)
-    if memo is None or column.num_chunks == 0:
-        return convert(column)
-    buffers = column.chunk(0).buffers()
-    key = (kind, name, len(column), buffers[-1].address if buffers[-1] is not None else 0)
-    if key not in memo:
-        memo[key] = convert(column)
-    return memo[key]
-
-
-def _floats(table: pa.Table, name: str) -> np.ndarray:
-    return _memo("f", table, name, _float64_of)
-
-
-def _array(column: pa.ChunkedArray) -> pa.Array:
-    """One contiguous array (a chunk's table columns are usually one chunk already: no copy)."""
-    return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-
-
-def _float64_of(column: pa.ChunkedArray) -> np.ndarray:
-    """float64 values with NaN for nulls (tests compare in float64, as ioos_qc does)."""
-    array = _array(column)
-    if pa.types.is_floating(array.type):
-        # Arrow hands floats to NumPy with nulls as NaN; widening there is one pass
-        return array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-    return pc.fill_null(array.cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False)
-
-
-def _times(table: pa.Table) -> np.ndarray:
-    return _memo("t", table, "time", _micros_of)
-
-
-def _micros_of(column) -> np.ndarray:
-    array = _array(column)
-    if (array.null_count == 0 and pa.types.is_timestamp(array.type)
-            and array.type.unit == "us"):  # the canonical time column: a view, no copy
-        return array.view(pa.int64()).to_numpy().view("datetime64[us]")
-    column = array.cast(pa.int64())
-    micros = pc.fill_null(column, np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
-    return micros.astype(np.int64).view("datetime64[us]")
-
-
-def _codes(table: pa.Table, name: str | None) -> np.ndarray | None:
-    """Dense int codes of an id column (nulls share one code), for grouping."""
-    if name is None or name not in table.column_names:
-        return None
-    encoded = table.column(name).combine_chunks().dictionary_encode()
-    return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 @dataclasses.dataclass
 class _Chunk:
-    """The numpy views of one table that every test reads (built once per chunk)."""
+    """The numpy views of one table that every test reads (built once per chunk).
+
+    ``perm``/``segment``: the order of the variables' ordered tests, (platform, profile, time,
+    depth) with one segment per platform and profile. ``fix_perm``/``fix_segment``: the order of
+    the position tests, (platform, time) with one segment per platform (speed compares a
+    profile's fix with the previous profile's). Without a profile column both are the same.
+    """
 
     table: pa.Table
     time: np.ndarray | None
     platform: np.ndarray | None
-    perm: np.ndarray | None
-    segment: np.ndarray | None
+    perm: np.ndarray | None = None
+    segment: np.ndarray | None = None
+    fix_perm: np.ndarray | None = None
+    fix_segment: np.ndarray | None = None
 
     @classmethod
     def of(cls, table: pa.Table, plan: QCPlan) -> _Chunk:
-        time = _times(table) if "time" in table.column_names else None
-        platform = _codes(table, plan.platform_column)
-        perm = segment = None
-        # the (platform, time) sort costs a pass per chunk: only series tests need it
-        if time is not None and _needs_order(plan):
-            perm, segment = qc.ordering(platform, time)
-        return cls(table, time, platform, perm, segment)
-
-
-def _needs_order(plan: QCPlan) -> bool:
-    return "speed" in plan.row_tests or any(
-        t in SERIES_TESTS for v in plan.variables for t in v.tests)
+        time = cols.times(table) if "time" in table.column_names else None
+        platform = cols.codes(table, plan.platform_column)
+        chunk = cls(table, time, platform)
+        if time is None:
+            if "distance" in plan.row_tests:  # fixes in row order, per platform
+                chunk.fix_perm, chunk.fix_segment = qc.ordering(
+                    platform, np.zeros(table.num_rows, "datetime64[us]"))
+            return chunk
+        # each sort costs a pass per chunk: only the tests that need an order pay for it
+        if any(t in _ORDERED for v in plan.variables for t in v.tests):
+            profile = cols.codes(table, plan.profile_column)
+            depth = cols.depth(table) if profile is not None else None
+            chunk.perm, chunk.segment = qc.ordering(platform, time, profile=profile, depth=depth)
+        if {"speed", "distance"} & set(plan.row_tests):
+            if plan.profile_column is None and chunk.perm is not None:
+                chunk.fix_perm, chunk.fix_segment = chunk.perm, chunk.segment
+            else:
+                chunk.fix_perm, chunk.fix_segment = qc.ordering(platform, time)
+        return chunk
 
 
 def _ordered(fn, chunk: _Chunk, plan: QCPlan, values: np.ndarray, params: dict,
              overlap: int = 1) -> np.ndarray:
-    """Run an ordered test in (platform, time) order and put the flags back in row order."""
+    """Run an ordered test per platform and profile, in order, and put the flags back in row
+    order."""
     sorted_values = values[chunk.perm]
     time = chunk.time[chunk.perm]
     if fn is qc.spike:
@@ -319,12 +108,13 @@ def _variable_flags(chunk: _Chunk, plan: QCPlan, var: VariablePlan) -> dict[str,
     out: dict[str, np.ndarray] = {}
     for test, p in var.tests.items():
         if test == "gross_range":  # widens the column to float64 only when it must
-            out[test] = qc.gross_range(_native_floats(chunk.table, var.name), p["fail"],
+            out[test] = qc.gross_range(cols.native_floats(chunk.table, var.name), p["fail"],
                                        p["suspect"])
             continue
-        x = _floats(chunk.table, var.name)
+        x = cols.floats(chunk.table, var.name)
         if test == "climatology" and chunk.time is not None:
-            out[test] = qc.climatology(x, chunk.time, _depth(chunk.table), _members(p["rows"]))
+            out[test] = qc.climatology(x, chunk.time, cols.depth(chunk.table),
+                                       _members(p["rows"]))
         elif test in _ORDERED and chunk.time is not None:
             out[test] = _ordered_test(test, chunk, plan, x, p)
     if var.source_scale is not None:
@@ -340,15 +130,17 @@ def _ordered_test(test: str, chunk: _Chunk, plan: QCPlan, x: np.ndarray, p: dict
     if test == "rate_of_change":
         return _ordered(qc.rate_of_change, chunk, plan, x, {
             "suspect_threshold": p["suspect"], "fail_threshold": p["fail"]})
+    if test == "attenuated_signal":
+        overlap = qc.time_window_overlap(chunk.time[chunk.perm], p["period"], chunk.segment)
+        return _ordered(qc.attenuated_signal, chunk, plan, x, {
+            "suspect_threshold": p["suspect"], "fail_threshold": p["fail"],
+            "period_seconds": p["period"], "check": p["check"], "min_obs": p["min_obs"]},
+            overlap=overlap)
     longest = max(s for s in (p["suspect_seconds"], p["fail_seconds"], 0.0) if s is not None)
-    overlap = qc.flat_line_overlap(chunk.time[chunk.perm], longest, chunk.segment)
+    overlap = qc.time_window_overlap(chunk.time[chunk.perm], longest, chunk.segment)
     return _ordered(qc.flat_line, chunk, plan, x, {
         "tolerance": p["tolerance"], "suspect_seconds": p["suspect_seconds"],
         "fail_seconds": p["fail_seconds"]}, overlap=overlap)
-
-
-def _depth(table: pa.Table) -> np.ndarray | None:
-    return _floats(table, "depth") if "depth" in table.column_names else None
 
 
 def _members(rows: list[dict]) -> list[qc.ClimatologyMember]:
@@ -374,24 +166,37 @@ def _row_flags(chunk: _Chunk, plan: QCPlan) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     tests = plan.row_tests
     table = chunk.table
-    if "location" in tests:
-        out["location"] = qc.location(_floats(table, "latitude"), _floats(table, "longitude"),
-                                      bbox=tests["location"]["bbox"],
-                                      polygon=tests["location"]["polygon"])
-    if "speed" in tests:
-        lat, lon = _floats(table, "latitude"), _floats(table, "longitude")
-        flags = qc.windowed(qc.speed, lat[chunk.perm], lon[chunk.perm], chunk.time[chunk.perm],
-                            window=plan.window, overlap=1, segment=chunk.segment,
-                            suspect_threshold=tests["speed"]["suspect"],
-                            fail_threshold=tests["speed"]["fail"])
-        out["speed"] = qc.unpermute(flags, chunk.perm)
+    if {"location", "region", "speed", "distance"} & set(tests):
+        lat, lon = cols.floats(table, "latitude"), cols.floats(table, "longitude")
+        possible = qc_position.coordinates(lat, lon)
+        if "location" in tests:
+            out["location"] = possible
+        if "region" in tests:
+            out["region"] = qc_position.region(lat, lon, **tests["region"])
+        # an impossible fix takes no part in speed and distance: the next fix is judged against
+        # the last possible one
+        usable = possible != fl.FAIL
+        for test, fn in (("speed", qc_position.speed), ("distance", qc_position.distance)):
+            if test in tests:
+                out[test] = _fix_test(fn, chunk, lat, lon, usable, tests[test])
     if "time" in tests:
         not_before = tests["time"]["not_before"]
         out["time"] = qc.time_check(
-            chunk.time, group=chunk.platform, depth=_depth(table),
+            chunk.time, group=chunk.platform, depth=cols.depth(table),
             not_before=None if not_before is None else np.datetime64(not_before.rstrip("Z")),
             series=plan.platform_column is not None)
     return out
+
+
+def _fix_test(fn, chunk: _Chunk, lat, lon, usable, limits: dict) -> np.ndarray:
+    """Speed or distance per platform in time order (unwindowed: they look back to the last
+    usable fix, however far; their memory is linear)."""
+    perm = chunk.fix_perm
+    time = None if chunk.time is None else chunk.time[perm]
+    flags = fn(lat[perm], lon[perm], suspect_threshold=limits["suspect"],
+               fail_threshold=limits["fail"], time=time, segment=chunk.fix_segment,
+               usable=usable[perm])
+    return qc.unpermute(flags, perm)
 
 
 def _density_flags(chunk: _Chunk, plan: QCPlan) -> np.ndarray | None:
@@ -399,11 +204,11 @@ def _density_flags(chunk: _Chunk, plan: QCPlan) -> np.ndarray | None:
     if d is None:
         return None
     table = chunk.table
-    depth = _depth(table)
-    sigma = qc.sigma0(_floats(table, d["temperature"]), _floats(table, d["salinity"]),
+    depth = cols.depth(table)
+    sigma = qc.sigma0(cols.floats(table, d["temperature"]), cols.floats(table, d["salinity"]),
                       depth * DBAR_PER_M)
     platform = chunk.platform if chunk.platform is not None else np.zeros(len(depth), np.int64)
-    profile = _codes(table, plan.profile_column)
+    profile = cols.codes(table, plan.profile_column)
     perm = np.lexsort((depth, profile, platform))  # stable: levels in depth order per profile
     segment = platform[perm] * (int(profile.max(initial=0)) + 2) + profile[perm]
     flags = qc.windowed(qc.density_inversion, sigma[perm], depth[perm], window=plan.window,
@@ -428,8 +233,9 @@ def compute_flags(table: pa.Table, plan: QCPlan) -> dict[str, dict[str, np.ndarr
         parts = [*tests.values(), *row_verdict]
         aggregate = (fl.combine(*parts) if parts
                      else np.full(table.num_rows, fl.NOT_EVALUATED, np.uint8))
-        # row tests judge the position/time, not the value: a missing value stays MISSING
-        missing = ~np.isfinite(_native_floats(table, var.name))
+        # row tests judge the position/time, not the value: a missing value stays MISSING (an
+        # infinite one is a value, failed by the gross range test)
+        missing = np.isnan(cols.native_floats(table, var.name))
         if missing.any():
             aggregate[missing] = fl.MISSING
         tests["aggregate"] = aggregate
@@ -453,26 +259,9 @@ def flag_field(name: str, derived_from: str, test: str) -> pa.Field:
     return pa.field(name, pa.uint8(), nullable=False, metadata=meta)
 
 
-def _planned_columns(plan: QCPlan, table_columns: Sequence[str] | None = None
-                     ) -> list[tuple[str, str, str]]:
-    """``(column, derived_from, test)`` in output order."""
-    cols = [(f"qc_{t}", "time" if t == "time" else "latitude,longitude", t)
-            for t in ROW_TESTS if t in plan.row_tests]
-    for var in plan.variables:
-        tests = list(var.tests)
-        if var.source_scale is not None:
-            tests.append("source_flag")
-        if plan.density is not None and var.name in (plan.density["temperature"],
-                                                     plan.density["salinity"]):
-            tests.append("density_inversion")
-        cols += [(f"{var.name}_qc_{t}", var.name, t) for t in tests]
-        cols.append((f"{var.name}_qc", var.name, "aggregate"))
-    return cols
-
-
 def qc_fields(plan: QCPlan) -> list[pa.Field]:
     """The flag fields :func:`apply_qc` adds (for the dataset schema, planned in the driver)."""
-    return [flag_field(name, src, test) for name, src, test in _planned_columns(plan)]
+    return [flag_field(name, src, test) for name, src, test in planned_columns(plan)]
 
 
 def extend_schema(schema: pa.Schema, plan: QCPlan) -> pa.Schema:
@@ -508,200 +297,127 @@ def apply_qc(table: pa.Table, plan: QCPlan) -> QCResult:
     n = table.num_rows
     if not plan.enabled:
         return QCResult(table, pa.array(np.zeros(n, bool)), pa.nulls(n, pa.string()), {})
-    _MEMO.values = {}
-    try:
+    with cols.scope():
         return _apply(table, plan, n)
-    finally:
-        _MEMO.values = None
 
 
 def _apply(table: pa.Table, plan: QCPlan, n: int) -> QCResult:
     flags = compute_flags(table, plan)
     arrays = {}
-    for name, src, test in _planned_columns(plan):
+    for name, src, test in planned_columns(plan):
         arrays[name] = flags[""][test] if name == f"qc_{test}" else flags[src][test]
     out = _extended(table.schema, plan)
     columns = [table.column(f.name) if f.name in table.column_names
                else pa.array(arrays[f.name], pa.uint8()) for f in out]
     result = pa.Table.from_arrays(columns, schema=out)
     hard, reasons = _hard_fail(flags, plan, n)
-    return QCResult(result, hard, reasons, qc_stats(result, plan, arrays))
+    return QCResult(result, hard, reasons, qc_stats(result, plan, arrays, reasons))
 
 
 def _hard_fail(flags, plan: QCPlan, n: int) -> tuple[pa.BooleanArray, pa.StringArray]:
+    """Rows a hard test failed, and why (``qc_fail:<variable>:<test>``, or
+    ``qc_fail:position:<test>`` / ``qc_fail:time:time`` for the row tests); the first reason
+    found is kept."""
     hard = np.zeros(n, dtype=bool)
     reasons = pa.nulls(n, pa.string())
     for test in plan.hard_tests:  # a few (test, variable) pairs, each vectorised
-        for var in plan.variables:
-            tests = flags[var.name]
-            if test not in tests:
+        found = [(var.name, flags[var.name][test]) for var in plan.variables
+                 if test in flags[var.name]]
+        if test in flags[""]:
+            found.append(("time" if test == "time" else "position", flags[""][test]))
+        for name, verdict in found:
+            failed = verdict == fl.FAIL
+            if not failed.any():
                 continue
-            failed = tests[test] == fl.FAIL
-            reasons = pc.if_else(pa.array(failed & ~hard), f"qc_fail:{var.name}:{test}", reasons)
+            reasons = pc.if_else(pa.array(failed & ~hard), f"qc_fail:{name}:{test}", reasons)
             hard |= failed
     return pa.array(hard), reasons
 
 
-# --------------------------------------------------------------------------- stats
 
 
-def _day_index(table: pa.Table):
-    """(valid mask or None, 16 × day offset per valid row, first day, one day?) per chunk."""
-    def compute(_column):
-        micros = _times(table).view(np.int64)
-        if micros.size and micros.min() != np.iinfo(np.int64).min:  # no missing time
-            first, last = (int(v) // 86_400_000_000 for v in (micros.min(), micros.max()))
-            if first == last:  # one day (a grid's time step): no per-row day numbers needed
-                return None, None, first, True
-        valid = micros != np.iinfo(np.int64).min
-        everything = bool(valid.all())
-        days = (micros if everything else micros[valid]) // 86_400_000_000
-        if days.size == 0:
-            return None, None, None, False
-        first, last = int(days.min()), int(days.max())
-        return (None if everything else valid), (days - first) * 16, first, first == last
-    return _memo("d", table, "time", compute)
+# --------------------------------------------------------------------------- quarantine
 
 
-def _daily(table: pa.Table, aggregate: np.ndarray, counted: dict[str, int]
-           ) -> dict[str, dict[str, int]]:
-    if "time" not in table.column_names:
-        return {}
-    valid, day_index, first, one_day = _day_index(table)
-    if first is None:
-        return {}
-    if one_day and valid is None:  # a grid's chunk is one time step: the counts are the day's
-        return {str(np.datetime64(first, "D")): dict(counted)}
-    # count (day, flag) pairs with bincount: no sort per variable
-    pair = day_index + aggregate[valid] if valid is not None else day_index + aggregate
-    counts = np.bincount(pair)
-    keys = np.flatnonzero(counts)
-    counts = counts[keys]
-    day_names = np.datetime_as_string((keys // 16 + first).astype("datetime64[D]")).tolist()
-    out: dict[str, dict[str, int]] = {}
-    for day, flag, count in zip(day_names, (keys % 16).tolist(), counts.tolist()):
-        out.setdefault(day, {})[str(flag)] = count  # one entry per (day, flag) pair, not per row
-    return out
+def quarantine_rows(table: pa.Table, reasons: pa.Array) -> pa.Table:
+    """Quarantine records (``connectors.base.QUARANTINE_SCHEMA``) of hard-failed rows that keep
+    the rows' content: ``detail`` says in words which value failed which test, ``raw`` is the
+    whole row as a JSON object (every column, flags included: time, position, values), so a
+    quarantined row can be inspected, and restored, from the quarantine alone.
 
-
-def histogram(values: np.ndarray, edges: Sequence[float]) -> dict:
-    """Counts of finite ``values`` in uniform bins, plus those under and over the range.
-
-    Bin ``i`` holds ``floor((x - lo) / width) == i``; the top edge belongs to the last bin (as in
-    ``numpy.histogram``). Computed as one scaled cast and a ``bincount``, about 3x faster than
-    ``numpy.histogram``, whose exact-edge corrections cost two more passes.
+    ``table`` holds the failed rows, ``reasons`` their ``qc_fail:<name>:<test>`` codes. Built
+    column by column with Arrow compute (loops over columns and distinct reasons, not rows).
+    ``position`` stays null: a chunk's rows do not know their record number in the source file.
     """
-    edges = np.asarray(edges, dtype=np.float64)
-    bins = len(edges) - 1
-    low, high = float(edges[0]), float(edges[-1])
-    # in the values' own precision: a float32 column bins in float32 (half the bytes to move;
-    # only a value within float32 rounding of an inner edge can land in the neighbouring bin)
-    kind = values.dtype.type if values.dtype.kind == "f" else np.float64
-    if qc._all_within(values, low, high):
-        # the common chunk: every value finite and within the edges; no clipping, no masks
-        scaled = values - kind(low)
-        scaled *= kind(bins / (high - low))
-        slots = np.bincount(scaled.astype(np.intp), minlength=bins + 1)
-        counts = slots[:bins].copy()
-        counts[-1] += int(slots[bins:].sum())  # the top edge (or a value rounded onto it)
-        return {"counts": counts.tolist(), "under": 0, "over": 0}
-    scaled = (values - kind(low)) * kind(bins / (high - low))
-    # slots: 0 under, 1..bins the bins, bins+1 at-or-over the top, bins+2 NaN and infinities
-    np.clip(scaled, -1, bins, out=scaled)
-    scaled[~np.isfinite(values)] = bins + 1
-    slots = np.bincount((scaled + 1).astype(np.intp), minlength=bins + 3)
-    over = int(np.count_nonzero(values > high)) - int(np.count_nonzero(values == np.inf))
-    counts = slots[1:bins + 1].copy()
-    counts[-1] += int(slots[bins + 1]) - over  # values equal to the top edge
-    return {"counts": counts.tolist(), "under": int(slots[0]), "over": over}
+    n = table.num_rows
+    source = (table.column("source_file").cast(pa.string()) if "source_file" in
+              table.column_names else pa.nulls(n, pa.string()))
+    return pa.table({
+        "reason": reasons.cast(pa.string()),
+        "detail": _details(table, reasons),
+        "source_file": pc.fill_null(source, ""),
+        "position": pa.nulls(n, pa.int64()),
+        "raw": json_rows(table),
+    }, schema=QUARANTINE_SCHEMA)
 
 
-def _native_floats(table: pa.Table, name: str) -> np.ndarray:
-    """A float column in its own width (NaN for nulls); other types as float64."""
-    def convert(column):
-        array = _array(column)
-        if pa.types.is_floating(array.type):
-            return array.to_numpy(zero_copy_only=False)
-        return _float64_of(column)
-    return _memo("n", table, name, convert)
+def _details(table: pa.Table, reasons: pa.Array) -> pa.Array:
+    details = pa.nulls(table.num_rows, pa.string())
+    for reason in pc.unique(reasons).to_pylist():  # a few distinct (name, test) pairs
+        if reason is None:
+            continue
+        _, name, test = reason.split(":", 2)
+        shown = {"position": ("latitude", "longitude")}.get(name, (name,))
+        parts = [pc.binary_join_element_wise(f"{c}=", _json_values(table.column(c)), "")
+                 for c in shown if c in table.column_names]
+        words = pc.binary_join_element_wise(*parts, ", ") if parts else pa.nulls(
+            table.num_rows, pa.string())
+        text = pc.binary_join_element_wise(words, f" failed the {test} test", "")
+        details = pc.if_else(pc.equal(reasons, reason), text, details)
+    return details
 
 
-def _histogram(table: pa.Table, var: VariablePlan) -> dict:
-    found = histogram(_native_floats(table, var.name), var.hist_edges)
-    gross = var.tests.get("gross_range", {})
-    fail = gross.get("fail") or (None, None)
-    suspect = gross.get("suspect") or (None, None)
-    return {"edges": list(var.hist_edges), **found,
-            "thresholds": {"fail_min": fail[0], "fail_max": fail[1],
-                           "suspect_min": suspect[0], "suspect_max": suspect[1]}}
+def json_rows(table: pa.Table) -> pa.Array:
+    """Each row as a JSON object (strings escaped, non-finite floats and nulls as ``null``,
+    times ISO 8601 in UTC): vectorised per column."""
+    n = table.num_rows
+    if not table.num_columns:
+        return pa.array(["{}"] * n, pa.string())
+    members = [pc.binary_join_element_wise(json.dumps(name) + ":", _json_values(column), "")
+               for name, column in zip(table.column_names, table.columns)]
+    body = pc.binary_join_element_wise(*members, ",")
+    return pc.binary_join_element_wise("{", body, "}", "")
 
 
-def qc_stats(table_with_flags: pa.Table, plan: QCPlan,
-             flags: dict[str, np.ndarray] | None = None) -> dict:
-    """Flag counts per variable and test, aggregate per UTC day, fixed-edge histograms.
-
-    ``flags`` maps flag column names to their NumPy values when the caller has them (``apply_qc``
-    does); otherwise they are read from the table.
-    """
-    if not plan.enabled:
-        return {}
-
-    def counted(name: str) -> dict[str, int]:
-        if name not in memo:
-            values = flags[name] if flags is not None and name in flags \
-                else _flag_values(table_with_flags, name)
-            memo[name] = fl.counts(values)
-        return memo[name]
-
-    memo: dict[str, dict[str, int]] = {}
-    stats: dict[str, Any] = {"qc": {}, "qc_daily": {}, "hist": {}}
-    columns = _planned_columns(plan)
-    row_cols = {test: name for name, _, test in columns if name == f"qc_{test}"}
-    for var in plan.variables:
-        per_test = {test: counted(name) for name, src, test in columns if src == var.name}
-        per_test.update({test: counted(name) for test, name in row_cols.items()})
-        stats["qc"][var.name] = per_test
-        name = f"{var.name}_qc"
-        aggregate = flags[name] if flags is not None and name in flags \
-            else _flag_values(table_with_flags, name)
-        stats["qc_daily"][var.name] = _daily(table_with_flags, aggregate, counted(name))
-        if var.hist_edges is not None:
-            stats["hist"][var.name] = _histogram(table_with_flags, var)
-    return stats
+_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
 
 
-def _flag_values(table: pa.Table, name: str) -> np.ndarray:
-    return table.column(name).combine_chunks().to_numpy(zero_copy_only=False)
+def _json_values(column) -> pa.Array:
+    """One column's values as JSON text (``null`` for nulls)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        array, kind = array.cast(kind.value_type), kind.value_type
+    if pa.types.is_timestamp(kind):
+        text = _quoted(pc.strftime(array, format="%Y-%m-%dT%H:%M:%SZ"))
+    elif pa.types.is_floating(kind):
+        text = pc.if_else(pc.is_finite(array), array.cast(pa.string()),
+                          pa.scalar(None, pa.string()))
+    elif pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+        text = array.cast(pa.string())
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        text = _quoted(array.cast(pa.string()))
+    else:  # dates, decimals, binaries...: their text form, quoted
+        try:
+            text = _quoted(array.cast(pa.string()))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            text = pa.nulls(len(array), pa.string())
+    return pc.fill_null(text, "null")
 
 
-def _merge_counts(a: dict, b: dict) -> dict:
-    return {k: a.get(k, 0) + b.get(k, 0) for k in sorted(set(a) | set(b), key=str)}
-
-
-def _merge_nested(a: dict, b: dict, depth: int) -> dict:
-    if depth == 0:
-        return _merge_counts(a, b)
-    return {k: (_merge_nested(a[k], b[k], depth - 1) if k in a and k in b
-                else (a[k] if k in a else b[k])) for k in sorted(set(a) | set(b))}
-
-
-def _merge_hist(a: dict, b: dict) -> dict:
-    if a["edges"] != b["edges"]:
-        raise ValueError("cannot merge QC histograms with different edges "
-                         f"({a['edges'][:2]}... vs {b['edges'][:2]}...): plan both chunks with "
-                         "the same QCPlan")
-    return {**a, "counts": [x + y for x, y in zip(a["counts"], b["counts"])],
-            "under": a["under"] + b["under"], "over": a["over"] + b["over"]}
-
-
-def merge_qc_stats(a: dict, b: dict) -> dict:
-    """Exact, associative and commutative merge of two :func:`qc_stats`; ``{}`` is identity."""
-    if not a:
-        return b
-    if not b:
-        return a
-    hist = {k: (_merge_hist(a["hist"][k], b["hist"][k]) if k in a["hist"] and k in b["hist"]
-                else (a["hist"][k] if k in a["hist"] else b["hist"][k]))
-            for k in sorted(set(a["hist"]) | set(b["hist"]))}
-    return {"qc": _merge_nested(a["qc"], b["qc"], 2),
-            "qc_daily": _merge_nested(a["qc_daily"], b["qc_daily"], 2), "hist": hist}
+def _quoted(text: pa.Array) -> pa.Array:
+    for old, new in _ESCAPES:
+        text = pc.replace_substring(text, old, new)
+    # the other control characters have no short escape; they carry no data here
+    text = pc.replace_substring_regex(text, "[\\x00-\\x1f]", " ")
+    return pc.binary_join_element_wise('"', text, '"', "")

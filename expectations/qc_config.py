@@ -25,8 +25,9 @@ from expectations.exceptions import QCConfigError  # noqa: F401 - re-exported
 Span = tuple[float | None, float | None]
 
 VARIABLE_TESTS = ("gross_range", "climatology", "spike", "rate_of_change", "flat_line",
-                  "density_inversion")
-ROW_TESTS = ("location", "speed", "time")
+                  "attenuated_signal", "density_inversion")
+#: row-level tests (one flag per row, in every variable's aggregate), in column order
+ROW_TESTS = ("location", "region", "speed", "distance", "time")
 ALL_TESTS = VARIABLE_TESTS + ROW_TESTS + ("source_flag",)
 
 
@@ -78,6 +79,26 @@ class FlatLine(_Frozen):
     fail_seconds: float | None = Field(default=None, gt=0)
 
 
+class AttenuatedSignal(_Frozen):
+    """A variation (population std or max - min) over ``period`` seconds below ``suspect`` /
+    ``fail`` (variable's units) is SUSPECT / FAIL: a fouled or wrapped sensor."""
+
+    suspect: float | None = Field(default=None, ge=0)
+    fail: float | None = Field(default=None, ge=0)
+    #: window length, seconds (ioos_qc ``test_period``)
+    period: float = Field(gt=0)
+    check: Literal["std", "range"] = "std"
+    #: values the window must hold to be judged (ioos_qc ``min_obs``); never fewer than 2
+    min_obs: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _fail_below_suspect(self):
+        if self.suspect is not None and self.fail is not None and self.fail > self.suspect:
+            raise ValueError(f"fail {self.fail} must not exceed suspect {self.suspect}: a "
+                             "smaller variation is worse")
+        return self
+
+
 class DensityInversion(_Frozen):
     #: kg m-3, negative: a density decrease with depth beyond this is flagged
     suspect: float | None = Field(default=-0.03, le=0)
@@ -93,19 +114,31 @@ class VariableQC(_Frozen):
     spike: Spike | None = None
     rate_of_change: RateOfChange | None = None
     flat_line: FlatLine | None = None
+    attenuated_signal: AttenuatedSignal | None = None
     #: where the column's source flags come from: argo, oceansites (Copernicus), coops, or none
     source_scale: Literal["argo", "oceansites", "copernicus", "coops", "none"] | None = None
 
 
 class Location(_Frozen):
+    """The data set's region (the ``region`` test, column ``qc_region``). Impossible coordinates
+    are the ``location`` test's (``qc_location``) and always FAIL."""
+
     #: (lon_min, lat_min, lon_max, lat_max), inclusive
     bbox: tuple[float, float, float, float] | None = None
     #: (lon, lat) vertices
     polygon: list[tuple[float, float]] | None = None
+    #: flag of a position outside the region
+    outside: Literal["suspect", "fail"] = "fail"
 
 
 class Speed(_Frozen):
     #: m s-1, for moving platforms (gliders, floats, ships)
+    suspect: float | None = Field(default=None, ge=0)
+    fail: float | None = Field(default=None, ge=0)
+
+
+class Distance(_Frozen):
+    #: metres between consecutive fixes of a platform (a mooring's or buoy's jump)
     suspect: float | None = Field(default=None, ge=0)
     fail: float | None = Field(default=None, ge=0)
 
@@ -119,7 +152,8 @@ class QCConfig(_Frozen):
     #: a region of qc_defaults.yaml whose thresholds replace the global ones
     region: str | None = None
     #: test names run (of: gross_range, climatology, spike, rate_of_change, flat_line,
-    #: density_inversion, location, speed, time, source_flag); default: every configured test
+    #: attenuated_signal, density_inversion, location, region, speed, distance, time,
+    #: source_flag); default: every configured test
     tests: list[Literal[ALL_TESTS]] | None = None  # type: ignore[valid-type]
     #: tests whose FAIL quarantines the row ("aggregate" = any FAIL of the variable's aggregate)
     hard_tests: list[Literal[ALL_TESTS + ("aggregate",)]] = Field(  # type: ignore[valid-type]
@@ -127,10 +161,14 @@ class QCConfig(_Frozen):
     variables: dict[str, VariableQC] = Field(default_factory=dict)
     location: Location = Location()
     speed: Speed = Speed()
+    distance: Distance = Distance()
     time: TimeQC = TimeQC()
     density_inversion: DensityInversion = DensityInversion()
     #: the column that names the platform/station; default: the first id column found
     platform_column: str | None = None
+    #: the column that names the profile, cast or segment of a platform (ordered tests run per
+    #: platform and profile, along the profile); default: the first profile column found
+    profile_column: str | None = None
     #: source flag scale of ``<var>_qc_source`` columns when a variable does not say
     source_scale: Literal["argo", "oceansites", "copernicus", "none"] = "oceansites"
     #: histogram bins per variable (fixed edges over the fail span, so chunk merges are exact)

@@ -9,9 +9,12 @@ self-contained file (inline CSS and SVG, no JavaScript, no URL), rendered from t
 ``to_json_dict()`` the JSON records, so both files show the same numbers.
 
 ``info`` keys used (all optional except ``dataset``): ``version_id`` (or ``version``),
-``run_id``, ``recipe``, ``counts`` (rows_in/out/dropped/quarantined), ``qc`` (merged QC stats:
-``{"qc": {var: {test: {flag: n}}}, "qc_daily": {var: {day: {flag: n}}}, "hist": {var: {...}}}``)
-and ``quarantine`` (``{"by_reason": {reason: n}, "by_source": {uri: {reason: n}}}``).
+``run_id``, ``recipe``, ``counts`` (rows_in/out/dropped/quarantined), ``qc`` (merged QC stats,
+:mod:`expectations.qc_stats`: ``{"qc": {var: {test: {flag: n}}}, "qc_daily": {var: {day:
+{flag: n}}}, "hist": {var: {...}}, "series": {var: {...}}, "samples": {var: [row, ...]},
+"quarantine_sample": [record, ...]}``) and ``quarantine`` (``{"by_reason": {reason: n},
+"by_source": {uri: {reason: n}}}``). The row-level parts (the series envelope, the first flagged
+rows, the first quarantined records) are bounded samples the run collects, never the data.
 """
 from __future__ import annotations
 
@@ -71,6 +74,7 @@ td.hit3{background:#fff4e0} td.hit4{background:#ffe3e3}
 tr.failed{box-shadow:inset 4px 0 0 var(--bad)}
 .var{border:1px solid var(--line);border-radius:8px;padding:4px 16px 8px;margin:14px 0}
 .var svg{display:block;max-width:100%;height:auto;margin:6px 0}
+details.rows{margin:6px 0 10px} details.rows summary{cursor:pointer;color:#1c7ed6}
 .warn{color:#a61e4d;font-weight:600}
 footer{color:var(--muted);font-size:.8em;margin-top:32px}
 """
@@ -119,8 +123,8 @@ def render_html(document: dict) -> str:
         ("rows", "Rows", _rows_section(info.get("counts") or {})),
         ("suites", "Expectation suites", _summary_table(document["results"])),
         ("qc", "QC flags", _qc_section(qc)),
-        ("quarantine", "Quarantine", _quarantine_section(info.get("quarantine"),
-                                                          info.get("counts") or {})),
+        ("quarantine", "Quarantine", _quarantine_section(
+            info.get("quarantine"), info.get("counts") or {}, qc.get("quarantine_sample"))),
         ("details", "Expectation results", "\n".join(
             _suite_section(s) for s in document["results"]) or "<p>No suites ran.</p>"),
     ]
@@ -303,8 +307,10 @@ def _qc_section(qc: dict) -> str:
         return ("<p class='note'>No QC flags were computed in this run (no QC tests configured "
                 "for its variables).</p>")
     daily, hists = qc.get("qc_daily") or {}, qc.get("hist") or {}
+    series, samples = qc.get("series") or {}, qc.get("samples") or {}
     return _qc_overview(flags) + "".join(
-        _qc_variable(var, tests, daily.get(var), hists.get(var)) for var, tests in flags.items())
+        _qc_variable(var, tests, daily.get(var), hists.get(var), series.get(var),
+                     samples.get(var)) for var, tests in flags.items())
 
 
 def _qc_overview(flags: dict) -> str:
@@ -322,7 +328,8 @@ def _q(value) -> str:
     return f"'{_e(value)}'"
 
 
-def _qc_variable(var: str, tests: dict, daily: dict | None, hist: dict | None) -> str:
+def _qc_variable(var: str, tests: dict, daily: dict | None, hist: dict | None,
+                 series: dict | None = None, samples: list | None = None) -> str:
     # the aggregate (worst flag of every test) closes the table as its total row
     order = [t for t in tests if t != "aggregate"] + (["aggregate"] if "aggregate" in tests
                                                        else [])
@@ -330,15 +337,57 @@ def _qc_variable(var: str, tests: dict, daily: dict | None, hist: dict | None) -
         f"<tr{' class=total' if test == 'aggregate' else ''}><td>{_e(test)}</td>"
         f"{_flag_cells(tests[test], _cell_attrs(var, test))}</tr>"
         for test in order)
+    plot_series = plots.series_svg(series, title=var) if series else ""
     plot_time = plots.flag_fraction_svg(daily, title=var) if daily else ""
     plot_hist = plots.histogram_svg(hist, title=var) if hist else ""
     return (f"<div class='var' id='{_anchor('qc-', var)}'><h3>{_e(var)}</h3>"
             f"<table><thead>{_flag_head('test')}</thead><tbody>{rows}</tbody></table>"
-            f"{plot_time}{plot_hist}</div>")
+            f"{plot_series}{plot_time}{plot_hist}{_samples_table(var, samples or [])}</div>")
+
+
+_SAMPLE_COLUMNS = (("time", "time (UTC)"), ("value", "value"), ("flag", "flag"),
+                   ("tests", "flagged by"), ("platform", "platform"), ("profile", "profile"),
+                   ("depth", "depth"), ("latitude", "lat"), ("longitude", "lon"),
+                   ("quarantined", "quarantined as"))
+
+
+def _samples_table(var: str, samples: list[dict]) -> str:
+    """The first flagged rows of a variable (by time), with every test that flagged them."""
+    if not samples:
+        return ""
+    shown = [(k, label) for k, label in _SAMPLE_COLUMNS
+             if k in ("time", "value", "flag", "tests") or any(r.get(k) is not None
+                                                                for r in samples)]
+    head = "".join(f"<th>{_e(label)}</th>" for _, label in shown)
+    rows = "".join(
+        f"<tr data-sample={_q(var)}>" + "".join(_sample_cell(k, row.get(k)) for k, _ in shown)
+        + "</tr>" for row in samples)
+    return (f"<details class='rows'><summary>First {len(samples)} flagged rows (suspect or "
+            f"fail), by time</summary><table><thead><tr>{head}</tr></thead><tbody>{rows}"
+            f"</tbody></table></details>")
+
+
+def _sample_cell(key: str, value) -> str:
+    if key == "flag":
+        return (f"<td><span class='chip f{int(value)}'></span>{int(value)} "
+                f"{_e(plots.FLAG_NAMES[str(int(value))])}</td>")
+    if key == "tests":
+        text = ", ".join(f"{test} {flag}" for test, flag in sorted((value or {}).items()))
+        return f"<td><code>{_wbr(text)}</code></td>"
+    if key == "quarantined":
+        return f"<td><code>{_e(value)}</code></td>" if value else "<td></td>"
+    if value is None:
+        return "<td></td>"
+    if key in ("value", "depth", "latitude", "longitude"):
+        return f"<td class='num'>{_e(_short(value))}</td>"
+    if key == "time":  # ISO 8601 in UTC: shown without the zone letter and zero microseconds
+        value = str(value).replace("T", " ").rstrip("Z").removesuffix(".000000")
+    return f"<td>{_e(value)}</td>"
 
 
 # --- quarantine ------------------------------------------------------------------------------
-def _quarantine_section(quarantine: dict | None, counts: dict) -> str:
+def _quarantine_section(quarantine: dict | None, counts: dict,
+                        sample: list | None = None) -> str:
     by_reason = (quarantine or {}).get("by_reason") or {}
     by_source = (quarantine or {}).get("by_source") or {}
     total = sum(int(n) for n in by_reason.values())
@@ -360,7 +409,32 @@ def _quarantine_section(quarantine: dict | None, counts: dict) -> str:
                      f"the reasons add up to {_count(total)}.</p>")
     if by_source:
         parts.append(_quarantine_by_source(by_source, sorted(by_reason)))
+    if sample:
+        parts.append(_quarantine_sample(sample))
     return "".join(parts)
+
+
+#: characters of a quarantined record's raw content shown in the report
+RAW_CHARS = 400
+
+
+def _quarantine_sample(records: list[dict]) -> str:
+    """The first quarantined records (by source file and position) with their content."""
+    rows = "".join(
+        f"<tr data-quarantined={_q(r.get('reason'))}><td><code>{_e(r.get('reason'))}</code></td>"
+        f"<td title={_q(r.get('source_file') or '')}>"
+        f"{_e(Path(r.get('source_file') or '').name)}</td>"
+        f"<td class='num'>{_count(r.get('position'))}</td>"
+        f"<td>{_e(r.get('detail') or '')}</td><td class='vals'>{_e(_clip(r.get('raw')))}</td></tr>"
+        for r in records)
+    return (f"<h3>First {len(records)} quarantined records</h3><table><thead><tr><th>reason</th>"
+            f"<th>source file</th><th class='num'>position</th><th>detail</th><th>content</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _clip(raw) -> str:
+    text = "" if raw is None else str(raw)
+    return text if len(text) <= RAW_CHARS else text[:RAW_CHARS] + " …"
 
 
 def _share(n, rows_in) -> str:

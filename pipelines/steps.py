@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 import connectors
 from catalog import writer
-from connectors.base import QUARANTINE_SCHEMA, ChunkSpec
+from connectors.base import ChunkSpec
 from connectors.exceptions import ConnectorError
 from expectations import engine, qc_apply
 from pipelines import splits
@@ -80,14 +80,8 @@ def qc_chunk(out: ChunkOutput, qc_plan, schema: pa.Schema) -> ChunkOutput:
     if not pc.any(hard).as_py():
         out.table = flagged
         return out
-    bad = flagged.filter(hard)
-    rejected = pa.table({
-        "reason": pc.filter(result.reasons, hard),
-        "detail": pa.nulls(bad.num_rows, pa.string()),
-        "source_file": bad.column("source_file").cast(pa.string()),
-        "position": pa.nulls(bad.num_rows, pa.int64()),
-        "raw": pa.nulls(bad.num_rows, pa.string()),
-    }, schema=QUARANTINE_SCHEMA)
+    # the quarantine keeps the rows' content (time, position, values, flags) as JSON in ``raw``
+    rejected = qc_apply.quarantine_rows(flagged.filter(hard), pc.filter(result.reasons, hard))
     out.quarantine = rejected if out.quarantine is None else pa.concat_tables(
         [out.quarantine, rejected])
     out.table = flagged.filter(pc.invert(hard))
@@ -135,7 +129,8 @@ def chunk_summary(out: ChunkOutput) -> dict:
         counts = out.quarantine.column("reason").value_counts()
         reasons = {item["values"].as_py(): item["counts"].as_py() for item in counts}
     return {
-        "qc": out.qc_stats,
+        # the report's table of quarantined records (connector's and QC's) rides in the QC stats
+        "qc": qc_apply.with_quarantine_sample(out.qc_stats, out.quarantine),
         "sources": {out.chunk.uri: {
             "sha256": out.chunk.sha256,
             "chunks": 1,

@@ -5,7 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from expectations import qc
+from expectations import qc, qc_position
 from expectations.checks import compile_checks
 from expectations.engine import chunk_metrics, ge_chunk_metrics, merge_metrics
 from expectations.exceptions import SuiteError
@@ -123,7 +123,7 @@ def test_location_adapter_fails_exactly_the_rows_qc_fails():
     t = positions(9)
     lat = t.column("latitude").cast(pa.float64()).to_numpy(zero_copy_only=False)
     lon = t.column("longitude").to_numpy(zero_copy_only=False)
-    fails = int(np.count_nonzero(qc.location(lat, lon) == 4))
+    fails = int(np.count_nonzero(qc_position.location(lat, lon) == 4))
     entry = chunk_metrics(t, compile_checks(location_suite("both_values_are_missing")))
     assert entry["checks"]["where[0]"]["unexpected"] == fails > 0
 

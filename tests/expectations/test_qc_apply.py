@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import pickle
 from pathlib import Path
 
@@ -222,9 +223,10 @@ def test_histogram_matches_numpy_away_from_edges_and_counts_the_rest():
     finite = np.concatenate([x, special[np.isfinite(special)]])
     expected, _ = np.histogram(finite, bins=edges)  # includes the top edge in the last bin
     assert found["counts"] == expected.tolist()
-    assert found["under"] == int((finite < -2.5).sum())
-    assert found["over"] == int((finite > 40.0).sum())
-    assert sum(found["counts"]) + found["under"] + found["over"] == finite.size
+    # an infinity is a (bad) value: -inf is under the range, +inf over it; NaN is not counted
+    assert found["under"] == int((finite < -2.5).sum()) + 1
+    assert found["over"] == int((finite > 40.0).sum()) + 1
+    assert sum(found["counts"]) + found["under"] + found["over"] == finite.size + 2
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
@@ -276,3 +278,160 @@ def test_gross_range_shortcut_gives_the_flags_of_the_full_test(values, monkeypat
     flags = [name for name in fast.table.column_names if name not in table.column_names]
     assert fast.table.select(flags).equals(slow.table.select(flags))  # NaN data != NaN: flags only
     assert fast.stats == slow.stats
+
+
+# ------------------------------------------------------------------ profiles, positions, rows
+
+
+@pytest.fixture(scope="module")
+def argo_chunks(shared_data):
+    """1901462_prof.nc as the pipeline reads it: 21 delayed-mode profiles in chunks of 10."""
+    recipe = recipe_mod.load(RECIPES / "argo_1901462_prof.yaml")
+    source = recipe.sources[0]
+    connector = connectors.get(source.kind)
+    uri = str((RECIPES / source.uris()[0]).resolve())
+    plan = connector.plan(source, uri, "0" * 64, Path(uri).stat().st_size)
+    return [connector.read(source, chunk, plan.schema).table for chunk in plan.chunks], \
+        plan.columns
+
+
+def test_argo_profiles_are_not_compared_with_the_next_profile(argo_chunks):
+    """The file's own flags are all good (delayed mode). Comparing one profile's deepest level
+    with the next profile's surface made 36 spike FAILs (temperature) and 36 SUSPECTs
+    (salinity); per platform and profile, along depth, there are none."""
+    tables, columns = argo_chunks
+    plan = plan_qc(columns, QCConfig())
+    assert plan.profile_column == "profile_index"
+    for table in tables:
+        result = apply_qc(table, plan)
+        for var in ("sea_water_temperature", "sea_water_salinity"):
+            assert set(col(result.table, f"{var}_qc_source_flag").tolist()) == {fl.GOOD}
+            spike = col(result.table, f"{var}_qc_spike")
+            assert not np.isin(spike, (fl.SUSPECT, fl.FAIL)).any(), var
+            # the first and last level of every profile have one neighbour: not evaluated
+            profiles = len(set(col(table, "profile_index").tolist()))
+            assert (spike == fl.NOT_EVALUATED).sum() == 2 * profiles
+            # levels of a profile share a time: no rate of change along depth
+            assert set(col(result.table, f"{var}_qc_rate_of_change").tolist()
+                       if f"{var}_qc_rate_of_change" in result.table.column_names
+                       else [fl.NOT_EVALUATED]) == {fl.NOT_EVALUATED}
+        assert set(col(result.table, "sea_water_temperature_qc").tolist()) == {fl.GOOD}
+
+
+def _series_table(values, lat=None, lon=None, platform=None, step=600, extra=None):
+    n = len(values)
+    table = {"time": pa.array(np.arange(n) * step * 1_000_000, pa.int64()).cast(
+                 pa.timestamp("us", tz="UTC")),
+             "latitude": np.full(n, 44.0) if lat is None else np.asarray(lat, float),
+             "longitude": np.full(n, -124.0) if lon is None else np.asarray(lon, float),
+             "station_id": np.full(n, "a") if platform is None else np.asarray(platform),
+             "sea_water_temperature": np.asarray(values, float),
+             **(extra or {}),
+             "source_file": np.full(n, "file.csv")}
+    columns = (ColumnInfo("time", "coordinate"), ColumnInfo("latitude", "coordinate"),
+               ColumnInfo("longitude", "coordinate"), ColumnInfo("station_id", "id"),
+               ColumnInfo("sea_water_temperature", "variable"),
+               *(ColumnInfo(k, "id") for k in (extra or {})), ColumnInfo("source_file", "source"))
+    return pa.table(table), columns
+
+
+def test_ordered_tests_run_per_profile_column_of_the_recipe():
+    # one station, two casts told apart only by a "cast" column: each cast is its own series
+    values = [10.0, 10.0, 10.0, 20.0, 20.0, 20.0]
+    table, columns = _series_table(values, extra={"cast": ["c1"] * 3 + ["c2"] * 3})
+    config = QCConfig(tests=["spike"], profile_column="cast")
+    spike = col(apply_qc(table, plan_qc(columns, config)).table, "sea_water_temperature_qc_spike")
+    assert spike.tolist() == [2, 1, 2, 2, 1, 2]
+    whole = col(apply_qc(table, plan_qc(columns, QCConfig(tests=["spike"]))).table,
+                "sea_water_temperature_qc_spike")
+    assert whole.tolist() == [2, 1, 3, 3, 1, 2]  # one series: the step looks like two spikes
+    with pytest.raises(QCConfigError) as err:
+        plan_qc(columns, QCConfig(profile_column="profile"))
+    assert err.value.where == "quality.qc.profile_column"
+
+
+def test_impossible_fix_is_left_out_of_speed_and_region_is_its_own_test():
+    lat = [44.0, 44.001, 95.0, 44.002, 44.003, 50.0]
+    table, columns = _series_table([10.0] * 6, lat=lat)
+    config = QCConfig.model_validate({
+        "tests": ["gross_range", "location", "region", "speed", "distance"],
+        "location": {"bbox": [-130, 40, -120, 48], "outside": "suspect"},
+        "speed": {"suspect": 1.0, "fail": 3.0}, "distance": {"suspect": 5000}})
+    result = apply_qc(table, plan_qc(columns, config))
+    assert col(result.table, "qc_location").tolist() == [1, 1, 4, 1, 1, 1]
+    assert col(result.table, "qc_region").tolist() == [1, 1, 2, 1, 1, 3]
+    # the fix after latitude 95 is judged against the last possible fix: GOOD, not FAIL
+    assert col(result.table, "qc_speed").tolist() == [2, 1, 2, 1, 1, 4]
+    assert col(result.table, "qc_distance").tolist() == [2, 1, 2, 1, 1, 3]
+    assert col(result.table, "sea_water_temperature_qc").tolist() == [1, 1, 4, 1, 1, 4]
+
+
+def test_infinite_values_fail_gross_range_and_stats_stay_finite():
+    values = [10.0, np.inf, 11.0, -np.inf, np.nan, 12.0]
+    table, columns = _series_table(values)
+    result = apply_qc(table, plan_qc(columns, QCConfig()))
+    assert col(result.table, "sea_water_temperature_qc_gross_range").tolist() == \
+        [1, 4, 1, 4, 9, 1]
+    assert col(result.table, "sea_water_temperature_qc").tolist()[:5] == [1, 4, 1, 4, 9]
+    hist = result.stats["hist"]["sea_water_temperature"]
+    assert (hist["under"], hist["over"], sum(hist["counts"])) == (1, 1, 3)
+    series = result.stats["series"]["sea_water_temperature"]
+    assert all(v is None or np.isfinite(v) for entry in series["bins"].values()
+               for v in entry)
+    json.dumps(result.stats, allow_nan=False)  # strict JSON: no NaN, no Infinity
+    values_seen = {row["value"] for row in result.stats["samples"]["sea_water_temperature"]}
+    assert values_seen == {"inf", "-inf"}
+
+
+def test_hard_failed_rows_keep_their_content_in_quarantine():
+    from expectations.qc_apply import quarantine_rows
+
+    table, columns = _series_table([10.0, 99.0, 11.0, 12.0])
+    table = table.set_column(table.schema.get_field_index("station_id"), "station_id",
+                             pa.array(['a "quoted"\\nname'] * 4))
+    result = apply_qc(table, plan_qc(columns, QCConfig(hard_tests=["gross_range"])))
+    hard = result.hard_fail
+    assert hard.to_pylist() == [False, True, False, False]
+    rows = quarantine_rows(result.table.filter(hard), pc.filter(result.reasons, hard))
+    record = rows.to_pylist()[0]
+    assert record["reason"] == "qc_fail:sea_water_temperature:gross_range"
+    assert record["detail"] == "sea_water_temperature=99 failed the gross_range test"
+    assert record["source_file"] == "file.csv"
+    content = json.loads(record["raw"])
+    assert content["time"] == "1970-01-01T00:10:00.000000Z"
+    assert content["sea_water_temperature"] == 99.0
+    assert (content["latitude"], content["longitude"]) == (44.0, -124.0)
+    assert content["station_id"] == 'a "quoted"\\nname'
+    assert content["sea_water_temperature_qc_gross_range"] == 4
+
+
+def test_row_tests_can_be_hard_tests():
+    table, columns = _series_table([10.0, 10.0, 10.0], lat=[44.0, 95.0, 44.0])
+    result = apply_qc(table, plan_qc(columns, QCConfig(hard_tests=["location"])))
+    assert result.hard_fail.to_pylist() == [False, True, False]
+    assert result.reasons.to_pylist() == [None, "qc_fail:position:location", None]
+
+
+def test_defaults_plan_the_attenuated_signal_test():
+    columns = [ColumnInfo("time", "coordinate"), ColumnInfo("station_id", "id"),
+               ColumnInfo("sea_water_practical_salinity", "variable")]
+    tests = plan_qc(columns, QCConfig()).variables[0].tests
+    assert tests["attenuated_signal"] == {"suspect": 0.001, "fail": 0.0002, "period": 86400.0,
+                                          "check": "std", "min_obs": 12}
+    estuary = plan_qc(columns, QCConfig(region="estuary")).variables[0].tests
+    assert estuary["attenuated_signal"]["check"] == "range"
+    with pytest.raises(ValueError, match="must not exceed suspect"):
+        QCConfig.model_validate({"variables": {"x": {"attenuated_signal": {
+            "suspect": 0.1, "fail": 0.2, "period": 3600}}}})
+
+
+def test_distance_runs_without_a_time_column():
+    # a table of fixes in row order (e.g. a survey's stations): distance needs no time
+    table = pa.table({"latitude": [44.0, 44.0, 44.5, 44.5], "longitude": [-124.0] * 4,
+                      "platform_id": ["p"] * 4, "sea_water_temperature": [10.0] * 4})
+    columns = (ColumnInfo("latitude", "coordinate"), ColumnInfo("longitude", "coordinate"),
+               ColumnInfo("platform_id", "id"), ColumnInfo("sea_water_temperature", "variable"))
+    config = QCConfig.model_validate({"tests": ["gross_range", "distance"],
+                                      "distance": {"suspect": 10_000}})
+    result = apply_qc(table, plan_qc(columns, config))
+    assert col(result.table, "qc_distance").tolist() == [2, 1, 3, 1]  # 55.6 km, then still

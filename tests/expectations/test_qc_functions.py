@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from expectations import qc
+from expectations import flags as fl
+from expectations import qc, qc_position
 
 NAN = np.nan
 
@@ -17,7 +18,9 @@ def seconds(*values):
 
 @pytest.mark.parametrize("values, fail, suspect, expected", [
     ([-1, 0, 1, 4, 5, 6, NAN], (0, 5), (1, 4), [4, 3, 1, 1, 3, 4, 9]),
-    ([0, 0.1, -0.1, np.inf], (0, 0), None, [1, 4, 4, 9]),        # zero span is a real span
+    ([0, 0.1, -0.1, NAN], (0, 0), None, [1, 4, 4, 9]),           # zero span is a real span
+    ([np.inf, -np.inf, 3.0], (0, 5), (1, 4), [4, 4, 1]),         # an infinity is a bad value
+    ([np.inf, -np.inf, 3.0], (None, None), None, [4, 4, 1]),     # ...even against open bounds
     ([5408.0, 300.0], (0, 600), (0, 500), [4, 1]),              # Copernicus DOXY outlier
     ([1.0, 99.0], (None, 10), None, [1, 4]),                    # open lower bound
     ([], (0, 1), None, []),
@@ -80,6 +83,58 @@ def test_flat_line_edges(values, times, expected):
     assert qc.flat_line(values, seconds(*times), 0.01, suspect_seconds=120).tolist() == expected
 
 
+@pytest.mark.parametrize("times, expected", [
+    # 60-s samples, then a 100-s gap: no gap longer than the 2-minute window, all judged
+    ((0, 60, 120, 180, 280, 340, 400), [1, 1, 3, 3, 3, 3, 3]),
+    # a 10-minute gap: the windows that start inside it hold only the samples since the gap,
+    # which say nothing about the 2 minutes the window stands for: not judged...
+    ((0, 60, 120, 180, 780, 840, 900), [1, 1, 3, 3, 1, 1, 3]),
+    # ...until a window starts on a sample again, or its start is within 2 minutes of one
+    ((0, 60, 120, 180, 9000, 9100, 9200), [1, 1, 3, 3, 1, 1, 3]),
+])
+def test_flat_line_is_not_judged_on_windows_a_gap_leaves_uncovered(times, expected):
+    values = [5.0] * 7
+    flags = qc.flat_line(values, seconds(*times), 0.01, suspect_seconds=120)
+    assert flags.tolist() == expected
+
+
+DAMPED = [0, 1, 0, 1, 0, 0.05, 0, 0.05, 0, 0.001, 0, 0.001, 0]
+
+
+@pytest.mark.parametrize("check", ["std", "range"])
+def test_attenuated_signal_flags_a_damped_signal(check):
+    # 60-s samples, 240-s windows (t - 240, t]: four samples once the record covers the window
+    times = seconds(*range(0, 780, 60))
+    flags = qc.attenuated_signal(DAMPED, times, 0.1, 0.01, period_seconds=240, check=check)
+    assert flags.tolist() == [2, 2, 2, 2, 1, 1, 1, 3, 3, 3, 3, 4, 4]
+
+
+@pytest.mark.parametrize("values, times, kwargs, expected", [
+    # a missing value is MISSING and takes no part; its windows still hold three values
+    ([0, 1, 0, 1, NAN, 1, 0], range(0, 420, 60), {}, [2, 2, 2, 2, 9, 1, 1]),
+    # min_obs: windows with fewer values are not judged
+    ([0, 1, 0, 1, NAN, 1, 0], range(0, 420, 60), {"min_obs": 4}, [2, 2, 2, 2, 9, 2, 2]),
+    # a gap longer than the period: the windows after it are not judged until covered again
+    ([0, 1, 0, 1, 0, 0, 0, 0], (0, 60, 120, 180, 240, 900, 960, 1020), {},
+     [2, 2, 2, 2, 1, 2, 2, 2]),
+    # equal to a threshold passes (strict <, as ioos_qc); an infinity is not judged
+    ([0, 0.1, 0, 0.1, 0, np.inf, 0], range(0, 420, 60), {"check": "range"},
+     [2, 2, 2, 2, 1, 2, 1]),
+])
+def test_attenuated_signal_edges(values, times, kwargs, expected):
+    flags = qc.attenuated_signal(values, seconds(*times), 0.1, 0.01, period_seconds=240,
+                                 **kwargs)
+    assert flags.tolist() == expected
+
+
+def test_attenuated_signal_never_compares_segments():
+    times = seconds(*range(0, 780, 60))
+    segment = np.array([0] * 6 + [1] * 7)
+    flags = qc.attenuated_signal(DAMPED, times, 0.1, 0.01, period_seconds=240, segment=segment)
+    # the second segment starts at sample 6: its first covered window ends at sample 10
+    assert flags.tolist() == [2, 2, 2, 2, 1, 1, 2, 2, 2, 2, 3, 4, 4]
+
+
 def test_flat_line_zero_tolerance_flags_nothing():
     assert qc.flat_line([5, 5, 5], seconds(0, 60, 120), 0.0, 120).tolist() == [1, 1, 1]
 
@@ -89,17 +144,33 @@ def test_flat_line_refuses_unsorted_times():
         qc.flat_line([1, 1, 1], seconds(0, 120, 60), 0.1, 60)
 
 
-def test_location_validity_and_bbox():
-    lat = [0, 91, NAN, NAN, 10, 45, 60]
-    lon = [0, 0, NAN, 5, 200, 10, 0]
-    assert qc.location(lat, lon).tolist() == [1, 4, 9, 4, 4, 1, 1]
-    assert qc.location(lat, lon, bbox=(-20, -20, 20, 50)).tolist() == [1, 4, 9, 4, 4, 1, 4]
+@pytest.mark.parametrize("lat, lon, expected", [
+    (0, 0, 1), (91, 0, 4), (NAN, NAN, 9), (NAN, 5, 4), (10, 200, 1),   # 0-360 longitudes exist
+    (10, 360, 1), (10, 360.5, 4), (10, -180, 1), (10, -180.5, 4), (np.inf, 0, 4),
+    (0, -np.inf, 4), (-90, 0, 1),
+])
+def test_coordinates_are_possible(lat, lon, expected):
+    assert qc_position.coordinates([lat], [lon]).tolist() == [expected]
+    assert qc_position.coordinates([0.0, lat], [0.0, lon]).tolist() == [1, expected]
+
+
+def test_region_is_apart_from_impossible_coordinates_and_can_be_suspect():
+    lat = [0, 91, NAN, 10, 45, 60, 30]
+    lon = [0, 0, NAN, 200, 10, 0, -170]
+    box = (-20, -20, 20, 50)
+    assert qc_position.region(lat, lon, bbox=box).tolist() == [1, 2, 9, 4, 1, 4, 4]
+    assert qc_position.region(lat, lon, bbox=box, outside=fl.SUSPECT).tolist() == \
+        [1, 2, 9, 3, 1, 3, 3]
+    # a box across the antimeridian, written in 0-360 or in -180..180, holds both conventions
+    assert qc_position.region([30, 30, 30], [190, -170, 0], bbox=(170, 0, 200, 50)).tolist() \
+        == [1, 1, 4]
+    assert qc_position.location(lat, lon, bbox=box).tolist() == [1, 4, 9, 4, 1, 4, 4]
 
 
 def test_location_polygon_ioos_example():
     triangle = [(-78.696116, 24.562267), (-77.844899, 23.543749), (-77.506013, 24.707798)]
-    flags = qc.location([25.169938, 24.316908, 24.316908], [-78.680106, -78.151764, -77.167128],
-                        polygon=triangle)
+    flags = qc_position.location([25.169938, 24.316908, 24.316908],
+                                 [-78.680106, -78.151764, -77.167128], polygon=triangle)
     assert flags.tolist() == [4, 1, 4]
 
 
@@ -108,8 +179,43 @@ def test_speed_flags_later_sample_and_respects_segments():
     lat = [0.0, 0.0, 1.0, 1.0]
     lon = [0.0, 0.001, 0.001, 0.001]
     times = seconds(0, 1000, 2000, 3000)
-    assert qc.speed(lat, lon, times, 5, 50).tolist() == [2, 1, 4, 1]
-    assert qc.speed(lat, lon, times, 5, 50, segment=np.array([0, 0, 1, 1])).tolist() == [2, 1, 2, 1]
+    assert qc_position.speed(lat, lon, times, 5, 50).tolist() == [2, 1, 4, 1]
+    assert qc_position.speed(lat, lon, times, 5, 50, segment=np.array([0, 0, 1, 1])).tolist() \
+        == [2, 1, 2, 1]
+
+
+def test_speed_skips_impossible_fixes():
+    """The good fix after an impossible one is judged against the last good fix."""
+    lat = [10.0, 10.001, 95.0, 10.002, 10.003]
+    lon = [20.0, 20.0, 20.0, 20.0, 20.0]
+    times = seconds(0, 600, 1200, 1800, 2400)
+    usable = qc_position.coordinates(lat, lon) != fl.FAIL
+    assert usable.tolist() == [True, True, False, True, True]
+    assert qc_position.speed(lat, lon, times, 1.0, 3.0, usable=usable).tolist() == [2, 1, 2, 1, 1]
+    # without the exclusion the haversine of latitude 95 is a 9000 km jump: FAIL twice
+    assert qc_position.speed(lat, lon, times, 1.0, 3.0).tolist() == [2, 1, 4, 4, 1]
+
+
+def test_speed_and_distance_treat_a_profile_as_one_fix():
+    # two profiles of three levels: each level compares with the previous profile's fix
+    lat = [0.0, 0.0, 0.0, 0.1, 0.1, 0.1]
+    lon = [0.0] * 6
+    times = seconds(0, 0, 0, 86400, 86400, 86400)
+    assert qc_position.speed(lat, lon, times, 0.1, 1.0).tolist() == [2, 2, 2, 3, 3, 3]
+    # ~11.1 km between the fixes
+    assert qc_position.distance(lat, lon, 10_000, 20_000, time=times).tolist() == \
+        [2, 2, 2, 3, 3, 3]
+    assert qc_position.distance(lat, lon, 20_000, time=times).tolist() == [2, 2, 2, 1, 1, 1]
+
+
+@pytest.mark.parametrize("lat, lon, usable, expected", [
+    ([0, 0, 1, 1], [0, 0, 0, 0], None, [2, 1, 4, 1]),             # 111 km jump, then still
+    ([0, NAN, 1, 1], [0, 0, 0, 0], None, [2, 9, 4, 1]),           # missing: from the last known
+    ([0, 5, 0, 0], [0, 0, 0, 0], [1, 0, 1, 1], [2, 2, 1, 1]),      # unusable fix skipped
+])
+def test_distance(lat, lon, usable, expected):
+    use = None if usable is None else np.array(usable, dtype=bool)
+    assert qc_position.distance(lat, lon, 50_000, 100_000, usable=use).tolist() == expected
 
 
 def test_time_check():
@@ -165,6 +271,15 @@ def test_climatology_members_seasons_and_depth_bands():
         assert qc.climatology([10.0] * 5, times, depth, order).tolist()[1] == 3
 
 
+def test_ordering_by_profile_keeps_profiles_apart_in_depth_order():
+    t0, t1 = np.datetime64("2020-01-01", "us"), np.datetime64("2020-01-11", "us")
+    times = np.array([t1, t1, t0, t0, t0])
+    perm, segment = qc.ordering(np.array([0, 0, 0, 0, 1]), times, profile=np.array([7, 7, 3, 3, 3]),
+                                depth=np.array([10.0, 5.0, 10.0, NAN, 0.0]))
+    # platform 0: profile 3 (missing depth last), then profile 7 in depth order; platform 1
+    assert perm.tolist() == [2, 3, 1, 0, 4] and segment.tolist() == [0, 0, 1, 1, 2]
+
+
 def test_ordering_is_stable_and_groups_platforms():
     times = np.array(["2020-01-02", "2020-01-01", "NaT", "2020-01-01", "2020-01-01"],
                      dtype="datetime64[us]")
@@ -189,11 +304,17 @@ def test_windowed_equals_unwindowed(xs, window, seg_draw, step):
     cases = [
         (qc.spike, (x,), {"suspect_threshold": 1.0, "fail_threshold": 3.0}, 1),
         (qc.rate_of_change, (x, times), {"suspect_threshold": 0.01}, 1),
-        (qc.speed, (x, x, times), {"suspect_threshold": 100.0, "fail_threshold": 500.0}, 1),
         (qc.density_inversion, (x, np.arange(n, dtype=float)), {"suspect_threshold": -0.5}, 1),
         (qc.flat_line, (np.round(x), times), {"tolerance": 0.5, "suspect_seconds": 300,
                                               "fail_seconds": 600},
-         qc.flat_line_overlap(times, 600, segment)),
+         qc.time_window_overlap(times, 600, segment)),
+        # thresholds no deviation of these values can equal (ties may round either way)
+        (qc.attenuated_signal, (x, times), {"suspect_threshold": 1.2345678,
+                                            "fail_threshold": 0.3456789, "period_seconds": 400},
+         qc.time_window_overlap(times, 400, segment)),
+        (qc.attenuated_signal, (np.round(x), times), {
+            "suspect_threshold": 2.5, "fail_threshold": 0.5, "period_seconds": 300,
+            "check": "range", "min_obs": 3}, qc.time_window_overlap(times, 300, segment)),
     ]
     for fn, arrays, kwargs, overlap in cases:
         whole = fn(*arrays, segment=segment, **kwargs)

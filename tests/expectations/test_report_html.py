@@ -94,9 +94,10 @@ def check_page(text: str, info: dict) -> Page:
     for var, tests in info["qc"]["qc"].items():
         for test, counts in tests.items():
             for flag in FLAGS:
-                assert page.number(var=var, test=test, flag=flag) == counts[flag]
+                assert page.number(var=var, test=test, flag=flag) == counts.get(flag, 0)
             assert page.number(var=var, test=test, flag="total") == sum(counts.values())
-            assert page.number(var=var, test="overview", flag=flag) == tests["aggregate"][flag]
+            assert page.number(var=var, test="overview", flag=flag) == \
+                tests["aggregate"].get(flag, 0)
     for reason, n in info["quarantine"]["by_reason"].items():
         assert page.number(reason=reason) == n
     assert page.number(reason="total") == sum(info["quarantine"]["by_reason"].values())
@@ -105,8 +106,9 @@ def check_page(text: str, info: dict) -> Page:
             assert page.number(source=source, reason=reason) == per.get(reason, 0)
     for key in ("rows_in", "rows_out", "rows_dropped", "rows_quarantined"):
         assert page.number(count=key) == info["counts"][key]
-    # per variable: the daily flag fractions and the histogram, plus one overview bar
-    assert page.svgs == 3 * len(info["qc"]["qc"])
+    # per variable: the daily flag fractions and the histogram, plus one overview bar, and the
+    # series itself where the run collected it
+    assert page.svgs == 3 * len(info["qc"]["qc"]) + len(info["qc"].get("series") or {})
     return page
 
 
@@ -170,6 +172,44 @@ def test_quarantine_mismatch_is_flagged(tmp_path):
             "quarantine": {"by_reason": {"bad_time": 4}, "by_source": {}}}
     _json, html_path = write_report([], evaluate_gate([], QualityConfig()), info, tmp_path)
     assert "counted 5 quarantined rows but the reasons add up to 4" in html_path.read_text()
+
+
+def test_report_shows_the_series_and_the_first_flagged_and_quarantined_rows(tmp_path):
+    """Row-level view: the values over time with flagged samples marked, the first flagged rows
+    of each variable with the tests that flagged them, and the first quarantined records with
+    their content -- from the stats QC computes on a planted-event series."""
+    import pyarrow.compute as pc
+
+    from expectations.qc_apply import apply_qc, plan_qc, quarantine_rows
+    from expectations.qc_config import QCConfig
+    from expectations.qc_stats import SAMPLE_ROWS, with_quarantine_sample
+    from tests.expectations import test_qc_planted_support as planted
+
+    table, columns = planted.timeseries()
+    result = apply_qc(table, plan_qc(columns, QCConfig(hard_tests=["gross_range"])))
+    hard = result.hard_fail
+    quarantined = quarantine_rows(result.table.filter(hard), pc.filter(result.reasons, hard))
+    stats = with_quarantine_sample(result.stats, quarantined)
+    assert quarantined.num_rows == 3  # 45 degC, +inf degC and 45 psu
+    counts = {"rows_in": table.num_rows, "rows_out": table.num_rows - quarantined.num_rows,
+              "rows_dropped": 0, "rows_quarantined": quarantined.num_rows}
+    reasons = pc.value_counts(quarantined.column("reason")).to_pylist()
+    info = {"dataset": "planted", "counts": counts, "qc": stats,
+            "quarantine": {"by_reason": {r["values"]: r["counts"] for r in reasons},
+                           "by_source": {}}}
+    json_path, html_path = write_report([], evaluate_gate([], QualityConfig()), info, tmp_path)
+    text = html_path.read_text(encoding="utf-8")
+    page = check_page(text, json.loads(json_path.read_text())["info"])
+    for var in planted.VARIABLES:
+        assert f"{var}: values over time" in text
+        rows = text.count(f"<tr data-sample='{var}'>")
+        assert rows == len(stats["samples"][var]) == SAMPLE_ROWS
+    first = stats["samples"][planted.T][0]
+    assert f"<td>{first['time'][:10]} {first['time'][11:19]}</td>" in text
+    assert text.count("<tr data-quarantined='qc_fail:") == quarantined.num_rows
+    assert "sea_water_temperature=45 failed the gross_range test" in text
+    assert "&quot;sea_water_temperature&quot;:45" in text  # the row's content, escaped
+    assert page.ids >= EXPECTED_SECTIONS
 
 
 # --- a real run ------------------------------------------------------------------------------

@@ -111,3 +111,34 @@ def test_flag_bar_shares():
     widths = {r["fill"]: float(r["width"]) for r in _rects(svg)}
     assert widths == {plots.FLAG_COLOURS["1"]: 150.0, plots.FLAG_COLOURS["4"]: 50.0}
     assert plots.flag_bar_svg({}) == ""
+
+
+def test_series_bars_span_each_bins_values_and_flagged_values_are_marked():
+    # 60-minute bins (level 6 would be 64; level 0 with minute ids keeps the arithmetic plain)
+    series = {"level": 0, "bins": {
+        "0": [10, 1.0, 3.0, 0, 0, None, None],
+        "1": [10, 2.0, 4.0, 1, 0, 4.0, 4.0],
+        "3": [5, 0.0, 9.0, 0, 2, 0.0, 9.0]}}   # bin 2 is a gap in the record
+    width, height = 400, 240
+    svg = plots.series_svg(series, title="temp", width=width, height=height)
+    left, top = plots._MARGIN["left"], plots._MARGIN["top"] + 14
+    plot_w = width - left - plots._MARGIN["right"]
+    plot_h = height - top - plots._MARGIN["bottom"]
+    bars = [r for r in _rects(svg) if r["fill"] == "#74c0fc" and float(r["y"]) > top - 1]
+    assert len(bars) == 3  # the gap is not drawn
+    # values 0..9 over the plot height; the last bin starts at minute 3 of a 4-minute span
+    spans = sorted((float(r["y"]), float(r["height"])) for r in bars)
+    assert spans[0] == pytest.approx((top, plot_h), abs=0.01)          # 0 to 9
+    assert float(bars[2]["x"]) == pytest.approx(left + plot_w * 3 / 4, abs=0.01)
+    circles = re.findall(r"<circle cx='([^']*)' cy='([^']*)' r='3' fill='([^']*)'>", svg)
+    fills = sorted(c[2] for c in circles)
+    assert fills == sorted([plots.FLAG_COLOURS["3"], plots.FLAG_COLOURS["4"],
+                            plots.FLAG_COLOURS["4"]])
+    suspect = [c for c in circles if c[2] == plots.FLAG_COLOURS["3"]][0]
+    assert float(suspect[1]) == pytest.approx(top + plot_h * (1 - 4 / 9), abs=0.01)
+    assert "1 suspect" in svg and "2 fail" in svg and "<script" not in svg
+
+
+def test_series_of_nothing_draws_nothing():
+    assert plots.series_svg({}) == ""
+    assert plots.series_svg({"level": 3, "bins": {"5": [0, None, None, 0, 1, None, None]}}) == ""

@@ -96,3 +96,35 @@ def test_file_buffer_learns_the_compression_ratio(arrow_bytes, file_bytes, ratio
     buffer = steps.FileBuffer(1, 1)
     buffer.observe(arrow_bytes, file_bytes)
     assert buffer.ratio == ratio
+
+
+def test_qc_chunk_quarantines_hard_failed_rows_with_their_content():
+    """A row a hard QC test fails leaves the dataset for the quarantine with its time, position
+    and values (``raw``, JSON), not only its reason; the chunk's summary samples it."""
+    import json
+
+    from connectors.base import ColumnInfo
+    from expectations.qc_apply import extend_schema, plan_qc
+    from expectations.qc_config import QCConfig
+
+    columns = [ColumnInfo("time", "coordinate"), ColumnInfo("latitude", "coordinate"),
+               ColumnInfo("sea_water_temperature", "variable"),
+               ColumnInfo("source_file", "source")]
+    table = pa.table({
+        "time": pa.array([dt.datetime(2025, 1, 1, h, tzinfo=UTC) for h in range(3)],
+                         pa.timestamp("us", tz="UTC")),
+        "latitude": [10.0, 10.5, 11.0], "sea_water_temperature": [12.0, 99.5, 13.0],
+        "source_file": ["a.nc"] * 3})
+    plan = plan_qc(columns, QCConfig(hard_tests=["gross_range"]))
+    out = steps.ChunkOutput(chunk(), table, rows_in=3, rows_dropped=0, quarantine=None)
+    out = steps.qc_chunk(out, plan, extend_schema(table.schema, plan))
+    assert out.table.num_rows == 2 and out.rows_quarantined == 1
+    assert out.quarantine.schema == QUARANTINE_SCHEMA
+    record = out.quarantine.to_pylist()[0]
+    assert record["reason"] == "qc_fail:sea_water_temperature:gross_range"
+    assert record["detail"] == "sea_water_temperature=99.5 failed the gross_range test"
+    row = json.loads(record["raw"])
+    assert (row["time"], row["latitude"], row["sea_water_temperature"]) == \
+        ("2025-01-01T01:00:00.000000Z", 10.5, 99.5)
+    sample = steps.chunk_summary(out)["qc"]["quarantine_sample"]
+    assert [r["raw"] for r in sample] == [record["raw"]]
