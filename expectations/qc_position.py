@@ -3,8 +3,8 @@
 Same habits as :mod:`expectations.qc` (arrays in, a ``uint8`` flag array out, no loop over
 samples). Three questions are kept apart, so a flag says which one failed:
 
-- :func:`coordinates` -- can the position exist at all? (``|lat| > 90``, longitude outside
-  [-180, 360], one coordinate missing, an infinity: FAIL);
+- :func:`coordinates` -- can the position exist at all? (``|lat| > 90``, ``|lon| > 180``, one
+  coordinate missing, an infinity: FAIL);
 - :func:`region` -- is it where the data set is meant to be? (outside: SUSPECT or FAIL, the
   recipe's choice);
 - :func:`speed` and :func:`distance` -- is the step from the platform's previous fix plausible?
@@ -25,8 +25,9 @@ from expectations.flags import FAIL, GOOD, MISSING, NOT_EVALUATED, SUSPECT, comb
 from expectations.qc import _all_within, _float, _micros, _starts, _threshold_flags
 
 EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius
-#: longitudes are accepted in both conventions, [-180, 180] and [0, 360]
-LON_MIN, LON_MAX = -180.0, 360.0
+#: the connectors shift longitudes of the 0-360 convention into [-180, 180) and keep anything
+#: else raw (connectors.geo), so a longitude past 180 here is impossible (an AIS 200.2, say)
+LON_MIN, LON_MAX = -180.0, 180.0
 
 
 def haversine(lat1, lon1, lat2, lon2) -> np.ndarray:
@@ -42,10 +43,8 @@ def haversine(lat1, lon1, lat2, lon2) -> np.ndarray:
 
 def coordinates(latitude, longitude) -> np.ndarray:
     """Impossible coordinates (ioos_qc ``location_test``): both missing -> MISSING; one missing,
-    an infinity, ``|lat| > 90`` or a longitude outside [-180, 360] -> FAIL.
-
-    Difference from ioos_qc: longitudes in (180, 360] are valid (the 0-360 convention of many
-    models and Pacific data sets); ioos_qc fails them.
+    an infinity, ``|lat| > 90`` or ``|lon| > 180`` -> FAIL (as ioos_qc). Longitudes of the 0-360
+    convention never reach this test: the connectors shift them (:mod:`connectors.geo`).
     """
     lat, lon = _float(latitude), _float(longitude)
     if _all_within(lat, -90.0, 90.0) and _all_within(lon, LON_MIN, LON_MAX):

@@ -81,6 +81,9 @@ def cmd_check(args, console: Console) -> int:
     n_chunks = sum(len(p.chunks) for _, p in plans)
     console.print(f"{len(plans)} source file(s), {n_chunks} chunk(s), "
                   f"{sum(p.size for _, p in plans):,} bytes")
+    for _, plan in plans:  # choices a connector made that the recipe may want to pin
+        for note in plan.attributes.get("notes", ()):
+            console.print(f"[yellow]note:[/] {escape(Path(plan.uri).name)}: {escape(note)}")
     rows = [(i.name, str(schema.field(i.name).type), i.units, i.source_name, i.conversion)
             for i in columns_info(schema)]
     console.print(table("Columns", ["column", "type", "units", "from", "conversion"], rows))

@@ -24,6 +24,7 @@ import hashlib
 import importlib
 import json
 import logging
+import math
 import os
 import socket
 import subprocess
@@ -937,6 +938,8 @@ def _jsonable(value):
         value = value.item()
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "inf", "-inf", "nan": the manifest is strict JSON (RFC 8259)
     return value
 
 

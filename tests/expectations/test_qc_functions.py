@@ -145,8 +145,9 @@ def test_flat_line_refuses_unsorted_times():
 
 
 @pytest.mark.parametrize("lat, lon, expected", [
-    (0, 0, 1), (91, 0, 4), (NAN, NAN, 9), (NAN, 5, 4), (10, 200, 1),   # 0-360 longitudes exist
-    (10, 360, 1), (10, 360.5, 4), (10, -180, 1), (10, -180.5, 4), (np.inf, 0, 4),
+    (0, 0, 1), (91, 0, 4), (NAN, NAN, 9), (NAN, 5, 4), (10, 180, 1),
+    (10, 200, 4), (10, 360.5, 4), (10, -180, 1), (10, -180.5, 4), (np.inf, 0, 4),  # connectors
+    # shift 0-360 longitudes: one past 180 here is impossible (an AIS 200.2)
     (0, -np.inf, 4), (-90, 0, 1),
 ])
 def test_coordinates_are_possible(lat, lon, expected):
@@ -156,13 +157,13 @@ def test_coordinates_are_possible(lat, lon, expected):
 
 def test_region_is_apart_from_impossible_coordinates_and_can_be_suspect():
     lat = [0, 91, NAN, 10, 45, 60, 30]
-    lon = [0, 0, NAN, 200, 10, 0, -170]
+    lon = [0, 0, NAN, 150, 10, 0, -170]
     box = (-20, -20, 20, 50)
     assert qc_position.region(lat, lon, bbox=box).tolist() == [1, 2, 9, 4, 1, 4, 4]
     assert qc_position.region(lat, lon, bbox=box, outside=fl.SUSPECT).tolist() == \
         [1, 2, 9, 3, 1, 3, 3]
     # a box across the antimeridian, written in 0-360 or in -180..180, holds both conventions
-    assert qc_position.region([30, 30, 30], [190, -170, 0], bbox=(170, 0, 200, 50)).tolist() \
+    assert qc_position.region([30, 30, 30], [175, -170, 0], bbox=(170, 0, 200, 50)).tolist() \
         == [1, 1, 4]
     assert qc_position.location(lat, lon, bbox=box).tolist() == [1, 4, 9, 4, 1, 4, 4]
 
