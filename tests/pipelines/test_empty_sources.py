@@ -1,6 +1,7 @@
 """Which runs yield nothing to commit, and how the message says why (pipelines.empty_sources)."""
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
 from connectors.base import SourcePlan
@@ -18,7 +19,8 @@ sources: [{kind: ais_nmea, uri: '*.nmea'}]
 
 
 def _plan(uri: str, size: int) -> tuple[int, SourcePlan]:
-    return 0, SourcePlan(uri=uri, sha256="a" * 64, size=size, schema=None, columns=(), chunks=())
+    return 0, SourcePlan(uri=uri, sha256="a" * 64, size=size, schema=pa.schema([]), columns=(),
+                         chunks=())
 
 
 def _counts(rows_in=0, out=0, dropped=0, reasons=None) -> dict:
