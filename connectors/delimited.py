@@ -39,7 +39,7 @@ from connectors.base import (
 )
 from connectors.config import Frozen, SourceConfig, VariableMapping
 from connectors.exceptions import MissingVariableError, UnreadableSourceError
-from connectors.units import Conversion, canonical_name, canonical_units, conversion
+from connectors.units import Conversion, canonical_name, canonical_units, column_conversion
 
 #: files under this size are read as one chunk
 DEFAULT_CHUNK_BYTES = 64 * 2**20
@@ -601,10 +601,10 @@ def plan_variable(source: str, mapping: VariableMapping, file_units: str | None,
     """Name, canonical units and the conversion of one source column."""
     name = output_name(source, mapping)
     canon = canonical_name(mapping.standard_name) or canonical_name(name)
-    target = canonical_units(canon) if canon else None
     units = mapping.units or file_units
-    conv = conversion(units, target, variable=source, source=uri)
-    info = ColumnInfo(name=name, role="variable", units=target or units,
+    conv = column_conversion(units, canonical_units(canon) if canon else None, mapping.units_to,
+                             variable=source, source=uri)
+    info = ColumnInfo(name=name, role="variable", units=conv.target_units or None,
                       standard_name=mapping.standard_name or canon, source_name=source,
                       source_units=units, conversion=conv.description)
     return VariablePlan(source, info, conv, mapping.dtype)

@@ -227,9 +227,9 @@ def variable_column(var: str, mapping: VariableMapping, attrs: dict, *,
     name = mapping.name or cu.canonical_name(standard_name) or _identifier(standard_name) \
         or _identifier(var)
     source_units = mapping.units or attrs.get("units")
-    target = cu.canonical_units(name)
-    conv = cu.conversion(source_units, target, variable=var, source=source)
-    info = ColumnInfo(name, "variable", units=target or source_units,
+    conv = cu.column_conversion(source_units, cu.canonical_units(name), mapping.units_to,
+                                variable=var, source=source)
+    info = ColumnInfo(name, "variable", units=conv.target_units or None,
                       standard_name=standard_name, long_name=attrs.get("long_name"),
                       source_name=var, source_units=source_units, conversion=conv.description)
     return info, conv

@@ -282,7 +282,8 @@ def _output_variable(ds, name: str, mapping: VariableMapping, uri: str):
     column = mapping.name or canonical or standard_name or name.lower()
     source_units = mapping.units or _attr(var, "units") or None
     target = units.canonical_units(canonical) if canonical else None
-    conversion = units.conversion(source_units, target, variable=name, source=uri)
+    conversion = units.column_conversion(source_units, target, mapping.units_to, variable=name,
+                                         source=uri)
     info = ColumnInfo(column, "variable", units=conversion.target_units or None,
                       standard_name=standard_name, long_name=_attr(var, "long_name") or None,
                       source_name=name, source_units=source_units,
