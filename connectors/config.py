@@ -5,7 +5,7 @@ with the model of the kind it names, so unknown keys and bad values are reported
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -45,6 +45,10 @@ class VariableMapping(Frozen):
 class SourceConfig(Frozen):
     """Keys shared by every source kind."""
 
+    #: shared keys a kind refuses (e.g. ``variables`` of fixed-schema kinds): left out of its
+    #: key reference (connectors.reference)
+    reference_omit: ClassVar[tuple[str, ...]] = ()
+
     kind: str = Field(description="the source kind; `haina kinds` lists them",
                       examples=["netcdf_grid"])
     name: str | None = Field(
@@ -61,7 +65,7 @@ class SourceConfig(Frozen):
         description="source variable -> mapping (keys: name, standard_name, units, units_to, "
                     "dtype); a bare string is the output column name, a list keeps the names "
                     "(default: every data variable)",
-        examples=["{so: {name: sea_water_salinity}}"])
+        examples=[{"so": {"name": "sea_water_salinity"}}])
     licence: str | None = Field(default=None, description="licence of the source data",
                                 examples=["CC-BY-4.0"])
     attribution: str | None = Field(default=None, description="credit line for the source",
