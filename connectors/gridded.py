@@ -67,7 +67,8 @@ class GriddedConfig(SourceConfig):
     chunk_size: Annotated[int, Field(gt=0)] | Literal["auto"] = Field(
         default="auto",
         description="indices along chunk_dim per chunk; 'auto' keeps a chunk under "
-                    "target_chunk_cells cells")
+                    "target_chunk_cells cells",
+        examples=[1])
     target_chunk_cells: int = Field(
         default=4_000_000, gt=0,
         description="with chunk_size auto, the most grid cells in one chunk",
