@@ -8,7 +8,7 @@ HAINA  := $(VENV)/bin/haina
 STAMP  := $(VENV)/.haina-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup bench clean lock
+.PHONY: demo test setup bench clean lock docs
 
 setup: $(STAMP)
 
@@ -31,6 +31,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/grid_bench.py
+
+# Regenerate docs/connectors.md (every recipe key of every source kind) from the config models;
+# tests/connectors/test_reference.py fails while the committed file differs.
+docs: $(STAMP)
+	$(PY) -m connectors.reference > docs/connectors.md
 
 # Refresh the constraints file from the current environment (after changing dependencies).
 lock: $(STAMP)

@@ -22,7 +22,7 @@ import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -46,8 +46,12 @@ _MiB = 1 << 20
 
 
 class _AisConfig(SourceConfig):
-    #: byte size of one chunk; files up to this size are read as one chunk
-    chunk_bytes: int = Field(default=64 * _MiB, ge=4096)
+    reference_omit: ClassVar[tuple[str, ...]] = ("variables",)  # a fixed schema: refused
+
+    chunk_bytes: int = Field(
+        default=64 * _MiB, ge=4096,
+        description="byte size of one chunk; files up to this size are read as one chunk",
+        examples=[16777216])
 
     @field_validator("variables")
     @classmethod
@@ -60,16 +64,24 @@ class _AisConfig(SourceConfig):
 
 class AisNmeaConfig(_AisConfig):
     kind: Literal["ais_nmea"] = "ais_nmea"
-    #: fill static fields (name, type, dimensions...) onto every row of the same MMSI
-    join_static: bool = True
+    join_static: bool = Field(
+        default=True,
+        description="fill static fields (name, type, dimensions...) onto every row of the same "
+                    "MMSI")
 
 
 class AisCsvConfig(_AisConfig):
     kind: Literal["ais_csv"] = "ais_csv"
-    layout: Literal["marinecadastre", "aisdk", "auto"] = "auto"
-    #: the file's text encoding (ASCII-compatible: utf-8, latin-1, cp1252...); a line that does
-    #: not decode (a Latin-1 vessel name in a UTF-8 file) is quarantined as ``encoding``
-    encoding: str = "utf-8"
+    layout: Literal["marinecadastre", "aisdk", "auto"] = Field(
+        default="auto",
+        description="the column layout: marinecadastre (US), aisdk (Danish Maritime Authority), "
+                    "or auto (from the header)")
+    encoding: str = Field(
+        default="utf-8",
+        description="the file's text encoding (ASCII-compatible: utf-8, latin-1, cp1252...); a "
+                    "line that does not decode (a Latin-1 vessel name in a UTF-8 file) is "
+                    "quarantined as `encoding`",
+        examples=["latin-1"])
 
     @field_validator("encoding")
     @classmethod
@@ -553,6 +565,8 @@ def decode_lines(lines: list[bytes], first_line: int, source_file: str, plan_sch
 
 
 class AisNmea(Connector):
+    """AIS NMEA 0183 sentences (!AIVDM/!AIVDO, multi-part joined) to vessel positions."""
+
     kind = "ais_nmea"
     config_model = AisNmeaConfig
 
@@ -816,6 +830,8 @@ def read_csv_chunk(config: AisCsvConfig, chunk: ChunkSpec, plan_schema: pa.Schem
 
 
 class AisCsv(Connector):
+    """AIS position tables in CSV (MarineCadastre or Danish AISDK layout) to vessel positions."""
+
     kind = "ais_csv"
     config_model = AisCsvConfig
 

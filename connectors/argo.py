@@ -47,11 +47,18 @@ class ArgoConfig(SourceConfig):
     (``PRES``, ``TEMP``, ``PSAL``, ``DOXY`` ...); by default every parameter of the file is read."""
 
     kind: Literal["argo"] = "argo"
-    #: use ``*_ADJUSTED`` values (and flags) where the data mode is D or A; false: raw everywhere
-    prefer_adjusted: bool = True
-    #: depth from (adjusted) PRES and latitude, UNESCO 1983; false leaves depth null
-    pressure_to_depth: bool = True
-    profiles_per_chunk: int = Field(default=500, ge=1)
+    prefer_adjusted: bool = Field(
+        default=True,
+        description="use `*_ADJUSTED` values (and flags) where the data mode is D or A; false: "
+                    "raw everywhere")
+    pressure_to_depth: bool = Field(
+        default=True,
+        description="depth from (adjusted) PRES and latitude, UNESCO 1983; false leaves depth "
+                    "null")
+    profiles_per_chunk: int = Field(
+        default=500, ge=1,
+        description="profiles read per chunk",
+        examples=[100])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,6 +320,8 @@ def _finish(per_level, lay: ArgoLayout, occupied, offset, uri) -> ChunkResult:
 
 
 class ArgoNetCDF(Connector):
+    """Argo GDAC profile files (netCDF) to one row per profile level, adjusted values preferred."""
+
     kind = "argo"
     config_model = ArgoConfig
 

@@ -5,7 +5,7 @@ with the model of the kind it names, so unknown keys and bad values are reported
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -19,26 +19,57 @@ class VariableMapping(Frozen):
 
     ``name`` is the output column (default: the variable's CF ``standard_name``); ``standard_name``
     supplies one where the file has none; ``units`` overrides a wrong or missing units label in the
-    file; ``dtype`` is the output float type.
+    file; ``units_to`` converts a column that is not canonical to other units; ``dtype`` is the
+    output float type.
     """
 
-    name: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
-    standard_name: str | None = None
-    units: str | None = None
-    dtype: Literal["float32", "float64"] = "float32"
+    name: str | None = Field(
+        default=None, pattern=r"^[a-z][a-z0-9_]*$",
+        description="output column name (default: the canonical name of the variable's CF "
+                    "standard_name, else the variable name in lower case)",
+        examples=["sea_water_temperature"])
+    standard_name: str | None = Field(
+        default=None, description="CF standard_name, where the file has none or a wrong one",
+        examples=["sea_water_electrical_conductivity"])
+    units: str | None = Field(
+        default=None, description="the source's units, where the file's label is missing or "
+                                  "wrong (udunits spelling)", examples=["mS cm-1"])
+    units_to: str | None = Field(
+        default=None, description="convert a column that is not canonical to these units (any "
+                                  "udunits-convertible target; canonical columns always have "
+                                  "their canonical units)", examples=["S m-1"])
+    dtype: Literal["float32", "float64"] = Field(
+        default="float32", description="output float type")
 
 
 class SourceConfig(Frozen):
     """Keys shared by every source kind."""
 
-    kind: str
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+    #: shared keys a kind refuses (e.g. ``variables`` of fixed-schema kinds): left out of its
+    #: key reference (connectors.reference)
+    reference_omit: ClassVar[tuple[str, ...]] = ()
+
+    kind: str = Field(description="the source kind; `haina kinds` lists them",
+                      examples=["netcdf_grid"])
+    name: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="a name for this source in lineage and reports (default: its position)",
+        examples=["cmems-so"])
     #: one glob or a list of globs; relative paths are relative to the recipe file
-    uri: str | list[str]
+    uri: str | list[str] = Field(
+        description="one glob or a list of globs; relative paths are relative to the recipe "
+                    "file", examples=["data/*.nc"])
     #: source variable -> mapping; a bare string is the output column name
-    variables: dict[str, VariableMapping] = Field(default_factory=dict)
-    licence: str | None = None
-    attribution: str | None = None
+    variables: dict[str, VariableMapping] = Field(
+        default_factory=dict,
+        description="source variable -> mapping (keys: name, standard_name, units, units_to, "
+                    "dtype); a bare string is the output column name, a list keeps the names "
+                    "(default: every data variable)",
+        examples=[{"so": {"name": "sea_water_salinity"}}])
+    licence: str | None = Field(default=None, description="licence of the source data",
+                                examples=["CC-BY-4.0"])
+    attribution: str | None = Field(default=None, description="credit line for the source",
+                                    examples=["E.U. Copernicus Marine Service Information"])
 
     @field_validator("variables", mode="before")
     @classmethod

@@ -39,7 +39,7 @@ from connectors.base import (
 )
 from connectors.config import Frozen, SourceConfig, VariableMapping
 from connectors.exceptions import MissingVariableError, UnreadableSourceError
-from connectors.units import Conversion, canonical_name, canonical_units, conversion
+from connectors.units import Conversion, canonical_name, canonical_units, column_conversion
 
 #: files under this size are read as one chunk
 DEFAULT_CHUNK_BYTES = 64 * 2**20
@@ -68,12 +68,20 @@ def _check_timezone(value: str) -> str:
 class TimeSpec(Frozen):
     """Where the time is and how to read it."""
 
-    #: one column, or several joined with a space before parsing (e.g. [YY, MM, DD, hh, mm])
-    columns: list[str] = Field(min_length=1)
-    #: "iso" (ISO 8601; an explicit offset wins over ``timezone``) or a strptime format
-    format: str = "iso"
-    #: IANA zone of times written without an offset
-    timezone: str = "UTC"
+    columns: list[str] = Field(
+        min_length=1,
+        description="one column, or several joined with a space before parsing (e.g. [YY, MM, "
+                    "DD, hh, mm])",
+        examples=[["YY", "MM", "DD", "hh", "mm"]])
+    format: str = Field(
+        default="iso",
+        description="'iso' (ISO 8601; an explicit offset wins over `timezone`) or a strptime "
+                    "format",
+        examples=["%Y %m %d %H %M"])
+    timezone: str = Field(
+        default="UTC",
+        description="IANA zone of times written without an offset",
+        examples=["Asia/Shanghai"])
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -89,20 +97,46 @@ class TimeSpec(Frozen):
 class StationConfig(SourceConfig):
     """Keys shared by the station kinds: where the station is, and how to chunk."""
 
-    station_id: str | None = None
-    latitude: float | None = Field(default=None, ge=-90, le=90)
-    longitude: float | None = Field(default=None, ge=-180, le=360)
-    depth: float | None = None
-    #: output rows ascending in time within each chunk (stable: equal times keep file order)
-    sort_by_time: bool = True
-    chunk_bytes: int = Field(default=DEFAULT_CHUNK_BYTES, ge=4096)
-    #: tokens read as missing (null) in every column; NaN values become null too
-    missing_values: list[str] = Field(default_factory=lambda: ["", "NaN", "nan", "NA", "N/A"])
-    #: numeric sentinels read as missing, e.g. [-999, 9999]
-    fill_values: list[float] = Field(default_factory=list)
-    #: the file's text encoding (any ASCII-compatible Python codec: utf-8, latin-1, cp1252...);
-    #: a line that does not decode is quarantined as ``encoding``, not the whole file
-    encoding: str = "utf-8"
+    station_id: str | None = Field(
+        default=None,
+        description="a literal station id, for files that carry none",
+        examples=["46050"])
+    latitude: float | None = Field(
+        default=None, ge=-90, le=90,
+        description="the station's latitude in degrees north, for files without a latitude "
+                    "column",
+        examples=[44.669])
+    longitude: float | None = Field(
+        default=None, ge=-180, le=360,
+        description="the station's longitude in degrees east (0-360 is shifted to -180..180), "
+                    "for files without a longitude column",
+        examples=[-124.546])
+    depth: float | None = Field(
+        default=None,
+        description="the sensor depth in metres, positive down, for files without a depth column",
+        examples=[1.5])
+    sort_by_time: bool = Field(
+        default=True,
+        description="output rows ascending in time within each chunk (stable: equal times keep "
+                    "file order)")
+    chunk_bytes: int = Field(
+        default=DEFAULT_CHUNK_BYTES, ge=4096,
+        description="bytes of text per chunk; chunks end on line boundaries",
+        examples=[8388608])
+    missing_values: list[str] = Field(
+        default_factory=lambda: ["", "NaN", "nan", "NA", "N/A"],
+        description="tokens read as missing (null) in every column; NaN values become null too",
+        examples=[["", "NaN", "-"]])
+    fill_values: list[float] = Field(
+        default_factory=list,
+        description="numeric sentinels read as missing, e.g. [-999, 9999]",
+        examples=[[-999, 9999]])
+    encoding: str = Field(
+        default="utf-8",
+        description="the file's text encoding (any ASCII-compatible Python codec: utf-8, "
+                    "latin-1, cp1252...); a line that does not decode is quarantined as "
+                    "`encoding`, not the whole file",
+        examples=["latin-1"])
 
     @field_validator("encoding")
     @classmethod
@@ -114,24 +148,53 @@ class DelimitedConfig(StationConfig):
     """A declarative description of one delimited text layout (see ``examples/recipes``)."""
 
     kind: Literal["delimited"]
-    #: one character, or "whitespace" for runs of blanks (fixed-width-ish tables)
-    delimiter: str = ","
-    #: quoted fields must start right after the delimiter (blanks around numbers are fine)
-    quote_char: str | None = '"'
-    #: lines starting with this prefix are skipped wherever they are
-    comment: str | None = None
-    #: physical lines skipped before the header (a preamble without a comment prefix)
-    skip_lines: int = Field(default=0, ge=0)
-    #: the first (non-comment) line holds column names; else give ``column_names``
-    header: bool = True
-    #: the line after the header holds units (ERDDAP .csv style)
-    units_line: bool = False
-    column_names: list[str] | None = None
-    time: TimeSpec
-    station_id_column: str | None = None
-    latitude_column: str | None = None
-    longitude_column: str | None = None
-    depth_column: str | None = None
+    delimiter: str = Field(
+        default=",",
+        description="one character, or 'whitespace' for runs of blanks (fixed-width-ish tables)",
+        examples=["whitespace"])
+    quote_char: str | None = Field(
+        default='"',
+        description="quoted fields must start right after the delimiter (blanks around numbers "
+                    "are fine)",
+        examples=["'"])
+    comment: str | None = Field(
+        default=None,
+        description="lines starting with this prefix are skipped wherever they are",
+        examples=["#"])
+    skip_lines: int = Field(
+        default=0, ge=0,
+        description="physical lines skipped before the header (a preamble without a comment "
+                    "prefix)",
+        examples=[2])
+    header: bool = Field(
+        default=True,
+        description="the first (non-comment) line holds column names; else give `column_names`")
+    units_line: bool = Field(
+        default=False,
+        description="the line after the header holds units (ERDDAP .csv style)")
+    column_names: list[str] | None = Field(
+        default=None,
+        description="every column's name, where the file has no header line (header: false)",
+        examples=[["time", "temp", "salt"]])
+    time: TimeSpec = Field(
+        description="where the time is and how to read it (keys below)",
+        examples=[{"columns": "time", "format": "iso"}])
+    station_id_column: str | None = Field(
+        default=None,
+        description="the column holding the station id",
+        examples=["station"])
+    latitude_column: str | None = Field(
+        default=None,
+        description="the column holding the latitude (degrees north)",
+        examples=["latitude"])
+    longitude_column: str | None = Field(
+        default=None,
+        description="the column holding the longitude (degrees east)",
+        examples=["longitude"])
+    depth_column: str | None = Field(
+        default=None,
+        description="the column holding the depth (metres, positive down)",
+        examples=["depth"])
 
     @field_validator("delimiter")
     @classmethod
@@ -601,10 +664,10 @@ def plan_variable(source: str, mapping: VariableMapping, file_units: str | None,
     """Name, canonical units and the conversion of one source column."""
     name = output_name(source, mapping)
     canon = canonical_name(mapping.standard_name) or canonical_name(name)
-    target = canonical_units(canon) if canon else None
     units = mapping.units or file_units
-    conv = conversion(units, target, variable=source, source=uri)
-    info = ColumnInfo(name=name, role="variable", units=target or units,
+    conv = column_conversion(units, canonical_units(canon) if canon else None, mapping.units_to,
+                             variable=source, source=uri)
+    info = ColumnInfo(name=name, role="variable", units=conv.target_units or None,
                       standard_name=mapping.standard_name or canon, source_name=source,
                       source_units=units, conversion=conv.description)
     return VariablePlan(source, info, conv, mapping.dtype)

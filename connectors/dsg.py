@@ -81,21 +81,47 @@ class DsgConfig(SourceConfig):
     """Recipe entry of kind ``netcdf_dsg``; every ``*_variable`` key overrides auto-detection."""
 
     kind: Literal["netcdf_dsg"] = "netcdf_dsg"
-    #: overrides the global featureType (missing, or wrong like OOI's ``point`` mooring)
-    feature_type: Literal[FEATURE_TYPES] | None = None
-    time_variable: str | None = None
-    latitude_variable: str | None = None
-    longitude_variable: str | None = None
-    depth_variable: str | None = None
-    pressure_variable: str | None = None
-    #: derive depth from pressure and latitude (UNESCO 1983) instead of a depth variable
-    pressure_to_depth: bool = False
-    #: a literal platform id for files that carry none (no cf_role variable)
-    platform_id: str | None = None
-    platform_id_variable: str | None = None
-    #: multidimensional files are sliced along their first dimension into chunks of about this
-    #: many observations
-    max_chunk_rows: int = Field(default=1_000_000, ge=1)
+    feature_type: Literal[FEATURE_TYPES] | None = Field(
+        default=None,
+        description="overrides the global featureType (missing, or wrong like OOI's `point` "
+                    "mooring)")
+    time_variable: str | None = Field(
+        default=None,
+        description="the time variable (default: found by its CF attributes)",
+        examples=["TIME"])
+    latitude_variable: str | None = Field(
+        default=None,
+        description="the latitude variable (default: found by its CF attributes)",
+        examples=["LATITUDE"])
+    longitude_variable: str | None = Field(
+        default=None,
+        description="the longitude variable (default: found by its CF attributes)",
+        examples=["LONGITUDE"])
+    depth_variable: str | None = Field(
+        default=None,
+        description="the depth variable (default: found by its CF attributes)",
+        examples=["DEPTH"])
+    pressure_variable: str | None = Field(
+        default=None,
+        description="the sea pressure variable, used with pressure_to_depth",
+        examples=["PRES"])
+    pressure_to_depth: bool = Field(
+        default=False,
+        description="derive depth from pressure and latitude (UNESCO 1983) instead of a depth "
+                    "variable")
+    platform_id: str | None = Field(
+        default=None,
+        description="a literal platform id for files that carry none (no cf_role variable)",
+        examples=["CE02SHSM"])
+    platform_id_variable: str | None = Field(
+        default=None,
+        description="the variable holding the platform id (default: the cf_role variable)",
+        examples=["station_name"])
+    max_chunk_rows: int = Field(
+        default=1_000_000, ge=1,
+        description="multidimensional files are sliced along their first dimension into chunks "
+                    "of about this many observations",
+        examples=[250000])
 
     @field_validator("feature_type", mode="before")
     @classmethod
@@ -227,9 +253,9 @@ def variable_column(var: str, mapping: VariableMapping, attrs: dict, *,
     name = mapping.name or cu.canonical_name(standard_name) or _identifier(standard_name) \
         or _identifier(var)
     source_units = mapping.units or attrs.get("units")
-    target = cu.canonical_units(name)
-    conv = cu.conversion(source_units, target, variable=var, source=source)
-    info = ColumnInfo(name, "variable", units=target or source_units,
+    conv = cu.column_conversion(source_units, cu.canonical_units(name), mapping.units_to,
+                                variable=var, source=source)
+    info = ColumnInfo(name, "variable", units=conv.target_units or None,
                       standard_name=standard_name, long_name=attrs.get("long_name"),
                       source_name=var, source_units=source_units, conversion=conv.description)
     return info, conv
@@ -666,6 +692,8 @@ def regroup_profiles(table: pa.Table) -> pa.Table:
 
 
 class DiscreteSamplingNetCDF(Connector):
+    """CF discrete sampling geometry netCDF (point, timeSeries, profile, trajectory) to rows."""
+
     kind = "netcdf_dsg"
     config_model = DsgConfig
 

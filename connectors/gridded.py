@@ -59,15 +59,28 @@ _UP_NAMES = ("height", "altitude")
 
 class GriddedConfig(SourceConfig):
     kind: Literal["netcdf_grid"]
-    #: default: the time dim if its length > 1, else the outermost dim longer than 1
-    chunk_dim: str | None = None
-    #: indices along chunk_dim per chunk; "auto" keeps a chunk under target_chunk_cells cells
-    chunk_size: Annotated[int, Field(gt=0)] | Literal["auto"] = "auto"
-    target_chunk_cells: int = Field(default=4_000_000, gt=0)
-    #: explicit coordinate variable names where CF attributes can't find them
-    coordinates: dict[Role, str] = {}
-    #: auto: from the depth variable's ``positive`` attribute / standard_name (height -> up)
-    depth_positive: Literal["auto", "down", "up"] = "auto"
+    chunk_dim: str | None = Field(
+        default=None,
+        description="the dimension chunks are cut along (default: the time dim if its length > "
+                    "1, else the outermost dim longer than 1)",
+        examples=["depth"])
+    chunk_size: Annotated[int, Field(gt=0)] | Literal["auto"] = Field(
+        default="auto",
+        description="indices along chunk_dim per chunk; 'auto' keeps a chunk under "
+                    "target_chunk_cells cells",
+        examples=[1])
+    target_chunk_cells: int = Field(
+        default=4_000_000, gt=0,
+        description="with chunk_size auto, the most grid cells in one chunk",
+        examples=[1000000])
+    coordinates: dict[Role, str] = Field(
+        default_factory=dict,
+        description="explicit coordinate variable names where CF attributes can't find them",
+        examples=[{"latitude": "nav_lat", "longitude": "nav_lon"}])
+    depth_positive: Literal["auto", "down", "up"] = Field(
+        default="auto",
+        description="which way depth values point; auto: from the depth variable's `positive` "
+                    "attribute / standard_name (height -> up)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -282,7 +295,8 @@ def _output_variable(ds, name: str, mapping: VariableMapping, uri: str):
     column = mapping.name or canonical or standard_name or name.lower()
     source_units = mapping.units or _attr(var, "units") or None
     target = units.canonical_units(canonical) if canonical else None
-    conversion = units.conversion(source_units, target, variable=name, source=uri)
+    conversion = units.column_conversion(source_units, target, mapping.units_to, variable=name,
+                                         source=uri)
     info = ColumnInfo(column, "variable", units=conversion.target_units or None,
                       standard_name=standard_name, long_name=_attr(var, "long_name") or None,
                       source_name=name, source_units=source_units,

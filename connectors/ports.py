@@ -43,7 +43,7 @@ import io
 import logging
 import re
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -88,35 +88,81 @@ _TIME_TYPE = pa.timestamp("us", tz="UTC")
 class ColumnSpec(Frozen):
     """How one remaining source column is written: output ``name`` and value ``type``."""
 
-    name: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
-    type: ColumnType = "auto"
+    name: str | None = Field(
+        default=None, pattern=r"^[a-z][a-z0-9_]*$",
+        description="output column name (default: the source name in snake case)",
+        examples=["harbour_size"])
+    type: ColumnType = Field(
+        default="auto",
+        description="value type of the output column (auto: inferred from the values)")
 
 
 class PortTableConfig(SourceConfig):
     """A recipe ``sources[]`` entry of kind ``port_table``."""
 
+    reference_omit: ClassVar[tuple[str, ...]] = ("variables",)
+
     kind: Literal["port_table"]
-    id_column: str = Field(min_length=1)
-    name_column: str | None = None
-    unlocode_column: str | None = None
-    country_column: str | None = None
-    latitude_column: str | None = None
-    longitude_column: str | None = None
-    #: a WKT ``POINT(lon lat)`` column, instead of latitude_column/longitude_column
-    wkt_column: str | None = None
-    time_column: str | None = None
-    #: strptime format of ``time_column``; ``%Y-%m`` gives the start of the month in UTC
-    time_format: str = "%Y-%m"
-    #: cell values (after trimming blanks) that mean "no value"; empty cells always do
-    missing_values: tuple[str, ...] = ("Unknown",)
-    delimiter: str = Field(default=",", min_length=1, max_length=1)
-    #: the file's text encoding (ASCII-compatible: utf-8, latin-1, cp1252...); a line that does
-    #: not decode is quarantined as ``encoding``, not the whole file
-    encoding: str = "utf-8"
-    #: remaining columns to keep (source name -> spec or output name); None keeps them all
-    columns: dict[str, ColumnSpec] | None = None
-    #: remaining columns to leave out when ``columns`` is not given
-    drop: tuple[str, ...] = ()
+    id_column: str = Field(
+        min_length=1,
+        description="the column holding the port id (required)",
+        examples=["INDEX_NO"])
+    name_column: str | None = Field(
+        default=None,
+        description="the column holding the port name",
+        examples=["PORT_NAME"])
+    unlocode_column: str | None = Field(
+        default=None,
+        description="the column holding the UN/LOCODE",
+        examples=["UN/LOCODE"])
+    country_column: str | None = Field(
+        default=None,
+        description="the column holding the country",
+        examples=["COUNTRY"])
+    latitude_column: str | None = Field(
+        default=None,
+        description="the column holding the latitude (degrees north)",
+        examples=["LATITUDE"])
+    longitude_column: str | None = Field(
+        default=None,
+        description="the column holding the longitude (degrees east)",
+        examples=["LONGITUDE"])
+    wkt_column: str | None = Field(
+        default=None,
+        description="a WKT `POINT(lon lat)` column, instead of latitude_column/longitude_column",
+        examples=["geometry"])
+    time_column: str | None = Field(
+        default=None,
+        description="the column holding a time (e.g. the month of a port call count)",
+        examples=["month"])
+    time_format: str = Field(
+        default="%Y-%m",
+        description="strptime format of `time_column`; `%Y-%m` gives the start of the month in "
+                    "UTC",
+        examples=["%Y-%m-%d"])
+    missing_values: tuple[str, ...] = Field(
+        default=("Unknown",),
+        description="cell values (after trimming blanks) that mean 'no value'; empty cells "
+                    "always do",
+        examples=[["Unknown", "-"]])
+    delimiter: str = Field(
+        default=",", min_length=1, max_length=1,
+        description="one character separating the fields",
+        examples=[";"])
+    encoding: str = Field(
+        default="utf-8",
+        description="the file's text encoding (ASCII-compatible: utf-8, latin-1, cp1252...); a "
+                    "line that does not decode is quarantined as `encoding`, not the whole file",
+        examples=["latin-1"])
+    columns: dict[str, ColumnSpec] | None = Field(
+        default=None,
+        description="remaining columns to keep (source name -> spec or output name); None keeps "
+                    "them all",
+        examples=[{"HARBORSIZE": {"name": "harbour_size", "type": "string"}}])
+    drop: tuple[str, ...] = Field(
+        default=(),
+        description="remaining columns to leave out when `columns` is not given",
+        examples=[["OBJECTID"]])
 
     @field_validator("encoding")
     @classmethod
@@ -711,7 +757,7 @@ def plan_schema(config: PortTableConfig, path: Path, uri: str) -> pa.Schema:
 
 
 class PortTable(Connector):
-    """``kind: port_table``: port registries and port-call/visit tables from CSV."""
+    """Port registries and port-call/visit tables from CSV."""
 
     kind = "port_table"
     config_model = PortTableConfig

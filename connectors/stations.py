@@ -58,7 +58,10 @@ class NdbcConfig(StationConfig):
     """NDBC ``realtime2/<station>.txt``; variables default to every column of NDBC_VARIABLES."""
 
     kind: Literal["ndbc_text"]
-    missing_values: list[str] = Field(default_factory=lambda: ["MM"])
+    missing_values: list[str] = Field(
+        default_factory=lambda: ["MM"],
+        description="tokens read as missing (null); NDBC writes MM",
+        examples=[["MM", "99.0"]])
 
 
 def ndbc_layout(config: NdbcConfig, uri: str) -> TextLayout:
@@ -93,6 +96,8 @@ def ndbc_station_id(uri: str) -> str:
 
 
 class NdbcText(Connector):
+    """NDBC station realtime2 text files (whitespace table, MM for missing) to rows."""
+
     kind = "ndbc_text"
     config_model = NdbcConfig
 
@@ -128,9 +133,18 @@ class ErddapConfig(StationConfig):
     """ERDDAP ``.csvp`` (units in the names) or ``.csv`` (units on the second line)."""
 
     kind: Literal["erddap_csv"]
-    format: Literal["auto", "csv", "csvp"] = "auto"
-    time_column: str = "time"
-    station_id_column: str | None = None
+    format: Literal["auto", "csv", "csvp"] = Field(
+        default="auto",
+        description="csvp: units in the column names; csv: units on the second line; auto: "
+                    "decided from the file")
+    time_column: str = Field(
+        default="time",
+        description="the column holding the time (ISO 8601)",
+        examples=["time (UTC)"])
+    station_id_column: str | None = Field(
+        default=None,
+        description="the column holding the station id",
+        examples=["station_id"])
 
 
 def erddap_format(config: ErddapConfig, uri: str) -> str:
@@ -152,6 +166,8 @@ def erddap_layout(config: ErddapConfig, uri: str) -> TextLayout:
 
 
 class ErddapCsv(Connector):
+    """ERDDAP tabledap .csv or .csvp downloads to rows, units from the file."""
+
     kind = "erddap_csv"
     config_model = ErddapConfig
 
@@ -228,12 +244,22 @@ class CoopsConfig(StationConfig):
     """A CO-OPS datagetter ``format=json`` answer; record the request's product/units/datum."""
 
     kind: Literal["coops_json"]
-    product: Literal[tuple(COOPS_PRODUCTS)] = "water_level"  # type: ignore[valid-type]
-    units: Literal["metric", "english"] = "metric"
-    #: the request's datum (STND, MLLW, NAVD, ...), kept in the value column's metadata
-    datum: str | None = None
-    #: the request's time_zone: gmt -> UTC; lst -> give the station's fixed zone (Etc/GMT+8)
-    timezone: str = "UTC"
+    product: Literal[tuple(COOPS_PRODUCTS)] = Field(  # type: ignore[valid-type]
+        default="water_level",
+        description="the datagetter product of the request")
+    units: Literal["metric", "english"] = Field(
+        default="metric",
+        description="the units of the request (metric or english)")
+    datum: str | None = Field(
+        default=None,
+        description="the request's datum (STND, MLLW, NAVD, ...), kept in the value column's "
+                    "metadata",
+        examples=["MLLW"])
+    timezone: str = Field(
+        default="UTC",
+        description="the request's time_zone: gmt -> UTC; lst -> give the station's fixed zone "
+                    "(Etc/GMT+8)",
+        examples=["Etc/GMT+8"])
 
     @field_validator("timezone")
     @classmethod
@@ -278,6 +304,8 @@ def coops_flag_columns(config: CoopsConfig) -> list[tuple[ColumnInfo, pa.DataTyp
 
 
 class CoopsJson(Connector):
+    """NOAA CO-OPS datagetter JSON answers (water level, predictions, met) to rows."""
+
     kind = "coops_json"
     config_model = CoopsConfig
 

@@ -115,18 +115,52 @@ def _registry():
     return units
 
 
+def output_units(canonical: str | None, units_to: str | None, *, variable: str = "",
+                 source: str | None = None) -> str | None:
+    """The units a variable's column is written in: the canonical units of a canonical column,
+    else the recipe's ``units_to`` (None: the column keeps the file's units).
+
+    A canonical column always has its canonical units (QC thresholds are written in them), so a
+    ``units_to`` naming other units is refused rather than silently ignored.
+    """
+    if canonical is None or units_to is None:
+        return canonical if units_to is None else units_to
+    if _normalise(units_to) != _normalise(canonical):
+        raise UnitConversionError(
+            f"variable {variable!r} is a canonical column, always written in {canonical!r}; "
+            f"units_to {units_to!r} would change its units",
+            source=source,
+            fix=(f"remove units_to from variables.{variable} (or set it to {canonical!r}), or "
+                 f"map the variable to a column name that is not canonical (name: ...)"))
+    return canonical
+
+
+def column_conversion(source_units: str | None, canonical: str | None, units_to: str | None, *,
+                      variable: str = "", source: str | None = None) -> Conversion:
+    """The conversion of one variable's column: to its canonical units, or to the recipe's
+    ``units_to`` for a column that is not canonical, or none. Its ``target_units`` are the
+    column's units metadata."""
+    target = output_units(canonical, units_to, variable=variable, source=source)
+    return conversion(source_units, target, variable=variable, source=source,
+                      requested=canonical is None and units_to is not None)
+
+
 def conversion(source_units: str | None, target_units: str | None, *, variable: str = "",
-               source: str | None = None) -> Conversion:
+               source: str | None = None, requested: bool = False) -> Conversion:
     """The affine conversion from ``source_units`` to ``target_units``.
 
-    Raises :class:`UnitConversionError` naming the variable and both units when they are not
-    commensurable (e.g. ``m`` to ``degC``) or a label cannot be parsed.
+    ``requested`` says the target is the recipe's ``units_to`` rather than canonical units (it
+    only changes the wording of errors). Raises :class:`UnitConversionError` naming the variable
+    and both units when they are not commensurable (e.g. ``m`` to ``degC``) or a label cannot be
+    parsed.
     """
     if target_units is None:
         return Conversion(source_units or "", source_units or "")
+    target_label = f"units_to {target_units!r}" if requested else \
+        f"canonical units are {target_units!r}"
     if source_units is None or not str(source_units).strip():
         raise UnitConversionError(
-            f"variable {variable!r} has no units attribute; canonical units are {target_units!r}",
+            f"variable {variable!r} has no units attribute; {target_label}",
             source=source,
             fix=f"declare them in the recipe: variables: {{{variable}: {{units: ...}}}}",
         )
@@ -134,21 +168,32 @@ def conversion(source_units: str | None, target_units: str | None, *, variable: 
     if src == dst:
         return Conversion(str(source_units), target_units)
     if SALINITY in (src, dst) or "1" in (src, dst):
-        raise _incompatible(variable, source_units, target_units, source)
-    return _pint_conversion(str(source_units), target_units, src, dst, variable, source)
+        raise _incompatible(variable, source_units, target_units, source, requested)
+    return _pint_conversion(str(source_units), target_units, src, dst, variable, source,
+                            requested)
 
 
-def _pint_conversion(label, target, src, dst, variable, source) -> Conversion:
+def _pint_conversion(label, target, src, dst, variable, source, requested) -> Conversion:
     registry = _registry()
     try:
         zero = registry.Quantity(0.0, src).to(dst).magnitude
         one = registry.Quantity(1.0, src).to(dst).magnitude
     except Exception as err:  # pint raises several unrelated types for parse and dimension errors
-        raise _incompatible(variable, label, target, source) from err
+        raise _incompatible(variable, label, target, source, requested) from err
     return Conversion(label, target, scale=float(one - zero), offset=float(zero))
 
 
-def _incompatible(variable, source_units, target_units, source) -> UnitConversionError:
+def _incompatible(variable, source_units, target_units, source,
+                  requested=False) -> UnitConversionError:
+    if requested:
+        return UnitConversionError(
+            f"cannot convert variable {variable!r} from units {source_units!r} to units_to "
+            f"{target_units!r}",
+            source=source,
+            fix=(f"set variables.{variable}.units_to to units of the same kind as "
+                 f"{source_units!r} (udunits spelling, e.g. 'S m-1', 'm', 'degree_Celsius'), "
+                 f"or remove it; if the file's units label is wrong, override it with "
+                 f"variables.{variable}.units"))
     return UnitConversionError(
         f"cannot convert variable {variable!r} from units {source_units!r} to the canonical "
         f"{target_units!r}",

@@ -4,6 +4,7 @@
     haina run RECIPE [-- BEAM_ARGS]    run it (DirectRunner unless --runner is passed through)
     haina datasets | versions NAME | show NAME@VERSION [--json] | runs NAME
     haina unlock NAME [--reason TEXT]  free a dataset whose lock holder died
+    haina kinds [KIND]                 the source kinds, or every recipe key of one
 
 Errors that a user can fix are printed as one message naming the file, the field and the fix,
 with a non-zero exit code; anything else is one "internal error" line with exit code 3
@@ -147,7 +148,8 @@ def _parser() -> argparse.ArgumentParser:
 #: arguments and sets ``handler="module:function"``, so ``haina --help`` stays fast
 EXTENSIONS: tuple[str, ...] = ("pipelines.cli_release", "pipelines.cli_lineage",
                                "pipelines.cli_audit", "pipelines.cli_report",
-                               "pipelines.cli_card", "pipelines.cli_lock")
+                               "pipelines.cli_card", "pipelines.cli_lock",
+                               "pipelines.cli_kinds")
 
 
 def _handler(args):

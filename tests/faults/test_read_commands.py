@@ -39,6 +39,8 @@ COMMANDS: dict[str, list[str]] = {
     "unlock": ["unlock", NAME],
 }
 MORE = [["audit", "log"], ["lineage", "--downstream", "x.nc"]]
+#: subcommands that read no catalog at all: they exit 0 in an empty folder, creating nothing
+NO_CATALOG: dict[str, list[list[str]]] = {"kinds": [["kinds"], ["kinds", "argo"]]}
 
 
 def _subcommands() -> set[str]:
@@ -47,7 +49,7 @@ def _subcommands() -> set[str]:
 
 
 def test_every_command_but_run_and_check_is_listed_here():
-    assert _subcommands() - {"run", "check"} == set(COMMANDS)
+    assert _subcommands() - {"run", "check"} == set(COMMANDS) | set(NO_CATALOG)
 
 
 @pytest.fixture
@@ -75,6 +77,14 @@ def test_in_an_empty_folder_a_command_says_where_it_looked_and_creates_nothing(
     assert f"no catalog at {looked}" in err, err
     assert f"the warehouse folder {empty_dir / 'warehouse'} does not exist" in err
     assert "--catalog" in err and "$HAINA_CATALOG_URL" in err and "nothing was created" in err
+    assert list(empty_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv", [a for argvs in NO_CATALOG.values() for a in argvs],
+                         ids=" ".join)
+def test_a_command_that_needs_no_catalog_succeeds_and_creates_nothing(empty_dir, capsys, argv):
+    code, err = _run(capsys, argv)
+    assert code == 0, err
     assert list(empty_dir.iterdir()) == []
 
 
