@@ -190,6 +190,8 @@ def _check_kwargs(kind: str, kwargs: dict, where: str) -> None:
 
 def _parse_kwargs(kind: str, kwargs: dict, where: str) -> dict:
     fields: dict[str, Any] = {"column": kwargs.get("column")}
+    if kwargs.get("row_condition") is not None:
+        fields["condition"] = _parse_row_condition(kwargs, where)
     if "min_value" in SUPPORTED[kind][1]:
         fields.update(_parse_bounds(kind, kwargs, where))
     if "mostly" in kwargs:
@@ -205,8 +207,6 @@ def _parse_kwargs(kind: str, kwargs: dict, where: str) -> dict:
         fields["ignore_row_if"] = _parse_ignore_row_if(kwargs, IGNORE_ROW_IF, where)
     if kind == "expect_column_pair_values_to_pass_qartod_location":
         fields.update(_parse_pair(kwargs, where))
-    if kwargs.get("row_condition") is not None:
-        fields["condition"] = _parse_row_condition(kwargs, where)
     if kind == "expect_column_values_to_pass_qartod_gross_range":
         fields["fail_span"] = _parse_span(kwargs.get("fail_span"), f"{where}, fail_span")
         if kwargs.get("suspect_span") is not None:
@@ -217,17 +217,14 @@ def _parse_kwargs(kind: str, kwargs: dict, where: str) -> dict:
 def _parse_row_condition(kwargs: dict, where: str) -> RowCondition:
     """GE's pandas ``row_condition`` in the form ``<column> in [<int>, ...]``."""
     text, parser = kwargs["row_condition"], kwargs.get("condition_parser")
-    if parser != "pandas":
-        raise UnsupportedExpectationError(
-            f"condition_parser {parser!r} is not computed by the arrow metrics engine",
-            where=where, fix='write "condition_parser": "pandas", or set quality.engine: '
-                             "great_expectations")
     match = _ROW_CONDITION.match(text) if isinstance(text, str) else None
-    if match is None:
+    if match is None or parser != "pandas":
         raise UnsupportedExpectationError(
-            f"row_condition {text!r} is not computed by the arrow metrics engine",
-            where=where, fix='write it as "<column> in [<integer>, ...]", e.g. '
-                             '"msg_type in [1, 2, 3]", or set quality.engine: great_expectations')
+            f"row_condition {text!r} with condition_parser {parser!r} is not computed by the "
+            "arrow metrics engine", where=where,
+            fix='write "row_condition": "<column> in [<integer>, ...]" (e.g. "msg_type in '
+                '[1, 2, 3]") with "condition_parser": "pandas", or set quality.engine: '
+                "great_expectations")
     values = tuple(int(v) for v in match.group(2).split(","))
     return RowCondition(match.group(1), values)
 
