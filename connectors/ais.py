@@ -68,6 +68,16 @@ class AisNmeaConfig(_AisConfig):
         default=True,
         description="fill static fields (name, type, dimensions...) onto every row of the same "
                     "MMSI")
+    fields: tuple[str, ...] = Field(
+        default=S.DEFAULT_FIELDS,
+        description="decoded fields kept beyond the fixed vessel-position columns; [] keeps none "
+                    "(haina kinds ais_nmea lists them)",
+        examples=[["rot", "to_bow", "to_stern", "eta_month", "eta_day"]])
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return S.check_fields(value)
 
 
 class AisCsvConfig(_AisConfig):
@@ -429,7 +439,15 @@ _FIELDS = {"msg_type": "msg_type", "mmsi": "mmsi", "status": "nav_status", "spee
            "shipname": "vessel_name", "name": "vessel_name", "ship_type": "vessel_type",
            "callsign": "callsign", "imo": "imo", "draught": "draught",
            "destination": "destination", "to_bow": "to_bow", "to_stern": "to_stern",
-           "to_port": "to_port", "to_starboard": "to_starboard"}
+           "to_port": "to_port", "to_starboard": "to_starboard",
+           # fields a recipe may add (``fields:``)
+           "turn": "rot", "accuracy": "position_accuracy", "raim": "raim",
+           "maneuver": "maneuver", "second": "second", "epfd": "epfd", "month": "eta_month",
+           "day": "eta_day", "hour": "eta_hour", "minute": "eta_minute",
+           "ais_version": "ais_version", "dte": "dte"}
+#: output column -> the pyais fields it is decoded from (an extra column may need several)
+_NEEDS = {"length": ("to_bow", "to_stern"),
+          "width": ("to_port", "to_starboard")}
 
 
 def _payload_checks(msgs: dict[str, pa.Array], rejects: _Rejects) -> dict[str, pa.Array]:
@@ -468,7 +486,8 @@ def _payload_details(kind, reason, mtype, bits, need) -> list[str] | str:
             for t, b, n in zip(mtype, bits, need)]
 
 
-def decode_payloads(msgs: dict[str, pa.Array], rejects: _Rejects) -> pa.Table:
+def decode_payloads(msgs: dict[str, pa.Array], rejects: _Rejects,
+                    wanted: frozenset[str] | None = None) -> pa.Table:
     """Decode with pyais, then gather the fields per message class (one column op per class)."""
     payloads = pc.cast(msgs["payload"], pa.binary()).to_pylist()
     decoded, failed = [], []
@@ -483,17 +502,27 @@ def decode_payloads(msgs: dict[str, pa.Array], rejects: _Rejects) -> pa.Table:
         idx = pa.array([i for i, _ in failed], pa.int64())
         rejects.add("decode_error", [d for _, d in failed], msgs["position"].take(idx),
                     msgs["raw"].take(idx))
-    return _gather_fields(decoded)
+    return _gather_fields(decoded, wanted)
 
 
-def _gather_fields(decoded: list) -> pa.Table:
+def wanted_fields(columns) -> frozenset[str]:
+    """The decoded (``_FIELDS``) outputs needed to build ``columns``."""
+    wanted = set(columns) | {"msg_type", "mmsi"}
+    for column in columns:
+        wanted.update(_NEEDS.get(column, ()))
+    return frozenset(wanted)
+
+
+def _gather_fields(decoded: list, wanted: frozenset[str] | None = None) -> pa.Table:
     by_class: dict[type, list[int]] = {}
     for i, msg in enumerate(decoded):
         if msg is not None:
             by_class.setdefault(type(msg), []).append(i)
     tables = [pa.table({"_i": pa.array([-1], pa.int64())}).slice(0, 0)]
     for cls, rows in by_class.items():
-        names = [f.name for f in cls.fields() if f.name in _FIELDS]
+        # a getattr per message and field: only the fields the output uses
+        names = [f.name for f in cls.fields() if f.name in _FIELDS
+                 and (wanted is None or _FIELDS[f.name] in wanted)]
         msgs = [decoded[i] for i in rows]
         cols = {_FIELDS[name]: pa.array([getattr(m, name) for m in msgs]) for name in names}
         cols = {k: (pc.cast(v, pa.int64()) if pa.types.is_integer(v.type) else v)
@@ -539,6 +568,64 @@ def nmea_columns(table: pa.Table, time: pa.Array) -> dict[str, pa.Array]:
         "length": S.zero_is_null(pc.add(col("to_bow"), col("to_stern"))),
         "width": S.zero_is_null(pc.add(col("to_port"), col("to_starboard"))),
         "draught": S.zero_is_null(col("draught")),
+        **_extra_columns(col, mtype),
+    }
+
+
+def rot_indicators(payloads: pa.Array, mtype: pa.Array) -> pa.Array:
+    """The transmitted ROT_AIS indicator (signed 8 bits at payload bits 42-49 of types 1-3),
+    read from the armoured payload for the whole chunk at once.
+
+    pyais returns the rate in whole degrees/min, sign(r) * round((r / 4.733)^2), which is not
+    invertible (indicators 4 and 5 both give 1 degree/min), so the indicator is read here: bits
+    42-47 are the seventh six-bit character, bits 48-49 the top of the eighth.
+    """
+    chars = pc.cast(pc.utf8_slice_codeunits(payloads, 7, 9), pa.binary())
+    # "00" pads payloads shorter than 9 characters (types without a rate of turn)
+    padded = pc.binary_join_element_wise(chars, pa.scalar(b"00", pa.binary()),
+                                         pa.scalar(b"", pa.binary()))
+    two = np.frombuffer(padded.to_numpy(zero_copy_only=False).astype("S2").tobytes(), np.uint8)
+    six = two.reshape(-1, 2).astype(np.int16) - 48
+    six = np.where(six > 40, six - 8, six)
+    raw = ((six[:, 0] << 2) | (six[:, 1] >> 4)) & 0xFF
+    raw = np.where(raw > 127, raw - 256, raw).astype(np.int16)
+    rated = pc.fill_null(pc.is_in(mtype, value_set=pa.array([1, 2, 3], pa.int16())), False)
+    return pc.if_else(rated, pa.array(raw, pa.int16()), pa.nulls(len(raw), pa.int16()))
+
+
+def _extra_columns(col, mtype: pa.Array) -> dict[str, pa.Array]:
+    """The ``fields:`` columns, cleaned like the fixed ones: "not available" codes become null.
+
+    Types 4 and 11 (base station) carry the station's UTC date and time in fields pyais names
+    month/day/hour/minute/second: they are not an ETA or a fix second, so they stay null here.
+    """
+    def only(values: pa.Array, types) -> pa.Array:
+        keep = pc.fill_null(pc.is_in(mtype, value_set=pa.array(types, pa.int16())), False)
+        return pc.if_else(keep, values, pa.nulls(len(values), values.type))
+
+    def not_code(values: pa.Array, code: int) -> pa.Array:
+        return S.null_where(values, pc.equal(values, code))
+
+    rot = col("rot")
+    raw = col("rot_raw", pa.int16())
+    report = [t for t in range(1, 28) if t not in (4, 11)]
+    return {
+        "rot": S.null_where(rot, pc.is_in(raw, value_set=pa.array([-128, -127, 127],
+                                                                   pa.int16()))),
+        "rot_raw": raw,
+        "position_accuracy": col("position_accuracy", pa.bool_()),
+        "raim": col("raim", pa.bool_()),
+        "maneuver": S.zero_is_null(col("maneuver", pa.int16())),
+        "second": only(not_code(col("second", pa.int16()), 60), report),
+        "epfd": S.zero_is_null(col("epfd", pa.int16())),
+        **{name: S.zero_is_null(col(name, pa.int16()))
+           for name in ("to_bow", "to_stern", "to_port", "to_starboard")},
+        "eta_month": only(S.zero_is_null(col("eta_month", pa.int16())), [5]),
+        "eta_day": only(S.zero_is_null(col("eta_day", pa.int16())), [5]),
+        "eta_hour": only(not_code(col("eta_hour", pa.int16()), 24), [5]),
+        "eta_minute": only(not_code(col("eta_minute", pa.int16()), 60), [5]),
+        "ais_version": only(col("ais_version", pa.int16()), [5]),
+        "dte": col("dte", pa.bool_()),
     }
 
 
@@ -554,7 +641,12 @@ def decode_lines(lines: list[bytes], first_line: int, source_file: str, plan_sch
     rejects = _Rejects()
     fields = _frame(lines, first_line, rejects)
     msgs = _payload_checks(assemble(fields, rejects), rejects)
-    decoded = decode_payloads(msgs, rejects)
+    decoded = decode_payloads(msgs, rejects, wanted_fields(plan_schema.names))
+    if "rot_raw" in plan_schema.names:
+        decoded = decoded.append_column("rot_raw", rot_indicators(
+            msgs["payload"].take(decoded["_i"]), pc.cast(decoded["msg_type"], pa.int16())
+            .combine_chunks() if "msg_type" in decoded.column_names
+            else pa.nulls(decoded.num_rows, pa.int16())))
     columns = nmea_columns(decoded, msgs["time"].take(decoded["_i"]))
     if join_static:
         columns = S.fill_static_by_mmsi(columns)
@@ -571,10 +663,14 @@ class AisNmea(Connector):
     config_model = AisNmeaConfig
 
     def plan(self, config: AisNmeaConfig, uri: str, sha256: str, size: int) -> SourcePlan:
-        infos = S.column_infos({v: k for k, v in _FIELDS.items() if v in S.COLUMN_NAMES}
+        infos = S.column_infos({v: k for k, v in _FIELDS.items()}
                                | {"time": "tag block c: / NAIS receiver time",
                                   "length": "to_bow+to_stern", "width": "to_port+to_starboard",
-                                  "source_file": "uri"})
+                                  "rot_raw": "payload bits 42-49 (types 1-3)",
+                                  "source_file": "uri"},
+                               {"rot": "degree/min", "to_bow": "m", "to_stern": "m",
+                                "to_port": "m", "to_starboard": "m"},
+                               fields=config.fields)
         return SourcePlan(uri=uri, sha256=sha256, size=size, schema=S.schema(infos),
                           columns=infos, chunks=_plan_chunks(config, uri, sha256, size),
                           attributes={"format": "NMEA 0183 AIVDM/AIVDO"})

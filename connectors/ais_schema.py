@@ -38,23 +38,83 @@ _COLUMNS: tuple[tuple[str, pa.DataType, str, str | None, str], ...] = (
     ("source_file", pa.string(), "source", None, "URI of the source file"),
 )
 COLUMN_NAMES = tuple(name for name, *_ in _COLUMNS)
-_TYPES = {name: dtype for name, dtype, *_ in _COLUMNS}
+
+#: decoded fields a recipe may add with ``fields:`` (same layout as ``_COLUMNS``), in output order
+EXTRA_COLUMNS: tuple[tuple[str, pa.DataType, str, str | None, str], ...] = (
+    ("rot", pa.float32(), "variable", "degree/min",
+     "rate of turn in degrees per minute as pyais decodes the ROT_AIS indicator "
+     "(sign(ROT_AIS) * round((ROT_AIS / 4.733)^2)); positive turning right (starboard); null "
+     "when not available (ROT_AIS -128) or when only the direction is known (+-127, see rot_raw)"),
+    ("rot_raw", pa.int16(), "flag", None,
+     "ROT_AIS indicator as transmitted (-128..127, ITU-R M.1371): +-127 turning right/left "
+     "faster than 5 degrees per 30 s without a turn indicator, -128 not available"),
+    ("position_accuracy", pa.bool_(), "flag", None,
+     "position accuracy flag: true high (<= 10 m, e.g. DGNSS), false low (> 10 m)"),
+    ("raim", pa.bool_(), "flag", None, "RAIM (receiver autonomous integrity monitoring) in use"),
+    ("maneuver", pa.int16(), "flag", None,
+     "special manoeuvre indicator (types 1-3): 1 not engaged, 2 engaged in a special "
+     "manoeuvre; 0 (not available) is null"),
+    ("second", pa.int16(), "flag", None,
+     "UTC second of the position fix (0-59); 60 (not available) is null; 61 manual input, 62 "
+     "dead reckoning, 63 positioning system inoperative"),
+    ("epfd", pa.int16(), "flag", None,
+     "type of electronic position fixing device (1 GPS, 2 GLONASS, 3 combined, ...; "
+     "0 undefined is null)"),
+    ("to_bow", pa.int16(), "variable", "m", "distance from the position reference to the bow"),
+    ("to_stern", pa.int16(), "variable", "m",
+     "distance from the position reference to the stern"),
+    ("to_port", pa.int16(), "variable", "m", "distance from the position reference to port"),
+    ("to_starboard", pa.int16(), "variable", "m",
+     "distance from the position reference to starboard"),
+    ("eta_month", pa.int16(), "variable", None,
+     "estimated time of arrival: month 1-12 (UTC; 0 not available is null)"),
+    ("eta_day", pa.int16(), "variable", None,
+     "estimated time of arrival: day of month 1-31 (0 not available is null)"),
+    ("eta_hour", pa.int16(), "variable", None,
+     "estimated time of arrival: hour 0-23 UTC (24 not available is null)"),
+    ("eta_minute", pa.int16(), "variable", None,
+     "estimated time of arrival: minute 0-59 (60 not available is null)"),
+    ("ais_version", pa.int16(), "flag", None,
+     "AIS version indicator of the transponder (type 5): 0 ITU-R M.1371-1, 1 -3, 2 -5"),
+    ("dte", pa.bool_(), "flag", None,
+     "data terminal equipment not ready (type 5): false means the DTE is available"),
+)
+EXTRA_NAMES = tuple(name for name, *_ in EXTRA_COLUMNS)
+#: what ``fields:`` keeps when a recipe does not say: the per-report navigation fields
+DEFAULT_FIELDS = ("rot", "rot_raw", "position_accuracy", "raim", "maneuver")
+_TYPES = {name: dtype for name, dtype, *_ in (*_COLUMNS, *EXTRA_COLUMNS)}
 
 #: fields that describe the vessel rather than one report; joined onto position rows by MMSI
 STATIC_COLUMNS = ("vessel_name", "callsign", "imo", "vessel_type", "length", "width", "draught",
-                  "destination")
+                  "destination", "to_bow", "to_stern", "to_port", "to_starboard", "eta_month",
+                  "eta_day", "eta_hour", "eta_minute", "epfd", "ais_version", "dte")
+
+
+def check_fields(fields) -> tuple[str, ...]:
+    """``fields:`` checked against :data:`EXTRA_NAMES` (order kept, repeats dropped)."""
+    fields = tuple(dict.fromkeys(fields))
+    unknown = [f for f in fields if f not in EXTRA_NAMES]
+    if unknown:
+        always = [f for f in unknown if f in COLUMN_NAMES]
+        note = f" ({', '.join(always)} always kept)" if always else ""
+        raise ValueError(f"unknown AIS field(s) {unknown}{note}; known fields: "
+                         f"{', '.join(EXTRA_NAMES)}")
+    return fields
 
 _STANDARD_NAMES = {"time": "time", "latitude": "latitude", "longitude": "longitude",
                    "sog": "platform_speed_wrt_ground", "cog": "platform_course",
                    "heading": "platform_orientation"}
 
 
-def column_infos(source_names: dict[str, str], source_units: dict[str, str] | None = None
-                 ) -> tuple[ColumnInfo, ...]:
-    """Column metadata; ``source_names`` maps output column -> field name in the source."""
+def column_infos(source_names: dict[str, str], source_units: dict[str, str] | None = None,
+                 fields: tuple[str, ...] = ()) -> tuple[ColumnInfo, ...]:
+    """Column metadata; ``source_names`` maps output column -> field name in the source;
+    ``fields`` are the extra decoded columns kept (:data:`EXTRA_COLUMNS`), placed before
+    ``source_file`` in their canonical order."""
     source_units = source_units or {}
     infos = []
-    for name, _dtype, role, units, long_name in _COLUMNS:
+    extras = tuple(c for c in EXTRA_COLUMNS if c[0] in fields)
+    for name, _dtype, role, units, long_name in (*_COLUMNS[:-1], *extras, _COLUMNS[-1]):
         src_units = source_units.get(name, units)
         infos.append(ColumnInfo(
             name=name, role=role, units=units, standard_name=_STANDARD_NAMES.get(name),
@@ -134,7 +194,7 @@ HEADING_NA = 511.0
 _TOLERANCE = 1e-6
 
 
-def _null_where(values: pa.Array, mask: pa.Array) -> pa.Array:
+def null_where(values: pa.Array, mask: pa.Array) -> pa.Array:
     return pc.if_else(pc.fill_null(mask, False), pa.nulls(len(values), values.type), values)
 
 
@@ -154,13 +214,13 @@ def _code_for(msg_type: pa.Array | None, n: int, default: float,
 
 def clean_latitude(lat: pa.Array) -> pa.Array:
     """91 means not available; any other value is kept (beyond +-90 QC FAILs it)."""
-    return _null_where(lat, _is_code(lat, LATITUDE_NA))
+    return null_where(lat, _is_code(lat, LATITUDE_NA))
 
 
 def clean_longitude(lon: pa.Array) -> pa.Array:
     """181 means not available; 180 is written -180; any other value is kept as it is
     (AIS has no 0-360 convention, so 200.2 is corrupt and QC FAILs it: :mod:`connectors.geo`)."""
-    lon = _null_where(lon, _is_code(lon, LONGITUDE_NA))
+    lon = null_where(lon, _is_code(lon, LONGITUDE_NA))
     return geo.longitude_arrow(lon, east_convention=False).cast(lon.type)
 
 
@@ -168,29 +228,29 @@ def clean_sog(sog: pa.Array, msg_type: pa.Array | None = None) -> pa.Array:
     """102.3 kn is "not available" for vessels; SAR aircraft (type 9) use 1023 and long-range
     broadcasts (type 27) use 63, in whole knots. 102.2 means "102.2 kn or more" and is kept."""
     code = _code_for(msg_type, len(sog), SOG_NA, {9: SOG_NA_SAR, 27: SOG_NA_LONG_RANGE})
-    return _null_where(sog, _is_code(sog, code))
+    return null_where(sog, _is_code(sog, code))
 
 
 def clean_cog(cog: pa.Array, msg_type: pa.Array | None = None) -> pa.Array:
     """COG 360 (3600 tenths) means not available, 511 for type 27; other values are kept."""
     code = _code_for(msg_type, len(cog), COG_NA, {27: COG_NA_LONG_RANGE})
-    return _null_where(cog, _is_code(cog, code))
+    return null_where(cog, _is_code(cog, code))
 
 
 def clean_heading(heading: pa.Array) -> pa.Array:
     """Heading 511 means not available; other values (even 360-510, "not used") are kept."""
-    return _null_where(heading, _is_code(heading, HEADING_NA))
+    return null_where(heading, _is_code(heading, HEADING_NA))
 
 
 def zero_is_null(values: pa.Array) -> pa.Array:
     """IMO 0, ship type 0, draught 0 and a 0 m dimension all mean "not available"."""
-    return _null_where(values, pc.equal(values, 0))
+    return null_where(values, pc.equal(values, 0))
 
 
 def clean_text(values: pa.Array) -> pa.Array:
     """AIS six-bit text pads with '@' and spaces; an empty result is a missing value."""
     values = pc.utf8_trim(pc.cast(values, pa.string()), characters="@ ")
-    return _null_where(values, pc.equal(values, ""))
+    return null_where(values, pc.equal(values, ""))
 
 
 # --- assembling the final table ----------------------------------------------------------------
@@ -206,14 +266,15 @@ def fill_static_by_mmsi(columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
     n = len(columns["mmsi"])
     if n == 0:
         return columns
-    static = pa.table({name: columns[name] for name in ("mmsi", *STATIC_COLUMNS)})
+    statics = [name for name in STATIC_COLUMNS if name in columns]
+    static = pa.table({name: columns[name] for name in ("mmsi", *statics)})
     last = static.group_by("mmsi", use_threads=False).aggregate(
-        [(name, "last") for name in STATIC_COLUMNS])
+        [(name, "last") for name in statics])
     keyed = pa.table({"mmsi": columns["mmsi"], "_row": pa.array(np.arange(n))})
     # A hash join does not keep row order; the row index restores it.
     joined = keyed.join(last, "mmsi", join_type="left outer", use_threads=False).sort_by("_row")
     out = dict(columns)
-    for name in STATIC_COLUMNS:
+    for name in statics:
         out[name] = pc.coalesce(columns[name], joined[f"{name}_last"].combine_chunks())
     return out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import re
 from typing import Any
 
 from expectations.exceptions import SuiteError, UnsupportedExpectationError
@@ -50,6 +51,31 @@ IGNORE_ROW_IF = ("all_values_are_missing", "any_value_is_missing", "never")
 PAIR_IGNORE_ROW_IF = ("both_values_are_missing", "either_value_is_missing", "neither")
 
 
+#: the one row_condition form the arrow engine computes: ``<column> in [<int>, ...]``, which
+#: GE's pandas condition parser evaluates with ``DataFrame.query`` to the same rows
+_ROW_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+in\s+"
+                            r"\[\s*(-?[0-9]+(?:\s*,\s*-?[0-9]+)*)\s*,?\s*\]\s*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class RowCondition:
+    """Rows whose ``column`` holds one of ``values`` (a null holds none of them)."""
+
+    column: str
+    values: tuple[int, ...]
+
+    @property
+    def text(self) -> str:
+        """The condition as GE's pandas parser reads it."""
+        return f"{self.column} in [{', '.join(str(v) for v in self.values)}]"
+
+
+def row_condition(column: str, values) -> dict:
+    """The kwargs that restrict a map expectation to rows where ``column`` is in ``values``."""
+    return {"row_condition": RowCondition(column, tuple(values)).text,
+            "condition_parser": "pandas"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Check:
     """One expectation of one suite, ready for :func:`expectations.engine.chunk_metrics`."""
@@ -75,6 +101,9 @@ class Check:
     ignore_row_if: str = IGNORE_ROW_IF[0]
     #: the location adapter's region: (lon_min, lat_min, lon_max, lat_max)
     bbox: tuple[float, float, float, float] | None = None
+    #: GE's ``row_condition`` of a map expectation, parsed: only rows whose ``column`` value is
+    #: in ``values`` are checked (None: every row)
+    condition: RowCondition | None = None
 
     @property
     def id(self) -> str:
@@ -142,10 +171,13 @@ def _suite_name(suite: Any) -> str:
 
 def _check_kwargs(kind: str, kwargs: dict, where: str) -> None:
     accepted = SUPPORTED[kind][1]
-    # A row condition with value None is GE's default and harmless; any real one is not computed.
+    # A row condition with value None is GE's default and harmless; map expectations take the
+    # one form _parse_row_condition reads, any other is refused there.
+    conditional = SUPPORTED[kind][0] == "map"
     unknown = sorted(k for k, v in kwargs.items()
                      if k not in accepted and k not in _IGNORED_KWARGS
-                     and not (k in ("row_condition", "condition_parser") and v is None))
+                     and not (k in ("row_condition", "condition_parser")
+                              and (v is None or conditional)))
     if unknown:
         raise UnsupportedExpectationError(
             f"{kind} kwargs {unknown} are not supported by the arrow metrics engine",
@@ -158,6 +190,8 @@ def _check_kwargs(kind: str, kwargs: dict, where: str) -> None:
 
 def _parse_kwargs(kind: str, kwargs: dict, where: str) -> dict:
     fields: dict[str, Any] = {"column": kwargs.get("column")}
+    if kwargs.get("row_condition") is not None:
+        fields["condition"] = _parse_row_condition(kwargs, where)
     if "min_value" in SUPPORTED[kind][1]:
         fields.update(_parse_bounds(kind, kwargs, where))
     if "mostly" in kwargs:
@@ -178,6 +212,21 @@ def _parse_kwargs(kind: str, kwargs: dict, where: str) -> dict:
         if kwargs.get("suspect_span") is not None:
             fields["suspect_span"] = _parse_span(kwargs["suspect_span"], f"{where}, suspect_span")
     return fields
+
+
+def _parse_row_condition(kwargs: dict, where: str) -> RowCondition:
+    """GE's pandas ``row_condition`` in the form ``<column> in [<int>, ...]``."""
+    text, parser = kwargs["row_condition"], kwargs.get("condition_parser")
+    match = _ROW_CONDITION.match(text) if isinstance(text, str) else None
+    if match is None or parser != "pandas":
+        raise UnsupportedExpectationError(
+            f"row_condition {text!r} with condition_parser {parser!r} is not computed by the "
+            "arrow metrics engine", where=where,
+            fix='write "row_condition": "<column> in [<integer>, ...]" (e.g. "msg_type in '
+                '[1, 2, 3]") with "condition_parser": "pandas", or set quality.engine: '
+                "great_expectations")
+    values = tuple(int(v) for v in match.group(2).split(","))
+    return RowCondition(match.group(1), values)
 
 
 def _parse_dtype(value: Any, where: str) -> str:

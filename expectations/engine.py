@@ -172,6 +172,8 @@ def _check_entry(table: pa.Table, check: Check, cache: dict, order: list) -> dic
         return _pair_entry(table, check, order)
     if check.column not in table.column_names:
         return {"missing": True}
+    if check.condition is not None:
+        return _conditional_entry(table, check, order)
     stats = cache.get(check.column)
     if stats is None:
         array = table.column(check.column)
@@ -185,6 +187,24 @@ def _check_entry(table: pa.Table, check: Check, cache: dict, order: list) -> dic
         return {"kind": stats.kind, "min": encode(low, stats.kind), "max": encode(high, stats.kind)}
     unexpected = _MAP_MASKS[check.type](stats, check)
     return _map_entry(stats, unexpected, order)
+
+
+def _conditional_entry(table: pa.Table, check: Check, order: list) -> dict:
+    """A map check on the rows its ``row_condition`` selects, as GE's pandas engine filters them
+    before counting: ``rows`` is how many there are (GE's ``table.row_count`` of that domain).
+    Sampled rows keep their position in the chunk, as pandas' filtered index does."""
+    condition = check.condition
+    if condition.column not in table.column_names:
+        return {"missing": True}
+    selected = pc.fill_null(pc.is_in(table.column(condition.column),
+                                     value_set=pa.array(condition.values, pa.int64())), False)
+    rows = pc.indices_nonzero(selected)
+    array = table.column(check.column).filter(selected)
+    stats = _ColumnStats(array, column_kind(array.type))
+    entry = _map_entry(stats, _MAP_MASKS[check.type](stats, check), order)
+    entry["values"] = [[o, rows[r].as_py(), v] for o, r, v in entry["values"]]
+    entry["rows"] = len(rows)
+    return entry
 
 
 @functools.lru_cache(maxsize=256)
@@ -576,6 +596,8 @@ def _merge_entry(a: dict, b: dict) -> dict:
     values = heapq.nsmallest(PARTIAL_UNEXPECTED_COUNT, a["values"] + b["values"], key=_value_key)
     merged = {"kind": a["kind"], "nulls": a["nulls"] + b["nulls"],
               "unexpected": a["unexpected"] + b["unexpected"], "values": values}
+    if "rows" in a or "rows" in b:  # a row_condition's rows, counted per chunk
+        merged["rows"] = a.get("rows", 0) + b.get("rows", 0)
     if "kinds" in a or "kinds" in b:  # compound keys: the kind of each key column
         merged["kinds"] = {**a.get("kinds", {}), **b.get("kinds", {})}
     return merged
@@ -659,8 +681,11 @@ def _entry_from_ge(check: Check, result, table: pa.Table, order: list) -> dict:
     rows = observed.get("partial_unexpected_index_list") or []
     values = [None if check.type.endswith("not_be_null") else encode(_python(v), kind)
               for v in observed.get("partial_unexpected_list") or []]
-    return {"kind": kind, "nulls": nulls, "unexpected": unexpected,
-            "values": [[order, int(r), v] for r, v in zip(rows, values)]}
+    entry = {"kind": kind, "nulls": nulls, "unexpected": unexpected,
+             "values": [[order, int(r), v] for r, v in zip(rows, values)]}
+    if check.condition is not None:
+        entry["rows"] = observed.get("element_count") or 0
+    return entry
 
 
 def _pair_entry_from_ge(check: Check, result, table: pa.Table, order: list) -> dict:

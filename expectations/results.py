@@ -126,8 +126,8 @@ def _metric_value(name: str, check: Check, entry: dict, metrics: dict):
     """The value of GE metric ``name`` for this check, from our metrics format."""
     from expectations.engine import decode
 
-    if name == "table.row_count":
-        return metrics.get("rows", 0)
+    if name == "table.row_count":  # of the check's domain: the rows its row_condition selects
+        return entry.get("rows", 0) if check.condition is not None else metrics.get("rows", 0)
     if name == "table.columns":
         return list(metrics.get("columns", []))
     if name in ("column.min", "column.max"):

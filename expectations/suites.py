@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from expectations.checks import row_condition
 from expectations.config import QualityConfig
 from expectations.exceptions import RangeOverrideError, SuiteError
 
@@ -211,10 +212,14 @@ def coordinates_suite(columns: Sequence[ColumnInfo], coverage: Coverage | None) 
     sourced = {c.name for c in columns if c.source_name}
     expectations: list[dict] = []
     meta: dict = {"source": "Haina canonical observation schema (connectors/base.py)"}
+    condition = position_rows(names, sourced)
     for name in ("time", "latitude", "longitude"):
         if name in names:
             expectations.append(_expect(EXISTS, name))
-            if name in sourced:
+            if name in sourced and name != "time" and condition:
+                expectations.append(_noted(_expect(NOT_NULL, name, **condition),
+                                           "only rows of message types that carry a position"))
+            elif name in sourced:
                 expectations.append(_expect(NOT_NULL, name))
     if "latitude" in names:
         expectations.append(_between("latitude", -90.0, 90.0))
@@ -226,6 +231,21 @@ def coordinates_suite(columns: Sequence[ColumnInfo], coverage: Coverage | None) 
     if coverage is not None:
         expectations += _coverage_expectations(coverage, names, meta)
     return {"name": COORDINATES_SUITE, "expectations": expectations, "meta": meta}
+
+
+def position_rows(names: set[str], sourced: set[str]) -> dict:
+    """The ``row_condition`` kwargs selecting the rows that must carry a position, or {}.
+
+    A kind's suite meta may name them (``position_rows``: AIS trajectories, where static and
+    voyage messages have no position by design); the condition applies only when its column
+    comes from the source (raw NMEA has ``msg_type``; decoded CSV rows are all positions).
+    """
+    kind = data_kind(names)
+    path = resources.files("expectations").joinpath("suites", "kinds", f"{kind}.json")
+    spec = (json.loads(path.read_text(encoding="utf-8")).get("meta") or {}).get("position_rows")
+    if not spec or spec["column"] not in sourced:
+        return {}
+    return row_condition(spec["column"], spec["values"])
 
 
 def _coverage_expectations(coverage: Coverage, names: set, meta: dict) -> list[dict]:
