@@ -881,6 +881,8 @@ def downstream(catalog: Any, *, uris: Sequence[str] = (), sha256s: Sequence[str]
              .select_from(sources_t.join(runs_t, runs_t.c.run_id == sources_t.c.run_id)
                           .join(versions_t, versions_t.c.run_id == runs_t.c.run_id))
              .where(sa.or_(*conditions))
+             # a file read by two recipe entries (a staggered grid's u and v) is one use
+             .distinct()
              .order_by(versions_t.c.dataset, versions_t.c.created_at, versions_t.c.version_id,
                        sources_t.c.uri))
     with catalog._engine.connect() as conn:

@@ -129,6 +129,9 @@ def test_two_entries_on_one_file_run_end_to_end(staggered, tmp_path, capsys):
     assert code == 0
     named = [(s["uri"], s["source_index"]) for s in json.loads(out)["sources"]]
     assert named == [(str(data), 0), (str(data), 1)]
+    code, out, _ = _cli(capsys, "--warehouse", wh, "lineage", "--downstream", str(data),
+                        "--format", "json")
+    assert code == 0 and len(json.loads(out)) == 1, out  # one version used the file once
     code, _, err = _cli(capsys, "--warehouse", wh, "verify", "roms-test@latest")
     assert code == 0, err
 
