@@ -358,7 +358,7 @@ def group_digest(members: Sequence[SourceRecord]) -> str:
 
 
 def _rows_in(ctx: LineageContext, members: Sequence[SourceRecord]) -> int | None:
-    counts = [ctx.per_source.get(m.uri, {}).get("rows_in") for m in members]
+    counts = [ctx.per_source.get(m.key, {}).get("rows_in") for m in members]
     return None if any(c is None for c in counts) else int(sum(counts))
 
 
@@ -881,6 +881,8 @@ def downstream(catalog: Any, *, uris: Sequence[str] = (), sha256s: Sequence[str]
              .select_from(sources_t.join(runs_t, runs_t.c.run_id == sources_t.c.run_id)
                           .join(versions_t, versions_t.c.run_id == runs_t.c.run_id))
              .where(sa.or_(*conditions))
+             # a file read by two recipe entries (a staggered grid's u and v) is one use
+             .distinct()
              .order_by(versions_t.c.dataset, versions_t.c.created_at, versions_t.c.version_id,
                        sources_t.c.uri))
     with catalog._engine.connect() as conn:
@@ -938,7 +940,8 @@ def provenance(catalog: Any, dataset: str, ref: str = "latest") -> dict[str, Any
                 "ended_at": _iso(run.ended_at), "actor": (run.parameters or {}).get("actor"),
                 "code_version": run.code_version, "recipe_path": run.recipe_path,
                 "recipe_sha256": run.recipe_sha256, "runner": run.runner, "host": run.host},
-        "sources": [{"uri": s.uri, "sha256": s.sha256, "size": s.size, "kind": s.kind}
+        "sources": [{"uri": s.uri, "sha256": s.sha256, "size": s.size, "kind": s.kind,
+                     "source_index": s.source_index, "key": s.key}
                     for s in catalog.sources(run.run_id)],
         "checks": {"suites": len(digests), "suites_passed": sum(bool(d.get("success"))
                                                                 for d in digests),

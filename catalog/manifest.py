@@ -81,8 +81,8 @@ def build_manifest(dataset_info: Mapping[str, Any] | DatasetRecord, version: Ver
         "schema": schema_section(schema),
         "files": [_file_entry(f) for f in sorted(files, key=lambda f: f.path)],
         "sources": [{"uri": s.uri, "sha256": s.sha256, "size": s.size, "kind": s.kind,
-                     "run_id": s.run_id}
-                    for s in sorted(sources, key=lambda s: s.uri)],
+                     "run_id": s.run_id, "source_index": s.source_index}
+                    for s in sorted(sources, key=lambda s: (s.uri, s.source_index))],
         "extra": dict(extra),
     }
 

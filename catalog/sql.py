@@ -129,6 +129,8 @@ runs_t = sa.Table(
 sources_t = sa.Table(
     "sources", metadata,
     sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), primary_key=True),
+    #: the recipe's sources[] entry: several entries may read one file (revision 0005)
+    sa.Column("source_index", sa.Integer, primary_key=True, server_default="0"),
     sa.Column("uri", _text, primary_key=True),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
@@ -392,17 +394,19 @@ class SqlCatalog(Catalog):
     @retry_once
     def sources(self, run_id: str) -> list[SourceRecord]:
         self.run(run_id)  # raises RunNotFoundError for an unknown id
-        query = sa.select(sources_t).where(sources_t.c.run_id == run_id).order_by(sources_t.c.uri)
+        query = (sa.select(sources_t).where(sources_t.c.run_id == run_id)
+                 .order_by(sources_t.c.uri, sources_t.c.source_index))
         with self._engine.connect() as conn:
             return _records(SourceRecord, conn.execute(query))
 
     @retry_once
     def record_source_counts(self, run_id: str, counts: Mapping[str, Mapping[str, int]]) -> None:
         with self._engine.begin() as conn:
-            for uri, rec in counts.items():
+            for key, rec in counts.items():
                 values = {c: int(rec[c]) for c in SOURCE_COUNTS}
-                conn.execute(sources_t.update().where(sources_t.c.run_id == run_id,
-                                                      sources_t.c.uri == uri).values(**values))
+                conn.execute(sources_t.update().where(
+                    sources_t.c.run_id == run_id, sources_t.c.uri == rec.get("uri", key),
+                    sources_t.c.source_index == rec.get("source_index", 0)).values(**values))
             self._mutated(conn, "run.source_counts", run_id, {"sources": len(counts)})
 
     @retry_once

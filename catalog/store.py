@@ -123,6 +123,23 @@ class SourceRecord:
     rows_out: int | None = None
     rows_dropped: int | None = None
     rows_quarantined: int | None = None
+    #: the recipe's ``sources[]`` entry that read the file: several entries may read one file
+    #: (a staggered grid, one entry per grid)
+    source_index: int = 0
+
+    @property
+    def key(self) -> str:
+        return source_key(self.source_index, self.uri)
+
+
+def source_key(source_index: int, uri: str) -> str:
+    """How run summaries, manifests and lineage name one (recipe entry, file) pair.
+
+    The URI itself for entry 0, ``<uri>#<index>`` for a later entry: a recipe with one entry, or
+    with one file per entry, keeps naming its sources by URI alone, and two entries reading one
+    file (a staggered grid) stay apart.
+    """
+    return uri if source_index == 0 else f"{uri}#{source_index}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,7 +280,9 @@ class Catalog(abc.ABC):
 
     @abc.abstractmethod
     def record_source_counts(self, run_id: str, counts: Mapping[str, Mapping[str, int]]) -> None:
-        """Store each source file's row accounting (keyed by URI) on the run's sources."""
+        """Store each source's row accounting on the run's sources: keyed by
+        :func:`source_key`, each record naming its ``uri`` and ``source_index`` (a record
+        without them is keyed by URI, entry 0)."""
 
     @abc.abstractmethod
     def abandon_stale_runs(self, dataset: str,

@@ -487,7 +487,8 @@ def _run_lineage(catalog: Catalog, version: Any, records: Mapping[str, FileRecor
                          "no sources recorded")]
     listed = (manifest or {}).get("sources", [])
     runs = {version.run_id} | {s["run_id"] for s in listed if s.get("run_id")}
-    recorded = {(s.run_id, s.uri): s for run in sorted(runs) for s in catalog.sources(run)}
+    recorded = {(s.run_id, s.source_index, s.uri): s
+                for run in sorted(runs) for s in catalog.sources(run)}
     known = {s.sha256 for s in recorded.values()}
     found = [Mismatch("lineage.file_source", path, "a source of the run", f.source_sha256,
                       "source_sha256 is not among the sources its runs recorded")
@@ -495,7 +496,8 @@ def _run_lineage(catalog: Catalog, version: Any, records: Mapping[str, FileRecor
     if manifest is not None:
         claimed = sorted((s.get("uri"), s.get("sha256"), s.get("size")) for s in listed)
         proven = sorted((s.uri, s.sha256, s.size) for s in (
-            recorded.get((entry.get("run_id") or version.run_id, entry.get("uri")))
+            recorded.get((entry.get("run_id") or version.run_id, entry.get("source_index", 0),
+                          entry.get("uri")))
             for entry in listed) if s is not None)
         missing = {(s.uri, s.sha256, s.size) for s in own} - set(claimed)
         if claimed != proven or missing:

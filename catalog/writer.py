@@ -380,12 +380,15 @@ def _concat(tables: Sequence[pa.Table]) -> pa.Table:
                           fix="cast every chunk to the plan's schema before combining") from err
 
 
-def file_name(source_sha256: str, partition: str, first_ordinal: int, seq: int) -> str:
+def file_name(source_sha256: str, partition: str, first_ordinal: int, seq: int,
+              entry: int = 0) -> str:
     """Deterministic relative path of a data file, e.g.
     ``date=2024-01-01/part-3f9a1c0b2d4e-000007-000.parquet`` (no folder when ``partition`` is "").
 
     The same source, chunk and sequence always give the same name, so a retried worker
-    overwrites its own output instead of adding a duplicate.
+    overwrites its own output instead of adding a duplicate. ``entry`` is the recipe's
+    ``sources[]`` index: a later entry reading the same file (a staggered grid) writes
+    ``part-<sha>-e<entry>-...``; entry 0 keeps the name earlier versions used.
     """
     if not _HEX.match(source_sha256):
         raise WriterError(f"source sha256 {source_sha256!r} is not lowercase hex of 12+ digits",
@@ -393,8 +396,9 @@ def file_name(source_sha256: str, partition: str, first_ordinal: int, seq: int) 
     if "/" in partition or partition in (".", ".."):
         raise WriterError(f"partition {partition!r} is not a single folder name",
                           where="file_name", fix="pass e.g. 'date=2024-01-01' or ''")
-    if first_ordinal < 0 or seq < 0:
-        raise WriterError(f"ordinal {first_ordinal} and seq {seq} must be >= 0",
+    if first_ordinal < 0 or seq < 0 or entry < 0:
+        raise WriterError(f"ordinal {first_ordinal}, seq {seq} and entry {entry} must be >= 0",
                           where="file_name", fix="pass the chunk ordinal and file sequence")
-    name = f"part-{source_sha256[:12]}-{first_ordinal:06d}-{seq:03d}.parquet"
+    tag = f"-e{entry}" if entry else ""
+    name = f"part-{source_sha256[:12]}{tag}-{first_ordinal:06d}-{seq:03d}.parquet"
     return f"{partition}/{name}" if partition else name

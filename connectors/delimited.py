@@ -32,14 +32,24 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from pydantic import Field, field_validator, model_validator
 
-from connectors import geo, integrity
+from connectors import cftime_decode, geo, integrity
 from connectors.base import (
     ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan, check_column_names,
     quarantine_table,
 )
 from connectors.config import Frozen, SourceConfig, VariableMapping
-from connectors.exceptions import MissingVariableError, UnreadableSourceError
-from connectors.units import Conversion, canonical_name, canonical_units, column_conversion
+from connectors.exceptions import (
+    IncompatibleSourceError,
+    MissingVariableError,
+    UnreadableSourceError,
+)
+from connectors.units import (
+    Conversion,
+    canonical_name,
+    canonical_units,
+    column_conversion,
+    conversion,
+)
 
 #: files under this size are read as one chunk
 DEFAULT_CHUNK_BYTES = 64 * 2**20
@@ -82,6 +92,16 @@ class TimeSpec(Frozen):
         default="UTC",
         description="IANA zone of times written without an offset",
         examples=["Asia/Shanghai"])
+    units: str | None = Field(
+        default=None,
+        description="numeric times: CF '<unit> since <epoch>' (a local epoch carries its "
+                    "offset); replaces `format`",
+        examples=["days since 1700-01-01"])
+    calendar: str = Field(
+        default="standard",
+        description="CF calendar of numeric times (standard, proleptic_gregorian, julian, "
+                    "noleap, 360_day...)",
+        examples=["360_day"])
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -92,6 +112,25 @@ class TimeSpec(Frozen):
     @classmethod
     def _zone(cls, value: str) -> str:
         return _check_timezone(value)
+
+    @model_validator(mode="after")
+    def _numeric(self):
+        if self.units is None:
+            if self.calendar != "standard":
+                raise ValueError("calendar applies to numeric times only; add units: "
+                                 "'<unit> since <epoch>' or remove calendar")
+            return self
+        try:
+            cftime_decode.parse_units(self.units)
+            cftime_decode.normalise_calendar(self.calendar)
+        except UnreadableSourceError as err:
+            raise ValueError(err.reason) from err
+        if len(self.columns) != 1 or self.format != "iso" or self.timezone != "UTC":
+            raise ValueError(
+                f"units {self.units!r} decode one numeric column: give one column, no format "
+                "and no timezone (write a local epoch's offset in units, e.g. "
+                "'hours since 2001-08-15 00:00 -08:00')")
+        return self
 
 
 class StationConfig(SourceConfig):
@@ -587,6 +626,16 @@ def parse_times(strings: pa.Array, fmt: str, timezone: str) -> tuple[pa.Array, n
     return values, np.asarray(bad.to_numpy(zero_copy_only=False), bool)
 
 
+def parse_numeric_times(strings: pa.Array, units: str, calendar: str
+                        ) -> tuple[pa.Array, np.ndarray]:
+    """CF numeric times (``days since 1700-01-01``) to timestamp[us, UTC], vectorised with
+    :func:`connectors.cftime_decode.decode`; returns values and a mask of non-number cells."""
+    values, bad = to_float(strings)
+    numbers = pc.fill_null(values, np.nan).to_numpy(zero_copy_only=False)
+    decoded = cftime_decode.decode(numbers, units, calendar)
+    return pa.array(decoded, pa.timestamp("us"), mask=np.isnat(decoded)).cast(UTC), bad
+
+
 def _null_day_rollover(text: pa.Array, values: pa.Array, fmt: str) -> pa.Array:
     """Null the times arrow's strptime rolled over from an impossible day (06-31 -> 07-01).
 
@@ -719,7 +768,11 @@ def observation_schema(time_info: ColumnInfo, variables: list[VariablePlan],
     return pa.schema(fields)
 
 
-def time_info(source: str, timezone: str, fmt: str) -> ColumnInfo:
+def time_info(source: str, timezone: str, fmt: str, units: str | None = None,
+              calendar: str = "standard") -> ColumnInfo:
+    if units is not None:
+        return ColumnInfo("time", "coordinate", standard_name="time", source_name=source,
+                          source_units=units, conversion=cftime_decode.describe(units, calendar))
     conv = "none (UTC)" if timezone == "UTC" else f"local time in {timezone} -> UTC"
     return ColumnInfo("time", "coordinate", standard_name="time", source_name=source,
                       source_units=f"{fmt} in {timezone}", conversion=conv)
@@ -832,6 +885,13 @@ class TablePlan:
     coordinate_columns: dict[str, int]     # output coordinate -> source column index
     schema: pa.Schema
     columns: tuple[ColumnInfo, ...] = ()
+    time_units: str | None = None           # numeric CF times: "<unit> since <epoch>"
+    calendar: str = "standard"
+
+    @property
+    def time_label(self) -> str:
+        return (f"units {self.time_units!r}" if self.time_units
+                else f"format {self.time_format!r}")
 
     @property
     def numeric(self) -> frozenset[int]:
@@ -933,7 +993,7 @@ def _observations(table, plan: TablePlan, config: StationConfig, rejects, lines,
         if mask.any():  # the joined text is only built for chunks with rejects
             reject_rows(rejects, mask, reason,
                         cell_detail(label, _time_text(table, plan),
-                                    f"{what} (format {plan.time_format!r}):"), lines, raw)
+                                    f"{what} ({plan.time_label}):"), lines, raw)
     keep = ok & ~bad_time & ~missing_time
     mask = pa.array(keep)
     table, times, lines = table.filter(mask), times.filter(mask), lines[keep]
@@ -963,7 +1023,10 @@ def _time_text(table: pa.Table, plan: TablePlan) -> pa.Array:
 
 def _times(table: pa.Table, plan: TablePlan):
     text = _time_text(table, plan)
-    times, bad = parse_times(text, plan.time_format, plan.timezone)
+    if plan.time_units:
+        times, bad = parse_numeric_times(text, plan.time_units, plan.calendar)
+    else:
+        times, bad = parse_times(text, plan.time_format, plan.timezone)
     missing = np.asarray(pc.is_null(text).to_numpy(zero_copy_only=False), bool)
     return times, bad, missing
 
@@ -998,12 +1061,48 @@ def make_table_plan(layout: TextLayout, config: StationConfig, uri: str, time: T
     for source, mapping in variables.items():
         layout.index(source, uri, f"variables.{source}")
         plans.append(plan_variable(source, mapping, layout.units_of(source), uri))
-    info = time_info("+".join(time.columns), time.timezone, time.format)
+    info = time_info("+".join(time.columns), time.timezone, time.format, time.units,
+                     time.calendar)
     schema = observation_schema(info, plans)
     check_unique(schema, config, uri)
     columns = (info, *COORDINATES[1:], *(p.info for p in plans), SOURCE_FILE)
     return TablePlan(layout, time_idx, time.format, time.timezone, tuple(plans), coords, schema,
-                     columns)
+                     columns, time.units, time.calendar)
+
+
+#: bytes of the data section sampled at plan time to tell numeric times from text times
+_SAMPLE_BYTES = 64 * 1024
+
+
+def check_time_text(plan: TablePlan, uri: str) -> None:
+    """Refuse a time column that holds plain numbers when the recipe gives no ``time.units``.
+
+    Without units every such row would be quarantined as ``bad_time`` (or, worse, a number that
+    happens to match the format would be read as a date), so ``check`` stops here instead. Only
+    the first lines are sampled; a column with any cell that parses as a time passes, and so
+    does one where fewer than half the cells are numbers (those rows are quarantined as usual).
+    """
+    if plan.time_units or len(plan.time_columns) != 1:
+        return
+    start = plan.layout.data_start
+    data, _ = read_byte_range(uri, start, start + _SAMPLE_BYTES, start)
+    data, _ = usable_lines(data, plan.layout, Rejects())
+    text = parse_buffer(scan_lines(data, plan.layout).clean, plan.layout, frozenset(),
+                        as_strings=True).column(f"c{plan.time_columns[0]}").combine_chunks()
+    text = text.filter(pc.is_valid(text))
+    not_number = to_float(text)[1]
+    if not len(text) or not_number.mean() > 0.5:
+        return
+    if not parse_times(text, plan.time_format, plan.timezone)[1].all():
+        return
+    name = plan.layout.names[plan.time_columns[0]]
+    example = text[int(np.argmin(not_number))].as_py().strip()
+    raise IncompatibleSourceError(
+        f"time column {name!r} holds numbers (e.g. {example!r}) that "
+        f"{plan.time_label} cannot read as times",
+        source=uri, fix="give their CF units in the recipe, e.g. time: {columns: "
+        f"{name}, units: 'days since 1700-01-01'}} (calendar: standard by default), or a "
+        "strptime format such as '%Y%m%d' if they are dates written as digits")
 
 
 def default_variables(layout: TextLayout, used: set[str]) -> dict[str, VariableMapping]:
@@ -1028,6 +1127,7 @@ class DelimitedText(Connector):
 
     def plan(self, config: DelimitedConfig, uri: str, sha256: str, size: int) -> SourcePlan:
         plan = self.table_plan(config, uri)
+        check_time_text(plan, uri)
         chunks = plan_chunks(0, uri, sha256, size, plan.layout.data_start, config.chunk_bytes)
         return SourcePlan(uri, sha256, size, plan.schema, plan.columns, chunks,
                           {"station_id": config.station_id})

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from connectors import integrity
 from connectors.base import ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan
@@ -62,6 +62,19 @@ class NdbcConfig(StationConfig):
         default_factory=lambda: ["MM"],
         description="tokens read as missing (null); NDBC writes MM",
         examples=[["MM", "99.0"]])
+    depth_column: str | None = Field(
+        default=None,
+        description="a column holding each row's depth in metres, positive down (DEPTH of the "
+                    "NDBC .ocean files); exclusive with the constant `depth`",
+        examples=["DEPTH"])
+
+    @model_validator(mode="after")
+    def _one_depth(self):
+        if self.depth is not None and self.depth_column is not None:
+            raise ValueError(
+                f"depth: {self.depth} and depth_column: {self.depth_column!r} are exclusive; "
+                "keep depth_column for a depth per row, or depth for one depth for all rows")
+        return self
 
 
 def ndbc_layout(config: NdbcConfig, uri: str) -> TextLayout:
@@ -105,9 +118,10 @@ class NdbcText(Connector):
         layout = ndbc_layout(config, uri)
         variables = config.variables or {
             src: VariableMapping(name=name) for src, name in NDBC_VARIABLES.items()
-            if src in layout.names}
+            if src in layout.names and src != config.depth_column}
         time = TimeSpec(columns=list(_NDBC_TIME), format="%Y %m %d %H %M", timezone="UTC")
-        return make_table_plan(layout, config, uri, time, variables, {})
+        return make_table_plan(layout, config, uri, time, variables,
+                               {"depth": config.depth_column})
 
     def plan(self, config: NdbcConfig, uri: str, sha256: str, size: int) -> SourcePlan:
         plan = self.table_plan(config, uri)

@@ -6,6 +6,7 @@ problem. Pure functions over the plans and the run's per-source counts.
 """
 from __future__ import annotations
 
+from catalog.store import source_key
 from pipelines.exceptions import EmptySourceError
 from pipelines.recipe import Recipe
 
@@ -18,13 +19,13 @@ _MAX_NAMED = 5
 def check_not_empty(recipe: Recipe, plans, sources: dict[str, dict], carried_rows: int) -> None:
     """Fail when a source with bytes yields no rows, or the version would hold none at all
     (``carried_rows``: the data rows of files carried over from the previous version)."""
-    empty = [(recipe.sources[i].kind, p) for i, p in plans
-             if p.size > 0 and sources.get(p.uri, {}).get("rows_out", 0) == 0]
+    empty = [(i, p) for i, p in plans
+             if p.size > 0 and sources.get(source_key(i, p.uri), {}).get("rows_out", 0) == 0]
     if not empty and (carried_rows or any(rec["rows_out"] for rec in sources.values())):
         return
-    empty = empty or [(recipe.sources[i].kind, p) for i, p in plans]
-    named = "; ".join(why_empty(kind, plan, sources.get(plan.uri)) for kind, plan in
-                      empty[:_MAX_NAMED]) or "no source file is left to read"
+    empty = empty or list(plans)
+    named = "; ".join(why_empty(recipe.sources[i].kind, plan, sources.get(source_key(i, plan.uri)))
+                      for i, plan in empty[:_MAX_NAMED]) or "no source file is left to read"
     more = f"; and {len(empty) - _MAX_NAMED} more" if len(empty) > _MAX_NAMED else ""
     raise EmptySourceError(
         f"no rows to commit: {named}{more}; no version was committed. Fix: check that each file "

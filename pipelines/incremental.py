@@ -11,8 +11,9 @@ Source files are compared with the latest version by content (sha256), not by na
 - new: processed;
 - removed (in the previous version, no longer matched): kept or dropped as the recipe says.
 
-A changed recipe (its sha256) or ``--full`` processes everything again. Pure functions: no Beam,
-no I/O.
+A changed recipe (its sha256) or ``--full`` processes everything again. A source is a recipe
+entry's file (:func:`catalog.store.source_key`): two entries reading one file (a staggered grid)
+are two sources. Pure functions: no Beam, no I/O.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from catalog.store import source_key
 
 QUARANTINE = "quarantine"
 
@@ -45,6 +48,15 @@ class Source:
     sha256: str
     size: int
 
+    @property
+    def key(self) -> str:
+        return source_key(self.index, self.uri)
+
+
+def _manifest_key(entry: Mapping[str, Any]) -> str:
+    """A manifest's source entry as a source key (manifests before entries were keyed: 0)."""
+    return source_key(entry.get("source_index", 0), entry["uri"])
+
 
 @dataclasses.dataclass(frozen=True)
 class Delta:
@@ -66,7 +78,8 @@ class Delta:
     @property
     def nothing_to_do(self) -> bool:
         """No source to process and nothing to drop: the previous version still holds."""
-        dropped = self.removed and not any(s["uri"] in self.removed for s in self.carried_sources)
+        dropped = self.removed and not any(_manifest_key(s) in self.removed
+                                           for s in self.carried_sources)
         return self.previous_version is not None and not self.process and not dropped
 
     def describe(self) -> str:
@@ -97,8 +110,8 @@ def delta(sources: Sequence[Source], previous: Mapping[str, Any] | None, recipe_
         return full(sources, "incremental runs are disabled in the recipe", version)
     if previous["run"].get("recipe_sha256") != recipe_sha256:
         return full(sources, f"the recipe changed since {version}", version)
-    before = {s["uri"]: s for s in previous["sources"]}
-    now = {s.uri: s for s in sources}
+    before = {_manifest_key(s): s for s in previous["sources"]}
+    now = {s.key: s for s in sources}
     new = tuple(u for u in now if u not in before)
     changed = tuple(u for u in now if u in before and before[u]["sha256"] != now[u].sha256)
     unchanged = tuple(u for u in now if u in before and before[u]["sha256"] == now[u].sha256)
@@ -117,17 +130,20 @@ def same_content(process: Sequence[Source], carried: Sequence[dict]
                  ) -> tuple[list[Source], list[tuple[Source, str]]]:
     """The sources to ingest, and the copies left out, each with the URI it repeats.
 
-    Identical bytes under two names are a copy: ingesting both would duplicate every row (and
-    their output files would share a name, since names derive from the content's sha256). The
-    first file of a content is ingested; a later one, or one whose content a carried-over
-    source already holds, is recorded as a source of the version but not read.
+    Identical bytes under two names, matched by one recipe entry, are a copy: ingesting both
+    would duplicate every row (and their output files would share a name, since names derive
+    from the content's sha256 and the entry). The first file of a content is ingested; a later
+    one, or one whose content a carried-over source of the same entry already holds, is recorded
+    as a source of the version but not read. Two entries reading one file (or equal bytes) are
+    no copies: each reads its own variables (a staggered grid's u and v).
     """
-    first = {s["sha256"]: s["uri"] for s in carried}
+    first = {(s.get("source_index", 0), s["sha256"]): s["uri"] for s in carried}
     unique, copies = [], []
     for source in process:
-        if source.sha256 in first:
-            copies.append((source, first[source.sha256]))
+        key = (source.index, source.sha256)
+        if key in first:
+            copies.append((source, first[key]))
         else:
-            first[source.sha256] = source.uri
+            first[key] = source.uri
             unique.append(source)
     return unique, copies

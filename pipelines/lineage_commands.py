@@ -88,7 +88,8 @@ def _print_tree(graph: Mapping[str, Any], console: Console) -> None:
              f"{checks['suites_passed']}/{checks['suites']} suites")
     files = node.add(f"{len(graph['sources'])} source file(s)")
     for s in graph["sources"]:
-        files.add(f"{escape(s['uri'])}  sha256 {s['sha256']}  {s['size']:,} B  ({s['kind']})")
+        files.add(f"{escape(s['uri'])}  sha256 {s['sha256']}  {s['size']:,} B  ({s['kind']}, "
+                  f"recipe sources[{s.get('source_index', 0)}])")
     console.print(root)
 
 
@@ -108,8 +109,9 @@ def to_dot(graph: Mapping[str, Any]) -> str:
              f"[label=\"code\"];"]
     for s in graph["sources"]:
         label = f"{Path(s['uri']).name}\\n{s['sha256'][:12]}"
-        lines.append(f"  {_dot_id(s['uri'])} [shape=note, label=\"{label}\"];")
-        lines.append(f"  {_dot_id(s['uri'])} -> {_dot_id(run['id'])} [label=\"used\"];")
+        node = _dot_id(s.get("key", s["uri"]))
+        lines.append(f"  {node} [shape=note, label=\"{label}\"];")
+        lines.append(f"  {node} -> {_dot_id(run['id'])} [label=\"used\"];")
     lines.append("}")
     return "\n".join(lines)
 

@@ -178,12 +178,15 @@ def fingerprint(uri: str) -> tuple[str, int]:
 
 
 def fingerprint_sources(recipe: Recipe, matched: Sequence[tuple[int, str]]) -> list[Source]:
-    """Fingerprint every matched file, several at a time (hashlib releases the GIL)."""
-    if len(matched) < 2:
-        return [Source(index, uri, *fingerprint(uri)) for index, uri in matched]
-    with concurrent.futures.ThreadPoolExecutor(min(len(matched), os.cpu_count() or 1, 8)) as pool:
-        digests = list(pool.map(fingerprint, [uri for _, uri in matched]))
-    return [Source(index, uri, *digest) for (index, uri), digest in zip(matched, digests)]
+    """Fingerprint every matched file once (several entries may name one file), several at a
+    time (hashlib releases the GIL)."""
+    uris = list(dict.fromkeys(uri for _, uri in matched))
+    if len(uris) < 2:
+        digests = dict(zip(uris, map(fingerprint, uris)))
+    else:
+        with concurrent.futures.ThreadPoolExecutor(min(len(uris), os.cpu_count() or 1, 8)) as pool:
+            digests = dict(zip(uris, pool.map(fingerprint, uris)))
+    return [Source(index, uri, *digests[uri]) for index, uri in matched]
 
 
 def plan_sources(recipe: Recipe, sources: Sequence[Source]) -> list[tuple[int, SourcePlan]]:
@@ -557,9 +560,11 @@ class Runner:
             started_at=dt.datetime.now(dt.timezone.utc), ended_at=None, rows_in=0, rows_out=0,
             rows_dropped=0, rows_rejected=0, error=None, report_path=None,
         ), [store_mod.SourceRecord(run_id=run_id, uri=p.uri, sha256=p.sha256, size=p.size,
-                                   kind=recipe.sources[i].kind) for i, p in plans]
+                                   kind=recipe.sources[i].kind, source_index=i)
+            for i, p in plans]
            + [store_mod.SourceRecord(run_id=run_id, uri=c.uri, sha256=c.sha256, size=c.size,
-                                     kind=recipe.sources[c.index].kind) for c, _ in copies])
+                                     kind=recipe.sources[c.index].kind, source_index=c.index)
+              for c, _ in copies])
 
     def ingest_plan(self, run_id, version_id, plans, schema, suites, staging) -> IngestPlan:
         """Everything the Beam pipeline needs, decided here in the driver."""
@@ -571,7 +576,7 @@ class Runner:
         return IngestPlan(
             chunks=[c for _, p in plans for c in p.chunks],
             configs=list(recipe.sources),
-            schemas={p.uri: p.schema for _, p in plans},
+            schemas={store_mod.source_key(i, p.uri): p.schema for i, p in plans},
             dataset_schema=schema,
             checks=checks_mod.compile_checks(suites) if suites else (),
             suites=suites,
@@ -705,7 +710,8 @@ class Runner:
         )
         sources = self.catalog.sources(run_id) + [
             store_mod.SourceRecord(run_id=s.get("run_id") or "", uri=s["uri"], sha256=s["sha256"],
-                                   size=s["size"], kind=s["kind"])
+                                   size=s["size"], kind=s["kind"],
+                                   source_index=s.get("source_index", 0))
             for s in delta.carried_sources]
         manifest = manifest_mod.build_manifest(
             _dataset_info(recipe), version, run, file_records, sources, schema,
@@ -915,7 +921,7 @@ def _totals(sources: dict[str, dict]) -> dict[str, int]:
 
 def _check_accounting(sources: dict[str, dict], plans, files: list[dict]) -> None:
     """Every input row is in the output, dropped as fill, or quarantined — and the files agree."""
-    expected_chunks = {p.uri: len(p.chunks) for _, p in plans}
+    expected_chunks = {store_mod.source_key(i, p.uri): len(p.chunks) for i, p in plans}
     for uri, n_chunks in expected_chunks.items():
         got = sources.get(uri, {}).get("chunks", 0)
         if got != n_chunks:

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 import connectors
 from catalog import writer
+from catalog.store import source_key
 from connectors.base import ChunkSpec
 from connectors.exceptions import ConnectorError
 from expectations import engine, qc_apply
@@ -51,7 +52,12 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def read_chunk(chunk: ChunkSpec, configs: Sequence[Any], schemas: Sequence[pa.Schema],
+def chunk_key(chunk: ChunkSpec) -> str:
+    """The chunk's source as runs name it: recipe entry and file (:func:`source_key`)."""
+    return source_key(chunk.source_index, chunk.uri)
+
+
+def read_chunk(chunk: ChunkSpec, configs: Sequence[Any], schemas: Mapping[str, pa.Schema],
                dataset_schema: pa.Schema) -> ChunkOutput:
     """Read one chunk with its source's connector.
 
@@ -60,7 +66,7 @@ def read_chunk(chunk: ChunkSpec, configs: Sequence[Any], schemas: Sequence[pa.Sc
     """
     config = configs[chunk.source_index]
     try:
-        result = connectors.get(config.kind).read(config, chunk, schemas[chunk.uri])
+        result = connectors.get(config.kind).read(config, chunk, schemas[chunk_key(chunk)])
     except ConnectorError as err:
         empty = dataset_schema.empty_table()
         return ChunkOutput(chunk, empty, 0, 0, None, error=str(err))
@@ -131,7 +137,9 @@ def chunk_summary(out: ChunkOutput) -> dict:
     return {
         # the report's table of quarantined records (connector's and QC's) rides in the QC stats
         "qc": qc_apply.with_quarantine_sample(out.qc_stats, out.quarantine),
-        "sources": {out.chunk.uri: {
+        "sources": {chunk_key(out.chunk): {
+            "uri": out.chunk.uri,
+            "source_index": out.chunk.source_index,
             "sha256": out.chunk.sha256,
             "chunks": 1,
             "rows_in": out.rows_in,
@@ -151,7 +159,8 @@ def _merge_source(a: dict, b: dict) -> dict:
     reasons = dict(a["quarantine_reasons"])
     for reason, n in b["quarantine_reasons"].items():
         reasons[reason] = reasons.get(reason, 0) + n
-    return {**merged, "sha256": a["sha256"], "quarantine_reasons": reasons,
+    return {**merged, **{k: a[k] for k in ("uri", "source_index") if k in a},
+            "sha256": a["sha256"], "quarantine_reasons": reasons,
             "errors": a["errors"] + b["errors"]}
 
 
@@ -177,7 +186,8 @@ def partitions(table: pa.Table, partition_by: str) -> list[tuple[str, pa.Table]]
 
 
 class FileBuffer:
-    """Buffers chunk tables per (source file, partition) until a file's worth is reached.
+    """Buffers chunk tables per (recipe entry, source file, partition) until a file's worth is
+    reached: two entries reading one file (a staggered grid) never share an output file.
 
     Memory stays bounded: a file is flushed at its target size, and when everything buffered
     exceeds ``max_buffered_bytes`` the largest buffer is flushed early (a smaller file, never a
@@ -189,12 +199,13 @@ class FileBuffer:
         self.target_bytes = target_bytes
         self.max_buffered_bytes = max_buffered_bytes
         self.ratio = 0.35  # first guess of parquet bytes / arrow bytes; refined after each file
-        self._parts: dict[tuple[str, str], list[tuple[int, pa.Table]]] = {}
-        self._sizes: dict[tuple[str, str], int] = {}
+        self._parts: dict[tuple[int, str, str], list[tuple[int, pa.Table]]] = {}
+        self._sizes: dict[tuple[int, str, str], int] = {}
 
-    def add(self, source_sha256: str, partition: str, ordinal: int, table: pa.Table) -> list:
+    def add(self, source_index: int, source_sha256: str, partition: str, ordinal: int,
+            table: pa.Table) -> list:
         """Buffer a slice; return the buffers that are ready to be written."""
-        key = (source_sha256, partition)
+        key = (source_index, source_sha256, partition)
         self._parts.setdefault(key, []).append((ordinal, table))
         self._sizes[key] = self._sizes.get(key, 0) + table.nbytes
         ready = []
@@ -204,7 +215,7 @@ class FileBuffer:
             ready.append(self.pop(max(self._sizes, key=self._sizes.get)))
         return ready
 
-    def pop(self, key) -> tuple[str, str, list[tuple[int, pa.Table]]]:
+    def pop(self, key) -> tuple[int, str, str, list[tuple[int, pa.Table]]]:
         self._sizes.pop(key)
         return (*key, sorted(self._parts.pop(key), key=lambda item: item[0]))
 
@@ -218,11 +229,11 @@ class FileBuffer:
 
 def write_buffer(buffered, data_root: str, kv_metadata: dict[str, str],
                  options: "writer.WriteOptions") -> dict:
-    """Write one buffered (source, partition) group as one time-ordered Parquet file."""
-    source_sha256, partition, parts = buffered
+    """Write one buffered (entry, source, partition) group as one time-ordered Parquet file."""
+    source_index, source_sha256, partition, parts = buffered
     first_ordinal = parts[0][0]
     table = writer.sort_by_time([t for _, t in parts])
-    relative = writer.file_name(source_sha256, partition, first_ordinal, 0)
+    relative = writer.file_name(source_sha256, partition, first_ordinal, 0, entry=source_index)
     written = writer.write_table(table, f"{data_root}/{relative}", kv_metadata=kv_metadata,
                                  options=options)
     time_min = time_max = None

@@ -128,7 +128,8 @@ class WriteFilesFn(beam.DoFn):
         if out.table.num_rows == 0:
             return
         for partition, part in steps.partitions(out.table, self.partition_by):
-            for ready in self.buffer.add(out.chunk.sha256, partition, out.chunk.ordinal, part):
+            for ready in self.buffer.add(out.chunk.source_index, out.chunk.sha256, partition,
+                                         out.chunk.ordinal, part):
                 yield from self._write(ready)
 
     def finish_bundle(self):
@@ -149,7 +150,9 @@ class WriteFilesFn(beam.DoFn):
         yield record
 
     def _write_quarantine(self, out: steps.ChunkOutput):
-        name = f"quarantine/part-{out.chunk.sha256[:12]}-{out.chunk.ordinal:06d}.parquet"
+        # per recipe entry too: two entries reading one file quarantine apart
+        entry = f"-e{out.chunk.source_index}" if out.chunk.source_index else ""
+        name = f"quarantine/part-{out.chunk.sha256[:12]}{entry}-{out.chunk.ordinal:06d}.parquet"
         with STAGING.writing(self.staging) as allowed:
             if not allowed:
                 return
@@ -223,7 +226,7 @@ MIN_CHUNKS_PER_RANGE = 4
 
 
 def chunk_ranges(chunks: Sequence[ChunkSpec], workers: int) -> dict[str, int]:
-    """How many contiguous ranges each source's chunks are cut into (uri -> ranges).
+    """How many contiguous ranges each source's chunks are cut into (source key -> ranges).
 
     Each range goes whole, in chunk order, to one worker. Files therefore hold rows of
     consecutive chunks, and which rows share a file depends only on the plan and the worker
@@ -234,11 +237,12 @@ def chunk_ranges(chunks: Sequence[ChunkSpec], workers: int) -> dict[str, int]:
 
 
 def chunks_per_source(chunks: Sequence[ChunkSpec]) -> dict[str, int]:
-    return dict(collections.Counter(chunk.uri for chunk in chunks))
+    return dict(collections.Counter(steps.chunk_key(chunk) for chunk in chunks))
 
 
 def _keyed_by_range(chunk: ChunkSpec, ranges: dict[str, int], counts: dict[str, int]) -> tuple:
-    position = chunk.ordinal * ranges[chunk.uri] // max(counts[chunk.uri], 1)
+    key = steps.chunk_key(chunk)
+    position = chunk.ordinal * ranges[key] // max(counts[key], 1)
     return (chunk.source_index, chunk.uri, position), chunk
 
 

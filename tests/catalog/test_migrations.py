@@ -1,6 +1,7 @@
 """Versioned schema migrations: a catalog created by an older Haina opens, data intact."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -9,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 
 from catalog import sql
-from catalog.store import open_catalog
+from catalog.store import SourceRecord, open_catalog
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 7, 1, tzinfo=UTC)
@@ -48,6 +49,8 @@ def _haina_01_catalog(url: str, *, versioned: bool) -> None:
             "INSERT INTO files (version_id, path, sha256, rows, bytes, partition, source_sha256) "
             "VALUES ('v1', 'data/a.parquet', :s, 10, 100, 'date=2025-07-01', :s)"),
             {"s": "b" * 64})
+        conn.execute(sa.text("INSERT INTO sources (run_id, uri, sha256, size, kind) VALUES "
+                             "('r1', '/d/roms.nc', :s, 100, 'netcdf_grid')"), {"s": "c" * 64})
     engine.dispose()
 
 
@@ -62,8 +65,8 @@ def test_an_older_catalog_opens_and_keeps_its_data(catalog_url, versioned):
         assert file.content_sha256 is None  # the column 0.2 added, empty for old files
         with catalog._engine.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
-                == "0004"
-            assert conn.execute(sa.text("SELECT version FROM schema_info")).scalar() == 4
+                == "0005"
+            assert conn.execute(sa.text("SELECT version FROM schema_info")).scalar() == 5
     finally:
         catalog.close()
 
@@ -76,5 +79,29 @@ def test_migrations_build_exactly_the_tables_the_code_defines(catalog_url):
         for name, table in sql.metadata.tables.items():
             in_db = {c["name"] for c in inspector.get_columns(name)}
             assert in_db == set(table.columns.keys()), name
+    finally:
+        catalog.close()
+
+
+def test_an_older_catalog_takes_two_entries_on_one_file(catalog_url):
+    """Revision 0005: sources are unique per (run, recipe entry, URI); an old run's source is
+    entry 0, and a new run may record two entries (u grid, v grid) reading one file."""
+    _haina_01_catalog(catalog_url, versioned=True)
+    catalog = open_catalog(catalog_url)
+    try:
+        (old,) = catalog.sources("r1")
+        assert (old.uri, old.source_index, old.key) == ("/d/roms.nc", 0, "/d/roms.nc")
+        run = catalog.run("r1")
+        new = dataclasses.replace(run, run_id="r2", status="running")
+        both = [SourceRecord("r2", "/d/roms.nc", "c" * 64, 100, "netcdf_grid", source_index=i)
+                for i in (0, 1)]
+        catalog.begin_run(new, both)
+        catalog.record_source_counts("r2", {
+            s.key: {"uri": s.uri, "source_index": s.source_index, "rows_in": 5 + s.source_index,
+                    "rows_out": 5 + s.source_index, "rows_dropped": 0, "rows_quarantined": 0}
+            for s in both})
+        got = catalog.sources("r2")
+        assert [(s.source_index, s.key, s.rows_in) for s in got] == [
+            (0, "/d/roms.nc", 5), (1, "/d/roms.nc#1", 6)]
     finally:
         catalog.close()

@@ -140,6 +140,17 @@ def test_file_name(sha, partition, ordinal, seq, expected):
     assert file_name(sha, partition, ordinal, seq) == expected
 
 
+def test_file_name_names_the_recipe_entry():
+    """Two entries reading one file (a staggered grid's u and v) write apart; entry 0 keeps the
+    names earlier versions used."""
+    names = {file_name("3f9a1c0b2d4e" * 2, "date=2024-01-01", 7, 0, entry=e) for e in (0, 1, 2)}
+    assert sorted(names) == ["date=2024-01-01/part-3f9a1c0b2d4e-000007-000.parquet",
+                             "date=2024-01-01/part-3f9a1c0b2d4e-e1-000007-000.parquet",
+                             "date=2024-01-01/part-3f9a1c0b2d4e-e2-000007-000.parquet"]
+    with pytest.raises(WriterError, match="entry -1"):
+        file_name("a" * 64, "", 0, 0, entry=-1)
+
+
 @pytest.mark.parametrize("sha, partition, ordinal", [
     ("XYZ", "date=2024-01-01", 0), ("a" * 64, "a/b", 0), ("a" * 64, "..", 0), ("a" * 64, "", -1)])
 def test_file_name_refuses_bad_input(sha, partition, ordinal):

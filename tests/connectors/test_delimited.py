@@ -26,7 +26,9 @@ from connectors.delimited import (
     read_byte_range,
     scan_lines,
 )
-from connectors.exceptions import MissingVariableError, UnitConversionError
+from connectors.exceptions import (
+    IncompatibleSourceError, MissingVariableError, UnitConversionError,
+)
 from pipelines import recipe as recipes
 from tests.conftest import require_shared_data
 
@@ -303,3 +305,67 @@ def test_typed_time_fast_path_falls_back_on_a_bad_time(tmp_path):
     assert quarantine.column("reason").to_pylist() == ["bad_time"]
     assert quarantine.column("position").to_pylist() == [3]
     assert table["v"].to_pylist() == [3.0, 1.0]  # sorted ascending in time
+
+
+# ------------------------------------------------------------------------ numeric CF times
+
+NUMERIC = "t,temp\n0,1.0\n0.5,2.0\n106752.25,3.0\nxx,4.0\n,5.0\n"
+CELSIUS = {"temp": {"name": "sea_water_temperature", "units": "degC"}}
+
+
+@pytest.mark.parametrize("units, calendar, expected", [
+    ("days since 1700-01-01", "standard",
+     ["1700-01-01T00:00", "1700-01-01T12:00", "1992-04-12T06:00"]),  # = datetime(1700, 1, 1) + timedelta
+    ("hours since 2001-08-15 00:00 -08:00", "standard",
+     ["2001-08-15T08:00", "2001-08-15T08:30", "2013-10-19T08:15"]),
+    ("days since 2000-01-01", "360_day",
+     # proportional: 0.5 of 360 days -> 0.5083 of 366; 192.25 -> 195.454
+     ["2000-01-01T00:00", "2000-01-01T12:12", "2296-07-14T10:54"]),
+])
+def test_numeric_times_with_cf_units(tmp_path, units, calendar, expected):
+    path = write(tmp_path, NUMERIC)
+    config = {**BASIC, "variables": CELSIUS,
+              "time": {"columns": "t", "units": units, "calendar": calendar}}
+    plan, table, quarantine, _ = run(config, path)
+    got = [v.strftime("%Y-%m-%dT%H:%M") for v in table["time"].to_pylist()]
+    assert got == expected
+    assert table["sea_water_temperature"].to_pylist() == [1.0, 2.0, 3.0]
+    assert quarantine.column("reason").to_pylist() == ["bad_time", "missing_time"]
+    assert units in quarantine.column("detail")[0].as_py()
+    time_meta = plan.schema.field("time").metadata
+    assert time_meta[b"haina.source_units"] == units.encode()
+    assert calendar.encode() in time_meta[b"haina.conversion"]
+
+
+def test_numeric_times_chunked_match_whole(tmp_path):
+    rows = "\n".join(f"{i * 0.25},{i}" for i in range(4000))
+    path = write(tmp_path, "t,temp\n" + rows + "\n")
+    config = {**BASIC, "time": {"columns": "t", "units": "days since 1950-01-01"}}
+    _, whole, _, _ = run(config, path)
+    _, chunked, _, results = run(config, path, chunk_bytes=4096)
+    assert len(results) > 5 and chunked.equals(whole)
+    assert whole["time"][-1].as_py() == dt.datetime(1952, 9, 26, 18, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("time, says", [
+    ({"columns": "t", "units": "fortnights since 1700-01-01"}, "not '<seconds"),
+    ({"columns": "t", "units": "days since 1700-01-01", "calendar": "lunar"}, "calendar"),
+    ({"columns": "t", "units": "days since 1700-01-01", "format": "%Y"}, "no format"),
+    ({"columns": "t", "units": "days since 1700-01-01", "timezone": "Etc/GMT+8"}, "offset"),
+    ({"columns": ["t", "temp"], "units": "days since 1700-01-01"}, "one column"),
+    ({"columns": "t", "calendar": "noleap"}, "numeric times only"),
+])
+def test_numeric_time_recipe_errors(time, says):
+    with pytest.raises(ValidationError, match=says):
+        DelimitedConfig.model_validate({**BASIC, "time": time})
+
+
+def test_numeric_time_column_without_units_is_refused_at_plan(tmp_path):
+    """Numbers in the time column and no ``time.units``: planning (``haina check``) stops."""
+    path = write(tmp_path, NUMERIC)
+    with pytest.raises(IncompatibleSourceError, match=r"'t' holds numbers.*units: 'days since"):
+        run({**BASIC, "variables": CELSIUS, "time": {"columns": "t"}}, path)
+    dates = write(tmp_path, "t,temp\n20200101,1\n20200102,2\n", "dates.csv")
+    _, table, _, _ = run({**BASIC, "variables": CELSIUS,
+                          "time": {"columns": "t", "format": "%Y%m%d"}}, dates)
+    assert table.num_rows == 2     # digits that the format reads as dates pass

@@ -319,3 +319,42 @@ def _check_recipe(name: str, kind: str, data: Path, rows: int):
     config = source.model_dump(exclude={"kind", "uri"})
     _, table, quarantine, _ = run(kind, config, path)
     assert table.num_rows == rows and quarantine.num_rows == 0
+
+
+_OCEAN = ("#YY  MM DD hh mm   DEPTH  OTMP   COND   SAL\n"
+          "#yr  mo dy hr mn       m  degC  mS/cm   psu\n"
+          "2018 08 01 14 00     1.5 28.10     MM 36.10\n"
+          "2018 08 01 13 00    MM   28.00     MM 36.00\n"
+          "2018 08 01 12 00    45.0 22.50     MM 36.40\n")
+
+
+def test_ndbc_depth_column_built(tmp_path):
+    """An NDBC ``.ocean`` file carries a depth per row: ``depth_column`` reads it (MM -> null)."""
+    path = tmp_path / "41002.ocean"
+    path.write_text(_OCEAN)
+    config = {"depth_column": "DEPTH",
+              "variables": {"OTMP": {"name": "sea_water_temperature", "units": "degC"}}}
+    _, table, quarantine, _ = run("ndbc_text", config, path)
+    assert table.column_names == ["time", "depth", "latitude", "longitude", "station_id",
+                                  "sea_water_temperature", "source_file"]
+    assert table["depth"].to_pylist() == [45.0, None, 1.5]   # ascending in time
+    assert table["sea_water_temperature"].to_pylist() == pytest.approx([22.5, 28.0, 28.1])
+    assert quarantine.num_rows == 0
+
+
+def test_ndbc_depth_column_real_file(ndbc):
+    """On the real buoy file, a column named as depth becomes the depth coordinate (TIDE is all
+    MM there: every depth null) and is no longer also a variable."""
+    _, table, _, _ = run("ndbc_text", {"depth_column": "TIDE"}, ndbc)
+    assert table.num_rows == 6560
+    assert table["depth"].null_count == 6560
+    assert "water_surface_height_above_reference_datum" not in table.column_names
+    _, table, _, _ = run("ndbc_text", {"depth_column": "WTMP"}, ndbc)
+    assert pc.min(table["depth"]).as_py() > 20 and table["depth"].null_count < 6560
+    with pytest.raises(MissingVariableError, match="DEPTH"):
+        run("ndbc_text", {"depth_column": "DEPTH"}, ndbc)
+
+
+def test_ndbc_depth_and_depth_column_exclusive(ndbc):
+    with pytest.raises(ValueError, match="exclusive"):
+        run("ndbc_text", {"depth": 1.0, "depth_column": "WTMP"}, ndbc)

@@ -75,6 +75,25 @@ def test_same_content_is_ingested_once(process, carried, unique, copies):
     assert [(s.uri, original) for s, original in left_out] == copies
 
 
+def test_two_entries_on_one_file_are_two_sources_not_copies():
+    """A staggered grid: entries 0 and 1 read one file. Both are read, both are compared with
+    the previous version by (entry, file); a second file with the same bytes in entry 1 is a copy
+    of entry 1's file only."""
+    sources = [Source(0, "roms.nc", SHA["a"], 1), Source(1, "roms.nc", SHA["a"], 1),
+               Source(1, "roms_copy.nc", SHA["a"], 1)]
+    kept, left_out = incremental.same_content(sources, [])
+    assert [(s.index, s.uri) for s in kept] == [(0, "roms.nc"), (1, "roms.nc")]
+    assert [(s.key, original) for s, original in left_out] == [("roms_copy.nc#1", "roms.nc")]
+
+    prev = _previous({"roms.nc": SHA["a"]})
+    prev["sources"].append({**prev["sources"][0], "source_index": 1})
+    d = incremental.delta(sources[:2], prev, "r", IncrementalConfig())
+    assert (d.unchanged, d.new, d.nothing_to_do) == (("roms.nc", "roms.nc#1"), (), True)
+    d = incremental.delta(sources[:2], _previous({"roms.nc": SHA["a"]}), "r",
+                          IncrementalConfig())
+    assert [s.key for s in d.process] == ["roms.nc#1"] and d.new == ("roms.nc#1",)
+
+
 def _run(recipe: Path, **kwargs):
     return Runner(recipe_mod.load(recipe), **kwargs).run()
 

@@ -1,6 +1,7 @@
 """The pipeline's step functions, without Beam."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pyarrow as pa
@@ -45,6 +46,14 @@ def test_chunk_summary_counts_quarantine_reasons():
     assert q.schema == QUARANTINE_SCHEMA
 
 
+def test_chunk_summary_keys_sources_by_recipe_entry():
+    """Entry 1 reading a.nc (a staggered grid's second grid) is counted apart from entry 0."""
+    out = steps.ChunkOutput(dataclasses.replace(chunk(), source_index=1), SCHEMA.empty_table(),
+                            rows_in=0, rows_dropped=0, quarantine=None)
+    (key, rec), = steps.chunk_summary(out)["sources"].items()
+    assert (key, rec["uri"], rec["source_index"]) == ("a.nc#1", "a.nc", 1)
+
+
 def test_merge_summaries_is_exact_and_order_free():
     def summary(uri, rows_in, out, dropped, reasons=None, errors=()):
         return {"sources": {uri: {"sha256": "s", "chunks": 1, "rows_in": rows_in,
@@ -71,24 +80,34 @@ def _table(n):
 def test_file_buffer_flushes_at_target_size_in_ordinal_order():
     table = _table(1000)  # 8000 bytes in memory
     buffer = steps.FileBuffer(target_bytes=int(8000 * 0.35 * 2.5), max_buffered_bytes=10**9)
-    assert buffer.add("s", "date=2025-01-01", 2, table) == []
-    assert buffer.add("s", "date=2025-01-01", 1, table) == []
-    ready = buffer.add("s", "date=2025-01-01", 0, table)
+    assert buffer.add(0, "s", "date=2025-01-01", 2, table) == []
+    assert buffer.add(0, "s", "date=2025-01-01", 1, table) == []
+    ready = buffer.add(0, "s", "date=2025-01-01", 0, table)
     assert len(ready) == 1
-    sha, partition, parts = ready[0]
-    assert (sha, partition) == ("s", "date=2025-01-01")
+    entry, sha, partition, parts = ready[0]
+    assert (entry, sha, partition) == (0, "s", "date=2025-01-01")
     assert [ordinal for ordinal, _ in parts] == [0, 1, 2]
     assert buffer.drain() == []
 
 
 def test_file_buffer_bounds_memory_by_flushing_the_largest():
     buffer = steps.FileBuffer(target_bytes=10**12, max_buffered_bytes=19_000)
-    assert buffer.add("s", "p1", 0, _table(1000)) == []
-    assert buffer.add("s", "p2", 0, _table(500)) == []
-    ready = buffer.add("s", "p3", 0, _table(1000))  # 8 000 + 4 000 + 8 000 buffered > 19 000
-    assert [r[1] for r in ready] == ["p1"]
+    assert buffer.add(0, "s", "p1", 0, _table(1000)) == []
+    assert buffer.add(0, "s", "p2", 0, _table(500)) == []
+    ready = buffer.add(0, "s", "p3", 0, _table(1000))  # 8 000 + 4 000 + 8 000 buffered > 19 000
+    assert [r[2] for r in ready] == ["p1"]
     left = buffer.drain()
-    assert sorted(r[1] for r in left) == ["p2", "p3"]
+    assert sorted(r[2] for r in left) == ["p2", "p3"]
+
+
+def test_file_buffer_keeps_two_entries_on_one_file_apart():
+    """A staggered grid: entries 0 (u) and 1 (v) read one file (one sha256); their rows never
+    share an output file."""
+    buffer = steps.FileBuffer(target_bytes=10**12, max_buffered_bytes=10**9)
+    buffer.add(0, "s", "p", 0, _table(10))
+    buffer.add(1, "s", "p", 0, _table(20))
+    assert [(e, sha, p, [t.num_rows for _, t in parts]) for e, sha, p, parts in buffer.drain()] \
+        == [(0, "s", "p", [10]), (1, "s", "p", [20])]
 
 
 @pytest.mark.parametrize("arrow_bytes, file_bytes, ratio", [(1000, 250, 0.25), (0, 10, 0.35)])

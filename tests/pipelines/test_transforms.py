@@ -55,7 +55,7 @@ def _chunks(counts: dict[str, int]):
 @pytest.mark.parametrize("counts, workers, expected", [
     ({"a": 240}, 2, {"a": 2}),          # one big file: both workers get half
     ({"a": 7}, 2, {"a": 1}),            # too few chunks to be worth cutting
-    ({"a": 8, "b": 3}, 4, {"a": 2, "b": 1}),
+    ({"a": 8, "b": 3}, 4, {"a": 2, "b#1": 1}),  # b is read by recipe entry 1
     ({"a": 100}, 1, {"a": 1}),
 ])
 def test_chunk_ranges(counts, workers, expected):
