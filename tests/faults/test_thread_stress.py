@@ -127,3 +127,18 @@ def test_the_default_run_with_2_and_4_workers_never_crashes(grid_files, tmp_path
         assert [r.status for r in catalog.runs("stress")] == ["succeeded"]
         (version,) = catalog.versions("stress")
         assert version.rows == rows
+
+
+def test_worker_output_is_never_flushed_by_the_timer():
+    """Beam's timed flush can split an element in two (pipelines.run.no_partial_flushes); if a
+    Beam upgrade renames what it reads, this fails instead of the runs failing at random."""
+    import inspect
+
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers
+
+    from pipelines.run import no_partial_flushes
+
+    source = inspect.getsource(worker_handlers.EmbeddedGrpcWorkerHandler.__init__)
+    assert "DATA_BUFFER_TIME_LIMIT_MS" in source
+    no_partial_flushes()
+    assert worker_handlers.DATA_BUFFER_TIME_LIMIT_MS >= 10**9
