@@ -264,7 +264,13 @@ def test_random_lines_never_crash_and_always_balance(tmp_path_factory, lines):
     path.write_text("time,a,b\n" + "\n".join(lines) + "\n")
     config = dict(kind="delimited", uri="x", comment="#", time={"columns": "time"},
                   variables={"a": {"units": "m"}, "b": {"units": "m"}})
-    _, table, quarantine, results = run(config, path, chunk_bytes=4096)
+    try:
+        _, table, quarantine, results = run(config, path, chunk_bytes=4096)
+    except IncompatibleSourceError as err:
+        # a time column of plain numbers (e.g. '0') is refused at plan time: numeric times
+        # need their CF units (time: {units: ...}); it is a named one-line error, not a crash
+        assert "holds numbers" in str(err) and "units" in str(err)
+        return
     data_lines = [l for l in lines if l.strip(" \t") and not l.startswith("#")]
     assert sum(r.rows_in for r in results) == len(data_lines)
     assert table.num_rows + quarantine.num_rows == len(data_lines)
