@@ -37,7 +37,7 @@ from connectors import ais_schema as S
 from connectors import integrity
 from connectors.ais_schema import LAYOUTS, CsvLayout
 from connectors.base import ChunkResult, ChunkSpec, Connector, SourcePlan, quarantine_table
-from connectors.config import SourceConfig
+from connectors.config import SourceConfig, TextEncoding
 from connectors.delimited import count_per_line
 from connectors.exceptions import (EncodingError, MissingVariableError, SourceNotFoundError,
                                    UnreadableSourceError)
@@ -86,17 +86,8 @@ class AisCsvConfig(_AisConfig):
         default="auto",
         description="the column layout: marinecadastre (US), aisdk (Danish Maritime Authority), "
                     "or auto (from the header)")
-    encoding: str = Field(
-        default="utf-8",
-        description="the file's text encoding (ASCII-compatible: utf-8, latin-1, cp1252...); a "
-                    "line that does not decode (a Latin-1 vessel name in a UTF-8 file) is "
-                    "quarantined as `encoding`",
-        examples=["latin-1"])
+    encoding: TextEncoding = "utf-8"
 
-    @field_validator("encoding")
-    @classmethod
-    def _encoding(cls, value: str) -> str:
-        return integrity.check_encoding_name(value)
 
 
 # --- byte ranges aligned to lines ----------------------------------------------------------------

@@ -5,9 +5,19 @@ with the model of the kind it names, so unknown keys and bad values are reported
 """
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from connectors.integrity import check_encoding_name
+
+
+#: the ``encoding:`` key of every text kind: an ASCII-compatible Python codec
+TextEncoding = Annotated[str, AfterValidator(check_encoding_name), Field(
+    description="the file's text encoding (any ASCII-compatible Python codec: utf-8, latin-1, "
+                "cp1252...); a line that does not decode (a Latin-1 vessel name in a UTF-8 "
+                "file) is quarantined as `encoding`, not the whole file",
+    examples=["latin-1"])]
 
 
 class Frozen(BaseModel):

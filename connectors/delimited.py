@@ -37,7 +37,7 @@ from connectors.base import (
     ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan, check_column_names,
     quarantine_table,
 )
-from connectors.config import Frozen, SourceConfig, VariableMapping
+from connectors.config import Frozen, SourceConfig, TextEncoding, VariableMapping
 from connectors.exceptions import (
     IncompatibleSourceError,
     MissingVariableError,
@@ -170,17 +170,8 @@ class StationConfig(SourceConfig):
         default_factory=list,
         description="numeric sentinels read as missing, e.g. [-999, 9999]",
         examples=[[-999, 9999]])
-    encoding: str = Field(
-        default="utf-8",
-        description="the file's text encoding (any ASCII-compatible Python codec: utf-8, "
-                    "latin-1, cp1252...); a line that does not decode is quarantined as "
-                    "`encoding`, not the whole file",
-        examples=["latin-1"])
+    encoding: TextEncoding = "utf-8"
 
-    @field_validator("encoding")
-    @classmethod
-    def _encoding(cls, value: str) -> str:
-        return integrity.check_encoding_name(value)
 
 
 class DelimitedConfig(StationConfig):

@@ -57,7 +57,7 @@ from connectors.base import (
     QUARANTINE_SCHEMA, ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan,
     quarantine_table,
 )
-from connectors.config import Frozen, SourceConfig
+from connectors.config import Frozen, SourceConfig, TextEncoding
 from connectors.exceptions import (
     ConnectorError, EncodingError, MissingVariableError, SourceNotFoundError, UnreadableSourceError,
 )
@@ -149,11 +149,7 @@ class PortTableConfig(SourceConfig):
         default=",", min_length=1, max_length=1,
         description="one character separating the fields",
         examples=[";"])
-    encoding: str = Field(
-        default="utf-8",
-        description="the file's text encoding (ASCII-compatible: utf-8, latin-1, cp1252...); a "
-                    "line that does not decode is quarantined as `encoding`, not the whole file",
-        examples=["latin-1"])
+    encoding: TextEncoding = "utf-8"
     columns: dict[str, ColumnSpec] | None = Field(
         default=None,
         description="remaining columns to keep (source name -> spec or output name); None keeps "
@@ -164,10 +160,6 @@ class PortTableConfig(SourceConfig):
         description="remaining columns to leave out when `columns` is not given",
         examples=[["OBJECTID"]])
 
-    @field_validator("encoding")
-    @classmethod
-    def _encoding(cls, value: str) -> str:
-        return integrity.check_encoding_name(value)
 
     @field_validator("columns", mode="before")
     @classmethod
