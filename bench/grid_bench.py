@@ -386,7 +386,7 @@ def parquet_totals(root: Path) -> tuple[int, int]:
 
 def haina_command() -> list[str]:
     exe = Path(sys.executable).with_name("haina")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "pipelines.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "pipelines.cli.app"]
 
 
 @dataclasses.dataclass(frozen=True)

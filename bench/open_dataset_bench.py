@@ -8,7 +8,7 @@ Builds, in a fresh warehouse under ``--workdir`` (gitignored):
 
 1. a version of ``--rows`` synthetic observations (time, depth, latitude, longitude, four float32
    variables, ``platform_id``, ``split``, ``source_file``), one file per day, written through
-   ``catalog.writer`` and committed through the catalog contract, exactly like a run does;
+   ``catalog.storage.writer`` and committed through the catalog contract, exactly like a run does;
 2. a version of ``--many-files`` tiny files (:func:`make_many_files_version`).
 
 Then measures in the same process, best of ``--repeat`` (wall time):
@@ -20,7 +20,7 @@ Then measures in the same process, best of ``--repeat`` (wall time):
 * on the many-files version: ``open_dataset`` alone (catalog query of N file rows + dataset
   factory over N paths), its ``to_table()``, and the plain pyarrow equivalent;
 * ``haina release NAME@ID --version 1.0.0`` on the many-files version, when the release command
-  exists (``pipelines/cli_release.py``), as a subprocess; ``haina releases NAME`` (same start-up,
+  exists (``pipelines/cli/release.py``), as a subprocess; ``haina releases NAME`` (same start-up,
   no work) is timed too, so the difference is the release itself.
 
 Prints rows/s and ratios, and writes them to ``<workdir>/results.json``.
@@ -44,7 +44,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from catalog import api, writer
+from catalog import read as api
+from catalog.storage import writer
 from catalog.store import (
     Catalog,
     DatasetRecord,
@@ -202,7 +203,7 @@ def _result(seconds: float, rows: int) -> dict:
 
 def time_release(warehouse: str, version: VersionRecord) -> dict | None:
     """``haina release`` of the many-files version, when the release command exists."""
-    if importlib.util.find_spec("pipelines.cli_release") is None:
+    if importlib.util.find_spec("pipelines.cli.release") is None:
         return None
     haina = str(Path(sys.executable).with_name("haina"))
     env = {**os.environ, "HAINA_WAREHOUSE": warehouse}
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_release:
             results["release"] = time_release(warehouse, many)
             if results["release"] is None:
-                print("\nhaina release: not available (pipelines/cli_release.py missing)")
+                print("\nhaina release: not available (pipelines/cli/release.py missing)")
             else:
                 r = results["release"]
                 print(f"\n{r['command']}: {r['seconds']:.2f} s (exit {r['returncode']}; "

@@ -28,7 +28,7 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 
-from connectors.delimited import DelimitedConfig, DelimitedText  # noqa: E402
+from connectors.text.delimited import DelimitedConfig, DelimitedText  # noqa: E402
 
 SOURCE = REPO / ".." / "shared" / "data" / "station_timeseries" / \
     "cmop_attenuated_salinity_example.csv"

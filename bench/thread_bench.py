@@ -41,7 +41,7 @@ def run_once(recipe_path: Path, warehouse: Path, workers: int, tree: str | None)
     env = {**os.environ, "HAINA_WAREHOUSE": str(warehouse)}
     if tree:
         env["PYTHONPATH"] = tree
-    cmd = [sys.executable, "-m", "pipelines.cli", "run", str(recipe_path), "--full",
+    cmd = [sys.executable, "-m", "pipelines.cli.app", "run", str(recipe_path), "--full",
            "--workers", str(workers)]
     start = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, cwd=tree or REPO, stdout=subprocess.DEVNULL,

@@ -10,14 +10,14 @@ It plans the benchmark grid (``bench/grid_bench.py`` makes it if missing) with t
 times, per chunk, in this one process:
 
 * **read** — the connector (netCDF slab to Arrow), the reference the others are compared with;
-* **QC** — ``expectations.qc_apply.apply_qc`` (QARTOD flags, flag columns, statistics);
-* **GE metrics (Haina)** — ``expectations.engine.chunk_metrics`` for every suite of the run: the
+* **QC** — ``expectations.qc.apply.apply_qc`` (QARTOD flags, flag columns, statistics);
+* **GE metrics (Haina)** — ``expectations.validation.metrics.chunk_metrics`` for every suite of the run: the
   exact metrics GE's expectation classes read, computed with NumPy/Arrow;
 * **GE pandas engine** — the same suites validated by Great Expectations' own pandas engine on
   the same chunk (``engine.ge_chunk_metrics``: ``to_pandas`` plus one GE validation), on
   ``--ge-chunks`` chunks because it is slow;
 * **GE judgement** — once per run: GE's expectation classes evaluating the merged metrics
-  (``expectations.results.suite_results``), with GE already imported.
+  (``expectations.validation.results.suite_results``), with GE already imported.
 
 The whole-run share of QC and validation comes from ``grid_bench.py`` (configurations with them
 on and off); this one explains it per chunk.
@@ -53,10 +53,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.disable(logging.INFO)  # GE announces its temporary folders at INFO
 
-    from expectations import engine, qc_apply
+    from expectations.validation import metrics as engine
+    from expectations.qc import apply as qc_apply
     from pipelines import recipe as recipe_mod
-    from pipelines import run as run_mod
-    from pipelines import steps
+    from pipelines import driver as run_mod
+    from pipelines.beam import steps
 
     params = grid_bench.GridParams()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
     read_schema = run_mod.dataset_schema(recipe, plans)
     schema, qc_plan = runner.with_qc(read_schema)
     suites = runner.suites(schema)
-    from expectations.checks import compile_checks
+    from expectations.validation.checks import compile_checks
     checks = compile_checks(suites)
     chunks = [c for _, p in plans for c in p.chunks][:args.chunks]
     configs = list(recipe.sources)
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
         if i < args.ge_chunks:
             _, ms = _timed(engine.ge_chunk_metrics, out.table, suites)
             times["ge_pandas"].append(ms)
-    import expectations.results as results_mod  # GE import, not timed
+    import expectations.validation.results as results_mod  # GE import, not timed
     _, judge_ms = _timed(results_mod.suite_results, suites, merged)
 
     per_chunk = {k: statistics.median(v) for k, v in times.items() if v}

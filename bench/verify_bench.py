@@ -3,7 +3,7 @@
     .venv/bin/python bench/verify_bench.py [--gb 3] [--files 24] [--workdir DIR] [--keep]
 
 1. writes a version of ``--files`` Parquet files of random float32 data (incompressible, so the
-   bytes on disk are what is hashed) with ``catalog.writer.write_table``, and commits it to a
+   bytes on disk are what is hashed) with ``catalog.storage.writer.write_table``, and commits it to a
    SQLite catalog with its manifest, as a run would;
 2. for each method, drops the page cache first (``/proc/sys/vm/drop_caches``; needs root,
    otherwise every method runs warm and the output says so), then times:
@@ -35,8 +35,9 @@ import pyarrow as pa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from catalog import manifest as manifest_mod
-from catalog import verify, writer
+from catalog.storage import manifest as manifest_mod
+from catalog.storage import verify
+from catalog.storage import writer
 from catalog.store import (
     DatasetRecord,
     RunRecord,

@@ -1,10 +1,10 @@
 """Haina's catalog: versions, lineage and storage of the datasets a pipeline writes.
 
 - :mod:`catalog.store` the contract (records, ids, :class:`Catalog`, :func:`open_catalog`);
-- :mod:`catalog.sql` the SQLAlchemy backend (SQLite, PostgreSQL);
-- :mod:`catalog.warehouse` the folder layout, publishing and garbage collection;
-- :mod:`catalog.writer` Parquet writing with streaming checksums, partitioning, ordering;
-- :mod:`catalog.manifest` the self-describing ``manifest.json`` of a version folder.
+- :mod:`catalog.sql.backend` the SQLAlchemy backend (SQLite, PostgreSQL);
+- :mod:`catalog.storage.warehouse` the folder layout, publishing and garbage collection;
+- :mod:`catalog.storage.writer` Parquet writing with streaming checksums, partitioning, ordering;
+- :mod:`catalog.storage.manifest` the self-describing ``manifest.json`` of a version folder.
 
 Only the contract is imported here: the writer and warehouse import Beam's filesystems and
 pyarrow, which a caller that only reads the catalog should not pay for.
@@ -29,13 +29,13 @@ from catalog.store import (
     register_backend,
 )
 
-#: names served lazily from catalog.api (it imports pyarrow.dataset)
+#: names served lazily from catalog.read (it imports pyarrow.dataset)
 _API = ("open_dataset", "to_pandas", "iter_batches", "resolve_version", "data_files")
 
 
 def __getattr__(name: str):
     if name in _API:
-        from catalog import api
+        from catalog import read as api
 
         return getattr(api, name)
     raise AttributeError(f"module 'catalog' has no attribute {name!r}")

@@ -23,7 +23,7 @@ from catalog.exceptions import (
     UnknownCatalogSchemeError,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 #: every status a run can end in; "running" is the only non-terminal one
 RUN_STATUSES = ("running", "succeeded", "failed", "gate_failed", "abandoned", "no_change")
@@ -169,7 +169,7 @@ class FileRecord:
     source_sha256: str = ""
     time_min: dt.datetime | None = None
     time_max: dt.datetime | None = None
-    #: sha256 of the row groups (the file before its footer), see catalog.writer.WrittenFile
+    #: sha256 of the row groups (the file before its footer), see catalog.storage.writer.WrittenFile
     content_sha256: str | None = None
 
     def __post_init__(self) -> None:
@@ -318,10 +318,10 @@ class Catalog(abc.ABC):
 
 #: URL scheme -> "module:Class" of the backend; imported on first use
 _BACKENDS: dict[str, str] = {
-    "sqlite": "catalog.sql:SqlCatalog",
-    "postgresql": "catalog.sql:SqlCatalog",
-    "postgresql+psycopg": "catalog.sql:SqlCatalog",
-    "postgres": "catalog.sql:SqlCatalog",
+    "sqlite": "catalog.sql.backend:SqlCatalog",
+    "postgresql": "catalog.sql.backend:SqlCatalog",
+    "postgresql+psycopg": "catalog.sql.backend:SqlCatalog",
+    "postgres": "catalog.sql.backend:SqlCatalog",
 }
 
 
@@ -358,7 +358,7 @@ def open_catalog(url: str, *, create: bool = True) -> Catalog:
             fix=f"use one of the schemes {', '.join(sorted(_BACKENDS))}, "
                 "e.g. sqlite:////abs/path/catalog.db")
     catalog = _load(target, scheme).from_url(url, create=create)
-    from catalog import audit  # late: catalog.audit imports the SQL backend
+    from catalog.audit import log as audit  # late: catalog.audit.log imports the SQL backend
 
     audit.install(catalog)
     return catalog

@@ -13,16 +13,16 @@ from connectors.exceptions import ConnectorError, UnknownKindError
 
 # kind -> "module:Class"; imported on first use.
 _KINDS: dict[str, str] = {
-    "netcdf_grid": "connectors.gridded:GriddedNetCDF",
-    "netcdf_dsg": "connectors.dsg:DiscreteSamplingNetCDF",
-    "argo": "connectors.argo:ArgoNetCDF",
-    "ndbc_text": "connectors.stations:NdbcText",
-    "erddap_csv": "connectors.stations:ErddapCsv",
-    "coops_json": "connectors.stations:CoopsJson",
-    "delimited": "connectors.delimited:DelimitedText",
-    "ais_nmea": "connectors.ais:AisNmea",
-    "ais_csv": "connectors.ais:AisCsv",
-    "port_table": "connectors.ports:PortTable",
+    "netcdf_grid": "connectors.netcdf.grid:GriddedNetCDF",
+    "netcdf_dsg": "connectors.netcdf.dsg:DiscreteSamplingNetCDF",
+    "argo": "connectors.netcdf.argo:ArgoNetCDF",
+    "ndbc_text": "connectors.text.stations:NdbcText",
+    "erddap_csv": "connectors.text.stations:ErddapCsv",
+    "coops_json": "connectors.text.stations:CoopsJson",
+    "delimited": "connectors.text.delimited:DelimitedText",
+    "ais_nmea": "connectors.ais.kinds:AisNmea",
+    "ais_csv": "connectors.ais.kinds:AisCsv",
+    "port_table": "connectors.text.ports:PortTable",
 }
 _LOADED: dict[str, Connector] = {}
 

@@ -11,7 +11,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from connectors.integrity import check_encoding_name
 
-
 #: the ``encoding:`` key of every text kind: an ASCII-compatible Python codec
 TextEncoding = Annotated[str, AfterValidator(check_encoding_name), Field(
     description="the file's text encoding (any ASCII-compatible Python codec: utf-8, latin-1, "

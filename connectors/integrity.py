@@ -34,8 +34,13 @@ from typing import Iterator
 import numpy as np
 
 from connectors.exceptions import (
-    ConnectorError, CorruptSourceError, EncodingError, NotAFileError, SourceNotFoundError,
-    TruncatedSourceError, UnreadableSourceError,
+    ConnectorError,
+    CorruptSourceError,
+    EncodingError,
+    NotAFileError,
+    SourceNotFoundError,
+    TruncatedSourceError,
+    UnreadableSourceError,
 )
 
 REDOWNLOAD = "re-download it, or remove it from the recipe's uri glob"

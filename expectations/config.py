@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from expectations.qc_config import QCConfig
+from expectations.qc.config import QCConfig
 
 #: a share of rows, from none (0) to all (1)
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]

@@ -43,7 +43,7 @@ class TimeCoverage(_Frozen):
     @field_validator("start", "end")
     @classmethod
     def _utc(cls, value: dt.datetime) -> dt.datetime:
-        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
     @model_validator(mode="after")
     def _ordered(self):

@@ -14,11 +14,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from catalog import api
+from catalog import read as api
 from catalog.store import open_catalog
 from examples.qingdao_demo import generate
 from pipelines import recipe as recipe_mod
-from pipelines.run import Runner
+from pipelines.driver import Runner
 
 polars = pytest.importorskip("polars")
 duckdb = pytest.importorskip("duckdb")

@@ -203,7 +203,7 @@ def test_haina_check_names_the_recipe_key_and_exits_2(tmp_path):
         "name: clash\ntitle: t\ndescription: d\nlicence: CC0-1.0\nowner: {name: x}\n"
         f"sources:\n  - kind: netcdf_dsg\n    uri: {data}\n    variables: {{TEMP: depth}}\n")
     env = {**os.environ, "PYTHONPATH": str(REPO), "HAINA_WAREHOUSE": str(tmp_path / "wh")}
-    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "check", str(recipe)],
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli.app", "check", str(recipe)],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr   # was 0, then a crash in `run`
     assert "Traceback" not in done.stderr

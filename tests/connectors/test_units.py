@@ -11,13 +11,13 @@ import textwrap
 import numpy as np
 import pytest
 
-from connectors import dsg
+from connectors.netcdf import dsg
 from connectors.config import VariableMapping
 from connectors.exceptions import UnitConversionError
 from connectors.units import column_conversion
-from pipelines.cli import main
+from pipelines.cli.app import main
 from tests.connectors.reading import read_source
-from tests.connectors.test_gridded import LAT, LON, run as run_grid, time_var, write_nc
+from tests.connectors.netcdf.test_grid import LAT, LON, run as run_grid, time_var, write_nc
 
 
 @pytest.mark.parametrize("source, target, scale, offset", [

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from catalog import sql, store
+from catalog import store
+from catalog.sql import backend as sql
 from catalog.exceptions import DatasetLockedError
 from catalog.store import DatasetRecord, RunRecord, open_catalog
 from examples.qingdao_demo import generate
-from tests.catalog.test_release_support import day_table, make_version
+from tests.catalog.releases.release_support import day_table, make_version
 from tests.conftest import REPO
 from tests.pipelines.conftest import demo_recipe
 
@@ -48,7 +49,7 @@ def spawn(haina: list[str], fault: tuple[str, str, str] | None = None,
           cwd: Path | None = None) -> subprocess.Popen:
     """``haina HAINA`` in a process of its own, with a fault (tests.faults.driver) if given."""
     command = [sys.executable, "-m", "tests.faults.driver", *fault, "--", *haina] if fault \
-        else [sys.executable, "-m", "pipelines.cli", *haina]
+        else [sys.executable, "-m", "pipelines.cli.app", *haina]
     return subprocess.Popen(command, env=env(), cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -123,14 +124,14 @@ def is_alive(pid: int) -> bool:
 
 
 def ge_helpers(pid: int) -> list[int]:
-    """The Great Expectations helper processes (expectations.ge_process) started by ``pid``."""
+    """The Great Expectations helper processes (expectations.validation.ge_process) started by ``pid``."""
     helpers = []
     for child in children(pid):
         try:
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"expectations.ge_process" in cmdline:
+        if b"expectations.validation.ge_process" in cmdline:
             helpers.append(child)
     return helpers
 
@@ -144,7 +145,7 @@ def wait_until_dead(pids: list[int], seconds: float = 60) -> list[int]:
 
 NAME = "demo-test"
 #: the CLI as a child process; PYTHONPATH (the worktree) passes through in the environment
-HAINA = [sys.executable, "-m", "pipelines.cli"]
+HAINA = [sys.executable, "-m", "pipelines.cli.app"]
 
 
 @pytest.fixture

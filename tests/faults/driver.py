@@ -27,8 +27,11 @@ import sys
 import time
 from pathlib import Path
 
-from catalog import sql, warehouse
-from pipelines import cli, run, steps
+from catalog.sql import backend as sql
+from catalog.storage import warehouse
+from pipelines.cli import app as cli
+from pipelines import driver as run
+from pipelines.beam import steps
 
 PAUSE_SECONDS = 60
 

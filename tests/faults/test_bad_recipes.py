@@ -25,10 +25,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from catalog.filesystems import installed_schemes
+from catalog.storage.filesystems import installed_schemes
 from catalog.store import open_catalog
 from pipelines import recipe as recipe_mod
-from pipelines.cli import main
+from pipelines.cli.app import main
 from tests.conftest import missing
 
 REPO = Path(__file__).resolve().parents[2]
@@ -278,9 +278,9 @@ def test_unexpected_exception_is_one_internal_error_line(tmp_path, capsys, monke
 #: runs the CLI with the Split step failing inside the pipeline, as a bug in a step would
 _FAILING_STEP = textwrap.dedent("""\
     import sys
-    from pipelines import cli
+    from pipelines.cli import app as cli
     cli._quiet_libraries()  # what main() does before Beam is imported
-    from pipelines import steps
+    from pipelines.beam import steps
 
     def split_chunk(out, config):
         raise ValueError("a step failed on purpose")

@@ -11,10 +11,10 @@ import subprocess
 
 import pytest
 
-from catalog import release as rel
+from catalog.releases import lifecycle as rel
 from catalog.store import open_catalog
-from tests.catalog.test_release_support import DATASET
-from pipelines.cli import main
+from tests.catalog.releases.release_support import DATASET
+from pipelines.cli.app import main
 from tests.faults.conftest import HAINA
 
 pytestmark = pytest.mark.slow

@@ -25,17 +25,17 @@ import xarray as xr
 import connectors
 from catalog.store import open_catalog
 from connectors import integrity
-from connectors.ais import AisCsvConfig, AisNmeaConfig
-from connectors.argo import ArgoConfig
-from connectors.delimited import DelimitedConfig
-from connectors.dsg import DsgConfig
+from connectors.ais.kinds import AisCsvConfig, AisNmeaConfig
+from connectors.netcdf.argo import ArgoConfig
+from connectors.text.delimited import DelimitedConfig
+from connectors.netcdf.dsg import DsgConfig
 from connectors.exceptions import (
     CorruptSourceError, DuplicateKeyError, EncodingError, NotAFileError,
     TruncatedSourceError, UnreadableSourceError,
 )
-from connectors.gridded import GriddedConfig
-from connectors.ports import PortTableConfig
-from pipelines.cli import main
+from connectors.netcdf.grid import GriddedConfig
+from connectors.text.ports import PortTableConfig
+from pipelines.cli.app import main
 from tests.conftest import REPO, require_shared_data
 
 pytestmark = pytest.mark.realdata
@@ -429,7 +429,7 @@ def test_named_pipe_through_haina_run_does_not_hang(tmp_path):
     os.mkfifo(tmp_path / "b.nc")
     path = recipe(tmp_path, "kind: netcdf_grid\nuri: '*.nc'")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "--warehouse",
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli.app", "--warehouse",
                            str(tmp_path / "warehouse"), "run", str(path)],
                           capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
     assert done.returncode == 2, done.stderr

@@ -104,7 +104,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_source_that_yields_no_rows_fails_the_run(case, tmp_path, tmp_warehouse, capsys):
-    from pipelines.cli import main
+    from pipelines.cli.app import main
 
     source, file_name, build, says = CASES[case]
     recipe = _recipe(tmp_path / "case", "empty-case", source, {file_name: build(tmp_path)})
@@ -125,7 +125,7 @@ def test_source_that_yields_no_rows_fails_the_run(case, tmp_path, tmp_warehouse,
 
 
 def test_only_the_source_that_yields_nothing_is_named(tmp_path, tmp_warehouse, capsys):
-    from pipelines.cli import main
+    from pipelines.cli.app import main
 
     good = require_shared_data("ais/libais_typeexamples.nmea").read_bytes()
     wrong = _first_lines("ais/aisdb_marinecadastre_test_data_noaa_20230101.csv", 40)
@@ -139,7 +139,7 @@ def test_only_the_source_that_yields_nothing_is_named(tmp_path, tmp_warehouse, c
 
 def test_a_binary_file_given_to_a_text_kind_is_refused_before_reading(tmp_path, tmp_warehouse,
                                                                     capsys):
-    from pipelines.cli import main
+    from pipelines.cli.app import main
 
     recipe = _recipe(tmp_path / "case", "binary", NMEA,
                      {"data.nmea": _demo_day(tmp_path).read_bytes()})
@@ -150,7 +150,7 @@ def test_a_binary_file_given_to_a_text_kind_is_refused_before_reading(tmp_path, 
 
 
 def test_allow_empty_commits_an_empty_version(tmp_path, tmp_warehouse, capsys):
-    from pipelines.cli import main
+    from pipelines.cli.app import main
 
     recipe = _recipe(tmp_path / "case", "empty-allowed", NMEA, {"data.nmea": b""},
                      extra="allow_empty: true")
@@ -163,7 +163,7 @@ def test_allow_empty_commits_an_empty_version(tmp_path, tmp_warehouse, capsys):
 
 def test_nmea_with_bare_cr_line_ends_is_read_line_by_line(tmp_path, tmp_warehouse, capsys):
     """CR-only line ends (classic Mac, some serial loggers) are lines, not one bad record."""
-    from pipelines.cli import main
+    from pipelines.cli.app import main
 
     lf = require_shared_data("ais/libais_typeexamples.nmea").read_bytes().replace(b"\r\n", b"\n")
     assert b"\r" not in lf

@@ -167,7 +167,7 @@ def test_mutated_file_through_haina_run(tmp_path, rel, mutation, code):
         "name": "fuzz", "title": "fuzz case", "licence": "CC0-1.0", "owner": {"name": "tests"},
         "sources": [source], "quality": {"max_failing_fraction": 0.01}}))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "--warehouse",
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli.app", "--warehouse",
                            str(tmp_path / "warehouse"), "run", str(recipe)],
                           capture_output=True, text=True, timeout=180, env=env, cwd=REPO)
     assert "Traceback" not in done.stdout + done.stderr

@@ -10,11 +10,11 @@ import signal
 
 import pytest
 
-from catalog import audit
-from catalog import release as rel
+from catalog.audit import log as audit
+from catalog.releases import lifecycle as rel
 from catalog.store import open_catalog
 from examples.qingdao_demo import generate
-from pipelines.cli import main
+from pipelines.cli.app import main
 from tests.faults.conftest import NAME, cli
 
 pytestmark = pytest.mark.slow

@@ -15,10 +15,11 @@ import sys
 
 import pytest
 
-from catalog import audit, lease
+from catalog import lease
+from catalog.audit import log as audit
 from catalog.exceptions import DatasetLockedError
 from catalog.store import DatasetRecord, RunRecord, open_catalog
-from pipelines.cli import main
+from pipelines.cli.app import main
 from tests.faults.conftest import NAME, dead_holder
 
 pytestmark = pytest.mark.slow

@@ -12,10 +12,11 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from catalog import api, audit
+from catalog import read as api
+from catalog.audit import log as audit
 from catalog.exceptions import CatalogNotFoundError
 from catalog.store import DatasetRecord, open_catalog
-from pipelines.cli import _parser, main
+from pipelines.cli.app import _parser, main
 from tests.conftest import psycopg_url
 
 NAME = "demo-test"

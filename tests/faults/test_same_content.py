@@ -15,8 +15,8 @@ import xarray as xr
 
 from catalog import store
 from pipelines import recipe as recipe_mod
-from pipelines.cli import main
-from pipelines.run import Runner
+from pipelines.cli.app import main
+from pipelines.driver import Runner
 from tests.pipelines.conftest import demo_recipe
 
 pytestmark = pytest.mark.slow

@@ -105,7 +105,7 @@ def test_helper_dies_with_its_parent_even_when_its_stdin_stays_open(tmp_path):
     read_end, write_end = os.pipe()
     parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import os, subprocess, sys, time
-        helper = subprocess.Popen([sys.executable, "-m", "expectations.ge_process",
+        helper = subprocess.Popen([sys.executable, "-m", "expectations.validation.ge_process",
                                    str(os.getpid())], stdin={read_end},
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         print(helper.pid, flush=True)

@@ -1,6 +1,6 @@
 """Worker threads reading many netCDF-4 files at once never crash and read what one thread reads.
 
-netCDF-C/HDF5 are not thread-safe; before ``connectors.netcdf_files`` two worker threads on a
+netCDF-C/HDF5 are not thread-safe; before ``connectors.netcdf.files`` two worker threads on a
 valid 30-file grid crashed the demo run at random (SIGSEGV, HDF5 errors, valid files reported as
 corrupt). These tests drive many small files - so files are opened, evicted from the worker's
 cache and closed all the time - through the connector from several threads, and through
@@ -23,13 +23,13 @@ import pyarrow as pa
 import pytest
 
 from catalog import store
-from connectors import gridded
-from connectors.gridded import GriddedConfig, GriddedNetCDF
+from connectors.netcdf import grid as gridded
+from connectors.netcdf.grid import GriddedConfig, GriddedNetCDF
 
 FILES = 36
 STEPS = 4
 SHAPE = (2, 12, 10)  # depth, latitude, longitude
-HAINA = [sys.executable, "-m", "pipelines.cli"]
+HAINA = [sys.executable, "-m", "pipelines.cli.app"]
 
 
 def write_grid(path: Path, day: int) -> None:
@@ -130,13 +130,13 @@ def test_the_default_run_with_2_and_4_workers_never_crashes(grid_files, tmp_path
 
 
 def test_worker_output_is_never_flushed_by_the_timer():
-    """Beam's timed flush can split an element in two (pipelines.run.no_partial_flushes); if a
+    """Beam's timed flush can split an element in two (pipelines.driver.no_partial_flushes); if a
     Beam upgrade renames what it reads, this fails instead of the runs failing at random."""
     import inspect
 
     from apache_beam.runners.portability.fn_api_runner import worker_handlers
 
-    from pipelines.run import no_partial_flushes
+    from pipelines.driver import no_partial_flushes
 
     source = inspect.getsource(worker_handlers.EmbeddedGrpcWorkerHandler.__init__)
     assert "DATA_BUFFER_TIME_LIMIT_MS" in source

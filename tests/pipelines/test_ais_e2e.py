@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from tests.conftest import require_shared_data
 
-HAINA = [sys.executable, "-m", "pipelines.cli"]
+HAINA = [sys.executable, "-m", "pipelines.cli.app"]
 #: libais typeexamples lines whose position is impossible (types 2, 9: latitude -101.5, -99.4;
 #: type 27: longitude 200.2) or declared not available (type 4: 91/181)
 BAD_POSITION_LINES = {1, 11, 21, 24}

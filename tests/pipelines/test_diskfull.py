@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from catalog.exceptions import WriterError
-from catalog.lineage import LineageError
+from catalog.lineage.events import LineageError
 from pipelines.diskfull import full_location, is_disk_full
 
 PARQUET = "/wh/_staging/r1/data/date=2025-07-01/part-0123456789ab-000000-000.parquet"

@@ -18,7 +18,7 @@ import pytest
 import xarray as xr
 
 from catalog.store import open_catalog
-from pipelines.cli import main
+from pipelines.cli.app import main
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

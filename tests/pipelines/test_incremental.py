@@ -11,13 +11,13 @@ import pyarrow.dataset as pads
 import pytest
 
 from catalog import store
-from catalog.verify import verify_folder, verify_version
+from catalog.storage.verify import verify_folder, verify_version
 from examples.qingdao_demo import generate
 from pipelines import incremental
 from pipelines import recipe as recipe_mod
 from pipelines.exceptions import RunError
 from pipelines.incremental import IncrementalConfig, Source
-from pipelines.run import Runner
+from pipelines.driver import Runner
 from tests.pipelines.conftest import demo_recipe
 
 SHA = {name: name[0] * 64 for name in ("a", "b", "c", "d")}

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from catalog import lineage
+from catalog.lineage import events as lineage
 from catalog.store import open_catalog
-from catalog.warehouse import Warehouse
+from catalog.storage.warehouse import Warehouse
 from examples.qingdao_demo import generate
 from pipelines import recipe as recipe_mod
-from pipelines.cli import main
-from pipelines.run import Runner
+from pipelines.cli.app import main
+from pipelines.driver import Runner
 from tests.pipelines.conftest import demo_recipe
 
 

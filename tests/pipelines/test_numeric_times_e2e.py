@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from catalog.api import open_dataset
-from pipelines.cli import main
+from catalog.read import open_dataset
+from pipelines.cli.app import main
 
 UTC = dt.timezone.utc
 

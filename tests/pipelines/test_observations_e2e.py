@@ -16,7 +16,7 @@ import pytest
 
 from catalog.store import open_catalog
 from pipelines import recipe as recipe_mod
-from pipelines.cli import main
+from pipelines.cli.app import main
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 RECIPES = Path(__file__).resolve().parents[2] / "examples" / "recipes"

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from pipelines import prehash
-from pipelines.run import fingerprint
+from pipelines.driver import fingerprint
 
 
 @pytest.fixture(autouse=True)

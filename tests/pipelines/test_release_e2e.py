@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from catalog import diff as diff_mod
-from catalog import release as rel
+from catalog.releases import diff as diff_mod
+from catalog.releases import lifecycle as rel
 from catalog import store
-from catalog.api import open_dataset
+from catalog.read import open_dataset
 from examples.qingdao_demo import generate
-from pipelines.cli import main
+from pipelines.cli.app import main
 from tests.pipelines.conftest import demo_recipe
 
 pytestmark = pytest.mark.slow

@@ -1,11 +1,11 @@
-"""The checks pipelines/run.py makes before a run starts, and how it reads a failed worker."""
+"""The checks pipelines/driver.py makes before a run starts, and how it reads a failed worker."""
 from __future__ import annotations
 
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.exceptions import OptionsError, RunError
-from pipelines.run import check_runner, worker_failure
+from pipelines.driver import check_runner, worker_failure
 
 
 @pytest.mark.parametrize("argv, expected", [

@@ -15,9 +15,9 @@ import pyarrow.compute as pc
 import pytest
 import xarray as xr
 
-from catalog.api import open_dataset
+from catalog.read import open_dataset
 from catalog.store import open_catalog
-from pipelines.cli import main
+from pipelines.cli.app import main
 
 ETA, XI = 3, 4
 U_ROWS = 2 * ETA * (XI - 1)      # 2 times x 3 x 3

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from catalog import store
-from pipelines.cli import main
+from pipelines.cli.app import main
 
 ROWS = 20_000
 

@@ -1,0 +1,1 @@
+"""The tamper-evident audit log of every catalog mutation."""

@@ -1,0 +1,1 @@
+"""Documents of a version: dataset card, Croissant JSON-LD, the validation report."""

@@ -1,0 +1,1 @@
+"""Lineage of versions: OpenLineage events, W3C PROV."""

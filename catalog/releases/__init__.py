@@ -1,0 +1,1 @@
+"""Release lifecycle of versions: semvers, transitions, resolving references, diffs."""

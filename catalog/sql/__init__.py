@@ -1,0 +1,1 @@
+"""The SQL catalog backend: SQLite and PostgreSQL engines, tables and migrations."""

@@ -1,0 +1,1 @@
+"""The warehouse on disk: layout, the Parquet writer, manifests, filesystems, verification."""

@@ -1,0 +1,536 @@
+"""``haina verify``: is a version folder byte for byte what the catalog and its manifest say?
+
+Every data and quarantine file is read once: its bytes go through SHA-256 as they are read, and
+the last blocks are kept so that the Parquet footer (row count, ``haina.*`` keys) is parsed from
+memory at the end. Only a footer larger than the kept tail (two blocks, 16 MiB by default) costs
+a second, ranged read of the footer alone.
+
+Checks, in the order mismatches are reported:
+
+1. the manifest's sha256 against the catalog's ``versions.manifest_sha256`` and, when the
+   ``releases`` table exists, against the hash recorded at release;
+2. each file listed in the manifest: present, sha256, size and footer row count as listed, and
+   its footer names this dataset and version (an earlier version for files an incremental run
+   carried over, listed in the manifest's ``extra.carried_files``);
+3. no stray file under ``data/`` or ``quarantine/``;
+4. manifest against catalog: the same files with the same hashes, counts and sources; the
+   version row's totals equal the files';
+5. lineage: every file's ``source_sha256`` is a recorded source of the version's run, and the
+   run has its sources recorded; ``lineage.jsonl`` (when present) parses.
+
+``verify_folder`` does 2, 3, the manifest's own totals and the manifest half of 5, for a folder
+copied away from its warehouse: without the catalog, an edit of the manifest that keeps it
+self-consistent cannot be seen unless the trusted manifest hash is passed in.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import os
+import struct
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from catalog.exceptions import CatalogError
+from catalog.storage.manifest import MANIFEST_NAME
+from catalog.store import Catalog, FileRecord
+
+#: read size; two blocks are kept as the tail that holds the footer
+BLOCK_BYTES = 8 * 2**20
+#: folders of a version whose every file must be listed in the manifest
+CHECKED_FOLDERS = ("data", "quarantine")
+LINEAGE_NAME = "lineage.jsonl"
+_MAGIC = b"PAR1"
+
+
+class VerifyError(CatalogError):
+    """A version folder cannot be verified at all (no such folder)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Mismatch:
+    """One thing that does not hold: which check, where, what was expected and what was found."""
+
+    check: str
+    path: str
+    expected: Any = None
+    actual: Any = None
+    note: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.path}: {self.check}"
+        if self.expected is not None or self.actual is not None:
+            text += f": expected {self.expected}, actual {self.actual}"
+        return f"{text} ({self.note})" if self.note else text
+
+
+@dataclasses.dataclass(frozen=True)
+class FileScan:
+    """What one pass over a file found."""
+
+    path: str
+    exists: bool
+    sha256: str | None = None
+    bytes: int = 0
+    rows: int | None = None
+    footer: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    error: str | None = None
+    bytes_read: int = 0
+
+
+@dataclasses.dataclass
+class VerifyReport:
+    target: str
+    folder: str
+    mode: str  # "catalog" or "folder"
+    files: int = 0
+    rows: int = 0
+    bytes: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+    mismatches: list[Mismatch] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    @property
+    def first(self) -> Mismatch | None:
+        return self.mismatches[0] if self.mismatches else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "ok": self.ok,
+                "mismatches": [{**dataclasses.asdict(m), "text": str(m)}
+                               for m in self.mismatches]}
+
+
+# --- one file, one pass ----------------------------------------------------------------------
+def _open_local(path: str) -> BinaryIO:
+    return open(path, "rb", buffering=0)  # raw reads straight into our buffers
+
+
+def _open(uri: str) -> BinaryIO:
+    if "://" in uri:
+        from apache_beam.io.filesystems import FileSystems
+
+        return FileSystems.open(uri, compression_type="uncompressed")
+    return _open_local(uri)
+
+
+def _exists(uri: str) -> bool:
+    if "://" in uri:
+        from apache_beam.io.filesystems import FileSystems
+
+        return FileSystems.exists(uri)
+    return os.path.isfile(uri)
+
+
+def scan_file(uri: str, rel: str, *, block_bytes: int = BLOCK_BYTES) -> FileScan:
+    """SHA-256, size and footer of ``uri``, reading each byte once."""
+    if not _exists(uri):
+        return FileScan(rel, exists=False)
+    digest, size = hashlib.sha256(), 0
+    buffers = (bytearray(block_bytes), bytearray(block_bytes))
+    filled, current = [0, 0], 0
+    with _open(uri) as src:
+        while n := src.readinto(buffers[current]):
+            digest.update(memoryview(buffers[current])[:n])
+            size, filled[current], current = size + n, n, current ^ 1
+    # the older kept block is buffers[current], the newest buffers[current ^ 1]
+    tail = (bytes(memoryview(buffers[current])[:filled[current]])
+            + bytes(memoryview(buffers[current ^ 1])[:filled[current ^ 1]]))
+    rows, footer, error, extra = _parse_footer(uri, tail, size)
+    return FileScan(rel, True, digest.hexdigest(), size, rows, footer, error, size + extra)
+
+
+def _parse_footer(uri: str, tail: bytes, size: int) -> tuple[int | None, dict, str | None, int]:
+    """Row count and key-value metadata from the file's tail; the last item is bytes re-read."""
+    extra = 0
+    if 12 <= size and len(tail) < 8:  # only with blocks under 4 bytes
+        tail, extra = _read_range(uri, size - 8, 8), 8
+    if size < 12 or tail[-4:] != _MAGIC:
+        return None, {}, "not a Parquet file (no PAR1 magic at the end)", extra
+    footer_len = struct.unpack("<I", tail[-8:-4])[0]
+    if footer_len + 8 > len(tail):
+        tail = _read_range(uri, size - footer_len - 8, footer_len + 8)
+        extra += footer_len + 8
+    try:
+        meta = pq.read_metadata(pa.BufferReader(tail))
+    except (pa.ArrowException, OSError, ValueError) as err:
+        return None, {}, f"unreadable Parquet footer ({err})", extra
+    kv = {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}
+    return meta.num_rows, kv, None, extra
+
+
+def _read_range(uri: str, start: int, length: int) -> bytes:
+    if start < 0:
+        return b""  # footer length larger than the file: _parse_footer reports it unreadable
+    with _open(uri) as src:
+        src.seek(start)
+        return src.read(length)
+
+
+def scan_files(folder: str, rels: Sequence[str], *, workers: int | None = None,
+               block_bytes: int = BLOCK_BYTES) -> dict[str, FileScan]:
+    """Scan files in parallel threads (hashing and reads release the GIL)."""
+    workers = workers or min(8, os.cpu_count() or 1)
+    scan = lambda rel: scan_file(_join(folder, rel), rel, block_bytes=block_bytes)
+    if workers == 1 or len(rels) < 2:
+        return {rel: scan(rel) for rel in rels}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(rels, pool.map(scan, rels)))
+
+
+# --- folder listing --------------------------------------------------------------------------
+def _join(folder: str, rel: str) -> str:
+    if "://" in folder:
+        return folder.rstrip("/") + "/" + rel
+    return os.path.join(folder, *rel.split("/"))
+
+
+def listed_files(folder: str, subfolders: Iterable[str] = CHECKED_FOLDERS) -> list[str]:
+    """Files under ``folder/<subfolder>``, relative to ``folder``, posix separators."""
+    found = []
+    for sub in subfolders:
+        base = _join(folder, sub)
+        if "://" in folder:
+            from apache_beam.io.filesystems import FileSystems
+
+            prefix = folder.rstrip("/") + "/"
+            matches = FileSystems.match([base.rstrip("/") + "/**"])[0].metadata_list
+            found += [m.path[len(prefix):] for m in matches]
+            continue
+        for root, _dirs, names in os.walk(base):
+            rel_root = os.path.relpath(root, folder).replace(os.sep, "/")
+            found += [f"{rel_root}/{name}" for name in names]
+    return sorted(found)
+
+
+# --- checks against the manifest -------------------------------------------------------------
+def _read_bytes(uri: str) -> bytes | None:
+    if not _exists(uri):
+        return None
+    with _open(uri) as src:
+        return src.read()
+
+
+def load_manifest(folder: str) -> tuple[bytes | None, dict | None, Mismatch | None]:
+    uri = _join(folder, MANIFEST_NAME)
+    data = _read_bytes(uri)
+    if data is None:
+        return None, None, Mismatch("manifest.missing", MANIFEST_NAME, note="no manifest.json "
+                                    "in the version folder")
+    try:
+        return data, json.loads(data.decode("utf-8")), None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        return data, None, Mismatch("manifest.unreadable", MANIFEST_NAME, note=str(err))
+
+
+def check_scan(scan: FileScan, entry: Mapping[str, Any], source: str) -> list[Mismatch]:
+    """The scan of one file against what ``source`` (manifest or catalog) lists for it."""
+    if not scan.exists:
+        return [Mismatch("file.missing", scan.path, note=f"listed in the {source}, absent from "
+                         "the folder")]
+    found = []
+    for key, actual in (("sha256", scan.sha256), ("bytes", scan.bytes), ("rows", scan.rows)):
+        if entry.get(key) != actual:
+            found.append(Mismatch(f"file.{key}", scan.path, entry.get(key), actual,
+                                  f"{source} vs file"))
+    if scan.error:
+        found.append(Mismatch("file.parquet", scan.path, note=scan.error))
+    return found
+
+
+def check_footer(scan: FileScan, dataset: str | None, version_id: str | None) -> list[Mismatch]:
+    if not scan.exists or scan.error:
+        return []
+    found = []
+    for key, want in (("haina.dataset", dataset), ("haina.version", version_id)):
+        if want is not None and scan.footer.get(key) != want:
+            found.append(Mismatch(f"footer.{key}", scan.path, want, scan.footer.get(key)))
+    return found
+
+
+def check_stray(folder: str, expected: Iterable[str]) -> list[Mismatch]:
+    known = set(expected)
+    return [Mismatch("file.stray", rel, note="in the folder but in no manifest entry")
+            for rel in listed_files(folder) if rel not in known]
+
+
+def check_manifest_totals(manifest: Mapping[str, Any]) -> list[Mismatch]:
+    data = [f for f in manifest.get("files", []) if f.get("partition") != "quarantine"]
+    rows, size = sum(f.get("rows", 0) for f in data), sum(f.get("bytes", 0) for f in data)
+    found = []
+    written = (manifest.get("rows") or {}).get("written")
+    if written is not None and written != rows:
+        found.append(Mismatch("manifest.rows", MANIFEST_NAME, rows, written,
+                              "rows.written vs the sum of its data files"))
+    if manifest.get("bytes") is not None and manifest["bytes"] != size:
+        found.append(Mismatch("manifest.bytes", MANIFEST_NAME, size, manifest["bytes"],
+                              "bytes vs the sum of its data files"))
+    return found
+
+
+def check_manifest_lineage(manifest: Mapping[str, Any]) -> list[Mismatch]:
+    sources = {s.get("sha256") for s in manifest.get("sources", [])}
+    found = []
+    if manifest.get("files") and not sources:
+        found.append(Mismatch("lineage.sources", MANIFEST_NAME, note="the manifest lists files "
+                              "but no sources"))
+    for f in manifest.get("files", []):
+        if f.get("source_sha256") not in sources:
+            found.append(Mismatch("lineage.file_source", f.get("path", "?"), "a manifest source",
+                                  f.get("source_sha256"), "source_sha256 is not one of the "
+                                  "manifest's sources"))
+    return found
+
+
+def check_lineage_file(folder: str) -> tuple[list[Mismatch], list[str]]:
+    data = _read_bytes(_join(folder, LINEAGE_NAME))
+    if data is None:
+        return [], [f"no {LINEAGE_NAME} in the folder (optional)"]
+    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+        except json.JSONDecodeError as err:
+            return [Mismatch("lineage.jsonl", LINEAGE_NAME, note=f"line {number} is not "
+                             f"JSON ({err})")], []
+    return [], []
+
+
+def carried_files(manifest: Mapping[str, Any] | None) -> dict[str, str]:
+    """Paths of files an incremental run linked from an earlier version -> that version."""
+    extra = (manifest or {}).get("extra") or {}
+    return dict((extra.get("incremental") or {}).get("carried_files")
+                or extra.get("carried_files") or {})
+
+
+def _manifest_entries(manifest: Mapping[str, Any] | None) -> dict[str, dict]:
+    return {f["path"]: f for f in (manifest or {}).get("files", []) if "path" in f}
+
+
+def _folder_checks(report: VerifyReport, folder: str, entries: Mapping[str, Mapping],
+                   manifest: Mapping[str, Any] | None, *, dataset: str | None,
+                   version_id: str | None, workers: int | None, block_bytes: int,
+                   source: str) -> dict[str, FileScan]:
+    scans = scan_files(folder, sorted(entries), workers=workers, block_bytes=block_bytes)
+    carried = carried_files(manifest)
+    for rel, scan in scans.items():
+        report.mismatches += check_scan(scan, entries[rel], source)
+        # a file carried over unchanged from an earlier version keeps that version's footer
+        report.mismatches += check_footer(scan, dataset, None if rel in carried else version_id)
+    report.mismatches += check_stray(folder, entries)
+    if manifest is not None:
+        report.mismatches += check_manifest_totals(manifest)
+        report.mismatches += check_manifest_lineage(manifest)
+    lineage_problems, notes = check_lineage_file(folder)
+    report.mismatches += lineage_problems
+    report.notes += notes
+    _totals(report, scans.values(), entries)
+    return scans
+
+
+def _totals(report: VerifyReport, scans: Iterable[FileScan], entries: Mapping) -> None:
+    for scan in scans:
+        report.files += scan.exists
+        report.bytes_read += scan.bytes_read
+        report.bytes += scan.bytes
+        if entries[scan.path].get("partition") != "quarantine":
+            report.rows += scan.rows or 0
+
+
+def verify_folder(folder: str, *, manifest_sha256: str | None = None,
+                  workers: int | None = None, block_bytes: int = BLOCK_BYTES) -> VerifyReport:
+    """Manifest-only verification of a version folder, wherever it was copied."""
+    started = time.monotonic()
+    report = VerifyReport(target=folder, folder=folder, mode="folder")
+    _require_folder(folder)
+    data, manifest, problem = load_manifest(folder)
+    if problem is not None:
+        report.mismatches.append(problem)
+        return report
+    if manifest_sha256 is not None:
+        report.mismatches += _manifest_hash(data, manifest_sha256, "--manifest-sha256")
+    else:
+        report.notes.append("manifest-only: without the catalog the manifest's own hash, the "
+                            "catalog's file records, the run's sources and releases were not "
+                            "checked (pass the trusted manifest sha256 to check the manifest)")
+    version = manifest.get("version", {}).get("id")
+    dataset = manifest.get("dataset", {}).get("name")
+    _folder_checks(report, folder, _manifest_entries(manifest), manifest, dataset=dataset,
+                   version_id=version, workers=workers, block_bytes=block_bytes,
+                   source="manifest")
+    report.target = f"{dataset}@{version} (folder {folder})"
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _require_folder(folder: str) -> None:
+    if "://" not in folder and not os.path.isdir(folder):
+        raise VerifyError("no such version folder", where=folder,
+                          fix="pass the folder that holds manifest.json (a version folder)")
+
+
+def _manifest_hash(data: bytes, expected: str, where: str) -> list[Mismatch]:
+    actual = hashlib.sha256(data).hexdigest()
+    if actual == expected:
+        return []
+    return [Mismatch("manifest.sha256", MANIFEST_NAME, expected, actual, f"{where} vs file")]
+
+
+# --- checks against the catalog --------------------------------------------------------------
+def verify_version(catalog: Catalog, dataset: str, ref: str = "latest", *,
+                   workers: int | None = None, block_bytes: int = BLOCK_BYTES) -> VerifyReport:
+    """Full verification of ``dataset@ref`` against its manifest and the catalog."""
+    started = time.monotonic()
+    version = catalog.version(dataset, ref)
+    folder = version.path
+    report = VerifyReport(target=f"{dataset}@{version.version_id}", folder=folder, mode="catalog")
+    _require_folder(folder)
+    data, manifest, problem = load_manifest(folder)
+    if problem is not None:
+        report.mismatches.append(problem)
+    else:
+        report.mismatches += _manifest_hash(data, version.manifest_sha256, "catalog version row")
+        report.mismatches += _release_hashes(catalog, version.version_id, data)
+    records = {f.path: f for f in catalog.files(version.version_id)}
+    entries = _manifest_entries(manifest) or {p: _record_entry(f) for p, f in records.items()}
+    scans = _folder_checks(report, folder, entries, manifest, dataset=dataset,
+                           version_id=version.version_id, workers=workers,
+                           block_bytes=block_bytes,
+                           source="manifest" if manifest is not None else "catalog")
+    report.mismatches = _dedupe(report.mismatches
+                                + _catalog_checks(catalog, version, records, manifest, scans))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _record_entry(f: FileRecord) -> dict[str, Any]:
+    return {"path": f.path, "sha256": f.sha256, "rows": f.rows, "bytes": f.bytes,
+            "partition": f.partition, "source_sha256": f.source_sha256}
+
+
+def _catalog_checks(catalog: Catalog, version: Any, records: Mapping[str, FileRecord],
+                    manifest: Mapping[str, Any] | None,
+                    scans: Mapping[str, FileScan]) -> list[Mismatch]:
+    found = []
+    for rel, record in sorted(records.items()):
+        scan = scans.get(rel) or scan_file(_join(version.path, rel), rel)
+        found += [m for m in check_scan(scan, _record_entry(record), "catalog")
+                  if m.check != "file.parquet"]  # already reported from the manifest's side
+    found += _manifest_vs_catalog(records, manifest)
+    found += _version_totals(version, records)
+    found += _run_lineage(catalog, version, records, manifest)
+    return found
+
+
+def _dedupe(items: list[Mismatch]) -> list[Mismatch]:
+    seen, out = set(), []
+    for m in items:
+        key = (m.check, m.path)
+        if key not in seen:
+            seen.add(key)
+            out.append(m)
+    return out
+
+
+_COMPARED = ("sha256", "rows", "bytes", "partition", "source_sha256")
+
+
+def _manifest_vs_catalog(records: Mapping[str, FileRecord],
+                         manifest: Mapping[str, Any] | None) -> list[Mismatch]:
+    if manifest is None:
+        return []
+    entries = _manifest_entries(manifest)
+    found = [Mismatch("catalog.file_missing", p, note="in the manifest, not in the catalog's "
+                      "files table") for p in sorted(set(entries) - set(records))]
+    found += [Mismatch("manifest.file_missing", p, note="in the catalog's files table, not in "
+                       "the manifest") for p in sorted(set(records) - set(entries))]
+    for path in sorted(set(entries) & set(records)):
+        want = _record_entry(records[path])
+        found += [Mismatch(f"catalog.{key}", path, want[key], entries[path].get(key),
+                           "catalog vs manifest")
+                  for key in _COMPARED if entries[path].get(key) != want[key]]
+    return found
+
+
+def _version_totals(version: Any, records: Mapping[str, FileRecord]) -> list[Mismatch]:
+    data = [f for f in records.values() if f.partition != "quarantine"]
+    totals = {"rows": sum(f.rows for f in data), "bytes": sum(f.bytes for f in data),
+              "file_count": len(data)}
+    return [Mismatch(f"catalog.version_{key}", f"versions/{version.version_id}", value,
+                     getattr(version, key), "sum of the catalog's files vs the version row")
+            for key, value in totals.items() if getattr(version, key) != value]
+
+
+def _run_lineage(catalog: Catalog, version: Any, records: Mapping[str, FileRecord],
+                 manifest: Mapping[str, Any] | None) -> list[Mismatch]:
+    """Every file traced to a source, every source to the run that read it.
+
+    An incremental version carries files of earlier versions: their sources were read by earlier
+    runs, which the manifest names per source (``run_id``); those runs' records are the proof.
+    """
+    own = catalog.sources(version.run_id)
+    where = f"runs/{version.run_id}"
+    if not own:
+        return [Mismatch("lineage.run_sources", where, note="the run that made the version has "
+                         "no sources recorded")]
+    listed = (manifest or {}).get("sources", [])
+    runs = {version.run_id} | {s["run_id"] for s in listed if s.get("run_id")}
+    recorded = {(s.run_id, s.source_index, s.uri): s
+                for run in sorted(runs) for s in catalog.sources(run)}
+    known = {s.sha256 for s in recorded.values()}
+    found = [Mismatch("lineage.file_source", path, "a source of the run", f.source_sha256,
+                      "source_sha256 is not among the sources its runs recorded")
+             for path, f in sorted(records.items()) if f.source_sha256 not in known]
+    if manifest is not None:
+        claimed = sorted((s.get("uri"), s.get("sha256"), s.get("size")) for s in listed)
+        proven = sorted((s.uri, s.sha256, s.size) for s in (
+            recorded.get((entry.get("run_id") or version.run_id, entry.get("source_index", 0),
+                          entry.get("uri")))
+            for entry in listed) if s is not None)
+        missing = {(s.uri, s.sha256, s.size) for s in own} - set(claimed)
+        if claimed != proven or missing:
+            found.append(Mismatch("lineage.manifest_sources", MANIFEST_NAME,
+                                  _short_sources(sorted(set(proven) | missing)),
+                                  _short_sources(claimed),
+                                  "the manifest's sources vs the runs' sources in the catalog"))
+    return found
+
+
+def _short_sources(items: Sequence[tuple]) -> str:
+    return ", ".join(f"{uri} ({(sha or '')[:12]})" for uri, sha, _size in items) or "none"
+
+
+def _release_hashes(catalog: Catalog, version_id: str, data: bytes) -> list[Mismatch]:
+    """The manifest hash recorded at release, when the release helper's table exists."""
+    from catalog.sql.backend import metadata
+
+    table = metadata.tables.get("releases")
+    engine = getattr(catalog, "_engine", None)
+    if table is None or engine is None or not {"version_id", "manifest_sha256"} <= set(table.c.keys()):
+        return []
+    query = sa.select(table.c.manifest_sha256).where(table.c.version_id == version_id)
+    with engine.connect() as conn:
+        recorded = [r[0] for r in conn.execute(query) if r[0]]
+    found = []
+    for expected in recorded:
+        found += _manifest_hash(data, expected, "releases table")
+    return found
+
+
+def first_line(report: VerifyReport) -> str:
+    """One sentence naming the first mismatch, for the CLI and logs."""
+    first = report.first
+    return "all checks passed" if first is None else f"first mismatch: {first}"
+

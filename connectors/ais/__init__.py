@@ -1,0 +1,1 @@
+"""AIS vessel positions: the canonical schema, raw NMEA and decoded CSV."""

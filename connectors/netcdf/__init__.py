@@ -1,0 +1,1 @@
+"""netCDF connectors (grids, CF discrete sampling geometries, Argo) and their CF helpers."""

@@ -1,0 +1,1 @@
+"""Text connectors: delimited station data, station feeds and port tables."""

@@ -1,0 +1,1 @@
+"""The ``haina`` command line: one module per command group, each a set of real functions."""
