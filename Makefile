@@ -8,7 +8,7 @@ HAINA  := $(VENV)/bin/haina
 STAMP  := $(VENV)/.haina-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup bench clean lock docs
+.PHONY: demo test lint setup bench clean lock docs
 
 setup: $(STAMP)
 
@@ -28,6 +28,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+
+# Gates: ruff (pyiceberg's rule set + blind-except) and mypy on the four packages; .ci/run runs
+# this before the tests. `$(VENV)/bin/ruff check --fix .` sorts imports and the like.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check pipelines connectors expectations catalog tests bench examples
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) bench/grid_bench.py
