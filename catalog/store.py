@@ -321,6 +321,28 @@ def check_status(status: str, *, where: str) -> None:
                                  fix=f"use one of {', '.join(RUN_STATUSES)}")
 
 
+#: the partition of a version's rejected rows
+QUARANTINE_PARTITION = "quarantine"
+
+
+def check_totals(version: VersionRecord, files: Sequence[FileRecord]) -> None:
+    """A version's totals must be the sums of its data files: the catalog never stores a mismatch.
+
+    Quarantine files (partition ``quarantine``) belong to the version and are recorded with their
+    hashes, but their rows are rejects, not data, so they are not part of the version's totals.
+    """
+    data = [f for f in files if f.partition != QUARANTINE_PARTITION]
+    totals = {"rows": sum(f.rows for f in data), "bytes": sum(f.bytes for f in data),
+              "file_count": len(data)}
+    wrong = {k: (getattr(version, k), v) for k, v in totals.items() if getattr(version, k) != v}
+    paths = [f.path for f in files]
+    if wrong or len(set(paths)) != len(paths):
+        detail = ", ".join(f"{k}={got} but files sum to {want}" for k, (got, want) in wrong.items())
+        raise InvalidRecordError(
+            detail or "two files share one path", where=f"version {version.version_id}",
+            fix="build the VersionRecord from the FileRecords it commits, with unique paths")
+
+
 def default_actor() -> str:
     """Who acts on the catalog: $HAINA_ACTOR, else the login name; never empty."""
     actor = os.environ.get("HAINA_ACTOR", "").strip()
@@ -516,7 +538,7 @@ class Catalog(abc.ABC):
         """Where the audit head is mirrored, or None (then truncation is judged against the
         recorded head alone)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: a backend without connections keeps it
         """Release connections. Optional for backends that hold none."""
 
 

@@ -21,7 +21,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,7 @@ from catalog.store import (
     VersionMove,
     VersionRecord,
     check_status,
+    check_totals,
     default_actor,
     process_is_alive,
     utcnow,
@@ -354,7 +355,7 @@ class SqlCatalog(Catalog):
 
     # --- versions ----------------------------------------------------------------------------
     def commit_version(self, version: VersionRecord, files: Sequence[FileRecord]) -> None:
-        _check_totals(version, files)
+        check_totals(version, files)
         with self._engine.begin() as conn:
             self._require_dataset(conn, version.dataset)
             self._require_running_run(conn, version)
@@ -508,22 +509,7 @@ class SqlCatalog(Catalog):
                           {"dataset": holder.dataset, "error": error})
 
     def _locked_error(self, holder: LockHolder) -> DatasetLockedError:
-        name = holder.dataset
-        if holder.lease_expires_at is None:
-            lease = ("; the lock has no lease (taken by a Haina older than leases), so it is "
-                     f"only taken over once pid {holder.pid} is gone, which only host "
-                     f"{holder.host} can tell")
-        else:
-            left = (holder.lease_expires_at - self._now()).total_seconds()
-            lease = (f"; its lease runs until "
-                     f"{holder.lease_expires_at.isoformat(timespec='seconds')} ({max(left, 0):.0f}"
-                     f" s from now) and is renewed every few seconds while that run lives")
-        return DatasetLockedError(
-            f"dataset {name!r} is locked by {holder.describe()}{lease}",
-            holder_run_id=holder.run_id, where=self._where,
-            fix=f"wait for that run to finish, or pass --wait SECONDS; a run that died gives the "
-                f"lock up when its lease runs out; if you are sure run {holder.run_id} is dead, "
-                f"`haina unlock {name} --reason \"...\"` frees the dataset now")
+        return lease_mod.locked_error(holder, self._now(), self._where)
 
     @retry_once
     def renew_lock(self, dataset: str, run_id: str, lease_seconds: float) -> dt.datetime | None:
@@ -692,24 +678,3 @@ def _default_head_file(engine: Engine) -> str | None:
 
 class _LockRace(Exception):
     """The lock row vanished between a conflicting insert and the re-read (released at once)."""
-
-
-QUARANTINE_PARTITION = "quarantine"
-
-
-def _check_totals(version: VersionRecord, files: Sequence[FileRecord]) -> None:
-    """A version's totals must be the sums of its data files: the catalog never stores a mismatch.
-
-    Quarantine files (partition ``quarantine``) belong to the version and are recorded with their
-    hashes, but their rows are rejects, not data, so they are not part of the version's totals.
-    """
-    data = [f for f in files if f.partition != QUARANTINE_PARTITION]
-    totals = {"rows": sum(f.rows for f in data), "bytes": sum(f.bytes for f in data),
-              "file_count": len(data)}
-    wrong = {k: (getattr(version, k), v) for k, v in totals.items() if getattr(version, k) != v}
-    paths = [f.path for f in files]
-    if wrong or len(set(paths)) != len(paths):
-        detail = ", ".join(f"{k}={got} but files sum to {want}" for k, (got, want) in wrong.items())
-        raise InvalidRecordError(
-            detail or "two files share one path", where=f"version {version.version_id}",
-            fix="build the VersionRecord from the FileRecords it commits, with unique paths")

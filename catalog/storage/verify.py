@@ -185,7 +185,7 @@ def scan_files(folder: str, rels: Sequence[str], *, workers: int | None = None,
     if workers == 1 or len(rels) < 2:
         return {rel: scan(rel) for rel in rels}
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(rels, pool.map(scan, rels)))
+        return dict(zip(rels, pool.map(scan, rels), strict=True))
 
 
 # --- folder listing --------------------------------------------------------------------------
