@@ -22,12 +22,9 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from catalog.exceptions import CatalogError, DatasetLockedError, InvalidRecordError
-
-if TYPE_CHECKING:
-    from catalog.store import Catalog, LockHolder, RunRecord
+from catalog.store import Catalog, LockHolder, RunRecord
 
 #: environment variable that sets the lease in seconds (tests shorten it)
 LEASE_ENV = "HAINA_LOCK_LEASE_SECONDS"
@@ -62,8 +59,6 @@ def stale_reason(holder: LockHolder, run: RunRecord | None, now: dt.datetime,
     ``run`` is the holder's run row (None when the lock was taken before ``begin_run``);
     ``is_alive`` probes a process (``store.process_is_alive``: the pid, on this host only).
     """
-    from catalog.store import RunRecord
-
     if run is not None and run.status != "running":
         return f"its run already ended ({run.status}) without releasing the lock"
     probe = run or RunRecord(run_id=holder.run_id, dataset=holder.dataset, host=holder.host,

@@ -38,6 +38,7 @@ from catalog.exceptions import (
     RunStateError,
     VersionNotFoundError,
 )
+from catalog.releases import semver as semver_mod
 from catalog.releases import states
 from catalog.store import (
     COUNT_FIELDS,
@@ -129,7 +130,8 @@ class MemoryCatalog(Catalog):
 
     def __init__(self, store: _Store, name: str):
         self._store = store
-        self.identity = f"memory://{name}"
+        self._where = f"memory://{name}"
+        self.identity = self._where
         self.actor = default_actor()
         self._head_file: str | None = None
         self._pending_head: AuditEntry | None = None
@@ -401,7 +403,7 @@ class MemoryCatalog(Catalog):
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise lease_mod.locked_error(holder, utcnow(), self.identity)
+                raise lease_mod.locked_error(holder, utcnow(), self._where)
             time.sleep(min(LOCK_POLL_SECONDS, remaining))
 
     def _try_lock(self, dataset: str, run_id: str, lease: float,
@@ -483,7 +485,7 @@ class MemoryCatalog(Catalog):
     def releases(self, dataset: str) -> list[ReleaseRecord]:
         with self._store.lock:
             found = [r for r in self._t.releases.values() if r.dataset == dataset]
-        return sorted(found, key=lambda r: r.parsed)
+        return sorted(found, key=lambda r: semver_mod.parse(r.semver))
 
     def release_of(self, version_id: str) -> ReleaseRecord | None:
         with self._store.lock:
@@ -510,7 +512,7 @@ class MemoryCatalog(Catalog):
             holder = t.releases.get((release.dataset, release.semver))
             if holder is not None:
                 raise states.semver_taken(release.dataset, release.semver, holder.version_id)
-            taken = [r.parsed for r in t.releases.values() if r.dataset == release.dataset]
+            taken = [semver_mod.parse(r.semver) for r in t.releases.values() if r.dataset == release.dataset]
             highest = str(max(taken)) if taken else None
             if highest != release.previous:
                 raise states.previous_moved(release.dataset, highest, release.previous,

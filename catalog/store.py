@@ -23,7 +23,6 @@ from catalog.exceptions import (
     MissingDependencyError,
     UnknownCatalogSchemeError,
 )
-from catalog.releases import semver as semver_mod
 
 T = TypeVar("T")
 
@@ -219,10 +218,6 @@ class ReleaseRecord:
     documented_at: dt.datetime | None = None
 
     @property
-    def parsed(self) -> semver_mod.SemVer:
-        return semver_mod.parse(self.semver)
-
-    @property
     def changes(self) -> list[str]:
         """The card's changelog; releases recorded before it was stored get a summary."""
         if self.changelog is not None:
@@ -380,6 +375,12 @@ class Catalog(abc.ABC):
     actor: str
     #: which catalog this is, without password (what the audit head file names)
     identity: str | None
+
+    @classmethod
+    @abc.abstractmethod
+    def from_url(cls, url: str, *, create: bool = True) -> Catalog:
+        """Open the catalog at ``url`` (see :func:`open_catalog`): how the registry opens a
+        backend registered for the URL's scheme."""
 
     @abc.abstractmethod
     def ensure_dataset(self, rec: DatasetRecord) -> None:
@@ -557,7 +558,7 @@ def register_backend(scheme: str, target: str) -> None:
     _BACKENDS[scheme] = target
 
 
-def _load(target: str, scheme: str) -> type:
+def _load(target: str, scheme: str) -> type[Catalog]:
     module_name, _, class_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -565,7 +566,8 @@ def _load(target: str, scheme: str) -> type:
         raise MissingDependencyError(
             f"the backend for {scheme!r} URLs could not be imported ({err})",
             where=target, fix="install the extra, e.g. pip install 'haina[postgres]'") from err
-    return getattr(module, class_name)
+    backend: type[Catalog] = getattr(module, class_name)
+    return backend
 
 
 def open_catalog(url: str, *, create: bool = True) -> Catalog:

@@ -113,9 +113,9 @@ def new_entry(seq: int, prev_hash: str, actor: str, action: str, target: str,
                          f"{target!r})", where="audit log",
                          fix="pass e.g. action='policy.change', target='dataset-name'")
     actor = (actor or "").strip() or default_actor()  # never empty
-    at, details = utcnow(), clean_details(dict(details))
-    digest = entry_hash(prev_hash, canonical_payload(seq, at, actor, action, str(target), details))
-    return AuditEntry(seq, at, actor, action, str(target), details, prev_hash, digest)
+    at, clean = utcnow(), clean_details(dict(details))
+    digest = entry_hash(prev_hash, canonical_payload(seq, at, actor, action, str(target), clean))
+    return AuditEntry(seq, at, actor, action, str(target), clean, prev_hash, digest)
 
 
 def append(catalog: Catalog, action: str, target: str,

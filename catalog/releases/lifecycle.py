@@ -237,11 +237,11 @@ def plan_release(catalog: Catalog, dataset: str, ref: str, *, requested: str | N
     if previous is not None:
         before = catalog.version(dataset, previous.version_id)
         diff = diff_versions(catalog, before, version, stats=stats)
-    proposal = semver_mod.propose(previous.parsed if previous else None, diff)
+    proposal = semver_mod.propose(semver_mod.parse(previous.semver) if previous else None, diff)
     chosen = proposal.version
     if requested is not None:
         chosen = semver_mod.parse(requested, where="--version")
-        semver_mod.check_requested(previous.parsed if previous else None, chosen, proposal)
+        semver_mod.check_requested(semver_mod.parse(previous.semver) if previous else None, chosen, proposal)
     return ReleasePlan(version, previous, diff, proposal, chosen)
 
 
@@ -343,7 +343,7 @@ def _require_state(catalog: Catalog, version: VersionRecord, action: str) -> Non
 # --- documents: the card and Croissant file of a release ----------------------------------------
 def document_names() -> tuple[str, ...]:
     """The files a release writes into its version folder, besides the data."""
-    from catalog.documents import card, croissant
+    from catalog.documents import card, croissant  # pyarrow and Beam: only for documents
 
     return (card.MD_NAME, card.HTML_NAME, croissant.CROISSANT_NAME)
 
@@ -358,7 +358,7 @@ def missing_documents(version: VersionRecord) -> list[str]:
 def write_documents(catalog: Catalog, version: VersionRecord, record: ReleaseRecord) -> list[str]:
     """Write the release's card (Markdown, HTML) and Croissant file, then record that they are
     written (``releases.documented_at``, audited). Safe to repeat: it rewrites the same files."""
-    from catalog.documents import card, croissant
+    from catalog.documents import card, croissant  # pyarrow and Beam: only for documents
 
     md_path, html_path = card.write_card(catalog, version, release=record.semver,
                                          changelog=record.changes)
@@ -407,7 +407,7 @@ def check_unchanged(catalog: Catalog, version: VersionRecord) -> FileMismatch | 
     """Recompute the sha256 of the version's manifest and files (streamed); the first that
     differs from the catalog, or None when all match. Released files are never rewritten, so a
     mismatch means the warehouse was modified outside Haina."""
-    from catalog.storage.manifest import MANIFEST_NAME
+    from catalog.storage.manifest import MANIFEST_NAME  # pyarrow and Beam: only when hashing
 
     expected = [(MANIFEST_NAME, version.manifest_sha256)]
     expected += [(f.path, f.sha256) for f in catalog.files(version.version_id)]

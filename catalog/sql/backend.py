@@ -44,6 +44,7 @@ from catalog.exceptions import (
     RunStateError,
     VersionNotFoundError,
 )
+from catalog.releases import semver as semver_mod
 from catalog.sql import audit as audit_rows
 from catalog.sql import lineage as lineage_rows
 from catalog.sql import releases as release_rows
@@ -52,6 +53,7 @@ from catalog.sql.engines import (  # noqa: F401 - _ENGINES and the timeout are p
     SQLITE_BUSY_TIMEOUT,
     catalog_identity,
     open_error,
+    query_value,
     raise_unavailable,
     require_catalog,
     retry_once,
@@ -190,7 +192,7 @@ class SqlCatalog(Catalog):
             engine = factory(parsed, create)
             catalog = cls(engine, catalog_identity(url))
             if not create:
-                require_catalog(engine, where, parsed.query.get("schema"))
+                require_catalog(engine, where, query_value(parsed, "schema"))
             create_tables(engine)  # an existing catalog of an older Haina is upgraded
         except (sa.exc.DatabaseError, OSError, CatalogUnavailableError) as err:
             raise open_error(parsed, where, err) from err
@@ -461,9 +463,9 @@ class SqlCatalog(Catalog):
         holder. One transaction: the holder is judged on the row it read, locked."""
         with self._engine.begin() as conn:
             now = _db_now(conn)
+            expires = now + dt.timedelta(seconds=lease)
             mine = {"dataset": dataset, "run_id": run_id, "host": socket.gethostname(),
-                    "pid": os.getpid(), "acquired_at": now,
-                    "lease_expires_at": now + dt.timedelta(seconds=lease)}
+                    "pid": os.getpid(), "acquired_at": now, "lease_expires_at": expires}
             row = self._lock_row(conn, dataset)
             if row is None:
                 # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT DO NOTHING
@@ -477,7 +479,7 @@ class SqlCatalog(Catalog):
                     raise _LockRace()
             holder = _lock_holder(row)
             if holder.run_id == run_id:  # re-entrant: this run already holds it
-                self._renew(conn, dataset, run_id, mine["lease_expires_at"])
+                self._renew(conn, dataset, run_id, expires)
                 return None
             run_row = self._run_row(conn, holder.run_id)
             run = RunRecord(**run_row._mapping) if run_row is not None else None
@@ -567,7 +569,7 @@ class SqlCatalog(Catalog):
     def releases(self, dataset: str) -> list[ReleaseRecord]:
         with self._engine.connect() as conn:
             found = release_rows.release_rows(conn, releases_t.c.dataset == dataset)
-        return sorted(found, key=lambda r: r.parsed)
+        return sorted(found, key=lambda r: semver_mod.parse(r.semver))
 
     @retry_once
     def release_of(self, version_id: str) -> ReleaseRecord | None:

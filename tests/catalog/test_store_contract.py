@@ -48,7 +48,7 @@ from catalog.store import (
     open_catalog,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.fixture
@@ -560,8 +560,13 @@ def _methods_called_on_cat() -> set[str]:
             and isinstance(node.func.value, ast.Name) and node.func.value.id == "cat"}
 
 
+#: called for every test by the ``cat`` fixture, through open_catalog
+_OPENED_BY_THE_FIXTURE = {"from_url"}
+
+
 def test_the_suite_calls_every_method_of_the_contract():
-    missing = set(Catalog.__abstractmethods__) - _methods_called_on_cat()
+    covered = _methods_called_on_cat() | _OPENED_BY_THE_FIXTURE
+    missing = set(Catalog.__abstractmethods__) - covered
     assert not missing, f"Catalog methods no test of this suite calls: {sorted(missing)}"
 
 

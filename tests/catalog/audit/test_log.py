@@ -13,7 +13,6 @@ from catalog.audit import log as audit
 from catalog.sql import tables
 from catalog.store import DatasetRecord, RunRecord, SourceRecord, open_catalog
 
-
 # --- two backends (the pattern of test_store_contract.py) -----------------------------------
 
 
@@ -62,7 +61,7 @@ def test_every_mutation_is_chained_with_its_actor(cat, head_file):
         (3, "run.end", "r1", "alice"), (4, "policy.change", "ds", "alice"),
         (5, "export", "ds@v1", "bob")]
     assert got[0].prev_hash == audit.GENESIS
-    assert all(b.prev_hash == a.hash for a, b in zip(got, got[1:]))
+    assert all(b.prev_hash == a.hash for a, b in zip(got, got[1:], strict=False))
     # the documented formula, recomputed here by hand for entry 4
     e = got[3]
     payload = json.dumps([4, e.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "alice", "policy.change",

@@ -12,7 +12,7 @@ from alembic.config import Config
 from catalog.sql import backend as sql
 from catalog.store import SourceRecord, open_catalog
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2025, 7, 1, tzinfo=UTC)
 
 
