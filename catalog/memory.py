@@ -142,11 +142,11 @@ class MemoryCatalog(Catalog):
         with _STORES_LOCK:
             store = _STORES.get(name) if name else None
             if store is None:
-                if name and not create:
+                if not create:
                     raise CatalogNotFoundError(
                         f"no in-memory catalog named {name!r} in this process", where=url,
-                        fix="open it with create=True first (in-memory catalogs live as long "
-                            "as their process)")
+                        fix="open it with create=True first, under a name (memory://NAME) "
+                            "to open it again; in-memory catalogs live as long as their process")
                 store = _Store()
                 if name:
                     _STORES[name] = store

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from catalog.audit import log as audit
 from catalog.exceptions import (
+    CatalogNotFoundError,
     DatasetLockedError,
     DatasetNotFoundError,
     DuplicateError,
@@ -112,6 +113,20 @@ def test_ids_are_sortable_and_unique():
 def test_unknown_scheme_names_the_known_ones():
     with pytest.raises(UnknownCatalogSchemeError, match="sqlite"):
         open_catalog("mysql://x/y")
+
+
+def test_a_reader_never_creates_a_catalog_and_sees_what_a_writer_stored(any_catalog_url):
+    with pytest.raises(CatalogNotFoundError):
+        open_catalog(any_catalog_url, create=False)
+    writer = open_catalog(any_catalog_url)
+    writer.ensure_dataset(DS)
+    reader = open_catalog(any_catalog_url, create=False)
+    try:
+        assert reader.datasets() == [DS]
+        assert [e.action for e in reader.audit_entries()] == ["dataset.create"]
+    finally:
+        reader.close()
+        writer.close()
 
 
 def test_naive_datetimes_are_refused():
