@@ -103,6 +103,36 @@ class LockHolderAliveError(CatalogError):
     exit_code = 4
 
 
+# --- releases --------------------------------------------------------------------------------
+# Raised by every backend's release methods as well as by the lifecycle, so they live here and
+# ``catalog.releases.lifecycle`` re-exports them under the names callers already use.
+class ReleaseError(CatalogError):
+    """A release-lifecycle operation is not possible as asked."""
+
+
+class TransitionError(ReleaseError):
+    """The version is not in a state the action starts from, or a needed reason is missing."""
+
+
+class ReleaseConflictError(ReleaseError):
+    """Another process released the same draft or took the same semver first."""
+
+    exit_code = 4
+
+
+class YankedVersionError(ReleaseError):
+    """A yanked version was asked for without ``allow_yanked``."""
+
+
+# --- audit log -------------------------------------------------------------------------------
+class AuditError(CatalogError):
+    """The audit log cannot be appended to, or its head file cannot be written."""
+
+
+class HeadFileMismatchError(AuditError):
+    """The warehouse's head file mirrors another catalog than the one opened."""
+
+
 # --- files -----------------------------------------------------------------------------------
 class WarehouseError(CatalogError):
     """A warehouse path operation (publish, gc) failed."""

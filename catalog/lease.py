@@ -22,12 +22,9 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from catalog.exceptions import CatalogError, InvalidRecordError
-
-if TYPE_CHECKING:
-    from catalog.store import Catalog, LockHolder, RunRecord
+from catalog.exceptions import CatalogError, DatasetLockedError, InvalidRecordError
+from catalog.store import Catalog, LockHolder, RunRecord
 
 #: environment variable that sets the lease in seconds (tests shorten it)
 LEASE_ENV = "HAINA_LOCK_LEASE_SECONDS"
@@ -62,8 +59,6 @@ def stale_reason(holder: LockHolder, run: RunRecord | None, now: dt.datetime,
     ``run`` is the holder's run row (None when the lock was taken before ``begin_run``);
     ``is_alive`` probes a process (``store.process_is_alive``: the pid, on this host only).
     """
-    from catalog.store import RunRecord
-
     if run is not None and run.status != "running":
         return f"its run already ended ({run.status}) without releasing the lock"
     probe = run or RunRecord(run_id=holder.run_id, dataset=holder.dataset, host=holder.host,
@@ -116,3 +111,24 @@ class Heartbeat:
                 self.lost = True
                 log.warning("run %s no longer holds the lock of %s", self.run_id, self.dataset)
                 return
+
+
+def locked_error(holder: LockHolder, now: dt.datetime, where: str) -> DatasetLockedError:
+    """The error for a lock held by a live run: who, until when its lease runs, and the ways
+    out (wait, ``--wait``, the lease, ``haina unlock``). ``now`` is the backend's clock."""
+    name = holder.dataset
+    if holder.lease_expires_at is None:
+        lease = ("; the lock has no lease (taken by a Haina older than leases), so it is "
+                 f"only taken over once pid {holder.pid} is gone, which only host "
+                 f"{holder.host} can tell")
+    else:
+        left = (holder.lease_expires_at - now).total_seconds()
+        lease = (f"; its lease runs until "
+                 f"{holder.lease_expires_at.isoformat(timespec='seconds')} ({max(left, 0):.0f}"
+                 f" s from now) and is renewed every few seconds while that run lives")
+    return DatasetLockedError(
+        f"dataset {name!r} is locked by {holder.describe()}{lease}",
+        holder_run_id=holder.run_id, where=where,
+        fix=f"wait for that run to finish, or pass --wait SECONDS; a run that died gives the "
+            f"lock up when its lease runs out; if you are sure run {holder.run_id} is dead, "
+            f"`haina unlock {name} --reason \"...\"` frees the dataset now")

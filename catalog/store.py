@@ -10,18 +10,21 @@ from __future__ import annotations
 import abc
 import dataclasses
 import datetime as dt
+import getpass
 import importlib
 import os
 import secrets
 import socket
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from catalog.exceptions import (
     InvalidRecordError,
     MissingDependencyError,
     UnknownCatalogSchemeError,
 )
+
+T = TypeVar("T")
 
 UTC = dt.UTC
 
@@ -198,16 +201,145 @@ class LockHolder:
                 f"{self.acquired_at.isoformat(timespec='seconds')})")
 
 
+@dataclasses.dataclass(frozen=True)
+class ReleaseRecord:
+    """A released version: its semver (unique per dataset), who released it and what changed."""
+
+    dataset: str
+    semver: str
+    version_id: str
+    released_at: dt.datetime
+    actor: str
+    notes: str | None
+    manifest_sha256: str
+    bump: str
+    previous: str | None
+    changelog: list[str] | None = None
+    documented_at: dt.datetime | None = None
+
+    @property
+    def changes(self) -> list[str]:
+        """The card's changelog; releases recorded before it was stored get a summary."""
+        if self.changelog is not None:
+            return list(self.changelog)
+        return [f"{self.bump} release after {self.previous}"] if self.previous \
+            else ["first release"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TransitionRecord:
+    """One state change of a version (``id`` orders changes recorded at the same instant)."""
+
+    id: int
+    dataset: str
+    version_id: str
+    from_state: str
+    to_state: str
+    semver: str | None
+    actor: str
+    at: dt.datetime
+    reason: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionMove:
+    """A state change the lifecycle asks a backend to make: from one of ``from_states`` to
+    ``to_state``. The policy (which moves exist) is :mod:`catalog.releases.states`; the backend
+    makes the move atomically, records its transition and audits it as ``version.<action>``."""
+
+    action: str
+    dataset: str
+    version_id: str
+    from_states: frozenset[str]
+    to_state: str
+    semver: str | None = None
+    reason: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LineageEventRecord:
+    """A stored OpenLineage event (``event`` is the JSON object as emitted)."""
+
+    run_id: str
+    ol_run_id: str
+    event_type: str
+    event_time: dt.datetime
+    dataset: str
+    version_id: str | None
+    event: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        _check_aware(self, "event_time")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceUse:
+    """A committed version whose run read a source file: one row of a downstream query."""
+
+    dataset: str
+    version_id: str
+    state: str
+    created_at: dt.datetime
+    run_id: str
+    code_version: str | None
+    uri: str
+    sha256: str
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditEntry:
+    """One hash-chained entry of the audit log (see :mod:`catalog.audit.log` for the chain)."""
+
+    seq: int
+    at: dt.datetime
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    def as_json(self) -> dict[str, Any]:
+        at = self.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return {**dataclasses.asdict(self), "at": at}
+
+
+#: the audit head as the backend records it: (seq, hash) of the last entry, None before any
+AuditHead = tuple[int, str]
+#: reads the head and the entries (seq order) of one consistent state of the audit log
+ChainReader = Callable[[AuditHead | None, Iterator[AuditEntry]], T]
+
+
 def check_status(status: str, *, where: str) -> None:
     if status not in RUN_STATUSES:
         raise InvalidRecordError(f"unknown run status {status!r}", where=where,
                                  fix=f"use one of {', '.join(RUN_STATUSES)}")
 
 
+#: the partition of a version's rejected rows
+QUARANTINE_PARTITION = "quarantine"
+
+
+def check_totals(version: VersionRecord, files: Sequence[FileRecord]) -> None:
+    """A version's totals must be the sums of its data files: the catalog never stores a mismatch.
+
+    Quarantine files (partition ``quarantine``) belong to the version and are recorded with their
+    hashes, but their rows are rejects, not data, so they are not part of the version's totals.
+    """
+    data = [f for f in files if f.partition != QUARANTINE_PARTITION]
+    totals = {"rows": sum(f.rows for f in data), "bytes": sum(f.bytes for f in data),
+              "file_count": len(data)}
+    wrong = {k: (getattr(version, k), v) for k, v in totals.items() if getattr(version, k) != v}
+    paths = [f.path for f in files]
+    if wrong or len(set(paths)) != len(paths):
+        detail = ", ".join(f"{k}={got} but files sum to {want}" for k, (got, want) in wrong.items())
+        raise InvalidRecordError(
+            detail or "two files share one path", where=f"version {version.version_id}",
+            fix="build the VersionRecord from the FileRecords it commits, with unique paths")
+
+
 def default_actor() -> str:
     """Who acts on the catalog: $HAINA_ACTOR, else the login name; never empty."""
-    import getpass
-
     actor = os.environ.get("HAINA_ACTOR", "").strip()
     if not actor:
         try:
@@ -235,7 +367,20 @@ def process_is_alive(run: RunRecord) -> bool:
 
 
 class Catalog(abc.ABC):
-    """Datasets, their versions and files, the runs that made them and the sources they read."""
+    """Everything the catalog stores: datasets, their versions and files, the runs that made
+    them and the sources they read, dataset locks, releases and version transitions, lineage
+    events and the hash-chained audit log of every change."""
+
+    #: who performs mutations (CLI --actor, $HAINA_ACTOR, or the login name); never empty
+    actor: str
+    #: which catalog this is, without password (what the audit head file names)
+    identity: str | None
+
+    @classmethod
+    @abc.abstractmethod
+    def from_url(cls, url: str, *, create: bool = True) -> Catalog:
+        """Open the catalog at ``url`` (see :func:`open_catalog`): how the registry opens a
+        backend registered for the URL's scheme."""
 
     @abc.abstractmethod
     def ensure_dataset(self, rec: DatasetRecord) -> None:
@@ -312,7 +457,89 @@ class Catalog(abc.ABC):
         """An operator's unlock: remove the lock whoever holds it, mark the holder's run
         ``abandoned`` and audit it, in one transaction; ``LockNotHeldError`` when unlocked."""
 
-    def close(self) -> None:
+    # --- releases and transitions -------------------------------------------------------------
+    @abc.abstractmethod
+    def releases(self, dataset: str) -> list[ReleaseRecord]:
+        """Releases of ``dataset``, lowest semver first (semvers of deprecated and yanked
+        versions included: they stay taken)."""
+
+    @abc.abstractmethod
+    def release_of(self, version_id: str) -> ReleaseRecord | None:
+        """The release of ``version_id``, or None when it was never released."""
+
+    @abc.abstractmethod
+    def transitions(self, dataset: str, version_id: str | None = None) -> list[TransitionRecord]:
+        """State changes of a dataset's versions (or of one version), oldest first."""
+
+    @abc.abstractmethod
+    def record_release(self, release: ReleaseRecord, move: VersionMove, *,
+                       newest_only: bool = False) -> None:
+        """In one transaction: make ``move`` (draft -> released), insert ``release``, record the
+        transition and audit it. Raises ``ReleaseConflictError`` when another process got there
+        first: the draft is released already, the semver is taken, the highest release is no
+        longer ``release.previous``, or (``newest_only``, a ``latest-draft`` release) a version
+        newer than this draft is no longer a draft; ``TransitionError`` for another state."""
+
+    @abc.abstractmethod
+    def move_version(self, move: VersionMove) -> str:
+        """In one transaction: change the version's state from one of ``move.from_states`` to
+        ``move.to_state``, record the transition and audit it; return the state it left.
+        ``TransitionError`` (or ``ReleaseConflictError`` for a release) when its state is
+        another, as read inside the transaction."""
+
+    @abc.abstractmethod
+    def mark_documented(self, dataset: str, semver: str, files: Sequence[str]) -> None:
+        """Record (and audit as ``release.documents``) that the release's card and Croissant
+        file ``files`` are written."""
+
+    # --- lineage events ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_lineage_event(self, event: LineageEventRecord, details: Mapping[str, Any]) -> None:
+        """Store the event and its audit entry (``lineage.emit``, ``details``) in one
+        transaction."""
+
+    @abc.abstractmethod
+    def lineage_events(self, *, run_id: str | None = None, dataset: str | None = None,
+                       version_id: str | None = None,
+                       event_type: str | None = None) -> list[LineageEventRecord]:
+        """Stored events in the order they were stored, filtered by any of the arguments."""
+
+    @abc.abstractmethod
+    def source_uses(self, *, uris: Sequence[str] = (),
+                    sha256s: Sequence[str] = ()) -> list[SourceUse]:
+        """Committed versions whose run read a source with one of these URIs or sha256s (a
+        file read by two recipe entries counts once), by dataset, creation, version, URI."""
+
+    # --- audit log ---------------------------------------------------------------------------
+    # Every mutation above appends its audit entry inside its own transaction; the backend does
+    # that itself, so no backend can exist without an audit log.
+    @abc.abstractmethod
+    def record_action(self, action: str, target: str, details: Mapping[str, Any]) -> None:
+        """Audit an action that changes no catalog table (a policy change, an export)."""
+
+    @abc.abstractmethod
+    def audit_entries(self, *, action: str | None = None, target: str | None = None,
+                      actor: str | None = None, since: dt.datetime | None = None,
+                      limit: int | None = None) -> list[AuditEntry]:
+        """Entries in seq order. ``action``, ``target`` and ``actor`` match exactly, or as
+        patterns where ``*`` is a wildcard; ``limit`` keeps the most recent ones."""
+
+    @abc.abstractmethod
+    def read_audit_chain(self, reader: ChainReader[T]) -> T:
+        """Call ``reader(head, entries)`` on one consistent state of the log (appends wait):
+        ``head`` is the recorded ``(seq, hash)`` of the last entry (None if never written),
+        ``entries`` every entry in seq order."""
+
+    @abc.abstractmethod
+    def set_audit_head_file(self, uri: str) -> None:
+        """Mirror the audit head into the file ``uri`` at every append, from now on."""
+
+    @abc.abstractmethod
+    def audit_head_file(self) -> str | None:
+        """Where the audit head is mirrored, or None (then truncation is judged against the
+        recorded head alone)."""
+
+    def close(self) -> None:  # noqa: B027 - optional: a backend without connections keeps it
         """Release connections. Optional for backends that hold none."""
 
 
@@ -322,6 +549,7 @@ _BACKENDS: dict[str, str] = {
     "postgresql": "catalog.sql.backend:SqlCatalog",
     "postgresql+psycopg": "catalog.sql.backend:SqlCatalog",
     "postgres": "catalog.sql.backend:SqlCatalog",
+    "memory": "catalog.memory:MemoryCatalog",
 }
 
 
@@ -330,7 +558,7 @@ def register_backend(scheme: str, target: str) -> None:
     _BACKENDS[scheme] = target
 
 
-def _load(target: str, scheme: str) -> type:
+def _load(target: str, scheme: str) -> type[Catalog]:
     module_name, _, class_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -338,14 +566,16 @@ def _load(target: str, scheme: str) -> type:
         raise MissingDependencyError(
             f"the backend for {scheme!r} URLs could not be imported ({err})",
             where=target, fix="install the extra, e.g. pip install 'haina[postgres]'") from err
-    return getattr(module, class_name)
+    backend: type[Catalog] = getattr(module, class_name)
+    return backend
 
 
 def open_catalog(url: str, *, create: bool = True) -> Catalog:
     """Open (and create the tables of) the catalog at ``url``.
 
     ``sqlite:///abs/path/catalog.db`` or ``postgresql://user@host:port/db`` (psycopg 3; add
-    ``?schema=name`` to keep the tables in their own PostgreSQL schema). With ``create=False``
+    ``?schema=name`` to keep the tables in their own PostgreSQL schema) or ``memory://name``
+    (:mod:`catalog.memory`: one process, gone when it ends; for tests and embedding). With ``create=False``
     (readers) nothing is created: no folder, no database file, no schema, no table; a catalog
     that is not there raises :class:`~catalog.exceptions.CatalogNotFoundError`. An existing
     catalog of an older Haina is still upgraded.
@@ -357,8 +587,5 @@ def open_catalog(url: str, *, create: bool = True) -> Catalog:
             f"no catalog backend for scheme {scheme!r} in URL {url!r}", where="catalog URL",
             fix=f"use one of the schemes {', '.join(sorted(_BACKENDS))}, "
                 "e.g. sqlite:////abs/path/catalog.db")
-    catalog = _load(target, scheme).from_url(url, create=create)
-    from catalog.audit import log as audit  # late: catalog.audit.log imports the SQL backend
-
-    audit.install(catalog)
+    catalog: Catalog = _load(target, scheme).from_url(url, create=create)
     return catalog

@@ -97,14 +97,17 @@ def postgres_base_url() -> str:
     return url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def catalog_url(request, tmp_path):
-    """A fresh, empty catalog URL per test: a SQLite file, or a PostgreSQL schema of its own."""
+def _fresh_catalog_url(kind: str, request, tmp_path):
+    """A fresh, empty catalog of ``kind``: a SQLite file, a PostgreSQL schema of its own, or an
+    in-memory catalog of its own name."""
     import secrets
 
     import sqlalchemy as sa
 
-    if request.param == "sqlite":
+    if kind == "memory":
+        yield f"memory://test-{secrets.token_hex(8)}"
+        return
+    if kind == "sqlite":
         (tmp_path / "warehouse").mkdir(exist_ok=True)
         yield f"sqlite:///{tmp_path / 'warehouse' / 'catalog.db'}"
         return
@@ -115,3 +118,18 @@ def catalog_url(request, tmp_path):
     with engine.begin() as conn:
         conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def catalog_url(request, tmp_path):
+    """A fresh, empty catalog URL per test: a SQLite file, or a PostgreSQL schema of its own.
+    The catalogs other processes can open too (multi-process tests, the CLI, pipelines)."""
+    yield from _fresh_catalog_url(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres),
+                        "memory"])
+def any_catalog_url(request, tmp_path):
+    """Every catalog backend, the in-memory one included: for suites that stay in one
+    process (the contract suite and the suites of what the contract stores)."""
+    yield from _fresh_catalog_url(request.param, request, tmp_path)

@@ -4,13 +4,16 @@ Each entry is ``(seq, at, actor, action, target, details)`` plus ``prev_hash`` a
 
     hash = sha256(prev_hash + canonical JSON of [seq, at, actor, action, target, details])
 
-with ``prev_hash`` of entry 1 being 64 zeros. An entry is appended by :func:`record`, a listener
-that :class:`catalog.sql.backend.SqlCatalog` calls *inside* the mutation's transaction, so the entry
-commits or rolls back with the change it describes.
+with ``prev_hash`` of entry 1 being 64 zeros. This module is the chain's policy: the canonical
+payload, the hash, the entry (:func:`new_entry`), the head file and verification. Every catalog
+backend appends the entry of each mutation itself, *inside* the mutation's transaction, so the
+entry commits or rolls back with the change it describes (the SQL backend in
+:mod:`catalog.sql.audit`, the in-memory one under its lock); this module reads the log only
+through the :class:`~catalog.store.Catalog` contract.
 
-Serialisation: an append reads the previous hash from the one-row ``audit_head`` table with
-``SELECT ... FOR UPDATE`` (PostgreSQL), so two writers queue on that row and cannot fork the
-chain; SQLite transactions here start with ``BEGIN IMMEDIATE`` and are serialised already.
+Serialisation: the SQL backend reads the previous hash from the one-row ``audit_head`` table
+with ``SELECT ... FOR UPDATE`` (PostgreSQL), so two writers queue on that row and cannot fork
+the chain; SQLite transactions there start with ``BEGIN IMMEDIATE`` and are serialised already.
 The same head row records the last ``(seq, hash)``, and so does ``<warehouse>/_audit/head.json``
 (written at commit, under the same lock), which is what makes deleting the *last* entries
 detectable: a chain alone cannot tell a truncated log from a shorter one. The head file also
@@ -23,8 +26,8 @@ the head file together can recompute every hash and go unnoticed; anchor the hea
 they cannot write (a release note, a signed tag) to close that gap. A commit that fails after its
 head file was written (rare: the DBAPI ``COMMIT`` itself failing) leaves the file one entry
 ahead, which :func:`verify_chain` reports exactly like a deleted last entry. Appends never take
-another row lock after the head row, which keeps the head lock free of deadlocks: call
-``_mutated`` as the last statement of a transaction.
+another row lock after the head row, which keeps the head lock free of deadlocks: the SQL
+backend audits as the last statement of a transaction.
 """
 from __future__ import annotations
 
@@ -34,75 +37,27 @@ import hashlib
 import json
 import math
 import os
-import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from catalog.exceptions import AuditError, HeadFileMismatchError
+from catalog.store import UTC, AuditEntry, AuditHead, Catalog, default_actor, utcnow
 
-from catalog.exceptions import CatalogError
-from catalog.sql.backend import _INSERTS, UtcDateTime, metadata
-from catalog.store import UTC, default_actor, utcnow
+__all__ = [
+    "GENESIS", "HEAD_FILE", "LOCAL_CATALOG", "AuditEntry", "AuditError", "ChainProblem",
+    "ChainReport", "HeadFileMismatchError", "append", "canonical_payload", "check_head_catalog",
+    "clean_details", "entries", "entry_hash", "head_catalog_name", "head_file_of",
+    "head_file_uri", "install", "iso", "new_entry", "read_head_file", "recompute",
+    "resolve_head_catalog", "use_warehouse", "verify_chain", "write_head_file",
+]
 
 #: prev_hash of the first entry
 GENESIS = "0" * 64
 #: the head file, relative to the warehouse root
 HEAD_FILE = "_audit/head.json"
-_HEAD_ID = 1
-#: conn.info key of the head an uncommitted append produced (the head file follows at commit)
-_PENDING = "haina.audit.pending"
-
-audit_log_t = sa.Table(
-    "audit_log", metadata,
-    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("at", UtcDateTime, nullable=False),
-    sa.Column("actor", sa.Text, nullable=False),
-    sa.Column("action", sa.String(64), nullable=False),
-    sa.Column("target", sa.Text, nullable=False),
-    sa.Column("details", sa.JSON, nullable=False),
-    sa.Column("prev_hash", sa.String(64), nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-    sa.Index("ix_audit_log_action_at", "action", "at"),
-)
-audit_head_t = sa.Table(
-    "audit_head", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("seq", sa.BigInteger, nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-    sa.Column("at", UtcDateTime),
-)
-
-#: engine -> URI of its head file (None: no head file, e.g. an in-memory catalog)
-_HEAD_FILES: weakref.WeakKeyDictionary[Engine, str | None] = weakref.WeakKeyDictionary()
-#: engine -> identity of the catalog it serves (``SqlCatalog.identity``), written to the head file
-_IDENTITIES: weakref.WeakKeyDictionary[Engine, str | None] = weakref.WeakKeyDictionary()
 #: the head file's name for "the SQLite catalog inside this warehouse" (moves with the folder)
 LOCAL_CATALOG = "catalog.db"
-
-
-class AuditError(CatalogError):
-    """The audit log cannot be appended to, or its head file cannot be written."""
-
-
-class HeadFileMismatchError(AuditError):
-    """The warehouse's head file mirrors another catalog than the one opened."""
-
-
-@dataclasses.dataclass(frozen=True)
-class AuditEntry:
-    seq: int
-    at: dt.datetime
-    actor: str
-    action: str
-    target: str
-    details: dict[str, Any]
-    prev_hash: str
-    hash: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "at": iso(self.at)}
 
 
 # --- hashing ---------------------------------------------------------------------------------
@@ -150,58 +105,23 @@ def clean_details(value: Any) -> Any:
 
 
 # --- appending -------------------------------------------------------------------------------
-def record(conn: Connection, action: str, target: str, details: Mapping[str, Any],
-           actor: str) -> AuditEntry:
-    """The catalog listener: append one entry inside the caller's transaction."""
-    prev_seq, prev_hash = _lock_head(conn)
-    entry = _entry(prev_seq + 1, prev_hash, actor, action, target, details)
-    conn.execute(audit_log_t.insert().values(**dataclasses.asdict(entry)))
-    conn.execute(audit_head_t.update().where(audit_head_t.c.id == _HEAD_ID)
-                 .values(seq=entry.seq, hash=entry.hash, at=entry.at))
-    conn.info[_PENDING] = (entry.seq, entry.hash, entry.at)
-    return entry
-
-
-def _entry(seq: int, prev_hash: str, actor: str, action: str, target: str,
-           details: Mapping[str, Any]) -> AuditEntry:
+def new_entry(seq: int, prev_hash: str, actor: str, action: str, target: str,
+              details: Mapping[str, Any]) -> AuditEntry:
+    """The entry that follows ``(seq - 1, prev_hash)``: what every backend appends."""
     if not action or not str(target):
         raise AuditError(f"an audit entry needs an action and a target (got {action!r}, "
                          f"{target!r})", where="audit log",
                          fix="pass e.g. action='policy.change', target='dataset-name'")
     actor = (actor or "").strip() or default_actor()  # never empty
-    at, details = utcnow(), clean_details(dict(details))
-    digest = entry_hash(prev_hash, canonical_payload(seq, at, actor, action, str(target), details))
-    return AuditEntry(seq, at, actor, action, str(target), details, prev_hash, digest)
+    at, clean = utcnow(), clean_details(dict(details))
+    digest = entry_hash(prev_hash, canonical_payload(seq, at, actor, action, str(target), clean))
+    return AuditEntry(seq, at, actor, action, str(target), clean, prev_hash, digest)
 
 
-def _lock_head(conn: Connection) -> tuple[int, str]:
-    """The head ``(seq, hash)``, locked until the transaction ends (PostgreSQL: row lock)."""
-    query = (sa.select(audit_head_t.c.seq, audit_head_t.c.hash)
-             .where(audit_head_t.c.id == _HEAD_ID).with_for_update())
-    row = conn.execute(query).first()
-    if row is None:
-        # first append ever: of two racing first appends, the second waits on this insert and
-        # then reads the first one's committed head
-        conn.execute(_INSERTS[conn.dialect.name](audit_head_t)
-                     .values(id=_HEAD_ID, seq=0, hash=GENESIS, at=None).on_conflict_do_nothing())
-        row = conn.execute(query).first()
-    if row.seq == 0:
-        entries = conn.execute(sa.select(sa.func.count()).select_from(audit_log_t)).scalar_one()
-        if entries:
-            raise AuditError(
-                f"the audit_head row is missing or reset but the log holds {entries} entries",
-                where="audit log", fix="run `haina audit verify`; after investigating, restore "
-                "the row from a backup (INSERT INTO audit_head (id, seq, hash) VALUES (1, <last "
-                "seq>, '<last hash>'))")
-    return int(row.seq), row.hash
-
-
-def append(catalog: Any, action: str, target: str,
+def append(catalog: Catalog, action: str, target: str,
            details: Mapping[str, Any] | None = None) -> None:
     """Record an action that is not a catalog table change (policy or key change, export)."""
-    install(catalog)
-    with catalog._engine.begin() as conn:
-        catalog._mutated(conn, action, target, details or {})
+    catalog.record_action(action, target, details or {})
 
 
 # --- head file -------------------------------------------------------------------------------
@@ -210,14 +130,6 @@ def head_file_uri(warehouse_root: str) -> str:
     if "://" in root:
         return root.rstrip("/") + "/" + HEAD_FILE
     return str(Path(root) / HEAD_FILE)
-
-
-def _default_head_file(engine: Engine) -> str | None:
-    """SQLite catalogs live at ``<warehouse>/catalog.db``: the head file goes next to it."""
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-        return None
-    return head_file_uri(os.path.dirname(os.path.abspath(database)))
 
 
 def head_catalog_name(uri: str, identity: str | None) -> str | None:
@@ -239,6 +151,8 @@ def resolve_head_catalog(uri: str, name: str | None) -> str | None:
     return f"sqlite:///{os.path.join(warehouse, LOCAL_CATALOG)}"
 
 
+# Beam's filesystems (any URI scheme) are imported on use: every SQL catalog open imports this
+# module (its backend appends entries), and importing Beam takes seconds.
 def write_head_file(uri: str, seq: int, digest: str, at: dt.datetime,
                     catalog: str | None = None) -> None:
     head = {"seq": seq, "hash": digest, "at": iso(at)}
@@ -286,95 +200,30 @@ def read_head_file(uri: str) -> dict[str, Any] | None:
                              "against the audit_head row meanwhile") from err
 
 
-def _on_commit(conn: Connection) -> None:
-    # "commit" fires before the DBAPI COMMIT, while the head lock is still held: head files are
-    # written in chain order even with concurrent writers
-    pending = conn.info.pop(_PENDING, None)
-    uri = _HEAD_FILES.get(conn.engine)
-    if pending is not None and uri:
-        write_head_file(uri, *pending,
-                        catalog=head_catalog_name(uri, _IDENTITIES.get(conn.engine)))
-
-
-def _on_rollback(conn: Connection) -> None:
-    # A connection the server dropped is invalidated: its pending head went with its DBAPI
-    # connection, and touching ``conn.info`` would raise PendingRollbackError in the middle of
-    # the rollback, hiding the real error behind a traceback
-    if not conn.invalidated:
-        conn.info.pop(_PENDING, None)
-
-
-def install(catalog: Any, head_file: str | None = None) -> None:
-    """Make ``catalog`` record every mutation in the audit log (idempotent).
-
-    ``head_file`` (a path or URI) is where the head is mirrored; by default
-    ``<warehouse>/_audit/head.json`` for a SQLite catalog at ``<warehouse>/catalog.db``, and none
-    for PostgreSQL until a caller that knows the warehouse passes it (:func:`use_warehouse`).
-    Backends without the listener hook are left alone.
-    """
-    listeners = getattr(catalog, "listeners", None)
-    engine = getattr(catalog, "_engine", None)
-    if listeners is None or engine is None:
-        return
-    if record not in listeners:
-        listeners.append(record)
-    _IDENTITIES[engine] = getattr(catalog, "identity", None)
-    if not sa.event.contains(engine, "commit", _on_commit):
-        sa.event.listen(engine, "commit", _on_commit)
-        sa.event.listen(engine, "rollback", _on_rollback)
+def install(catalog: Catalog, head_file: str | None = None) -> None:
+    """Mirror the audit head into ``head_file`` (when given). Every backend audits its
+    mutations by itself; this stays for callers of older Haina releases."""
     if head_file is not None:
-        _HEAD_FILES[engine] = head_file
-    elif engine not in _HEAD_FILES:
-        _HEAD_FILES[engine] = _default_head_file(engine)
+        catalog.set_audit_head_file(head_file)
 
 
-def use_warehouse(catalog: Any, warehouse_root: str) -> None:
+def use_warehouse(catalog: Catalog, warehouse_root: str) -> None:
     """Mirror the head into ``<warehouse_root>/_audit/head.json`` (any catalog backend)."""
-    install(catalog, head_file_uri(warehouse_root))
+    catalog.set_audit_head_file(head_file_uri(warehouse_root))
 
 
-def head_file_of(catalog: Any) -> str | None:
-    engine = getattr(catalog, "_engine", None)
-    if engine is None:
-        return None
-    return _HEAD_FILES.get(engine) or _default_head_file(engine)
+def head_file_of(catalog: Catalog) -> str | None:
+    return catalog.audit_head_file()
 
 
 # --- reading ---------------------------------------------------------------------------------
-def _to_entry(row: Any) -> AuditEntry:
-    m = row._mapping
-    details = m["details"]
-    if isinstance(details, str):  # a driver that hands JSON back as text
-        details = json.loads(details)
-    return AuditEntry(int(m["seq"]), m["at"], m["actor"], m["action"], m["target"], details,
-                      m["prev_hash"], m["hash"])
-
-
-def _like(column: sa.ColumnElement, pattern: str) -> sa.ColumnElement:
-    """``*`` is a wildcard (``version.*``); without one the match is exact."""
-    if "*" not in pattern:
-        return column == pattern
-    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.like(escaped.replace("*", "%"), escape="\\")
-
-
-def entries(catalog: Any, *, action: str | None = None, target: str | None = None,
+def entries(catalog: Catalog, *, action: str | None = None, target: str | None = None,
             actor: str | None = None, since: dt.datetime | None = None,
             limit: int | None = None) -> list[AuditEntry]:
-    """Entries in seq order, filtered; ``limit`` keeps the most recent ones."""
-    query = sa.select(audit_log_t)
-    for column, pattern in ((audit_log_t.c.action, action), (audit_log_t.c.target, target),
-                            (audit_log_t.c.actor, actor)):
-        if pattern:
-            query = query.where(_like(column, pattern))
-    if since is not None:
-        query = query.where(audit_log_t.c.at >= since)
-    query = query.order_by(audit_log_t.c.seq.desc() if limit else audit_log_t.c.seq)
-    if limit:
-        query = query.limit(limit)
-    with catalog._engine.connect() as conn:
-        found = [_to_entry(row) for row in conn.execute(query)]
-    return sorted(found, key=lambda e: e.seq)
+    """Entries in seq order, filtered (``*`` is a wildcard: ``version.*``); ``limit`` keeps the
+    most recent ones."""
+    return catalog.audit_entries(action=action, target=target, actor=actor, since=since,
+                                 limit=limit)
 
 
 # --- verifying -------------------------------------------------------------------------------
@@ -407,33 +256,34 @@ class ChainReport:
         return self.problems[0] if self.problems else None
 
 
-def verify_chain(catalog: Any, head_file: str | None = None) -> ChainReport:
-    """Recompute the chain and compare its end with the head row and the head file.
+def verify_chain(catalog: Catalog, head_file: str | None = None) -> ChainReport:
+    """Recompute the chain and compare its end with the recorded head and the head file.
 
-    Appends wait while this runs (the head row is read ``FOR SHARE``; SQLite's ``BEGIN
-    IMMEDIATE`` excludes writers), so the log, the head row and the head file are one state.
+    Appends wait while this runs (:meth:`~catalog.store.Catalog.read_audit_chain`), so the log,
+    the head row and the head file are one state.
     """
     report = ChainReport(head_file=head_file or head_file_of(catalog))
     check_head_catalog(catalog, report.head_file)
-    with catalog._engine.connect() as conn:
-        row = conn.execute(sa.select(audit_head_t.c.seq, audit_head_t.c.hash)
-                           .where(audit_head_t.c.id == _HEAD_ID)
-                           .with_for_update(read=True)).first()
-        report.head_row = None if row is None else (int(row.seq), row.hash)
+
+    def read(head: AuditHead | None, chain: Iterator[AuditEntry]
+             ) -> tuple[dict[str, Any] | None, dict[int, str]]:
+        report.head_row = head
         file_head = read_head_file(report.head_file) if report.head_file else None
-        wanted = {head[0] for head in (report.head_row,) if head}
+        wanted = {head[0]} if head else set()
         wanted |= {file_head["seq"]} if file_head else set()
-        seen = _walk_chain(conn, report, wanted)
+        return file_head, _walk_chain(chain, report, wanted)
+
+    file_head, seen = catalog.read_audit_chain(read)
     _check_head_row(report, seen)
     _check_head_file(report, file_head, seen)
     return report
 
 
-def check_head_catalog(catalog: Any, head_file: str | None) -> None:
+def check_head_catalog(catalog: Catalog, head_file: str | None) -> None:
     """Raise :class:`HeadFileMismatchError` when ``head_file`` mirrors another catalog: its
     chain cannot be compared with this one (a head file of an older Haina names none)."""
     head = read_head_file(head_file) if head_file else None
-    mine = getattr(catalog, "identity", None)
+    mine = catalog.identity
     if head is None or head["catalog"] is None or mine is None or head["catalog"] == mine:
         return
     raise HeadFileMismatchError(
@@ -443,14 +293,12 @@ def check_head_catalog(catalog: Any, head_file: str | None) -> None:
             f"if it needs one; or --warehouse for the folder this catalog's runs wrote")
 
 
-def _walk_chain(conn: Connection, report: ChainReport, wanted: set[int]) -> dict[int, str]:
+def _walk_chain(chain: Iterator[AuditEntry], report: ChainReport,
+                wanted: set[int]) -> dict[int, str]:
     """Check every entry in seq order; return the hashes of the ``wanted`` seqs."""
     seen: dict[int, str] = {}
     expected_seq, prev = 1, GENESIS
-    rows = conn.execution_options(yield_per=2000).execute(
-        sa.select(audit_log_t).order_by(audit_log_t.c.seq))
-    for row in rows:
-        entry = _to_entry(row)
+    for entry in chain:
         report.entries += 1
         report.problems += _entry_problems(entry, expected_seq, prev)
         if entry.seq in wanted:

@@ -1,13 +1,13 @@
 """OpenLineage events of Haina runs: build them, keep each within a size, store, write, send.
 
 A run emits RunEvents (START, then COMPLETE, FAIL or ABORT). Events are plain JSON-ready dicts
-that follow the OpenLineage 2-0-2 spec; they are stored in the catalog table ``lineage_events``
-(in one transaction with an audit entry), written as JSON Lines beside the version
+that follow the OpenLineage 2-0-2 spec; they are stored in the catalog
+(:meth:`~catalog.store.Catalog.add_lineage_event`, in one transaction with an audit entry), written as JSON Lines beside the version
 (``<version_dir>/lineage.jsonl``: START and COMPLETE) and, when a transport is configured, sent
 through the OpenLineage Python client (HTTP/Marquez, file, console...).
 
-The client is imported lazily: this module is imported whenever a catalog opens (its table joins
-``create_all``), and ``openlineage.client`` takes most of a second to import.
+The client is imported lazily: ``openlineage.client`` takes most of a second to import, and most
+users of this module (the CLI's lineage queries) never send an event.
 """
 from __future__ import annotations
 
@@ -28,13 +28,11 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from catalog.exceptions import CatalogError
-from catalog.sql.backend import UtcDateTime, metadata, runs_t, sources_t, versions_t
-from catalog.store import RunRecord, SourceRecord, VersionRecord
+from catalog.store import Catalog, LineageEventRecord, RunRecord, SourceRecord, VersionRecord
 
 log = logging.getLogger(__name__)
 
@@ -86,21 +84,6 @@ _SPEC_FACETS = {
 
 class LineageError(CatalogError):
     """A lineage event could not be built, stored, written, validated or sent."""
-
-
-lineage_events_t = sa.Table(
-    "lineage_events", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), nullable=False),
-    sa.Column("ol_run_id", sa.String(36), nullable=False),
-    sa.Column("event_type", sa.String(16), nullable=False),
-    sa.Column("event_time", UtcDateTime, nullable=False),
-    sa.Column("dataset", sa.String(200), nullable=False),
-    sa.Column("version_id", sa.String(64)),
-    sa.Column("event", sa.JSON, nullable=False),
-    sa.Index("ix_lineage_events_run", "run_id", "id"),
-    sa.Index("ix_lineage_events_dataset", "dataset", "event_time"),
-)
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -576,29 +559,23 @@ def build_event(event_type: str, ctx: LineageContext, *, namespace: str,
 
 
 # --- storage ---------------------------------------------------------------------------------
-def store_event(catalog: Any, event: Mapping[str, Any], ctx: LineageContext) -> None:
-    """Insert the event, with its audit entry, in one transaction."""
-    row = {"run_id": ctx.run.run_id, "ol_run_id": event["run"]["runId"],
-           "event_type": event["eventType"],
-           "event_time": dt.datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00")),
-           "dataset": ctx.dataset["name"], "version_id": ctx.version_id, "event": dict(event)}
-    with catalog._engine.begin() as conn:
-        conn.execute(lineage_events_t.insert().values(**row))
-        catalog._mutated(conn, "lineage.emit", f"{ctx.dataset['name']}@{ctx.version_id}", {
-            "run_id": ctx.run.run_id, "event_type": event["eventType"],
-            "ol_run_id": event["run"]["runId"], "bytes": event_bytes(event)})
+def store_event(catalog: Catalog, event: Mapping[str, Any], ctx: LineageContext) -> None:
+    """Store the event, with its audit entry, in one transaction."""
+    record = LineageEventRecord(
+        run_id=ctx.run.run_id, ol_run_id=event["run"]["runId"], event_type=event["eventType"],
+        event_time=dt.datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00")),
+        dataset=ctx.dataset["name"], version_id=ctx.version_id, event=dict(event))
+    catalog.add_lineage_event(record, {
+        "run_id": ctx.run.run_id, "event_type": event["eventType"],
+        "ol_run_id": event["run"]["runId"], "bytes": event_bytes(event)})
 
 
-def events(catalog: Any, *, run_id: str | None = None, dataset: str | None = None,
+def events(catalog: Catalog, *, run_id: str | None = None, dataset: str | None = None,
            version_id: str | None = None, event_type: str | None = None) -> list[dict[str, Any]]:
     """Stored events, oldest first, filtered by any of the arguments."""
-    query = sa.select(lineage_events_t.c.event).order_by(lineage_events_t.c.id)
-    for column, value in (("run_id", run_id), ("dataset", dataset), ("version_id", version_id),
-                          ("event_type", event_type)):
-        if value is not None:
-            query = query.where(lineage_events_t.c[column] == value)
-    with catalog._engine.connect() as conn:
-        return [dict(e) for e in conn.execute(query).scalars()]
+    found = catalog.lineage_events(run_id=run_id, dataset=dataset, version_id=version_id,
+                                   event_type=event_type)
+    return [dict(e.event) for e in found]
 
 
 def write_jsonl(version_dir: str, lines: Sequence[Mapping[str, Any]]) -> str:
@@ -865,28 +842,10 @@ def _facets(event: Mapping[str, Any]):
 
 
 # --- provenance queries ----------------------------------------------------------------------
-def downstream(catalog: Any, *, uris: Sequence[str] = (), sha256s: Sequence[str] = ()
+def downstream(catalog: Catalog, *, uris: Sequence[str] = (), sha256s: Sequence[str] = ()
                ) -> list[dict[str, Any]]:
     """Every committed version whose run read a source with one of these URIs or hashes."""
-    conditions = []
-    if uris:
-        conditions.append(sources_t.c.uri.in_(list(uris)))
-    if sha256s:
-        conditions.append(sources_t.c.sha256.in_([s.lower() for s in sha256s]))
-    if not conditions:
-        return []
-    query = (sa.select(versions_t.c.dataset, versions_t.c.version_id, versions_t.c.state,
-                       versions_t.c.created_at, runs_t.c.run_id, runs_t.c.code_version,
-                       sources_t.c.uri, sources_t.c.sha256)
-             .select_from(sources_t.join(runs_t, runs_t.c.run_id == sources_t.c.run_id)
-                          .join(versions_t, versions_t.c.run_id == runs_t.c.run_id))
-             .where(sa.or_(*conditions))
-             # a file read by two recipe entries (a staggered grid's u and v) is one use
-             .distinct()
-             .order_by(versions_t.c.dataset, versions_t.c.created_at, versions_t.c.version_id,
-                       sources_t.c.uri))
-    with catalog._engine.connect() as conn:
-        return [dict(row._mapping) for row in conn.execute(query)]
+    return [dataclasses.asdict(use) for use in catalog.source_uses(uris=uris, sha256s=sha256s)]
 
 
 def _read_json(uri: str) -> Any:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib
 import os
 import re
 import socket
@@ -27,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from alembic import command
+from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from catalog import lease as lease_mod
+from catalog.audit import log as audit_chain
 from catalog.exceptions import (
     CatalogConnectionError,
     CatalogUnavailableError,
@@ -43,172 +44,78 @@ from catalog.exceptions import (
     RunStateError,
     VersionNotFoundError,
 )
+from catalog.releases import semver as semver_mod
+from catalog.sql import audit as audit_rows
+from catalog.sql import lineage as lineage_rows
+from catalog.sql import releases as release_rows
 from catalog.sql.engines import (  # noqa: F401 - _ENGINES and the timeout are part of the API
     _ENGINES,
     SQLITE_BUSY_TIMEOUT,
     catalog_identity,
     open_error,
+    query_value,
     raise_unavailable,
     require_catalog,
     retry_once,
+)
+from catalog.sql.inserts import upsert_insert
+from catalog.sql.tables import (  # noqa: F401 - the tables are part of the backend's API
+    SOURCE_COUNTS,
+    UtcDateTime,
+    audit_head_t,
+    audit_log_t,
+    datasets_t,
+    files_t,
+    lineage_events_t,
+    locks_t,
+    metadata,
+    releases_t,
+    runs_t,
+    schema_info_t,
+    sources_t,
+    transitions_t,
+    versions_t,
 )
 from catalog.store import (
     COUNT_FIELDS,
     TERMINAL_STATUSES,
     UTC,
+    AuditEntry,
     Catalog,
+    ChainReader,
     DatasetRecord,
     FileRecord,
+    LineageEventRecord,
     LockHolder,
+    ReleaseRecord,
     RunRecord,
     SourceRecord,
+    SourceUse,
+    T,
+    TransitionRecord,
+    VersionMove,
     VersionRecord,
     check_status,
+    check_totals,
     default_actor,
     process_is_alive,
     utcnow,
 )
 
-#: bumped by every change of the tables below; a migration tool (Alembic) takes over from here
+#: the Alembic revisions that build and upgrade the tables of :mod:`catalog.sql.tables`
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: how often a waiting ``acquire_lock`` polls the lock row
 LOCK_POLL_SECONDS = 0.25
-
-
-class UtcDateTime(sa.TypeDecorator):
-    """Timezone-aware UTC datetimes on every engine (SQLite stores them naive, in UTC)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> Any:
-        if value is None:
-            return None
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> Any:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-metadata = sa.MetaData()
-_text = sa.Text
-#: a source file's row accounting in its run
-SOURCE_COUNTS = ("rows_in", "rows_out", "rows_dropped", "rows_quarantined")
-schema_info = sa.Table("schema_info", metadata, sa.Column("version", sa.Integer, nullable=False))
-datasets_t = sa.Table(
-    "datasets", metadata,
-    sa.Column("name", sa.String(200), primary_key=True),
-    *(sa.Column(c, _text) for c in (
-        "title", "description", "licence", "owner_name", "owner_email", "attribution",
-        "classification")),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-)
-runs_t = sa.Table(
-    "runs", metadata,
-    sa.Column("run_id", sa.String(64), primary_key=True),
-    sa.Column("dataset", sa.String(200), sa.ForeignKey("datasets.name"), nullable=False),
-    sa.Column("version_id", sa.String(64)),
-    sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("recipe_path", _text),
-    sa.Column("recipe_sha256", sa.String(64)),
-    sa.Column("parameters", sa.JSON, nullable=False),
-    sa.Column("code_version", _text),
-    sa.Column("runner", _text),
-    sa.Column("host", _text, nullable=False),
-    sa.Column("pid", sa.Integer, nullable=False),
-    sa.Column("started_at", UtcDateTime, nullable=False),
-    sa.Column("ended_at", UtcDateTime),
-    *(sa.Column(c, sa.BigInteger, nullable=False) for c in COUNT_FIELDS),
-    sa.Column("error", _text),
-    sa.Column("report_path", _text),
-    sa.Index("ix_runs_dataset_started", "dataset", "started_at"),
-)
-sources_t = sa.Table(
-    "sources", metadata,
-    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), primary_key=True),
-    #: the recipe's sources[] entry: several entries may read one file (revision 0005)
-    sa.Column("source_index", sa.Integer, primary_key=True, server_default="0"),
-    sa.Column("uri", _text, primary_key=True),
-    sa.Column("sha256", sa.String(64), nullable=False),
-    sa.Column("size", sa.BigInteger, nullable=False),
-    sa.Column("kind", sa.String(64), nullable=False),
-    *(sa.Column(c, sa.BigInteger) for c in SOURCE_COUNTS),
-)
-versions_t = sa.Table(
-    "versions", metadata,
-    sa.Column("version_id", sa.String(64), primary_key=True),
-    sa.Column("dataset", sa.String(200), sa.ForeignKey("datasets.name"), nullable=False),
-    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), nullable=False),
-    sa.Column("state", sa.String(20), nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("path", _text, nullable=False),
-    sa.Column("manifest_sha256", sa.String(64), nullable=False),
-    sa.Column("rows", sa.BigInteger, nullable=False),
-    sa.Column("bytes", sa.BigInteger, nullable=False),
-    sa.Column("file_count", sa.Integer, nullable=False),
-    sa.Index("ix_versions_dataset_created", "dataset", "created_at"),
-)
-files_t = sa.Table(
-    "files", metadata,
-    sa.Column("version_id", sa.String(64), sa.ForeignKey("versions.version_id"),
-              primary_key=True),
-    sa.Column("path", _text, primary_key=True),
-    sa.Column("sha256", sa.String(64), nullable=False),
-    sa.Column("rows", sa.BigInteger, nullable=False),
-    sa.Column("bytes", sa.BigInteger, nullable=False),
-    sa.Column("partition", _text, nullable=False),
-    sa.Column("source_sha256", sa.String(64), nullable=False),
-    sa.Column("time_min", UtcDateTime),
-    sa.Column("time_max", UtcDateTime),
-    sa.Column("content_sha256", sa.String(64)),
-)
-locks_t = sa.Table(
-    "locks", metadata,
-    sa.Column("dataset", sa.String(200), primary_key=True),
-    sa.Column("run_id", sa.String(64), nullable=False),
-    sa.Column("host", _text, nullable=False),
-    sa.Column("pid", sa.Integer, nullable=False),
-    sa.Column("acquired_at", UtcDateTime, nullable=False),
-    #: renewed by the holder's heartbeat; NULL for locks taken before leases (revision 0004)
-    sa.Column("lease_expires_at", UtcDateTime),
-)
-
-#: dialect name -> its INSERT construct that supports ``on_conflict_do_*``
-_INSERTS: dict[str, Callable[[sa.Table], Any]] = {
-    "sqlite": sqlite.insert,
-    "postgresql": postgresql.insert,
-}
 _SEMVER = re.compile(r"^v?\d+\.\d+\.\d+([-+].*)?$")
 
 
-#: modules that define more tables on ``metadata`` (releases, audit log, lineage events); each is
-#: imported before tables are created, so one ``create_all`` sees the whole schema
-TABLE_MODULES: tuple[str, ...] = ("catalog.releases.lifecycle", "catalog.audit.log", "catalog.lineage.events")
-
-
-def _import_table_modules() -> None:
-    for name in TABLE_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:  # a missing dependency inside the module is a real error
-                raise
-
-
 def create_tables(engine: Engine) -> None:
-    """Bring the catalog's schema to the current revision (Alembic, ``catalog/migrations``).
+    """Bring the catalog's schema to the current revision (Alembic, ``catalog/sql/migrations``).
 
     A new database gets every revision; one created by an older Haina gets the missing ones;
     one created before migrations were versioned (Haina 0.1 made its tables directly) is stamped
     as revision 0001 first. Runs in one transaction, so a failed upgrade changes nothing.
     """
-    from alembic import command
-    from alembic.config import Config
-
-    _import_table_modules()
     with engine.begin() as conn:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
@@ -252,18 +159,23 @@ class SqlCatalog(Catalog):
 
     def __init__(self, engine: Engine, identity: str | None = None):
         self._engine = engine
-        #: which catalog this is, without password (see :func:`catalog_identity`)
         self.identity = identity or catalog_identity(
             engine.url.render_as_string(hide_password=True))
         if not sa.event.contains(engine, "handle_error", raise_unavailable):
             sa.event.listen(engine, "handle_error", raise_unavailable)
-        #: who performs mutations (CLI --actor, $HAINA_ACTOR, or the login name); never empty
-        self.actor: str = default_actor()
-        #: called inside every mutation's transaction as f(conn, action, target, details, actor),
-        #: so a listener's writes (the audit log) commit or roll back with the change itself
+        audit_rows.listen(engine)
+        self.actor = default_actor()
+        #: where the audit head is mirrored: by default next to a SQLite catalog.db (the
+        #: warehouse's), none for PostgreSQL until a caller that knows the warehouse sets it
+        self._head_file = _default_head_file(engine)
+        #: called inside every mutation's transaction, after its audit entry, as
+        #: f(conn, action, target, details, actor): their writes commit or roll back with it
         self.listeners: list[Callable[..., None]] = []
 
     def _mutated(self, conn: Connection, action: str, target: str, details: Mapping) -> None:
+        """Audit the mutation (and tell the listeners) inside its transaction."""
+        audit_rows.append(conn, action, target, details, self.actor, self._head_file,
+                          self.identity)
         for listener in self.listeners:
             listener(conn, action, target, dict(details), self.actor)
 
@@ -280,7 +192,7 @@ class SqlCatalog(Catalog):
             engine = factory(parsed, create)
             catalog = cls(engine, catalog_identity(url))
             if not create:
-                require_catalog(engine, where, parsed.query.get("schema"))
+                require_catalog(engine, where, query_value(parsed, "schema"))
             create_tables(engine)  # an existing catalog of an older Haina is upgraded
         except (sa.exc.DatabaseError, OSError, CatalogUnavailableError) as err:
             raise open_error(parsed, where, err) from err
@@ -293,9 +205,9 @@ class SqlCatalog(Catalog):
     @retry_once
     def ensure_dataset(self, rec: DatasetRecord) -> None:
         values = {**_row(rec), "created_at": rec.created_at or utcnow()}
-        stmt = _INSERTS[self._engine.dialect.name](datasets_t).values(**values)
         changed = {k: v for k, v in values.items() if k not in ("name", "created_at")}
         with self._engine.begin() as conn:
+            stmt = upsert_insert(conn, datasets_t).values(**values)
             before = conn.execute(sa.select(datasets_t).where(datasets_t.c.name == rec.name)).first()
             conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=changed))
             if before is None:
@@ -445,7 +357,7 @@ class SqlCatalog(Catalog):
 
     # --- versions ----------------------------------------------------------------------------
     def commit_version(self, version: VersionRecord, files: Sequence[FileRecord]) -> None:
-        _check_totals(version, files)
+        check_totals(version, files)
         with self._engine.begin() as conn:
             self._require_dataset(conn, version.dataset)
             self._require_running_run(conn, version)
@@ -502,11 +414,10 @@ class SqlCatalog(Catalog):
     @retry_once
     def _released_as(self, dataset: str, ref: str) -> str | None:
         """The version id released as semver ``ref`` (``1.2.0`` or ``v1.2.0``), if any."""
-        releases = metadata.tables.get("releases")
-        if releases is None or not _SEMVER.match(ref):
+        if not _SEMVER.match(ref):
             return None
-        query = sa.select(releases.c.version_id).where(releases.c.dataset == dataset,
-                                                       releases.c.semver == ref.lstrip("v"))
+        query = sa.select(releases_t.c.version_id).where(releases_t.c.dataset == dataset,
+                                                         releases_t.c.semver == ref.lstrip("v"))
         with self._engine.connect() as conn:
             return conn.execute(query).scalar()
 
@@ -552,13 +463,13 @@ class SqlCatalog(Catalog):
         holder. One transaction: the holder is judged on the row it read, locked."""
         with self._engine.begin() as conn:
             now = _db_now(conn)
+            expires = now + dt.timedelta(seconds=lease)
             mine = {"dataset": dataset, "run_id": run_id, "host": socket.gethostname(),
-                    "pid": os.getpid(), "acquired_at": now,
-                    "lease_expires_at": now + dt.timedelta(seconds=lease)}
+                    "pid": os.getpid(), "acquired_at": now, "lease_expires_at": expires}
             row = self._lock_row(conn, dataset)
             if row is None:
                 # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT DO NOTHING
-                inserted = conn.execute(_INSERTS[conn.dialect.name](locks_t).values(**mine)
+                inserted = conn.execute(upsert_insert(conn, locks_t).values(**mine)
                                         .on_conflict_do_nothing()
                                         .returning(locks_t.c.run_id)).first()
                 if inserted is not None:
@@ -568,7 +479,7 @@ class SqlCatalog(Catalog):
                     raise _LockRace()
             holder = _lock_holder(row)
             if holder.run_id == run_id:  # re-entrant: this run already holds it
-                self._renew(conn, dataset, run_id, mine["lease_expires_at"])
+                self._renew(conn, dataset, run_id, expires)
                 return None
             run_row = self._run_row(conn, holder.run_id)
             run = RunRecord(**run_row._mapping) if run_row is not None else None
@@ -600,22 +511,7 @@ class SqlCatalog(Catalog):
                           {"dataset": holder.dataset, "error": error})
 
     def _locked_error(self, holder: LockHolder) -> DatasetLockedError:
-        name = holder.dataset
-        if holder.lease_expires_at is None:
-            lease = ("; the lock has no lease (taken by a Haina older than leases), so it is "
-                     f"only taken over once pid {holder.pid} is gone, which only host "
-                     f"{holder.host} can tell")
-        else:
-            left = (holder.lease_expires_at - self._now()).total_seconds()
-            lease = (f"; its lease runs until "
-                     f"{holder.lease_expires_at.isoformat(timespec='seconds')} ({max(left, 0):.0f}"
-                     f" s from now) and is renewed every few seconds while that run lives")
-        return DatasetLockedError(
-            f"dataset {name!r} is locked by {holder.describe()}{lease}",
-            holder_run_id=holder.run_id, where=self._where,
-            fix=f"wait for that run to finish, or pass --wait SECONDS; a run that died gives the "
-                f"lock up when its lease runs out; if you are sure run {holder.run_id} is dead, "
-                f"`haina unlock {name} --reason \"...\"` frees the dataset now")
+        return lease_mod.locked_error(holder, self._now(), self._where)
 
     @retry_once
     def renew_lock(self, dataset: str, run_id: str, lease_seconds: float) -> dt.datetime | None:
@@ -668,27 +564,119 @@ class SqlCatalog(Catalog):
             conn.execute(locks_t.delete().where(locks_t.c.dataset == dataset,
                                                 locks_t.c.run_id == run_id))
 
+    # --- releases and transitions -------------------------------------------------------------
+    @retry_once
+    def releases(self, dataset: str) -> list[ReleaseRecord]:
+        with self._engine.connect() as conn:
+            found = release_rows.release_rows(conn, releases_t.c.dataset == dataset)
+        return sorted(found, key=lambda r: semver_mod.parse(r.semver))
+
+    @retry_once
+    def release_of(self, version_id: str) -> ReleaseRecord | None:
+        with self._engine.connect() as conn:
+            found = release_rows.release_rows(conn, releases_t.c.version_id == version_id)
+        return found[0] if found else None
+
+    @retry_once
+    def transitions(self, dataset: str, version_id: str | None = None) -> list[TransitionRecord]:
+        with self._engine.connect() as conn:
+            return release_rows.transition_rows(conn, dataset, version_id)
+
+    def record_release(self, release: ReleaseRecord, move: VersionMove, *,
+                       newest_only: bool = False) -> None:
+        try:
+            with self._engine.begin() as conn:
+                from_state = release_rows.move(conn, move, self.actor)
+                if newest_only:
+                    release_rows.require_newest(conn, self._version_of(conn, move))
+                release_rows.require_free(conn, release.dataset, release.semver)
+                release_rows.require_previous(conn, release.dataset, release.previous,
+                                              release.semver)
+                release_rows.insert_release(conn, release)
+                self._audit_move(conn, move, from_state)
+        except sa.exc.IntegrityError as err:
+            with self._engine.connect() as conn:
+                raise release_rows.conflict(conn, release) from err
+
+    def move_version(self, move: VersionMove) -> str:
+        with self._engine.begin() as conn:
+            from_state = release_rows.move(conn, move, self.actor)
+            self._audit_move(conn, move, from_state)
+        return from_state
+
+    def _version_of(self, conn: Connection, move: VersionMove) -> VersionRecord:
+        return VersionRecord(**release_rows.version_row(conn, move.version_id)._mapping)
+
+    def _audit_move(self, conn: Connection, move: VersionMove, from_state: str) -> None:
+        self._mutated(conn, f"version.{move.action}",
+                      f"{move.dataset}@{move.semver or move.version_id}",
+                      {"version_id": move.version_id, "from_state": from_state,
+                       "to_state": move.to_state, "semver": move.semver, "reason": move.reason})
+
+    def mark_documented(self, dataset: str, semver: str, files: Sequence[str]) -> None:
+        with self._engine.begin() as conn:
+            version_id = conn.execute(
+                releases_t.update()
+                .where(releases_t.c.dataset == dataset, releases_t.c.semver == semver)
+                .values(documented_at=utcnow()).returning(releases_t.c.version_id)).scalar()
+            self._mutated(conn, "release.documents", f"{dataset}@{semver}",
+                          {"version_id": version_id, "files": list(files)})
+
+    # --- lineage events ----------------------------------------------------------------------
+    def add_lineage_event(self, event: LineageEventRecord, details: Mapping[str, Any]) -> None:
+        with self._engine.begin() as conn:
+            lineage_rows.insert_event(conn, event)
+            self._mutated(conn, "lineage.emit", f"{event.dataset}@{event.version_id}", details)
+
+    @retry_once
+    def lineage_events(self, *, run_id: str | None = None, dataset: str | None = None,
+                       version_id: str | None = None,
+                       event_type: str | None = None) -> list[LineageEventRecord]:
+        query = lineage_rows.events_query(run_id=run_id, dataset=dataset, version_id=version_id,
+                                          event_type=event_type)
+        with self._engine.connect() as conn:
+            return _records(LineageEventRecord, conn.execute(query))
+
+    @retry_once
+    def source_uses(self, *, uris: Sequence[str] = (),
+                    sha256s: Sequence[str] = ()) -> list[SourceUse]:
+        with self._engine.connect() as conn:
+            return lineage_rows.source_uses(conn, uris, sha256s)
+
+    # --- audit log ---------------------------------------------------------------------------
+    def record_action(self, action: str, target: str, details: Mapping[str, Any]) -> None:
+        with self._engine.begin() as conn:
+            self._mutated(conn, action, target, details)
+
+    @retry_once
+    def audit_entries(self, *, action: str | None = None, target: str | None = None,
+                      actor: str | None = None, since: dt.datetime | None = None,
+                      limit: int | None = None) -> list[AuditEntry]:
+        query = audit_rows.entries_query(action=action, target=target, actor=actor,
+                                         since=since, limit=limit)
+        with self._engine.connect() as conn:
+            found = [audit_rows.to_entry(row) for row in conn.execute(query)]
+        return sorted(found, key=lambda e: e.seq)
+
+    def read_audit_chain(self, reader: ChainReader[T]) -> T:
+        # SQLite: BEGIN IMMEDIATE keeps writers out; PostgreSQL: the head row is read FOR SHARE
+        with self._engine.connect() as conn:
+            return reader(audit_rows.read_head(conn), audit_rows.walk(conn))
+
+    def set_audit_head_file(self, uri: str) -> None:
+        self._head_file = uri
+
+    def audit_head_file(self) -> str | None:
+        return self._head_file
+
+
+def _default_head_file(engine: Engine) -> str | None:
+    """SQLite catalogs live at ``<warehouse>/catalog.db``: the head file goes next to it."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return audit_chain.head_file_uri(os.path.dirname(os.path.abspath(database)))
+
 
 class _LockRace(Exception):
     """The lock row vanished between a conflicting insert and the re-read (released at once)."""
-
-
-QUARANTINE_PARTITION = "quarantine"
-
-
-def _check_totals(version: VersionRecord, files: Sequence[FileRecord]) -> None:
-    """A version's totals must be the sums of its data files: the catalog never stores a mismatch.
-
-    Quarantine files (partition ``quarantine``) belong to the version and are recorded with their
-    hashes, but their rows are rejects, not data, so they are not part of the version's totals.
-    """
-    data = [f for f in files if f.partition != QUARANTINE_PARTITION]
-    totals = {"rows": sum(f.rows for f in data), "bytes": sum(f.bytes for f in data),
-              "file_count": len(data)}
-    wrong = {k: (getattr(version, k), v) for k, v in totals.items() if getattr(version, k) != v}
-    paths = [f.path for f in files]
-    if wrong or len(set(paths)) != len(paths):
-        detail = ", ".join(f"{k}={got} but files sum to {want}" for k, (got, want) in wrong.items())
-        raise InvalidRecordError(
-            detail or "two files share one path", where=f"version {version.version_id}",
-            fix="build the VersionRecord from the FileRecords it commits, with unique paths")

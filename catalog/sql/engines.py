@@ -55,8 +55,16 @@ def _sqlite_engine(url: sa.URL, create: bool = True) -> Engine:
     return engine
 
 
+def query_value(url: sa.URL, key: str) -> str | None:
+    """The URL's ``?key=value`` (the last one when given twice), or None."""
+    value = url.query.get(key)
+    if isinstance(value, tuple):
+        return value[-1] if value else None
+    return value
+
+
 def _postgres_engine(url: sa.URL, create: bool = True) -> Engine:
-    schema = url.query.get("schema")
+    schema = query_value(url, "schema")
     url = url.set(drivername="postgresql+psycopg").difference_update_query(["schema"])
     try:
         import psycopg  # noqa: F401  (imported only to give a helpful error)
@@ -101,7 +109,7 @@ def catalog_identity(url: str) -> str:
         database = parsed.database or ""
         path = database if database == ":memory:" else os.path.abspath(database)
         return f"sqlite:///{path}"
-    schema = parsed.query.get("schema")
+    schema = query_value(parsed, "schema")
     port = f":{parsed.port}" if parsed.port else ""
     user = f"{parsed.username}@" if parsed.username else ""
     base = f"postgresql://{user}{parsed.host or ''}{port}/{parsed.database or ''}"

@@ -36,7 +36,6 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import sqlalchemy as sa
 
 from catalog.exceptions import CatalogError
 from catalog.storage.manifest import MANIFEST_NAME
@@ -186,7 +185,7 @@ def scan_files(folder: str, rels: Sequence[str], *, workers: int | None = None,
     if workers == 1 or len(rels) < 2:
         return {rel: scan(rel) for rel in rels}
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(rels, pool.map(scan, rels)))
+        return dict(zip(rels, pool.map(scan, rels), strict=True))
 
 
 # --- folder listing --------------------------------------------------------------------------
@@ -513,20 +512,11 @@ def _short_sources(items: Sequence[tuple]) -> str:
 
 
 def _release_hashes(catalog: Catalog, version_id: str, data: bytes) -> list[Mismatch]:
-    """The manifest hash recorded at release, when the release helper's table exists."""
-    from catalog.sql.backend import metadata
-
-    table = metadata.tables.get("releases")
-    engine = getattr(catalog, "_engine", None)
-    if table is None or engine is None or not {"version_id", "manifest_sha256"} <= set(table.c.keys()):
+    """The manifest hash recorded at release, when the version was released."""
+    release = catalog.release_of(version_id)
+    if release is None or not release.manifest_sha256:
         return []
-    query = sa.select(table.c.manifest_sha256).where(table.c.version_id == version_id)
-    with engine.connect() as conn:
-        recorded = [r[0] for r in conn.execute(query) if r[0]]
-    found = []
-    for expected in recorded:
-        found += _manifest_hash(data, expected, "releases table")
-    return found
+    return _manifest_hash(data, release.manifest_sha256, "releases table")
 
 
 def first_line(report: VerifyReport) -> str:

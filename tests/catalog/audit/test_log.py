@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from catalog.audit import log as audit
+from catalog.sql import tables
 from catalog.store import DatasetRecord, RunRecord, SourceRecord, open_catalog
-
 
 # --- two backends (the pattern of test_store_contract.py) -----------------------------------
 
@@ -61,7 +61,7 @@ def test_every_mutation_is_chained_with_its_actor(cat, head_file):
         (3, "run.end", "r1", "alice"), (4, "policy.change", "ds", "alice"),
         (5, "export", "ds@v1", "bob")]
     assert got[0].prev_hash == audit.GENESIS
-    assert all(b.prev_hash == a.hash for a, b in zip(got, got[1:]))
+    assert all(b.prev_hash == a.hash for a, b in zip(got, got[1:], strict=False))
     # the documented formula, recomputed here by hand for entry 4
     e = got[3]
     payload = json.dumps([4, e.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "alice", "policy.change",
@@ -202,18 +202,18 @@ def test_inserted_entry_in_the_middle(cat, head_file):
     # make room at seq 3 (two steps: a primary key is checked row by row)
     _sql(cat, "UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 3")
     _sql(cat, "UPDATE audit_log SET seq = seq - 999 WHERE seq >= 1000")
-    fake = audit._entry(3, got[1].hash, "mallory", "run.end", "r1", {"status": "succeeded"})
+    fake = audit.new_entry(3, got[1].hash, "mallory", "run.end", "r1", {"status": "succeeded"})
     with cat._engine.begin() as conn:
-        conn.execute(audit.audit_log_t.insert().values(**fake.__dict__))
+        conn.execute(tables.audit_log_t.insert().values(**fake.__dict__))
     first = _problem(cat, head_file)
     assert first.seq == 4  # the well-formed forgery at 3 moves the old 3, whose seq is hashed
 
 
 def test_appended_entry_outside_the_listener(cat, head_file):
     got = _five_entries(cat)
-    fake = audit._entry(6, got[-1].hash, "mallory", "export", "ds", {})
+    fake = audit.new_entry(6, got[-1].hash, "mallory", "export", "ds", {})
     with cat._engine.begin() as conn:
-        conn.execute(audit.audit_log_t.insert().values(**fake.__dict__))
+        conn.execute(tables.audit_log_t.insert().values(**fake.__dict__))
     first = _problem(cat, head_file)
     assert first.seq == 6 and "inserted" in first.problem
     # also moving the head row forward leaves the head file behind

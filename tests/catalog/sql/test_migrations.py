@@ -1,6 +1,7 @@
 """Versioned schema migrations: a catalog created by an older Haina opens, data intact."""
 from __future__ import annotations
 
+import ast
 import dataclasses
 import datetime as dt
 
@@ -10,9 +11,10 @@ from alembic import command
 from alembic.config import Config
 
 from catalog.sql import backend as sql
+from catalog.sql import tables
 from catalog.store import SourceRecord, open_catalog
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2025, 7, 1, tzinfo=UTC)
 
 
@@ -76,11 +78,30 @@ def test_migrations_build_exactly_the_tables_the_code_defines(catalog_url):
     catalog = open_catalog(catalog_url)
     try:
         inspector = sa.inspect(catalog._engine)
-        for name, table in sql.metadata.tables.items():
-            in_db = {c["name"] for c in inspector.get_columns(name)}
-            assert in_db == set(table.columns.keys()), name
+        in_db = set(inspector.get_table_names()) - {"alembic_version"}
+        assert in_db == set(tables.metadata.tables)
+        for name, table in tables.metadata.tables.items():
+            columns = {c["name"] for c in inspector.get_columns(name)}
+            assert columns == set(table.columns.keys()), name
+            indexes = {i["name"] for i in inspector.get_indexes(name)
+                       if i["name"] and not i["name"].startswith(("sqlite_", f"{name}_"))}
+            assert indexes == {i.name for i in table.indexes}, name
+            key = inspector.get_pk_constraint(name)["constrained_columns"]
+            assert sorted(key) == sorted(c.name for c in table.primary_key), name
     finally:
         catalog.close()
+
+
+def test_revisions_are_frozen_snapshots():
+    """A revision that imported the live tables would build a different schema once they
+    change: every revision writes its operations out and imports nothing of Haina."""
+    for path in sorted((sql.MIGRATIONS / "versions").glob("0*.py")):
+        tree = ast.parse(path.read_text())
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module or "" for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom)}
+        assert not {m for m in imported if m.split(".")[0] == "catalog"}, path.name
 
 
 def test_an_older_catalog_takes_two_entries_on_one_file(catalog_url):

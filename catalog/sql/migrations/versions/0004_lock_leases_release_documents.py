@@ -25,8 +25,9 @@ TIME = sa.DateTime(timezone=True)
 def upgrade() -> None:
     with op.batch_alter_table("locks") as batch:
         batch.add_column(sa.Column("lease_expires_at", TIME))
-    # 0002 creates ``releases`` from the code's current definition, so a catalog created from
-    # scratch has these columns already; only a catalog made by an earlier Haina needs them
+    # 0002 once created ``releases`` from the code's live definition, so a catalog created
+    # from scratch by those Haina releases has these columns already; 0002 is a frozen snapshot
+    # now and creates the table without them
     have = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("releases")}
     new = [sa.Column("changelog", sa.JSON), sa.Column("documented_at", TIME)]
     if any(c.name not in have for c in new):
