@@ -27,7 +27,7 @@ import pyarrow as pa
 from netCDF4 import default_fillvals
 from pydantic import Field
 
-from connectors import geo, integrity
+from connectors import cf_time, geo, integrity
 from connectors import units as cu
 from connectors.base import (
     ChunkResult,
@@ -37,14 +37,12 @@ from connectors.base import (
     SourcePlan,
     check_column_names,
     padding,
-    quarantine_table,
 )
 from connectors.config import SourceConfig, VariableMapping
 from connectors.exceptions import MissingVariableError, SourceNotFoundError, UnreadableSourceError
 from connectors.netcdf import files as netcdf_files
-from connectors.netcdf.dsg import (
+from connectors.netcdf.decoding import (
     build_schema,
-    cf_time_to_us,
     coordinate_infos,
     decode_strings,
     local_path,
@@ -56,6 +54,7 @@ from connectors.netcdf.dsg import (
 )
 from connectors.pressure import METHOD as PRESSURE_METHOD
 from connectors.pressure import pressure_to_depth
+from connectors.quarantine import Quarantine
 
 
 class ArgoConfig(SourceConfig):
@@ -159,7 +158,7 @@ def layout(ds, config: ArgoConfig, uri: str) -> ArgoLayout:
                   if config.pressure_to_depth else None)
     coords = coordinate_infos("PRES" if config.pressure_to_depth else None, pres_units,
                               depth_note, "JULD", _attrs(ds["JULD"]).get("units"), "LATITUDE",
-                              "LONGITUDE")
+                              "LONGITUDE", calendar=_attrs(ds["JULD"]).get("calendar"), uri=uri)
     grade_cols = [(ColumnInfo(col, "flag", source_name=var,
                               long_name="Argo profile grade (A-F, reference table 2a)"),
                    pa.string()) for var, col in grades]
@@ -262,7 +261,9 @@ def read_profiles(ds, lay: ArgoLayout, config: ArgoConfig, rows: slice, uri: str
             values = _level_values(ds, name, rows)
             if values is not None:
                 occupied |= ~np.isnan(values)  # an infinite value is a (bad) value
-    time = cf_time_to_us(juld, _attrs(ds["JULD"]).get("units"), variable="JULD", source=uri)
+    juld_attrs = _attrs(ds["JULD"])
+    time = cf_time.decode_variable(juld, juld_attrs.get("units"), juld_attrs.get("calendar"),
+                                   variable="JULD", source=uri)
     lat = _level_values(ds, "LATITUDE", rows)
     per_level = {"time": np.repeat(time, n_lev),
                  "latitude": np.repeat(lat, n_lev),
@@ -326,13 +327,11 @@ def _finish(per_level, lay: ArgoLayout, occupied, offset, uri) -> ChunkResult:
         else:
             arrays.append(to_arrow(np.asarray(values)[keep], dtype))
     table = pa.table(arrays, schema=build_schema(list(lay.columns)))
-    positions = np.flatnonzero(bad) + offset
-    quarantine = quarantine_table(
-        ["missing_time"] * positions.size,
-        ["JULD is missing (fill) for a profile level that has values"] * positions.size, uri,
-        positions.tolist(), [None] * positions.size)
+    quarantine = Quarantine(uri)
+    quarantine.add("missing_time", "JULD is missing (fill) for a profile level that has values",
+                   np.flatnonzero(bad) + offset)
     return ChunkResult(table=table, rows_in=occupied.size,
-                       rows_dropped=int(dropped.sum()), quarantine=quarantine)
+                       rows_dropped=int(dropped.sum()), quarantine=quarantine.table())
 
 
 class ArgoNetCDF(Connector):

@@ -7,7 +7,7 @@ chunk's slab only (so files larger than memory work) and turns it into rows with
 - rows are in the natural C order of ``(time, depth, y, x)``: time outermost;
 - coordinate arrays are broadcast to the variable's shape, longitudes by the shared rule of
   :mod:`connectors.geo` (0-360 grids to [-180, 180); impossible values kept raw), depth
-  converted to metres positive down, time decoded by :mod:`connectors.netcdf.cf_time`;
+  converted to metres positive down, time decoded by :mod:`connectors.cf_time`;
 - a cell where every variable is NaN/fill (land, radar gaps) is padding: dropped and counted in
   ``rows_dropped`` (grid axes place a cell but do not observe it, see
   :func:`connectors.base.padding`); in a kept row, a missing variable value is written as null
@@ -32,7 +32,7 @@ import pyarrow as pa
 import xarray as xr
 from pydantic import Field
 
-from connectors import geo, integrity, units
+from connectors import cf_time, geo, integrity, units
 from connectors.base import (
     ChunkResult,
     ChunkSpec,
@@ -52,7 +52,6 @@ from connectors.exceptions import (
     UnitConversionError,
     UnreadableSourceError,
 )
-from connectors.netcdf import cf_time as cftime_decode
 from connectors.netcdf import files as netcdf_files
 from connectors.netcdf import h5direct
 
@@ -405,13 +404,8 @@ def _time_info(ds, name, uri) -> ColumnInfo:
         return ColumnInfo("time", "coordinate", standard_name="time",
                           conversion="no time axis in source: null")
     var = ds.variables[name]
-    label, calendar = _attr(var, "units"), var.attrs.get("calendar")
-    try:
-        text = cftime_decode.describe(label, calendar)
-        cftime_decode.parse_units(label)
-    except UnreadableSourceError as err:
-        raise UnreadableSourceError(f"time variable {name!r}: {err.reason}", source=uri,
-                                    fix=err.fix) from err
+    label = _attr(var, "units")
+    text = cf_time.describe_variable(label, var.attrs.get("calendar"), variable=name, source=uri)
     return ColumnInfo("time", "coordinate", units="UTC", standard_name="time",
                       source_name=name, source_units=label, conversion=text)
 
@@ -508,7 +502,7 @@ def time_steps(ds: xr.Dataset, layout: Layout) -> np.ndarray:
         return np.array([], "datetime64[us]")
     var = ds.variables[layout.time]
     values = np.atleast_1d(np.asarray(var.values, dtype=np.float64))
-    steps = cftime_decode.decode(values, var.attrs.get("units"), var.attrs.get("calendar"))
+    steps = cf_time.decode(values, var.attrs.get("units"), var.attrs.get("calendar"))
     return steps[~np.isnat(steps)]
 
 
@@ -642,11 +636,8 @@ def _time_column(ds, layout, chunk, uri, shape, keep, n) -> pa.Array:
         return pa.nulls(n, TIME_TYPE)
     var = ds.variables[layout.time]
     raw = _coordinate(ds, layout.time, layout, chunk, uri)
-    try:
-        decoded = cftime_decode.decode(raw, var.attrs.get("units"), var.attrs.get("calendar"))
-    except UnreadableSourceError as err:
-        raise UnreadableSourceError(f"time variable {layout.time!r}: {err.reason}",
-                                    source=uri, fix=err.fix) from err
+    decoded = cf_time.decode_variable(raw, var.attrs.get("units"), var.attrs.get("calendar"),
+                                      variable=layout.time, source=uri)
     return _coordinate_column(decoded, shape, keep, TIME_TYPE)
 
 

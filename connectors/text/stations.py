@@ -23,35 +23,25 @@ from connectors import integrity
 from connectors.base import ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan
 from connectors.config import VariableMapping
 from connectors.exceptions import MissingVariableError, UnreadableSourceError
-from connectors.text.delimited import (
+from connectors.quarantine import Quarantine
+from connectors.text.columns import convert_variable, plan_variable, to_float
+from connectors.text.config import StationConfig, TimeSpec
+from connectors.text.delimited import DelimitedConfig, delimited_layout
+from connectors.text.layout import TextLayout, head_lines, local_path
+from connectors.text.lines import plan_chunks
+from connectors.text.observations import (
     COORDINATES,
     SOURCE_FILE,
-    DelimitedConfig,
-    Rejects,
-    StationConfig,
-    TablePlan,
-    TextLayout,
-    TimeSpec,
-    _check_timezone,
     assemble,
     check_unique,
     constant,
-    convert_variable,
-    delimited_layout,
-    head_lines,
-    local_path,
-    make_table_plan,
     observation_schema,
-    parse_times,
-    plan_chunks,
-    plan_variable,
-    read_text_chunk,
-    reject_rows,
     sort_by_time,
     time_info,
-    to_float,
     wrap_longitude,
 )
+from connectors.text.reader import TablePlan, make_table_plan, read_text_chunk, reject_rows
+from connectors.text.times import check_timezone, parse_times
 
 # --------------------------------------------------------------------------------------------
 # NDBC realtime2 standard meteorological text
@@ -301,7 +291,7 @@ class CoopsConfig(StationConfig):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        return _check_timezone(value)
+        return check_timezone(value)
 
 
 def load_coops(uri: str) -> dict:
@@ -375,16 +365,16 @@ class CoopsJson(Connector):
              ) -> ChunkResult:
         doc = load_coops(chunk.uri)
         variables, _, _ = self._plan_parts(config, chunk.uri)
-        records, rejects = coops_records(doc["data"])
+        records, rejects = coops_records(doc["data"], chunk.uri)
         table = coops_table(records, doc.get("metadata") or {}, config, variables, plan_schema,
                             rejects, chunk.uri)
         return ChunkResult(table=table, rows_in=len(doc["data"]), rows_dropped=0,
-                           quarantine=rejects.table(chunk.uri, 1))
+                           quarantine=rejects.table_or_none(1))
 
 
-def coops_records(data: list) -> tuple[pa.StructArray, Rejects]:
+def coops_records(data: list, uri: str) -> tuple[pa.StructArray, Quarantine]:
     """The records as a struct array of strings; non-object records go to quarantine."""
-    rejects = Rejects()
+    rejects = Quarantine(uri)
     try:
         return pa.array(data, _COOPS_STRUCT), rejects
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -402,7 +392,7 @@ def coops_records(data: list) -> tuple[pa.StructArray, Rejects]:
 
 
 def coops_table(records: pa.StructArray, meta: dict, config: CoopsConfig, variables,
-                schema: pa.Schema, rejects: Rejects, uri: str) -> pa.Table:
+                schema: pa.Schema, rejects: Quarantine, uri: str) -> pa.Table:
     n = len(records)
     fields = {k: records.field(k) for k in _COOPS_FIELDS}
     positions = np.arange(n)

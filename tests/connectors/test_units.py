@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from connectors.netcdf import dsg
+from connectors.netcdf import decoding
 from connectors.config import VariableMapping
 from connectors.exceptions import UnitConversionError
 from connectors.units import column_conversion
@@ -94,11 +94,11 @@ def test_netcdf_grid_conductivity_converted(tmp_path):
 
 
 def test_dsg_and_argo_columns_use_units_to():
-    info, conv = dsg.variable_column(
+    info, conv = decoding.variable_column(
         "CNDC", VariableMapping(name="conductivity", units_to="S m-1"),
         {"units": "mhos/m"}, source="argo.nc")
     assert info.units == "S m-1" and conv.scale == pytest.approx(1.0)
-    info, conv = dsg.variable_column(
+    info, conv = decoding.variable_column(
         "CNDC", VariableMapping(name="conductivity", units_to="S m-1"),
         {"units": "mS/cm"}, source="argo.nc")
     assert info.units == "S m-1" and conv.scale == pytest.approx(0.1)

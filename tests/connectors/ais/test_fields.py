@@ -14,7 +14,7 @@ from pyais import encode_dict
 from pydantic import ValidationError
 
 from connectors.ais import schema as S
-from connectors.ais.kinds import AisNmea, AisNmeaConfig, decode_lines, rot_indicators
+from connectors.ais.nmea import AisNmea, AisNmeaConfig, decode_lines, rot_indicators
 from tests.conftest import require_shared_data
 
 

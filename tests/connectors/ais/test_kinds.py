@@ -23,8 +23,9 @@ from pyais import encode_dict
 from pyais.stream import IterMessages
 
 import connectors
-from connectors.ais.kinds import (AisCsv, AisCsvConfig, AisNmea, AisNmeaConfig, decode_lines,
-                            xor_checksums)
+from connectors.ais.csv import AisCsv, AisCsvConfig
+from connectors.ais.framing import xor_checksums
+from connectors.ais.nmea import AisNmea, AisNmeaConfig, decode_lines
 from connectors.exceptions import MissingVariableError, UnreadableSourceError
 
 SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import connectors
-from connectors.netcdf.dsg import DsgConfig, qc_to_int8, ragged_maps
+from connectors.netcdf.decoding import qc_to_int8
+from connectors.netcdf.dsg import DsgConfig, ragged_maps
 from connectors.exceptions import MissingVariableError, UnitConversionError
 from connectors.pressure import pressure_to_depth
 from pipelines.recipe import load

@@ -19,13 +19,9 @@ from pydantic import ValidationError
 
 import connectors
 from connectors.base import QUARANTINE_SCHEMA
-from connectors.text.delimited import (
-    DelimitedConfig,
-    DelimitedText,
-    TextLayout,
-    read_byte_range,
-    scan_lines,
-)
+from connectors.text.delimited import DelimitedConfig, DelimitedText
+from connectors.text.layout import TextLayout
+from connectors.text.lines import read_byte_range, scan_lines
 from connectors.exceptions import (
     IncompatibleSourceError, MissingVariableError, UnitConversionError,
 )
