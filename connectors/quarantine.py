@@ -13,8 +13,7 @@ its chunk adds them locally and gives the chunk's first position to :meth:`Quara
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Union
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -30,9 +29,11 @@ QUARANTINE_SCHEMA = pa.schema([
 ])
 
 #: strings per row: a Python sequence, a numpy array or an Arrow array
-Strings = Union[Sequence[str | None], np.ndarray, pa.Array, pa.ChunkedArray]
+Strings = Sequence[str | None] | np.ndarray | pa.Array | pa.ChunkedArray
 #: integer positions per row
-Positions = Union[Sequence[int], np.ndarray, pa.Array, pa.ChunkedArray]
+Positions = Sequence[int] | np.ndarray | pa.Array | pa.ChunkedArray
+#: the details of the rows given by index, built for rejected rows only
+Describe = Callable[[np.ndarray], Strings]
 
 
 def quarantine_table(reasons: Strings, details: Strings, source_file: str,
@@ -101,6 +102,32 @@ class Quarantine:
         """:meth:`table`, or None when nothing was quarantined (kinds whose chunks report
         "no quarantine" rather than an empty one)."""
         return self.table(first_position) if self._count else None
+
+
+class RowChecks:
+    """First problem wins, over the rows of one parsed table.
+
+    Each check gives a mask of bad rows; the rows not rejected by an earlier check go to the
+    quarantine with the check's reason, so a record with several problems is quarantined once.
+    ``positions[i]`` and ``raws(indices)`` say where row ``i`` is in the file and what it said;
+    details and raw text are built for rejected rows only, so a clean column costs one mask.
+    """
+
+    def __init__(self, quarantine: Quarantine, positions: np.ndarray,
+                 raws: Callable[[np.ndarray], Strings | None]):
+        self.quarantine = quarantine
+        self.positions = np.asarray(positions, dtype=np.int64)
+        self.raws = raws
+        self.rejected = np.zeros(self.positions.size, dtype=bool)
+
+    def reject(self, reason: str, bad: np.ndarray, detail: str | Describe) -> None:
+        """Quarantine the rows where ``bad`` that no earlier check rejected."""
+        new = np.flatnonzero(np.asarray(bad, dtype=bool) & ~self.rejected)
+        if not new.size:
+            return
+        self.rejected[new] = True
+        self.quarantine.add(reason, detail if isinstance(detail, str) else detail(new),
+                            self.positions[new], self.raws(new))
 
 
 _EMPTY = pa.table({"reason": pa.array([], pa.string()), "detail": pa.array([], pa.string()),

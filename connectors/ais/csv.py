@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -25,6 +26,7 @@ from connectors.ais.schema import LAYOUTS, CsvLayout
 from connectors.base import ChunkResult, ChunkSpec, Connector, SourcePlan
 from connectors.config import TextEncoding
 from connectors.exceptions import EncodingError, MissingVariableError, UnreadableSourceError
+from connectors.quarantine import RowChecks
 from connectors.text.lines import count_per_line
 
 
@@ -249,17 +251,21 @@ def parse_csv_block(header: bytes, header_names: list[str], data: bytes, first_l
                 numbers[invalid], raw(invalid))
     rows = np.delete(np.arange(len(numbers)), invalid)
     cols, problems = csv_columns(table, layout)
-    flagged = np.zeros(table.num_rows, dtype=bool)
+    checks = RowChecks(rejects, numbers[rows], lambda idx: raw(rows[idx]))
     for reason, mask, values, detail in problems:
-        new = mask & ~flagged
-        flagged |= new
-        shown = pc.fill_null(values.filter(pa.array(new)), "").to_pylist()
-        rejects.add(reason, [f"{detail}: {v!r}" for v in shown], numbers[rows[new]],
-                    raw(rows[new]))
-    keep = pa.array(~flagged)
+        checks.reject(reason, mask, _showing(detail, values))
+    keep = pa.array(~checks.rejected)
     cols = {k: v.filter(keep) for k, v in cols.items()}
     out = S.finish(cols, source_file, plan_schema)
     return ChunkResult(table=out, rows_in=rejects.lines, quarantine=rejects.table())
+
+
+def _showing(detail: str, values: pa.Array) -> Callable[[np.ndarray], list[str]]:
+    """The details of rejected rows: ``detail: 'value'`` (built for those rows only)."""
+    def describe(idx: np.ndarray) -> list[str]:
+        shown = pc.fill_null(values.take(pa.array(idx, pa.int64())), "").to_pylist()
+        return [f"{detail}: {v!r}" for v in shown]
+    return describe
 
 
 def read_csv_chunk(config: AisCsvConfig, chunk: ChunkSpec, plan_schema: pa.Schema

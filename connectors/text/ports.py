@@ -54,15 +54,14 @@ from pydantic import Field, field_validator, model_validator
 
 from connectors import geo, integrity
 from connectors.base import (
-    QUARANTINE_SCHEMA,
     ChunkResult,
     ChunkSpec,
     ColumnInfo,
     Connector,
     SourcePlan,
-    quarantine_table,
 )
 from connectors.config import Frozen, SourceConfig, TextEncoding
+from connectors.quarantine import Quarantine, RowChecks
 from connectors.exceptions import (
     ConnectorError,
     EncodingError,
@@ -293,7 +292,7 @@ class RawTable:
     table: pa.Table            # one string column per header name, placeholders as nulls
     positions: np.ndarray      # 1-based line number of each table row
     raws: pa.Array             # raw text of each table row
-    quarantine: pa.Table
+    quarantine: Quarantine     # the records rejected for their shape (or encoding, or length)
     rows_in: int
 
 
@@ -328,19 +327,16 @@ def load_raw(config: PortTableConfig, path: Path, where: str) -> RawTable:
     _check_alignment(table.num_rows, invalid, kept_numbers.size - 1, where)
     bad_shape = kept_numbers[np.asarray(invalid, dtype=np.int64) - 1]
     good = np.setdiff1d(kept_numbers[1:], bad_shape)
-    quarantine = pa.concat_tables([
-        quarantine_table(["encoding"] * undecodable.size,
-                         [f"not valid {config.encoding}"] * undecodable.size, where,
-                         undecodable + 1, undecodable_raw),
-        _line_quarantine("line_too_long", f"more than {integrity.MAX_LINE_BYTES} bytes",
-                         lines.numbers[is_record & too_long],
-                         pc.utf8_slice_codeunits(texts, 0, integrity.RAW_KEEP), where),
-        _line_quarantine("bad_quoting", "a quoted field is not closed on its line (quoted line "
-                         "breaks are not supported) or a quote follows a closed quoted field",
-                         lines.numbers[is_record & ~formed & ~too_long], texts, where),
-        _line_quarantine("wrong_field_count", f"expected {len(names)} fields as in the header",
-                         bad_shape, texts, where),
-    ])
+    quarantine = Quarantine(where)
+    quarantine.add("encoding", f"not valid {config.encoding}", undecodable + 1, undecodable_raw)
+    _quarantine_lines(quarantine, "line_too_long", f"more than {integrity.MAX_LINE_BYTES} bytes",
+                      lines.numbers[is_record & too_long],
+                      pc.utf8_slice_codeunits(texts, 0, integrity.RAW_KEEP))
+    _quarantine_lines(quarantine, "bad_quoting", "a quoted field is not closed on its line "
+                      "(quoted line breaks are not supported) or a quote follows a closed quoted "
+                      "field", lines.numbers[is_record & ~formed & ~too_long], texts)
+    _quarantine_lines(quarantine, "wrong_field_count",
+                      f"expected {len(names)} fields as in the header", bad_shape, texts)
     return RawTable(table=normalise_strings(table, config.missing_values), positions=good,
                     raws=texts.take(pa.array(good - 1)), quarantine=quarantine,
                     rows_in=int(is_record.sum()) + undecodable.size)
@@ -381,11 +377,11 @@ def _parse_records(data: bytes, names: list[str], delimiter: str, invalid: list[
     )
 
 
-def _line_quarantine(reason: str, detail: str, numbers: np.ndarray, texts: pa.Array,
-                     where: str) -> pa.Table:
-    n = len(numbers)
-    return quarantine_table([reason] * n, [detail] * n, where, numbers,
-                            texts.take(pa.array(np.asarray(numbers, np.int64) - 1)).to_pylist())
+def _quarantine_lines(quarantine: Quarantine, reason: str, detail: str, numbers: np.ndarray,
+                      texts: pa.Array) -> None:
+    """Quarantine whole lines by 1-based number (``texts``: every line's text)."""
+    quarantine.add(reason, detail, numbers,
+                   texts.take(pa.array(np.asarray(numbers, np.int64) - 1)))
 
 
 # --------------------------------------------------------------------------- values
@@ -587,48 +583,28 @@ def extra_field(source: str, spec: ColumnSpec, type_name: str) -> pa.Field:
 
 # --------------------------------------------------------------------------- read
 
-class _Rejects:
-    """First-problem-wins quarantine bookkeeping over the rows of one table.
-
-    Details are built only for the rows a check rejects, so a clean column costs one mask.
-    """
-
-    def __init__(self, n: int):
-        self.rejected = np.zeros(n, dtype=bool)
-        self.reasons = np.full(n, None, dtype=object)
-        self.details = np.full(n, None, dtype=object)
-
-    def add(self, reason: str, bad: np.ndarray, describe) -> None:
-        """Reject ``bad`` rows not rejected yet; ``describe(indices)`` gives their details."""
-        new = np.flatnonzero(bad & ~self.rejected)
-        if new.size:
-            self.rejected[new] = True
-            self.reasons[new] = reason
-            self.details[new] = describe(pa.array(new))
-
-
 def _said(prefix: str, values, suffix: str):
-    """A ``describe`` for :meth:`_Rejects.add`: ``prefix + 'value' + suffix`` per row."""
-    def describe(indices: pa.Array) -> list[str]:
-        quoted = pc.binary_join_element_wise("'", pc.take(values, indices), "'", "")
+    """A ``detail`` for :meth:`RowChecks.reject`: ``prefix + 'value' + suffix`` per row."""
+    def describe(indices: np.ndarray) -> list[str]:
+        quoted = pc.binary_join_element_wise("'", pc.take(values, pa.array(indices)), "'", "")
         shown = pc.fill_null(quoted, "<missing>")
         return pc.binary_join_element_wise(prefix, shown, suffix, "").to_pylist()
     return describe
 
 
 def _joined(*describers):
-    def describe(indices: pa.Array) -> list[str]:
+    def describe(indices: np.ndarray) -> list[str]:
         parts = [pa.array(d(indices), pa.string()) for d in describers]
         return pc.binary_join_element_wise(*parts, ", ").to_pylist()
     return describe
 
 
 def build_table(config: PortTableConfig, raw: pa.Table, schema: pa.Schema,
-                rejects: _Rejects) -> dict[str, pa.ChunkedArray]:
+                rejects: RowChecks) -> dict[str, pa.ChunkedArray]:
     """Every output column for every parsed row; problems are recorded in ``rejects``."""
     none = pa.nulls(raw.num_rows, pa.string())
     port_id = normalise_id(raw[config.id_column])
-    rejects.add("missing_id", ~_mask(pc.is_valid(port_id)),
+    rejects.reject("missing_id", ~_mask(pc.is_valid(port_id)),
                 _said("", port_id, f" in id column {config.id_column!r} is empty or a "
                       "placeholder; every record needs an id"))
     lat, lon = _coordinates(config, raw, rejects)
@@ -643,32 +619,32 @@ def build_table(config: PortTableConfig, raw: pa.Table, schema: pa.Schema,
     }
 
 
-def _coordinates(config: PortTableConfig, raw: pa.Table, rejects: _Rejects):
+def _coordinates(config: PortTableConfig, raw: pa.Table, rejects: RowChecks):
     if config.wkt_column:
         wkt = raw[config.wkt_column]
         lat_text, lon_text, bad_wkt = parse_wkt(wkt)
-        rejects.add("bad_wkt", bad_wkt, _said("", wkt, f" in column {config.wkt_column!r} is "
+        rejects.reject("bad_wkt", bad_wkt, _said("", wkt, f" in column {config.wkt_column!r} is "
                                               "not WKT 'POINT(lon lat)'"))
     else:
         lat_text, lon_text = raw[config.latitude_column], raw[config.longitude_column]
     lat, lon, bad = parse_coordinates(lat_text, lon_text)
-    rejects.add("bad_coordinates", bad, _joined(
+    rejects.reject("bad_coordinates", bad, _joined(
         _said("latitude ", lat_text, ""), _said("longitude ", lon_text,
               ": need a number for both latitude and longitude")))
     return lat, lon
 
 
-def _times(config: PortTableConfig, raw: pa.Table, rejects: _Rejects):
+def _times(config: PortTableConfig, raw: pa.Table, rejects: RowChecks):
     if not config.time_column:
         return pa.nulls(raw.num_rows, _TIME_TYPE)  # a registry: records are not dated
     text = raw[config.time_column]
     time, bad = parse_times(text, config.time_format)
-    rejects.add("bad_time", bad, _said("", text, f" in column {config.time_column!r} does not "
+    rejects.reject("bad_time", bad, _said("", text, f" in column {config.time_column!r} does not "
                                        f"match time_format {config.time_format!r}"))
     return time
 
 
-def _extras(raw: pa.Table, schema: pa.Schema, rejects: _Rejects) -> dict:
+def _extras(raw: pa.Table, schema: pa.Schema, rejects: RowChecks) -> dict:
     """The remaining columns, typed as the plan says (the source column is in the metadata)."""
     out = {}
     for field in schema:
@@ -677,7 +653,7 @@ def _extras(raw: pa.Table, schema: pa.Schema, rejects: _Rejects) -> dict:
         source = field.metadata[b"haina.source_name"].decode()
         type_name = _type_name(field.type)
         out[field.name], bad = parse_values(raw[source], type_name)
-        rejects.add("bad_value", bad, _said("", raw[source], f" in column {source!r} is not "
+        rejects.reject("bad_value", bad, _said("", raw[source], f" in column {source!r} is not "
                                             f"a {type_name} value"))
     return out
 
@@ -705,14 +681,11 @@ def _chunked(values) -> pa.ChunkedArray:
 def read_table(config: PortTableConfig, path: Path, uri: str, schema: pa.Schema) -> ChunkResult:
     """Read a whole port table into ``schema``; bad records go to the quarantine."""
     raw = load_raw(config, path, uri)
-    rejects = _Rejects(raw.table.num_rows)
+    rejects = RowChecks(raw.quarantine, raw.positions,
+                        lambda rows: raw.raws.take(pa.array(rows)))
     columns = build_table(config, raw.table, schema, rejects)
-    bad = rejects.rejected
-    table = assemble(columns, ~bad, schema, uri)
-    quarantine = pa.concat_tables([raw.quarantine, quarantine_table(
-        rejects.reasons[bad].tolist(), rejects.details[bad].tolist(), uri,
-        raw.positions[bad], raw.raws.filter(pa.array(bad)).to_pylist())])
-    quarantine = quarantine.sort_by("position").cast(QUARANTINE_SCHEMA)
+    table = assemble(columns, ~rejects.rejected, schema, uri)
+    quarantine = raw.quarantine.table()
     duplicates = int(pc.sum(table["id_duplicated"]).as_py() or 0)
     if duplicates:
         log.warning("%s: %d records share a (port_id, time) key; kept and flagged in "
