@@ -22,9 +22,9 @@ from connectors.base import QUARANTINE_SCHEMA
 from connectors.exceptions import (
     ConnectorError, MissingVariableError, SourceNotFoundError, UnreadableSourceError,
 )
-from connectors.text.ports import (
-    PortTable, PortTableConfig, normalise_unlocode, parse_wkt, snake_case, split_lines, well_formed,
-)
+from connectors.text.port_records import split_lines, well_formed
+from connectors.text.port_values import normalise_unlocode, parse_wkt, snake_case
+from connectors.text.ports import PortTable, PortTableConfig
 from pipelines import recipe as recipes
 
 REPO = Path(__file__).resolve().parents[3]
