@@ -53,7 +53,6 @@ from connectors.base import (
     check_column_names,
     padding,
 )
-from connectors.quarantine import Quarantine
 from connectors.config import SourceConfig, VariableMapping
 from connectors.exceptions import (
     MissingVariableError,
@@ -75,6 +74,7 @@ from connectors.netcdf.decoding import (
 )
 from connectors.pressure import METHOD as PRESSURE_METHOD
 from connectors.pressure import pressure_to_depth
+from connectors.quarantine import Quarantine
 
 FEATURE_TYPES = ("point", "timeSeries", "trajectory", "profile", "timeSeriesProfile",
                  "trajectoryProfile")
