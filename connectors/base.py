@@ -21,7 +21,9 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
+from connectors.config import SourceConfig
 from connectors.exceptions import ColumnNameClashError
+
 # the quarantine schema is part of the contract (ChunkResult.quarantine); re-exported here
 from connectors.quarantine import QUARANTINE_SCHEMA, Quarantine, quarantine_table
 
@@ -191,7 +193,7 @@ class Connector(abc.ABC):
 
     kind: ClassVar[str]
     #: pydantic model of the recipe's ``sources[]`` entry for this kind
-    config_model: ClassVar[type]
+    config_model: ClassVar[type[SourceConfig]]
 
     @abc.abstractmethod
     def plan(self, config: Any, uri: str, sha256: str, size: int) -> SourcePlan:
@@ -201,11 +203,12 @@ class Connector(abc.ABC):
     def read(self, config: Any, chunk: ChunkSpec, plan_schema: pa.Schema) -> ChunkResult:
         """Read one chunk into a table with exactly ``plan_schema``."""
 
-    def check_source(self, config: Any, plans: Sequence[SourcePlan]) -> None:
+    # optional hooks (B027): by default a kind has no cross-file checks and nothing to close
+    def check_source(self, config: Any, plans: Sequence[SourcePlan]) -> None:  # noqa: B027
         """Checks across the files of one recipe source, once each is planned (e.g. no grid
         time step in two files); raise a :class:`ConnectorError`. Default: none."""
 
-    def release(self) -> None:
+    def release(self) -> None:  # noqa: B027
         """Close what ``read`` keeps open between chunks; called when a worker is done."""
 
 

@@ -14,6 +14,7 @@ its chunk adds them locally and gives the chunk's first position to :meth:`Quara
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -29,11 +30,11 @@ QUARANTINE_SCHEMA = pa.schema([
 ])
 
 #: strings per row: a Python sequence, a numpy array or an Arrow array
-Strings = Sequence[str | None] | np.ndarray | pa.Array | pa.ChunkedArray
+Strings: TypeAlias = Sequence[str | None] | np.ndarray | pa.Array | pa.ChunkedArray
 #: integer positions per row
-Positions = Sequence[int] | np.ndarray | pa.Array | pa.ChunkedArray
+Positions: TypeAlias = Sequence[int] | np.ndarray | pa.Array | pa.ChunkedArray
 #: the details of the rows given by index, built for rejected rows only
-Describe = Callable[[np.ndarray], Strings]
+Describe: TypeAlias = Callable[[np.ndarray], Strings]
 
 
 def quarantine_table(reasons: Strings, details: Strings, source_file: str,

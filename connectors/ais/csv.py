@@ -50,6 +50,7 @@ _NUMERIC = ("latitude", "longitude", "sog", "cog", "heading", "nav_status", "ves
             "length", "width", "draught")
 
 #: text that means "no value" in either layout (aisdk writes Unknown/Undefined)
+_FLOAT64 = pa.float64()
 _NULL_TOKENS = pa.array(["", "Unknown", "Undefined", "NA", "N/A", "nan", "NaN"], pa.string())
 
 
@@ -107,7 +108,7 @@ def _is_missing(text: pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(pc.is_in(text, value_set=_NULL_TOKENS), True))
 
 
-def _number(text: pa.Array, dtype=pa.float64(), *, integer: bool = False
+def _number(text: pa.Array, dtype: pa.DataType = _FLOAT64, *, integer: bool = False
             ) -> tuple[pa.Array, np.ndarray]:
     """Parse numbers; missing tokens become null; anything else is flagged bad."""
     pattern = _FINITE if integer or pa.types.is_integer(dtype) else _NUMBER

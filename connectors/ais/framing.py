@@ -35,7 +35,7 @@ _CONTINUATION = re.compile(rb"^(?:\\[^\\]*\\)?![A-Za-z]{2}VD[MO],([1-9]),([1-9])
 
 def _is_continuation(line: bytes) -> bool:
     match = _CONTINUATION.match(line.strip())
-    return bool(match) and 1 < int(match.group(2)) <= int(match.group(1))
+    return match is not None and 1 < int(match.group(2)) <= int(match.group(1))
 
 
 def _leading_run(lines: Sequence[bytes]) -> int:
@@ -140,7 +140,7 @@ def frame(lines: list[bytes], first_line: int, rejects: Records) -> dict[str, pa
 
 def _checksum_details(expected: pa.Array, computed: np.ndarray, ok: np.ndarray) -> list[str]:
     exp = np.asarray(expected.to_numpy(zero_copy_only=False), dtype=object)[~ok]
-    return [f"checksum *{e} does not match the computed {c}" for e, c in zip(exp, computed[~ok])]
+    return [f"checksum *{e} does not match the computed {c}" for e, c in zip(exp, computed[~ok], strict=True)]
 
 
 def _tag_blocks(fields: dict[str, pa.Array], rejects: Records) -> dict[str, pa.Array]:
@@ -199,7 +199,7 @@ def _fragment_keys(fields: dict[str, pa.Array]) -> list[tuple]:
     """A stream of fragments: the tag-block group when there is one, else talker + sequence id +
     channel + count (as receivers interleave messages by sequence id and channel)."""
     cols = [fields[k].to_pylist() for k in ("group", "talker", "seq", "chan", "cnt")]
-    return [("g", g, c) if g is not None else (t, s, ch, c) for g, t, s, ch, c in zip(*cols)]
+    return [("g", g, c) if g is not None else (t, s, ch, c) for g, t, s, ch, c in zip(*cols, strict=True)]
 
 
 def assemble(fields: dict[str, pa.Array], rejects: Records) -> dict[str, pa.Array]:
@@ -227,7 +227,7 @@ def _group_fragments(keys: list[tuple], nums: list[int], cnts: list[int]
     pending: dict[tuple, list[int]] = {}
     groups: list[list[int]] = []
     orphans: list[int] = []
-    for i, (key, num) in enumerate(zip(keys, nums)):
+    for i, (key, num) in enumerate(zip(keys, nums, strict=True)):
         parts = pending.get(key)
         if num == 1:
             if parts:

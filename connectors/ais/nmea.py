@@ -17,7 +17,7 @@ message's payload is a loop, done by pyais.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -58,6 +58,7 @@ class AisNmeaConfig(AisConfig):
 _MIN_BITS = {1: 168, 2: 168, 3: 168, 4: 168, 11: 168, 5: 420, 9: 168, 18: 168, 19: 312, 21: 272,
              24: 160, 27: 96}
 _MAX_TYPE = 27
+_FLOAT64 = pa.float64()
 #: pyais field -> output column
 _FIELDS = {"msg_type": "msg_type", "mmsi": "mmsi", "status": "nav_status", "speed": "sog",
            "lon": "longitude", "lat": "latitude", "course": "cog", "heading": "heading",
@@ -108,16 +109,17 @@ def _payload_details(kind, reason, mtype, bits, need) -> list[str] | str:
     if kind == "unknown":
         return [f"unknown AIS message type {t}" for t in mtype]
     return [f"payload has {b} bits; type {t} needs at least {n}"
-            for t, b, n in zip(mtype, bits, need)]
+            for t, b, n in zip(mtype, bits, need, strict=True)]
 
 
 def decode_payloads(msgs: dict[str, pa.Array], rejects: Records,
                     wanted: frozenset[str] | None = None) -> pa.Table:
     """Decode with pyais, then gather the fields per message class (one column op per class)."""
     payloads = pc.cast(msgs["payload"], pa.binary()).to_pylist()
-    decoded, failed = [], []
+    decoded: list[Any] = []  # a pyais message, or None where it failed
+    failed: list[tuple[int, str]] = []
     for i, (payload, fill, mtype) in enumerate(zip(payloads, msgs["fill"].to_pylist(),
-                                                   msgs["type"].to_pylist())):
+                                                   msgs["type"].to_pylist(), strict=True)):
         try:
             decoded.append(MSG_CLASS[mtype].from_vector(bit_vector(payload, fill)))
         except (AISBaseException, ValueError, IndexError, KeyError, TypeError) as err:
@@ -139,7 +141,7 @@ def wanted_fields(columns) -> frozenset[str]:
 
 
 def _gather_fields(decoded: list, wanted: frozenset[str] | None = None) -> pa.Table:
-    by_class: dict[type, list[int]] = {}
+    by_class: dict[Any, list[int]] = {}  # pyais message class -> rows
     for i, msg in enumerate(decoded):
         if msg is not None:
             by_class.setdefault(type(msg), []).append(i)
@@ -170,7 +172,7 @@ def nmea_columns(table: pa.Table, time: pa.Array) -> dict[str, pa.Array]:
     """Turn decoded pyais fields into cleaned canonical columns."""
     n = table.num_rows
 
-    def col(name, dtype=pa.float64()):
+    def col(name: str, dtype: pa.DataType = _FLOAT64) -> pa.Array:
         if name in table.column_names:
             return pc.cast(table[name].combine_chunks(), dtype)
         return pa.nulls(n, dtype)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import xarray as xr
 
@@ -253,7 +254,7 @@ def grid_coordinate(ds: xr.Dataset, role: str, var_dims: tuple[str, ...],
     coordinates win over auxiliary ones, then file order.
     """
     skip = exclude | _bounds_variables(ds)
-    found = [name for name, var in ds.variables.items()
+    found = [str(name) for name, var in ds.variables.items()
              if name not in skip and set(var.dims) <= set(var_dims) and GRID_ROLES[role](var)]
     found.sort(key=lambda name: ds.variables[name].dims != (name,))
     return found[0] if found else None
@@ -274,7 +275,7 @@ def _explicit_coordinate(ds: xr.Dataset, name: str, role: str, var_dims: tuple[s
     return name
 
 
-def grid_coordinates(ds: xr.Dataset, explicit: Mapping[str, str], var_dims: tuple[str, ...],
+def grid_coordinates(ds: xr.Dataset, explicit: Mapping[Any, str], var_dims: tuple[str, ...],
                      uri: str, data_names: Sequence[str]) -> dict[str, str | None]:
     """The time, depth, latitude and longitude variables of a grid whose variables have
     ``var_dims``: the recipe's ``coordinates:`` first, else :func:`grid_coordinate`; latitude

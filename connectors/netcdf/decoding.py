@@ -109,7 +109,7 @@ def variable_column(var: str, mapping: VariableMapping, attrs: dict, *,
     """Output column name, metadata and unit conversion of one measured variable."""
     standard_name = mapping.standard_name or attrs.get("standard_name")
     name = mapping.name or cu.canonical_name(standard_name) or _identifier(standard_name) \
-        or _identifier(var)
+        or _identifier(var) or "value"
     source_units = mapping.units or attrs.get("units")
     conv = cu.column_conversion(source_units, cu.canonical_units(name), mapping.units_to,
                                 variable=var, source=source)

@@ -34,7 +34,7 @@ import contextlib
 import dataclasses
 import math
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -76,8 +76,9 @@ from connectors.pressure import METHOD as PRESSURE_METHOD
 from connectors.pressure import pressure_to_depth
 from connectors.quarantine import Quarantine
 
-FEATURE_TYPES = ("point", "timeSeries", "trajectory", "profile", "timeSeriesProfile",
-                 "trajectoryProfile")
+FeatureType = Literal["point", "timeSeries", "trajectory", "profile", "timeSeriesProfile",
+                      "trajectoryProfile"]
+FEATURE_TYPES: tuple[str, ...] = get_args(FeatureType)
 _PROFILE_TYPES = {"profile", "timeSeriesProfile", "trajectoryProfile"}
 #: which cf_role names the platform, best first (a profile id is only a fallback)
 _PLATFORM_ROLES = ("timeseries_id", "trajectory_id")
@@ -95,7 +96,7 @@ class DsgConfig(SourceConfig):
     """Recipe entry of kind ``netcdf_dsg``; every ``*_variable`` key overrides auto-detection."""
 
     kind: Literal["netcdf_dsg"] = "netcdf_dsg"
-    feature_type: Literal[FEATURE_TYPES] | None = Field(
+    feature_type: FeatureType | None = Field(
         default=None,
         description="overrides the global featureType (missing, or wrong like OOI's `point` "
                     "mooring)")
@@ -246,7 +247,7 @@ def _auto_variables(ds, exclude: set[str]) -> dict[str, VariableMapping]:
     chosen: dict[str, str] = {}
     for name in sorted(candidates, key=lambda n: (len(n), n)):
         column = cu.canonical_name(ds[name].attrs.get("standard_name"))
-        if tuple(ds[name].dims) == obs_dims and column not in chosen:
+        if column is not None and tuple(ds[name].dims) == obs_dims and column not in chosen:
             chosen[column] = name
     return {name: VariableMapping() for name in sorted(chosen.values())}
 
@@ -280,7 +281,8 @@ def resolve(ds, config: DsgConfig, uri: str) -> Resolved:
         "latitude": cf.choose(ds, cf.LATITUDE, config.latitude_variable, hint, ragged, uri),
         "longitude": cf.choose(ds, cf.LONGITUDE, config.longitude_variable, hint, ragged, uri),
     }
-    time, lat, lon = (choices[r].variable for r in ("time", "latitude", "longitude"))
+    # required roles: chosen, or cf.choose raised
+    time, lat, lon = (str(choices[r].variable) for r in ("time", "latitude", "longitude"))
     depth_role, depth_choice = _depth_choice(ds, config, hint, ragged, uri)
     choices[depth_role.name] = depth_choice
     depth = depth_choice.variable
@@ -312,7 +314,8 @@ def resolve(ds, config: DsgConfig, uri: str) -> Resolved:
             long_name="0-based position of the profile in the file (no cf_role=profile_id "
                       "variable)"), pa.string()))
     extras.append((ColumnInfo("source_file", "source"), pa.string()))
-    sample = tuple(c for c in (time, depth, lat, lon) if cf.per_sample(ds, c, obs_dims, ragged))
+    sample = tuple(c for c in (time, depth, lat, lon)
+                   if c is not None and cf.per_sample(ds, c, obs_dims, ragged))
     roles = {"time": cf.TIME, "latitude": cf.LATITUDE, "longitude": cf.LONGITUDE,
              depth_role.name: depth_role}
     notes = tuple(n for r, c in choices.items()
@@ -413,7 +416,7 @@ def ragged_maps(ds, obs_dim: str) -> dict[str, np.ndarray]:
                     f"has {n_obs} observations", source=ds.encoding.get("source"),
                     fix="the file is truncated or its counts are wrong")
             maps[var.dims[0]] = np.repeat(np.arange(counts.size), counts)
-    for name, var in ds.variables.items():
+    for var in ds.variables.values():
         if "instance_dimension" in var.attrs:
             index = np.nan_to_num(np.asarray(var.values, dtype=np.float64), nan=-1).astype(np.int64)
             parent = var.dims[0]
@@ -462,7 +465,8 @@ def read_observations(ds, res: Resolved, config: DsgConfig, uri: str, offset: in
                             "longitude": geo.longitude(expand(res.longitude)),
                             "depth": _depth(expand, res, lat, n)}
     any_value = np.zeros(n, dtype=bool)
-    for (var, qc, conv, dtype), (info, _) in zip(res.variables, res.columns[4:]):
+    # the value columns follow the 4 coordinates; flag and id columns come after (not zipped)
+    for (var, qc, conv, dtype), (info, _) in zip(res.variables, res.columns[4:], strict=False):
         values = conv.apply(np.asarray(expand(var), dtype=dtype))
         any_value |= ~np.isnan(values)  # inf is a (bad) value: kept, QC FAILs it
         cols[info.name] = values
@@ -486,7 +490,7 @@ def _profile_numbers(ds, res: Resolved, n: int, offset: int) -> np.ndarray:
     profile files without a cf_role=profile_id variable), so that two casts with equal times
     and depths stay apart."""
     if res.layout == "ragged":
-        index = ragged_maps(ds, res.obs_dims[0]).get(res.profile_dim)
+        index = ragged_maps(ds, res.obs_dims[0]).get(res.profile_dim or "")
         if index is None:
             return np.full(n, None, dtype=object)
     else:  # cells are in C order over obs_dims: the profile is the flat index over all but the last
@@ -497,7 +501,7 @@ def _profile_numbers(ds, res: Resolved, n: int, offset: int) -> np.ndarray:
 
 
 def _depth(expand, res: Resolved, lat, n) -> np.ndarray:
-    if res.depth is None:
+    if res.depth is None or res.depth_conversion is None:
         return np.full(n, np.nan)
     values = res.depth_conversion.apply(np.asarray(expand(res.depth), dtype=np.float64))
     if res.from_pressure:

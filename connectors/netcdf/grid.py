@@ -329,15 +329,14 @@ def build_layout(ds: xr.Dataset, config: GriddedConfig, uri: str) -> Layout:
     var_dims = _same_grid(ds, names, uri)
     coords = cf.grid_coordinates(ds, config.coordinates, var_dims, uri, names)
     dims, squeeze = _output_dims(ds, var_dims, coords, uri)
-    outputs, infos = zip(*(_output_variable(ds, n, mappings[n], uri) for n in names))
+    outputs, infos = zip(*(_output_variable(ds, n, mappings[n], uri) for n in names), strict=True)
     scale, offset, depth_info = _depth_transform(ds, coords["depth"], config, uri)
+    lat, lon = str(coords["latitude"]), str(coords["longitude"])  # required: found, or raised
     columns = (_time_info(ds, coords["time"], uri), depth_info,
-               _horizontal_info(coords["latitude"], "latitude",
-                                cf.attr(ds.variables[coords["latitude"]], "units")),
-               _horizontal_info(coords["longitude"], "longitude",
-                                cf.attr(ds.variables[coords["longitude"]], "units")),
+               _horizontal_info(lat, "latitude", cf.attr(ds.variables[lat], "units")),
+               _horizontal_info(lon, "longitude", cf.attr(ds.variables[lon], "units")),
                *infos, ColumnInfo("source_file", "source"))
-    layout = Layout(dims, squeeze, tuple(outputs), coords["latitude"], coords["longitude"],
+    layout = Layout(dims, squeeze, tuple(outputs), lat, lon,
                     coords["time"], coords["depth"], scale, offset,
                     _chunk_dim(ds, config, dims, coords, uri), columns)
     check_column_names(build_schema(layout), uri, hints={
@@ -367,7 +366,7 @@ def _field(info: ColumnInfo, dtype: pa.DataType) -> pa.Field:
 def build_schema(layout: Layout) -> pa.Schema:
     types = [TIME_TYPE, pa.float64(), pa.float64(), pa.float64(),
              *(pa.from_numpy_dtype(np.dtype(v.dtype)) for v in layout.variables), pa.string()]
-    return pa.schema([_field(info, t) for info, t in zip(layout.columns, types)])
+    return pa.schema([_field(info, t) for info, t in zip(layout.columns, types, strict=True)])
 
 
 def chunk_ranges(length: int, size: int) -> list[tuple[int, int]]:
@@ -405,7 +404,7 @@ def time_steps(ds: xr.Dataset, layout: Layout) -> np.ndarray:
         return np.array([], "datetime64[us]")
     var = ds.variables[layout.time]
     values = np.atleast_1d(np.asarray(var.values, dtype=np.float64))
-    steps = cf_time.decode(values, var.attrs.get("units"), var.attrs.get("calendar"))
+    steps = cf_time.decode(values, var.attrs.get("units") or "", var.attrs.get("calendar"))
     return steps[~np.isnat(steps)]
 
 
@@ -456,7 +455,7 @@ def _load_variable(ds, name, layout, chunk, uri) -> np.ndarray:
     if reader is None or reader.shape != var.shape:
         return _load(ds, name, layout, chunk, uri)
     selection, squeezed = [], []
-    for axis, (dim, size) in enumerate(zip(var.dims, var.shape)):
+    for axis, (dim, size) in enumerate(zip(var.dims, var.shape, strict=True)):
         if dim in layout.squeeze:
             selection.append(slice(0, 1))
             squeezed.append(axis)
@@ -486,7 +485,7 @@ def _load_variable(ds, name, layout, chunk, uri) -> np.ndarray:
 def _load(ds, name, layout, chunk, uri) -> np.ndarray:
     """Load one variable's part of the chunk (only that slab), with dims in output order."""
     var = ds.variables[name]
-    index = {d: 0 for d in layout.squeeze if d in var.dims}
+    index: dict[str, int | slice] = {d: 0 for d in layout.squeeze if d in var.dims}
     if chunk.dim in var.dims:
         index[chunk.dim] = slice(chunk.start, None if chunk.stop < 0 else chunk.stop)
     if index:
@@ -585,7 +584,7 @@ def read_chunk(ds: xr.Dataset, layout: Layout, chunk: ChunkSpec, schema: pa.Sche
         _depth_column(ds, layout, chunk, uri, shape, keep, kept),
         *_horizontal_columns(ds, layout, chunk, uri, shape, keep),
         *(_variable_column(s, p, v, keep, kept)
-          for s, p, v in zip(slabs, present, layout.variables)),
+          for s, p, v in zip(slabs, present, layout.variables, strict=True)),
         pa.repeat(pa.scalar(uri, pa.string()), kept),
     ]
     table = pa.Table.from_arrays(columns, schema=schema)

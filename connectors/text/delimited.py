@@ -111,8 +111,7 @@ def delimited_layout(config: DelimitedConfig, uri: str) -> TextLayout:
     names = split_names(decode(meta[0][2]), delimiter, quote) if config.header else []
     names, units = units_from_names(names)
     if config.units_line:
-        units = split_names(decode(meta[1][2]), delimiter, quote)
-        units = [u or None for u in units]
+        units = [u or None for u in split_names(decode(meta[1][2]), delimiter, quote)]
     if config.column_names:
         names = list(config.column_names)
         units = units if len(units) == len(names) else [None] * len(names)
@@ -131,7 +130,7 @@ def _data_start(lines, config: DelimitedConfig, meta, needed: int) -> int:
 
 def default_variables(layout: TextLayout, used: set[str]) -> dict[str, VariableMapping]:
     """When the recipe lists none: every other column that the header gives units for."""
-    return {name: VariableMapping() for name, units in zip(layout.names, layout.units)
+    return {name: VariableMapping() for name, units in zip(layout.names, layout.units, strict=False)
             if name not in used and units}
 
 

@@ -11,7 +11,6 @@ whole chunk is clean).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 import numpy as np
 
@@ -218,7 +217,7 @@ def _bad_details(reasons, fields, expected: int) -> list[str]:
     # one string per rejected line (rejects are rare; clean lines never get here)
     return [f"{f} fields, expected {expected}" if r == "wrong_field_count"
             else "a quote character opens a field that never closes" for r, f in
-            zip(reasons, fields)]
+            zip(reasons, fields, strict=True)]
 
 
 def line_number_at(uri: str, offset: int) -> int:
@@ -256,7 +255,7 @@ def usable_lines(data: bytes, layout: TextLayout, rejects: Quarantine) -> tuple[
 
 
 def raw_line_getter(data: bytes, good_lines: np.ndarray):
-    bounds = []
+    bounds: list[np.ndarray] = []
 
     def raw(i: int) -> str:  # called only for rejected rows; line bounds computed once
         if not bounds:

@@ -3,18 +3,16 @@ station_id, the variables, flags, source_file; its schema, column metadata, and 
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors import cf_time, geo
 from connectors.base import ColumnInfo, check_column_names
-from connectors.config import SourceConfig
 from connectors.text.columns import VariablePlan
+from connectors.text.config import StationConfig
 from connectors.text.times import UTC
-
 
 #: recipe keys that make a source column one of the connector's columns, where a kind has them
 _COLUMN_KEYS = {"time": ("time_column", "set time_column: {source}"),
@@ -48,11 +46,11 @@ _COORD_TYPES = [UTC, pa.float64(), pa.float64(), pa.float64(), pa.string()]
 
 
 def observation_schema(time_info: ColumnInfo, variables: list[VariablePlan],
-                       extras: list[tuple[ColumnInfo, pa.DataType]] = (),
+                       extras: Sequence[tuple[ColumnInfo, pa.DataType]] = (),
                        extra_metadata: dict[str, dict[bytes, bytes]] | None = None) -> pa.Schema:
     """time, depth, latitude, longitude, station_id, variables, extras (flags), source_file."""
     infos = [time_info, *COORDINATES[1:]]
-    fields = [pa.field(i.name, t, metadata=i.metadata()) for i, t in zip(infos, _COORD_TYPES)]
+    fields = [pa.field(i.name, t, metadata=i.metadata()) for i, t in zip(infos, _COORD_TYPES, strict=True)]
     extra_metadata = extra_metadata or {}
     for var in variables:
         meta = {**var.info.metadata(), **extra_metadata.get(var.info.name, {})}

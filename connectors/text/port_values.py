@@ -27,6 +27,8 @@ _UNLOCODE_RE = r"^[A-Z]{2}[A-Z2-9]{3}$"
 _WKT_POINT_RE = (r"(?i)^\s*POINT\s*(?:Z\s*)?\(\s*(?P<lon>[^\s()]+)\s+(?P<lat>[^\s()]+)"
                  r"(?:\s+[^\s()]+)?\s*\)\s*$")
 TIME_TYPE = pa.timestamp("us", tz="UTC")
+#: the types inference tries, narrowest first (else string)
+_INFERRED: tuple[ColumnType, ...] = ("int64", "float64", "bool")
 
 
 def normalise_strings(table: pa.Table, missing: tuple[str, ...]) -> pa.Table:
@@ -52,12 +54,12 @@ def normalise_id(values: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.replace_substring_regex(values, r"^([+-]?\d+)\.0*$", r"\1")
 
 
-def infer_type(values: pa.ChunkedArray) -> str:
+def infer_type(values: pa.ChunkedArray) -> ColumnType:
     """The narrowest of int64, float64, bool, string that holds every non-null value."""
     present = pc.drop_null(values)
     if len(present) == 0:
         return "string"
-    for name in ("int64", "float64", "bool"):
+    for name in _INFERRED:
         if not pc.any(_bad_cells(present, name)).as_py():
             return name
     return "string"

@@ -271,19 +271,21 @@ def check_names(extras: dict[str, ColumnSpec], where: str) -> None:
     """Output names must be unique and not collide with the connector's own columns."""
     seen: dict[str, str] = dict.fromkeys(_FIXED + _TRAILER, "(connector)")
     for source, spec in extras.items():
-        if spec.name in seen:
+        name = spec.name or snake_case(source)
+        if name in seen:
             raise ConnectorError(
-                f"column {source!r} would be written as {spec.name!r}, which is already taken "
-                f"by {seen[spec.name]!r}", source=where,
+                f"column {source!r} would be written as {name!r}, which is already taken "
+                f"by {seen[name]!r}", source=where,
                 fix=f"map it under `columns:` ({source!r}: {{name: <new_name>}}) or `drop:` it")
-        seen[spec.name] = source
+        seen[name] = source
 
 
 def extra_field(source: str, spec: ColumnSpec, type_name: str) -> pa.Field:
     numeric = type_name in ("int64", "float64")
-    info = ColumnInfo(spec.name, "attribute", units=units_in_name(source) if numeric else None,
+    name = spec.name or snake_case(source)
+    info = ColumnInfo(name, "attribute", units=units_in_name(source) if numeric else None,
                       long_name=source, source_name=source)
-    return pa.field(spec.name, ARROW_TYPES[type_name], metadata=info.metadata())
+    return pa.field(name, ARROW_TYPES[type_name], metadata=info.metadata())
 
 
 # --------------------------------------------------------------------------- read

@@ -16,8 +16,6 @@ only for chunks that have rejects, so clean multi-chunk files never pay for it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pyarrow as pa

@@ -200,13 +200,14 @@ class ErddapCsv(Connector):
 
     def table_plan(self, config: ErddapConfig, uri: str) -> TablePlan:
         layout = erddap_layout(config, uri)
-        coords = {k: v for k, v in _ERDDAP_COORDS.items() if v in layout.names}
+        coords: dict[str, str | None] = {k: v for k, v in _ERDDAP_COORDS.items()
+                                         if v in layout.names}
         if config.station_id_column:
             coords["station_id"] = config.station_id_column
         used = {config.time_column, *coords.values()}
         # ERDDAP gives units to numeric variables; text columns (ids, names) have none
         variables = config.variables or {
-            name: VariableMapping() for name, units in zip(layout.names, layout.units)
+            name: VariableMapping() for name, units in zip(layout.names, layout.units, strict=False)
             if name not in used and units}
         time = TimeSpec(columns=[config.time_column], format="iso", timezone="UTC")
         return make_table_plan(layout, config, uri, time, variables, coords)
@@ -380,14 +381,11 @@ def coops_records(data: list, uri: str) -> tuple[pa.StructArray, Quarantine]:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
     # rare path (never seen from CO-OPS itself): non-string values or non-object records
-    rows = []
-    for i, item in enumerate(data):
-        if isinstance(item, dict):
-            rows.append({k: None if item.get(k) is None else str(item[k]) for k in _COOPS_FIELDS})
-        else:
-            rows.append(None)
-            rejects.add(["not_an_object"], ["record is not a JSON object"], [i],
-                        [json.dumps(item)])
+    rows = [{k: None if item.get(k) is None else str(item[k]) for k in _COOPS_FIELDS}
+            if isinstance(item, dict) else None for item in data]
+    bad = [i for i, row in enumerate(rows) if row is None]
+    rejects.add("not_an_object", "record is not a JSON object", bad,
+                [json.dumps(data[i]) for i in bad])
     return pa.array(rows, _COOPS_STRUCT), rejects
 
 
@@ -417,7 +415,8 @@ def coops_table(records: pa.StructArray, meta: dict, config: CoopsConfig, variab
                                     [d for _, d, _ in COOPS_FLAGS.get(config.product, ())])
     _reject(rejects, bad_flags & ok, "bad_flags", "f", fields["f"], positions, raw)
     ok &= ~bad_flags
-    for (info, _), values in zip(coops_flag_columns(config), flags):
+    # the flag columns, then coops_quality (set below)
+    for (info, _), values in zip(coops_flag_columns(config)[:-1], flags, strict=True):
         columns[info.name] = values
     columns["coops_quality"] = fields["q"]
     columns.update(_coops_coordinates(meta, config, n))
@@ -458,7 +457,7 @@ def unpack_flags(packed: pa.Array, dtypes: list[str]) -> tuple[list[pa.Array], n
         arrays.append(column)
     unusable = bad | ~present
     ints = [pa.array(np.where(unusable, 0, np.nan_to_num(c)).astype(dtype),
-                     mask=unusable | np.isnan(c)) for c, dtype in zip(arrays, dtypes)]
+                     mask=unusable | np.isnan(c)) for c, dtype in zip(arrays, dtypes, strict=True)]
     return ints, bad
 
 

@@ -11,13 +11,14 @@ import textwrap
 import numpy as np
 import pytest
 
-from connectors.netcdf import decoding
 from connectors.config import VariableMapping
 from connectors.exceptions import UnitConversionError
+from connectors.netcdf import decoding
 from connectors.units import column_conversion
 from pipelines.cli.app import main
+from tests.connectors.netcdf.test_grid import LAT, LON, time_var, write_nc
+from tests.connectors.netcdf.test_grid import run as run_grid
 from tests.connectors.reading import read_source
-from tests.connectors.netcdf.test_grid import LAT, LON, run as run_grid, time_var, write_nc
 
 
 @pytest.mark.parametrize("source, target, scale, offset", [
