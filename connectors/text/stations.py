@@ -1,8 +1,8 @@
 """Station time series: NOAA NDBC realtime text, ERDDAP tabledap CSV, NOAA CO-OPS JSON.
 
 The two text kinds describe their layout (names, units, missing tokens, time columns) from the
-file's header and reuse the delimited machinery of :mod:`connectors.text.delimited`, which reads byte
-ranges with numpy + pyarrow. CO-OPS answers are small JSON documents read whole as one chunk.
+file's header and read it with the shared station text reader, :mod:`connectors.text.reader`,
+which reads byte ranges with numpy + pyarrow. CO-OPS answers are small JSON documents read whole as one chunk.
 Output: the canonical observation schema (time, depth, latitude, longitude), ``station_id``, the
 variables in canonical units, flag columns, ``source_file``; rows ascending in time.
 """
