@@ -22,7 +22,7 @@ from pathlib import Path
 from pyais.exceptions import MissingPayloadException
 from pyais.stream import FileReaderStream
 
-from connectors.ais.kinds import AisNmea, AisNmeaConfig
+from connectors.ais.nmea import AisNmea, AisNmeaConfig
 
 SAMPLE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ais" / \
     "pyais_nmea_data_sample.txt"

@@ -20,8 +20,8 @@ _KINDS: dict[str, str] = {
     "erddap_csv": "connectors.text.stations:ErddapCsv",
     "coops_json": "connectors.text.stations:CoopsJson",
     "delimited": "connectors.text.delimited:DelimitedText",
-    "ais_nmea": "connectors.ais.kinds:AisNmea",
-    "ais_csv": "connectors.ais.kinds:AisCsv",
+    "ais_nmea": "connectors.ais.nmea:AisNmea",
+    "ais_csv": "connectors.ais.csv:AisCsv",
     "port_table": "connectors.text.ports:PortTable",
 }
 _LOADED: dict[str, Connector] = {}

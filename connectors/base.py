@@ -21,7 +21,11 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
+from connectors.config import SourceConfig
 from connectors.exceptions import ColumnNameClashError
+
+# the quarantine schema is part of the contract (ChunkResult.quarantine); re-exported here
+from connectors.quarantine import QUARANTINE_SCHEMA, Quarantine, quarantine_table
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -189,7 +193,7 @@ class Connector(abc.ABC):
 
     kind: ClassVar[str]
     #: pydantic model of the recipe's ``sources[]`` entry for this kind
-    config_model: ClassVar[type]
+    config_model: ClassVar[type[SourceConfig]]
 
     @abc.abstractmethod
     def plan(self, config: Any, uri: str, sha256: str, size: int) -> SourcePlan:
@@ -199,31 +203,16 @@ class Connector(abc.ABC):
     def read(self, config: Any, chunk: ChunkSpec, plan_schema: pa.Schema) -> ChunkResult:
         """Read one chunk into a table with exactly ``plan_schema``."""
 
-    def check_source(self, config: Any, plans: Sequence[SourcePlan]) -> None:
+    # optional hooks (B027): by default a kind has no cross-file checks and nothing to close
+    def check_source(self, config: Any, plans: Sequence[SourcePlan]) -> None:  # noqa: B027
         """Checks across the files of one recipe source, once each is planned (e.g. no grid
         time step in two files); raise a :class:`ConnectorError`. Default: none."""
 
-    def release(self) -> None:
+    def release(self) -> None:  # noqa: B027
         """Close what ``read`` keeps open between chunks; called when a worker is done."""
 
 
-#: Schema of quarantined records: every record a connector reads but cannot use lands here.
-QUARANTINE_SCHEMA = pa.schema([
-    pa.field("reason", pa.string(), nullable=False),   # stable code, e.g. "bad_checksum"
-    pa.field("detail", pa.string()),                   # human-readable: what and why
-    pa.field("source_file", pa.string(), nullable=False),
-    pa.field("position", pa.int64()),                  # line number (1-based) or record index
-    pa.field("raw", pa.string()),                      # the offending text, when there is one
-])
-
-
-def quarantine_table(reasons, details, source_file: str, positions, raws) -> pa.Table:
-    """Build a quarantine table from equal-length sequences (vectorised; no per-row work)."""
-    n = len(reasons)
-    return pa.table({
-        "reason": pa.array(reasons, pa.string()),
-        "detail": pa.array(details, pa.string()),
-        "source_file": pa.array([source_file] * n, pa.string()),
-        "position": pa.array(positions, pa.int64()),
-        "raw": pa.array(raws, pa.string()),
-    }, schema=QUARANTINE_SCHEMA)
+__all__ = [
+    "QUARANTINE_SCHEMA", "ChunkResult", "ChunkSpec", "ColumnInfo", "Connector", "Quarantine",
+    "SourcePlan", "check_column_names", "padding", "quarantine_table",
+]

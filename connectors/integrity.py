@@ -73,10 +73,10 @@ def _kind_of(mode: int) -> str:
 
 def _glob_example(directory: str) -> str:
     """``DIR/*.nc``, with the most common file extension found in the directory."""
-    suffixes = collections.Counter()
+    suffixes: collections.Counter[str] = collections.Counter()
     try:
         with os.scandir(directory) as entries:
-            for _, entry in zip(range(1000), entries):
+            for _, entry in zip(range(1000), entries, strict=False):  # the first 1000 only
                 if entry.is_file() and "." in entry.name:
                     suffixes[entry.name.rsplit(".", 1)[1]] += 1
     except OSError:
@@ -156,7 +156,8 @@ def classic_data_end(header: bytes) -> int | None:
         dims.append(cursor.take())
     cursor.skip_attributes()
     cursor.take(">I")
-    fixed, record = [], []
+    fixed: list[tuple[int, int]] = []  # (offset, size) of each fixed-size variable
+    record: list[tuple[int, int]] = []
     for _ in range(cursor.take()):
         cursor.skip_padded(cursor.take())
         dim_ids = [cursor.take() for _ in range(cursor.take())]

@@ -106,7 +106,7 @@ def type_label(annotation) -> str:
 
 def _default(field: FieldInfo) -> str:
     if field.default_factory is not None:
-        return _yaml(field.default_factory())
+        return _yaml(field.get_default(call_default_factory=True))
     if field.default is PydanticUndefined:
         return "required"
     return _yaml(field.default)

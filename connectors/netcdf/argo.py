@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
 from netCDF4 import default_fillvals
 from pydantic import Field
 
-from connectors import geo, integrity
+from connectors import cf_time, geo, integrity
 from connectors import units as cu
 from connectors.base import (
     ChunkResult,
@@ -37,14 +37,12 @@ from connectors.base import (
     SourcePlan,
     check_column_names,
     padding,
-    quarantine_table,
 )
 from connectors.config import SourceConfig, VariableMapping
 from connectors.exceptions import MissingVariableError, SourceNotFoundError, UnreadableSourceError
 from connectors.netcdf import files as netcdf_files
-from connectors.netcdf.dsg import (
+from connectors.netcdf.decoding import (
     build_schema,
-    cf_time_to_us,
     coordinate_infos,
     decode_strings,
     local_path,
@@ -56,6 +54,7 @@ from connectors.netcdf.dsg import (
 )
 from connectors.pressure import METHOD as PRESSURE_METHOD
 from connectors.pressure import pressure_to_depth
+from connectors.quarantine import Quarantine
 
 
 class ArgoConfig(SourceConfig):
@@ -159,7 +158,7 @@ def layout(ds, config: ArgoConfig, uri: str) -> ArgoLayout:
                   if config.pressure_to_depth else None)
     coords = coordinate_infos("PRES" if config.pressure_to_depth else None, pres_units,
                               depth_note, "JULD", _attrs(ds["JULD"]).get("units"), "LATITUDE",
-                              "LONGITUDE")
+                              "LONGITUDE", calendar=_attrs(ds["JULD"]).get("calendar"), uri=uri)
     grade_cols = [(ColumnInfo(col, "flag", source_name=var,
                               long_name="Argo profile grade (A-F, reference table 2a)"),
                    pa.string()) for var, col in grades]
@@ -235,13 +234,23 @@ def _level_values(ds, name, rows) -> np.ndarray | None:
     with integrity.decoding(ds.filepath(), f"variable {name!r}"):
         values = np.asarray(var[rows]).astype(np.float64)
     attrs = var.ncattrs()
-    fills = [var.getncattr("_FillValue") if "_FillValue" in attrs
+    given = [var.getncattr("_FillValue") if "_FillValue" in attrs
              else default_fillvals.get(var.dtype.str[1:])]
     if "missing_value" in attrs:
-        fills.append(var.getncattr("missing_value"))
-    fills = np.concatenate([np.ravel(np.asarray(f, dtype=np.float64)) for f in fills
+        given.append(var.getncattr("missing_value"))
+    fills = np.concatenate([np.ravel(np.asarray(f, dtype=np.float64)) for f in given
                             if f is not None])
     values[np.isin(values, fills)] = np.nan
+    return values
+
+
+def _required_values(ds: Any, name: str, rows: slice) -> np.ndarray:
+    """:func:`_level_values` of a variable every Argo profile file has."""
+    values = _level_values(ds, name, rows)
+    if values is None:
+        raise MissingVariableError(f"Argo variable {name!r} is not in the file",
+                                   source=ds.filepath(),
+                                   fix="check that this is an Argo GDAC profile file")
     return values
 
 
@@ -253,7 +262,7 @@ def _qc(ds, name, rows, shape):
 
 def read_profiles(ds, lay: ArgoLayout, config: ArgoConfig, rows: slice, uri: str) -> ChunkResult:
     start = rows.start or 0
-    juld = _level_values(ds, "JULD", rows)
+    juld = _required_values(ds, "JULD", rows)
     n_prof, n_lev = juld.size, ds.dimensions["N_LEVELS"].size
     modes = parameter_modes(ds, rows, lay.parameters)
     occupied = np.zeros((n_prof, n_lev), dtype=bool)
@@ -262,15 +271,17 @@ def read_profiles(ds, lay: ArgoLayout, config: ArgoConfig, rows: slice, uri: str
             values = _level_values(ds, name, rows)
             if values is not None:
                 occupied |= ~np.isnan(values)  # an infinite value is a (bad) value
-    time = cf_time_to_us(juld, _attrs(ds["JULD"]).get("units"), variable="JULD", source=uri)
-    lat = _level_values(ds, "LATITUDE", rows)
-    per_level = {"time": np.repeat(time, n_lev),
+    juld_attrs = _attrs(ds["JULD"])
+    time = cf_time.decode_variable(juld, juld_attrs.get("units"), juld_attrs.get("calendar"),
+                                   variable="JULD", source=uri)
+    lat = _required_values(ds, "LATITUDE", rows)
+    per_level: dict[str, Any] = {"time": np.repeat(time, n_lev),
                  "latitude": np.repeat(lat, n_lev),
                  "longitude": np.repeat(
                      geo.longitude(_level_values(ds, "LONGITUDE", rows)), n_lev)}
     pres = None
     for (param, _), conv, (info, dtype) in zip(lay.selected, lay.conversions,
-                                               lay.columns[4:4 + len(lay.selected)]):
+                                               lay.columns[4:4 + len(lay.selected)], strict=True):
         values, codes, missing = select_values(
             _level_values(ds, param, rows), _qc(ds, f"{param}_QC", rows, (n_prof, n_lev)),
             _level_values(ds, f"{param}_ADJUSTED", rows),
@@ -285,7 +296,7 @@ def read_profiles(ds, lay: ArgoLayout, config: ArgoConfig, rows: slice, uri: str
         per_level[col] = np.repeat(char_rows(ds[var], rows)
                                    if ds[var].ndim > 1 else decode_strings(
                                        np.ma.filled(ds[var][rows], b" ").astype("S1")), n_lev)
-    cycle = _level_values(ds, "CYCLE_NUMBER", rows)
+    cycle = _required_values(ds, "CYCLE_NUMBER", rows)
     per_level.update(
         platform_id=np.repeat(char_rows(ds["PLATFORM_NUMBER"], rows), n_lev),
         cycle_number=np.repeat(cycle, n_lev),
@@ -326,13 +337,11 @@ def _finish(per_level, lay: ArgoLayout, occupied, offset, uri) -> ChunkResult:
         else:
             arrays.append(to_arrow(np.asarray(values)[keep], dtype))
     table = pa.table(arrays, schema=build_schema(list(lay.columns)))
-    positions = np.flatnonzero(bad) + offset
-    quarantine = quarantine_table(
-        ["missing_time"] * positions.size,
-        ["JULD is missing (fill) for a profile level that has values"] * positions.size, uri,
-        positions.tolist(), [None] * positions.size)
+    quarantine = Quarantine(uri)
+    quarantine.add("missing_time", "JULD is missing (fill) for a profile level that has values",
+                   np.flatnonzero(bad) + offset)
     return ChunkResult(table=table, rows_in=occupied.size,
-                       rows_dropped=int(dropped.sum()), quarantine=quarantine)
+                       rows_dropped=int(dropped.sum()), quarantine=quarantine.table())
 
 
 class ArgoNetCDF(Connector):

@@ -1,5 +1,13 @@
-"""Which variable of a CF discrete-sampling-geometry file is its time, latitude, longitude, depth
-or pressure, and which dimension holds its profiles.
+"""Which variable of a CF file is its time, latitude, longitude, depth or pressure: the one
+coordinate finder of the netCDF kinds, for grids (:func:`grid_coordinates`) and discrete
+sampling geometries (:func:`choose`), and which dimension holds a DSG file's profiles.
+
+**Grids.** A grid coordinate must span a subset of the variables' dimensions (a scalar fits
+too) and show CF evidence for its role (standard_name, axis, units of latitude/longitude or
+``<unit> since <epoch>``, a vertical length); dimension coordinates win over auxiliary ones,
+then file order; bounds variables never count.
+
+**Discrete sampling geometries.**
 
 Files often have more than one candidate: a profile's nominal time (one per profile) and each
 sample's own time; a station's nominal position and a per-sample fix; ``PRES`` and
@@ -24,9 +32,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import xarray as xr
 
 from connectors import units as cu
-from connectors.exceptions import MissingVariableError
+from connectors.exceptions import MissingVariableError, UnitConversionError
+
+_LAT_UNITS = {"degrees_north", "degree_north", "degree_n", "degrees_n", "degreen", "degreesn"}
+_LON_UNITS = {"degrees_east", "degree_east", "degree_e", "degrees_e", "degreee", "degreese"}
+#: standard names of a vertical coordinate that points up
+UP_NAMES = ("height", "altitude")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,3 +194,102 @@ def profile_dimension(ds, obs_dims, ragged: bool) -> str | None:
                 return str(var.attrs["instance_dimension"])
         return None
     return str(obs_dims[-2]) if len(obs_dims) >= 2 else None
+
+
+# --------------------------------------------------------------------------- grids
+
+
+def attr(var: xr.Variable, name: str) -> str:
+    """A variable's attribute as stripped text ('' when absent)."""
+    return str(var.attrs.get(name, "")).strip()
+
+
+def _is_latitude(var: xr.Variable) -> bool:
+    return attr(var, "standard_name") == "latitude" or attr(var, "units").lower() in _LAT_UNITS
+
+
+def _is_longitude(var: xr.Variable) -> bool:
+    return (attr(var, "standard_name") == "longitude"
+            or attr(var, "units").lower() in _LON_UNITS)
+
+
+def _is_time(var: xr.Variable) -> bool:
+    return (attr(var, "standard_name") == "time" or attr(var, "axis").upper() == "T"
+            or " since " in attr(var, "units").lower())
+
+
+def _is_length(label: str) -> bool:
+    try:
+        cu.conversion(label, "m")
+    except UnitConversionError:
+        return False
+    return True
+
+
+def _is_depth(var: xr.Variable) -> bool:
+    name = attr(var, "standard_name")
+    if name == "depth" or name in UP_NAMES:
+        return True
+    vertical = "positive" in var.attrs or attr(var, "axis").upper() == "Z"
+    return vertical and _is_length(attr(var, "units") or "m")
+
+
+GRID_ROLES = {"time": _is_time, "depth": _is_depth,
+              "latitude": _is_latitude, "longitude": _is_longitude}
+_LOOKED_FOR = {
+    "latitude": "standard_name 'latitude' or units 'degrees_north'",
+    "longitude": "standard_name 'longitude' or units 'degrees_east'",
+}
+
+
+def _bounds_variables(ds: xr.Dataset) -> set[str]:
+    return {str(v.attrs["bounds"]) for v in ds.variables.values() if "bounds" in v.attrs}
+
+
+def grid_coordinate(ds: xr.Dataset, role: str, var_dims: tuple[str, ...],
+                    exclude: set[str]) -> str | None:
+    """The CF coordinate for ``role`` that fits a variable with ``var_dims``, or None.
+
+    Candidates must span a subset of the variable's dims (a scalar fits too); dimension
+    coordinates win over auxiliary ones, then file order.
+    """
+    skip = exclude | _bounds_variables(ds)
+    found = [str(name) for name, var in ds.variables.items()
+             if name not in skip and set(var.dims) <= set(var_dims) and GRID_ROLES[role](var)]
+    found.sort(key=lambda name: ds.variables[name].dims != (name,))
+    return found[0] if found else None
+
+
+def _explicit_coordinate(ds: xr.Dataset, name: str, role: str, var_dims: tuple[str, ...],
+                         uri: str) -> str:
+    if name not in ds.variables:
+        raise MissingVariableError(
+            f"coordinate variable {name!r} (recipe key coordinates.{role}) is not in the file; "
+            f"variables present: {', '.join(map(str, ds.variables))}",
+            source=uri, fix=f"set coordinates.{role} to one of the variables present")
+    if not set(ds.variables[name].dims) <= set(var_dims):
+        raise MissingVariableError(
+            f"coordinate {name!r} (coordinates.{role}) has dims {ds.variables[name].dims}, "
+            f"which are not dims of the variables {var_dims}",
+            source=uri, fix=f"set coordinates.{role} to a coordinate on the variables' grid")
+    return name
+
+
+def grid_coordinates(ds: xr.Dataset, explicit: Mapping[Any, str], var_dims: tuple[str, ...],
+                     uri: str, data_names: Sequence[str]) -> dict[str, str | None]:
+    """The time, depth, latitude and longitude variables of a grid whose variables have
+    ``var_dims``: the recipe's ``coordinates:`` first, else :func:`grid_coordinate`; latitude
+    and longitude are required."""
+    found: dict[str, str | None] = {}
+    for role in ("latitude", "longitude", "time", "depth"):
+        if role in explicit:
+            found[role] = _explicit_coordinate(ds, explicit[role], role, var_dims, uri)
+            continue
+        taken = set(data_names) | {n for n in found.values() if n}
+        found[role] = grid_coordinate(ds, role, var_dims, taken)
+        if found[role] is None and role in _LOOKED_FOR:
+            raise MissingVariableError(
+                f"no {role} coordinate found for variables with dims {var_dims} (looked for "
+                f"{_LOOKED_FOR[role]}); variables present: {', '.join(map(str, ds.variables))}",
+                source=uri, fix=f"name it in the recipe: coordinates: {{{role}: <variable>}}")
+    return found

@@ -26,8 +26,7 @@ Profile files (profile, timeSeriesProfile, trajectoryProfile) always have a ``pr
 ``cf_role=profile_id`` variable, else the profile's 0-based position in the file, so that two
 casts with equal times and depths stay apart.
 
-The module also holds the decoding helpers that the Argo connector shares (CF time, char-array
-strings, 0-9 QC flags, column metadata).
+Times are decoded by the one CF decoder, :mod:`connectors.cf_time`, in every CF calendar.
 """
 from __future__ import annotations
 
@@ -35,7 +34,7 @@ import contextlib
 import dataclasses
 import math
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -43,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
-from connectors import geo, integrity
+from connectors import cf_time, geo, integrity
 from connectors import units as cu
 from connectors.base import (
     ChunkResult,
@@ -53,7 +52,6 @@ from connectors.base import (
     SourcePlan,
     check_column_names,
     padding,
-    quarantine_table,
 )
 from connectors.config import SourceConfig, VariableMapping
 from connectors.exceptions import (
@@ -63,15 +61,27 @@ from connectors.exceptions import (
 )
 from connectors.netcdf import cf_coords as cf
 from connectors.netcdf import files as netcdf_files
+from connectors.netcdf.decoding import (
+    build_schema,
+    coordinate_infos,
+    decode_strings,
+    local_path,
+    masked_int8,
+    qc_column_info,
+    qc_to_int8,
+    to_arrow,
+    variable_column,
+)
 from connectors.pressure import METHOD as PRESSURE_METHOD
 from connectors.pressure import pressure_to_depth
+from connectors.quarantine import Quarantine
 
-FEATURE_TYPES = ("point", "timeSeries", "trajectory", "profile", "timeSeriesProfile",
-                 "trajectoryProfile")
+FeatureType = Literal["point", "timeSeries", "trajectory", "profile", "timeSeriesProfile",
+                      "trajectoryProfile"]
+FEATURE_TYPES: tuple[str, ...] = get_args(FeatureType)
 _PROFILE_TYPES = {"profile", "timeSeriesProfile", "trajectoryProfile"}
 #: which cf_role names the platform, best first (a profile id is only a fallback)
 _PLATFORM_ROLES = ("timeseries_id", "trajectory_id")
-TIME_TYPE = pa.timestamp("us", tz="UTC")
 #: how a recipe makes a variable one of the coordinate columns (for the column-name clash error)
 _COORDINATE_HINTS = {
     "time": "set time_variable: {source}",
@@ -80,17 +90,13 @@ _COORDINATE_HINTS = {
     "latitude": "set latitude_variable: {source}", "longitude": "set longitude_variable: {source}",
     "platform_id": "set platform_id_variable: {source}",
 }
-_TIME_UNITS = re.compile(r"^\s*(\w+)\s+since\s+(.+?)\s*$", re.IGNORECASE)
-_US_PER = {"microsecond": 1, "millisecond": 1_000, "second": 1_000_000, "minute": 60_000_000,
-           "hour": 3_600_000_000, "day": 86_400_000_000}
-_STANDARD_CALENDARS = {None, "", "standard", "gregorian", "proleptic_gregorian"}
 
 
 class DsgConfig(SourceConfig):
     """Recipe entry of kind ``netcdf_dsg``; every ``*_variable`` key overrides auto-detection."""
 
     kind: Literal["netcdf_dsg"] = "netcdf_dsg"
-    feature_type: Literal[FEATURE_TYPES] | None = Field(
+    feature_type: FeatureType | None = Field(
         default=None,
         description="overrides the global featureType (missing, or wrong like OOI's `point` "
                     "mooring)")
@@ -138,148 +144,6 @@ class DsgConfig(SourceConfig):
         if isinstance(value, str):
             return _feature_type(value) or value
         return value
-
-
-# ------------------------------------------------------------------ shared decoding helpers
-
-
-def local_path(uri: str) -> str:
-    """The filesystem path of a ``file://`` URI or plain path."""
-    return uri[len("file://"):] if uri.startswith("file://") else uri
-
-
-def cf_time_to_us(values, units: str | None, *, calendar: str | None = None,
-                  variable: str = "", source: str | None = None) -> np.ndarray:
-    """Decode CF numeric times (NaN = missing) to ``datetime64[us]`` (NaT = missing), vectorised.
-
-    Only the standard calendars are accepted: model calendars (noleap, 360_day) have dates that do
-    not exist in UTC and must not be silently shifted.
-    """
-    match = _TIME_UNITS.match(units or "")
-    step = _US_PER.get(match.group(1).lower().rstrip("s")) if match else None
-    if step is None or (calendar or "").lower() not in _STANDARD_CALENDARS:
-        raise UnreadableSourceError(
-            f"time variable {variable!r} has units {units!r} and calendar {calendar!r}; expected "
-            "'<days|hours|minutes|seconds> since <date>' in a standard calendar",
-            source=source, fix="name the right variable with time_variable: in the recipe")
-    try:
-        ref = pd.Timestamp(match.group(2).replace("UTC", "").strip())
-    except ValueError as err:
-        raise UnreadableSourceError(
-            f"time variable {variable!r}: cannot parse the reference date in units {units!r}",
-            source=source, fix="fix the units attribute of the file") from err
-    if ref.tzinfo is not None:
-        ref = ref.tz_convert("UTC").tz_localize(None)
-    ref_us = int(np.datetime64(ref.to_datetime64(), "us").astype(np.int64))
-    values = np.asarray(values, dtype=np.float64)
-    valid = np.isfinite(values)
-    out = np.full(values.shape, np.datetime64("NaT"), dtype="datetime64[us]")
-    out[valid] = (np.round(values[valid] * step) + ref_us).astype(np.int64).view("datetime64[us]")
-    return out
-
-
-def decode_strings(values) -> np.ndarray:
-    """Fixed-width bytes, char arrays already joined, or objects -> stripped ``str`` objects.
-
-    Empty strings become None (CF pads ids with blanks or NULs).
-    """
-    arr = np.asarray(values)
-    if arr.dtype.kind == "S":
-        arr = np.char.decode(arr, "utf-8", errors="replace")
-    elif arr.dtype.kind == "O":  # xarray-decoded strings, possibly bytes: pandas str ops
-        series = pd.Series(arr.ravel(), dtype=object)
-        series = series.str.decode("utf-8", "replace").fillna(series)
-        arr = series.fillna("").astype(str).to_numpy().reshape(arr.shape)
-    arr = np.char.strip(np.asarray(arr, dtype=str), " \x00")
-    out = arr.astype(object)
-    out[arr == ""] = None
-    return out
-
-
-def qc_to_int8(values) -> tuple[np.ndarray, np.ndarray]:
-    """Source QC flags on the 0-9 scale -> ``(int8 values, missing mask)``, vectorised.
-
-    Accepts numbers (NaN = missing), single-byte chars (``b'1'``; blank = missing) and strings
-    (``'4'``). Anything outside 0-9 (fill values such as -127, letters) is missing.
-    """
-    arr = np.ma.filled(np.ma.asarray(values), fill_value=b" " if
-                       np.ma.asarray(values).dtype.kind == "S" else np.nan)
-    arr = np.asarray(arr)
-    if arr.dtype.kind == "S":
-        codes = np.frombuffer(np.ascontiguousarray(arr.astype("S1")), dtype=np.uint8)
-        number = codes.reshape(arr.shape).astype(np.float64) - 48.0
-    elif arr.dtype.kind in "OU":
-        number = pd.to_numeric(pd.Series(arr.ravel()), errors="coerce").to_numpy(
-            dtype=np.float64).reshape(arr.shape)
-    else:
-        number = arr.astype(np.float64)
-    missing = ~(np.isfinite(number) & (number >= 0) & (number <= 9) & (number == np.trunc(number)))
-    return np.where(missing, 0, number).astype(np.int8), missing
-
-
-def coordinate_infos(depth_source: str | None, depth_units: str | None,
-                     depth_conversion: str | None, time_source: str, time_units: str | None,
-                     lat_source: str, lon_source: str) -> list[tuple[ColumnInfo, pa.DataType]]:
-    """The four leading columns of the canonical observation schema."""
-    return [
-        (ColumnInfo("time", "coordinate", units=None, standard_name="time", source_name=time_source,
-                    source_units=time_units, conversion="CF time decoded to UTC microseconds"),
-         TIME_TYPE),
-        (ColumnInfo("depth", "coordinate", units="m", standard_name="depth",
-                    long_name="depth below sea surface, positive down", source_name=depth_source,
-                    source_units=depth_units, conversion=depth_conversion), pa.float64()),
-        (ColumnInfo("latitude", "coordinate", units="degrees_north", standard_name="latitude",
-                    source_name=lat_source, conversion=geo.LATITUDE_CONVERSION),
-         pa.float64()),
-        (ColumnInfo("longitude", "coordinate", units="degrees_east", standard_name="longitude",
-                    source_name=lon_source, conversion=geo.LONGITUDE_CONVERSION),
-         pa.float64()),
-    ]
-
-
-def build_schema(columns: list[tuple[ColumnInfo, pa.DataType]]) -> pa.Schema:
-    return pa.schema([pa.field(info.name, dtype, metadata=info.metadata())
-                      for info, dtype in columns])
-
-
-def to_arrow(values, dtype: pa.DataType) -> pa.Array:
-    """A numpy column (NaN / NaT / None = missing) as an Arrow array of ``dtype`` with nulls."""
-    if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return values.cast(dtype)
-    if pa.types.is_floating(dtype):
-        values = np.asarray(values, dtype=dtype.to_pandas_dtype())
-    return pa.array(values, type=dtype, from_pandas=True)
-
-
-def masked_int8(values: np.ndarray, missing: np.ndarray) -> pa.Array:
-    return pa.array(values, type=pa.int8(), mask=missing)
-
-
-def variable_column(var: str, mapping: VariableMapping, attrs: dict, *,
-                    source: str | None) -> tuple[ColumnInfo, cu.Conversion]:
-    """Output column name, metadata and unit conversion of one measured variable."""
-    standard_name = mapping.standard_name or attrs.get("standard_name")
-    name = mapping.name or cu.canonical_name(standard_name) or _identifier(standard_name) \
-        or _identifier(var)
-    source_units = mapping.units or attrs.get("units")
-    conv = cu.column_conversion(source_units, cu.canonical_units(name), mapping.units_to,
-                                variable=var, source=source)
-    info = ColumnInfo(name, "variable", units=conv.target_units or None,
-                      standard_name=standard_name, long_name=attrs.get("long_name"),
-                      source_name=var, source_units=source_units, conversion=conv.description)
-    return info, conv
-
-
-def qc_column_info(column: str, qc_var: str | None) -> ColumnInfo:
-    return ColumnInfo(f"{column}_qc_source", "flag", source_name=qc_var,
-                      long_name=f"source quality flag of {column} (0-9 scale, as in the file)")
-
-
-def _identifier(text: str | None) -> str | None:
-    if not text:
-        return None
-    name = re.sub(r"[^a-z0-9_]+", "_", text.strip().lower()).strip("_")
-    return name if name and name[0].isalpha() else None
 
 
 def _feature_type(text: str | None) -> str | None:
@@ -383,7 +247,7 @@ def _auto_variables(ds, exclude: set[str]) -> dict[str, VariableMapping]:
     chosen: dict[str, str] = {}
     for name in sorted(candidates, key=lambda n: (len(n), n)):
         column = cu.canonical_name(ds[name].attrs.get("standard_name"))
-        if tuple(ds[name].dims) == obs_dims and column not in chosen:
+        if column is not None and tuple(ds[name].dims) == obs_dims and column not in chosen:
             chosen[column] = name
     return {name: VariableMapping() for name in sorted(chosen.values())}
 
@@ -417,7 +281,8 @@ def resolve(ds, config: DsgConfig, uri: str) -> Resolved:
         "latitude": cf.choose(ds, cf.LATITUDE, config.latitude_variable, hint, ragged, uri),
         "longitude": cf.choose(ds, cf.LONGITUDE, config.longitude_variable, hint, ragged, uri),
     }
-    time, lat, lon = (choices[r].variable for r in ("time", "latitude", "longitude"))
+    # required roles: chosen, or cf.choose raised
+    time, lat, lon = (str(choices[r].variable) for r in ("time", "latitude", "longitude"))
     depth_role, depth_choice = _depth_choice(ds, config, hint, ragged, uri)
     choices[depth_role.name] = depth_choice
     depth = depth_choice.variable
@@ -436,7 +301,8 @@ def resolve(ds, config: DsgConfig, uri: str) -> Resolved:
     coords = coordinate_infos(
         depth, None if depth is None else ds[depth].attrs.get("units"),
         _depth_description(config.pressure_to_depth, conv, sign) if depth else None,
-        time, ds[time].attrs.get("units"), lat, lon)
+        time, ds[time].attrs.get("units"), lat, lon, calendar=ds[time].attrs.get("calendar"),
+        uri=uri)
     extras = [(ColumnInfo("platform_id", "id", source_name=platform or None,
                           long_name="platform (station, float, trajectory) identifier"),
                pa.string())]
@@ -448,7 +314,8 @@ def resolve(ds, config: DsgConfig, uri: str) -> Resolved:
             long_name="0-based position of the profile in the file (no cf_role=profile_id "
                       "variable)"), pa.string()))
     extras.append((ColumnInfo("source_file", "source"), pa.string()))
-    sample = tuple(c for c in (time, depth, lat, lon) if cf.per_sample(ds, c, obs_dims, ragged))
+    sample = tuple(c for c in (time, depth, lat, lon)
+                   if c is not None and cf.per_sample(ds, c, obs_dims, ragged))
     roles = {"time": cf.TIME, "latitude": cf.LATITUDE, "longitude": cf.LONGITUDE,
              depth_role.name: depth_role}
     notes = tuple(n for r, c in choices.items()
@@ -549,7 +416,7 @@ def ragged_maps(ds, obs_dim: str) -> dict[str, np.ndarray]:
                     f"has {n_obs} observations", source=ds.encoding.get("source"),
                     fix="the file is truncated or its counts are wrong")
             maps[var.dims[0]] = np.repeat(np.arange(counts.size), counts)
-    for name, var in ds.variables.items():
+    for var in ds.variables.values():
         if "instance_dimension" in var.attrs:
             index = np.nan_to_num(np.asarray(var.values, dtype=np.float64), nan=-1).astype(np.int64)
             parent = var.dims[0]
@@ -591,14 +458,15 @@ def read_observations(ds, res: Resolved, config: DsgConfig, uri: str, offset: in
     else:
         expand, n = _multidim_expander(ds, res.obs_dims)
     t = ds[res.time]
-    time = cf_time_to_us(expand(res.time), t.attrs.get("units"),
-                         calendar=t.attrs.get("calendar"), variable=res.time, source=uri)
+    time = cf_time.decode_variable(expand(res.time), t.attrs.get("units"), t.attrs.get("calendar"),
+                                   variable=res.time, source=uri)
     lat = np.asarray(expand(res.latitude), dtype=np.float64)
     cols: dict[str, Any] = {"time": time, "latitude": lat,
                             "longitude": geo.longitude(expand(res.longitude)),
                             "depth": _depth(expand, res, lat, n)}
     any_value = np.zeros(n, dtype=bool)
-    for (var, qc, conv, dtype), (info, _) in zip(res.variables, res.columns[4:]):
+    # the value columns follow the 4 coordinates; flag and id columns come after (not zipped)
+    for (var, qc, conv, dtype), (info, _) in zip(res.variables, res.columns[4:], strict=False):
         values = conv.apply(np.asarray(expand(var), dtype=dtype))
         any_value |= ~np.isnan(values)  # inf is a (bad) value: kept, QC FAILs it
         cols[info.name] = values
@@ -622,7 +490,7 @@ def _profile_numbers(ds, res: Resolved, n: int, offset: int) -> np.ndarray:
     profile files without a cf_role=profile_id variable), so that two casts with equal times
     and depths stay apart."""
     if res.layout == "ragged":
-        index = ragged_maps(ds, res.obs_dims[0]).get(res.profile_dim)
+        index = ragged_maps(ds, res.obs_dims[0]).get(res.profile_dim or "")
         if index is None:
             return np.full(n, None, dtype=object)
     else:  # cells are in C order over obs_dims: the profile is the flat index over all but the last
@@ -633,7 +501,7 @@ def _profile_numbers(ds, res: Resolved, n: int, offset: int) -> np.ndarray:
 
 
 def _depth(expand, res: Resolved, lat, n) -> np.ndarray:
-    if res.depth is None:
+    if res.depth is None or res.depth_conversion is None:
         return np.full(n, np.nan)
     values = res.depth_conversion.apply(np.asarray(expand(res.depth), dtype=np.float64))
     if res.from_pressure:
@@ -669,16 +537,14 @@ def _finish(cols, res: Resolved, time, any_value, located, uri, offset) -> Chunk
     keep = ~no_time & ~dropped
     table = pa.table([to_arrow(_take(cols[info.name], keep), dtype)
                       for info, dtype in res.columns], schema=build_schema(list(res.columns)))
-    positions = np.flatnonzero(bad) + offset
-    quarantine = quarantine_table(
-        ["missing_time"] * positions.size,
-        [f"time variable {res.time!r} is missing (fill) at an observation that has values"]
-        * positions.size, uri, positions.tolist(), [None] * positions.size)
+    quarantine = Quarantine(uri)
+    quarantine.add("missing_time", f"time variable {res.time!r} is missing (fill) at an "
+                   "observation that has values", np.flatnonzero(bad) + offset)
     if res.layout == "multidim" and res.profile is not None and len(res.obs_dims) == 1 \
             and res.feature_type in _PROFILE_TYPES:
         table = regroup_profiles(table)
     return ChunkResult(table=table, rows_in=n, rows_dropped=int(dropped.sum()),
-                       quarantine=quarantine)
+                       quarantine=quarantine.table())
 
 
 def _take(values, keep: np.ndarray):

@@ -7,7 +7,7 @@ chunk's slab only (so files larger than memory work) and turns it into rows with
 - rows are in the natural C order of ``(time, depth, y, x)``: time outermost;
 - coordinate arrays are broadcast to the variable's shape, longitudes by the shared rule of
   :mod:`connectors.geo` (0-360 grids to [-180, 180); impossible values kept raw), depth
-  converted to metres positive down, time decoded by :mod:`connectors.netcdf.cf_time`;
+  converted to metres positive down, time decoded by :mod:`connectors.cf_time`;
 - a cell where every variable is NaN/fill (land, radar gaps) is padding: dropped and counted in
   ``rows_dropped`` (grid axes place a cell but do not observe it, see
   :func:`connectors.base.padding`); in a kept row, a missing variable value is written as null
@@ -32,7 +32,7 @@ import pyarrow as pa
 import xarray as xr
 from pydantic import Field
 
-from connectors import geo, integrity, units
+from connectors import cf_time, geo, integrity, units
 from connectors.base import (
     ChunkResult,
     ChunkSpec,
@@ -49,10 +49,9 @@ from connectors.exceptions import (
     IncompatibleSourceError,
     MissingVariableError,
     SourceNotFoundError,
-    UnitConversionError,
     UnreadableSourceError,
 )
-from connectors.netcdf import cf_time as cftime_decode
+from connectors.netcdf import cf_coords as cf
 from connectors.netcdf import files as netcdf_files
 from connectors.netcdf import h5direct
 
@@ -61,9 +60,6 @@ TIME_TYPE = pa.timestamp("us", tz="UTC")
 LINEAGE_ATTRIBUTES = ("title", "institution", "source", "license", "licence", "credit",
                       "Conventions", "references", "acknowledgement", "acknowledgment")
 _UNREADABLE_FIX = "re-download it or remove it from the recipe's uri glob"
-_LAT_UNITS = {"degrees_north", "degree_north", "degree_n", "degrees_n", "degreen", "degreesn"}
-_LON_UNITS = {"degrees_east", "degree_east", "degree_e", "degrees_e", "degreee", "degreese"}
-_UP_NAMES = ("height", "altitude")
 
 
 class GriddedConfig(SourceConfig):
@@ -170,100 +166,6 @@ def clear_cache() -> None:
     h5direct.clear_cache()
 
 
-# --------------------------------------------------------------------------- coordinates
-
-
-def _attr(var: xr.Variable, name: str) -> str:
-    return str(var.attrs.get(name, "")).strip()
-
-
-def _is_latitude(var: xr.Variable) -> bool:
-    return _attr(var, "standard_name") == "latitude" or _attr(var, "units").lower() in _LAT_UNITS
-
-
-def _is_longitude(var: xr.Variable) -> bool:
-    return (_attr(var, "standard_name") == "longitude"
-            or _attr(var, "units").lower() in _LON_UNITS)
-
-
-def _is_time(var: xr.Variable) -> bool:
-    return (_attr(var, "standard_name") == "time" or _attr(var, "axis").upper() == "T"
-            or " since " in _attr(var, "units").lower())
-
-
-def _is_length(label: str) -> bool:
-    try:
-        units.conversion(label, "m")
-    except UnitConversionError:
-        return False
-    return True
-
-
-def _is_depth(var: xr.Variable) -> bool:
-    name = _attr(var, "standard_name")
-    if name == "depth" or name in _UP_NAMES:
-        return True
-    vertical = "positive" in var.attrs or _attr(var, "axis").upper() == "Z"
-    return vertical and _is_length(_attr(var, "units") or "m")
-
-
-_DETECTORS = {"time": _is_time, "depth": _is_depth,
-              "latitude": _is_latitude, "longitude": _is_longitude}
-_LOOKED_FOR = {
-    "latitude": "standard_name 'latitude' or units 'degrees_north'",
-    "longitude": "standard_name 'longitude' or units 'degrees_east'",
-}
-
-
-def _bounds_variables(ds: xr.Dataset) -> set[str]:
-    return {str(v.attrs["bounds"]) for v in ds.variables.values() if "bounds" in v.attrs}
-
-
-def find_coordinate(ds: xr.Dataset, role: str, var_dims: tuple[str, ...],
-                    exclude: set[str]) -> str | None:
-    """The CF coordinate for ``role`` that fits a variable with ``var_dims``, or None.
-
-    Candidates must span a subset of the variable's dims (a scalar fits too); dimension
-    coordinates win over auxiliary ones, then file order.
-    """
-    skip = exclude | _bounds_variables(ds)
-    found = [name for name, var in ds.variables.items()
-             if name not in skip and set(var.dims) <= set(var_dims) and _DETECTORS[role](var)]
-    found.sort(key=lambda name: ds.variables[name].dims != (name,))
-    return found[0] if found else None
-
-
-def _explicit_coordinate(ds, config, role, var_dims, uri) -> str:
-    name = config.coordinates[role]
-    if name not in ds.variables:
-        raise MissingVariableError(
-            f"coordinate variable {name!r} (recipe key coordinates.{role}) is not in the file; "
-            f"variables present: {', '.join(map(str, ds.variables))}",
-            source=uri, fix=f"set coordinates.{role} to one of the variables present")
-    if not set(ds.variables[name].dims) <= set(var_dims):
-        raise MissingVariableError(
-            f"coordinate {name!r} (coordinates.{role}) has dims {ds.variables[name].dims}, "
-            f"which are not dims of the variables {var_dims}",
-            source=uri, fix=f"set coordinates.{role} to a coordinate on the variables' grid")
-    return name
-
-
-def _coordinates(ds, config, var_dims, uri, data_names) -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for role in ("latitude", "longitude", "time", "depth"):
-        if role in config.coordinates:
-            found[role] = _explicit_coordinate(ds, config, role, var_dims, uri)
-            continue
-        taken = set(data_names) | {n for n in found.values() if n}
-        found[role] = find_coordinate(ds, role, var_dims, taken)
-        if found[role] is None and role in _LOOKED_FOR:
-            raise MissingVariableError(
-                f"no {role} coordinate found for variables with dims {var_dims} (looked for "
-                f"{_LOOKED_FOR[role]}); variables present: {', '.join(map(str, ds.variables))}",
-                source=uri, fix=f"name it in the recipe: coordinates: {{{role}: <variable>}}")
-    return found
-
-
 # --------------------------------------------------------------------------- variables
 
 
@@ -274,9 +176,9 @@ def _data_variables(ds: xr.Dataset) -> list[str]:
 def _default_variables(ds: xr.Dataset, uri: str) -> dict[str, VariableMapping]:
     """Every data variable whose standard_name is a canonical variable."""
     chosen = {name: VariableMapping() for name in _data_variables(ds)
-              if units.canonical_name(_attr(ds.variables[name], "standard_name"))}
+              if units.canonical_name(cf.attr(ds.variables[name], "standard_name"))}
     if not chosen:
-        listing = ", ".join(f"{n} (standard_name={_attr(ds.variables[n], 'standard_name')!r})"
+        listing = ", ".join(f"{n} (standard_name={cf.attr(ds.variables[n], 'standard_name')!r})"
                             for n in _data_variables(ds))
         raise MissingVariableError(
             f"no data variable has a known CF standard_name; data variables: {listing or 'none'}",
@@ -299,15 +201,15 @@ def _check_present(ds: xr.Dataset, names, uri: str) -> None:
 
 def _output_variable(ds, name: str, mapping: VariableMapping, uri: str):
     var = ds.variables[name]
-    standard_name = mapping.standard_name or _attr(var, "standard_name") or None
+    standard_name = mapping.standard_name or cf.attr(var, "standard_name") or None
     canonical = units.canonical_name(standard_name) or units.canonical_name(mapping.name)
     column = mapping.name or canonical or standard_name or name.lower()
-    source_units = mapping.units or _attr(var, "units") or None
+    source_units = mapping.units or cf.attr(var, "units") or None
     target = units.canonical_units(canonical) if canonical else None
     conversion = units.column_conversion(source_units, target, mapping.units_to, variable=name,
                                          source=uri)
     info = ColumnInfo(column, "variable", units=conversion.target_units or None,
-                      standard_name=standard_name, long_name=_attr(var, "long_name") or None,
+                      standard_name=standard_name, long_name=cf.attr(var, "long_name") or None,
                       source_name=name, source_units=source_units,
                       conversion=conversion.description)
     return OutputVariable(name, column, mapping.dtype, conversion), info
@@ -378,7 +280,7 @@ def _depth_transform(ds, name, config, uri) -> tuple[float, float, ColumnInfo]:
         return 1.0, 0.0, ColumnInfo("depth", "coordinate", units="m", standard_name="depth",
                                     conversion="no depth coordinate in source: null")
     var = ds.variables[name]
-    label = _attr(var, "units") or None
+    label = cf.attr(var, "units") or None
     conv = units.conversion(label or "m", "m", variable=name, source=uri)
     up = _depth_is_up(var, config.depth_positive)
     sign = -1.0 if up else 1.0
@@ -393,11 +295,11 @@ def _depth_transform(ds, name, config, uri) -> tuple[float, float, ColumnInfo]:
 def _depth_is_up(var: xr.Variable, setting: str) -> bool:
     if setting != "auto":
         return setting == "up"
-    positive = _attr(var, "positive").lower()
+    positive = cf.attr(var, "positive").lower()
     if positive in ("up", "down"):
         return positive == "up"
-    name = _attr(var, "standard_name")
-    return name in _UP_NAMES or name.startswith("height_above")
+    name = cf.attr(var, "standard_name")
+    return name in cf.UP_NAMES or name.startswith("height_above")
 
 
 def _time_info(ds, name, uri) -> ColumnInfo:
@@ -405,13 +307,8 @@ def _time_info(ds, name, uri) -> ColumnInfo:
         return ColumnInfo("time", "coordinate", standard_name="time",
                           conversion="no time axis in source: null")
     var = ds.variables[name]
-    label, calendar = _attr(var, "units"), var.attrs.get("calendar")
-    try:
-        text = cftime_decode.describe(label, calendar)
-        cftime_decode.parse_units(label)
-    except UnreadableSourceError as err:
-        raise UnreadableSourceError(f"time variable {name!r}: {err.reason}", source=uri,
-                                    fix=err.fix) from err
+    label = cf.attr(var, "units")
+    text = cf_time.describe_variable(label, var.attrs.get("calendar"), variable=name, source=uri)
     return ColumnInfo("time", "coordinate", units="UTC", standard_name="time",
                       source_name=name, source_units=label, conversion=text)
 
@@ -430,21 +327,20 @@ def build_layout(ds: xr.Dataset, config: GriddedConfig, uri: str) -> Layout:
     names = list(mappings)
     _check_present(ds, names, uri)
     var_dims = _same_grid(ds, names, uri)
-    coords = _coordinates(ds, config, var_dims, uri, names)
+    coords = cf.grid_coordinates(ds, config.coordinates, var_dims, uri, names)
     dims, squeeze = _output_dims(ds, var_dims, coords, uri)
-    outputs, infos = zip(*(_output_variable(ds, n, mappings[n], uri) for n in names))
+    outputs, infos = zip(*(_output_variable(ds, n, mappings[n], uri) for n in names), strict=True)
     scale, offset, depth_info = _depth_transform(ds, coords["depth"], config, uri)
+    lat, lon = str(coords["latitude"]), str(coords["longitude"])  # required: found, or raised
     columns = (_time_info(ds, coords["time"], uri), depth_info,
-               _horizontal_info(coords["latitude"], "latitude",
-                                _attr(ds.variables[coords["latitude"]], "units")),
-               _horizontal_info(coords["longitude"], "longitude",
-                                _attr(ds.variables[coords["longitude"]], "units")),
+               _horizontal_info(lat, "latitude", cf.attr(ds.variables[lat], "units")),
+               _horizontal_info(lon, "longitude", cf.attr(ds.variables[lon], "units")),
                *infos, ColumnInfo("source_file", "source"))
-    layout = Layout(dims, squeeze, tuple(outputs), coords["latitude"], coords["longitude"],
+    layout = Layout(dims, squeeze, tuple(outputs), lat, lon,
                     coords["time"], coords["depth"], scale, offset,
                     _chunk_dim(ds, config, dims, coords, uri), columns)
     check_column_names(build_schema(layout), uri, hints={
-        role: f"set coordinates: {{{{{role}: {{source}}}}}}" for role in _DETECTORS})
+        role: f"set coordinates: {{{{{role}: {{source}}}}}}" for role in cf.GRID_ROLES})
     return layout
 
 
@@ -470,7 +366,7 @@ def _field(info: ColumnInfo, dtype: pa.DataType) -> pa.Field:
 def build_schema(layout: Layout) -> pa.Schema:
     types = [TIME_TYPE, pa.float64(), pa.float64(), pa.float64(),
              *(pa.from_numpy_dtype(np.dtype(v.dtype)) for v in layout.variables), pa.string()]
-    return pa.schema([_field(info, t) for info, t in zip(layout.columns, types)])
+    return pa.schema([_field(info, t) for info, t in zip(layout.columns, types, strict=True)])
 
 
 def chunk_ranges(length: int, size: int) -> list[tuple[int, int]]:
@@ -508,7 +404,7 @@ def time_steps(ds: xr.Dataset, layout: Layout) -> np.ndarray:
         return np.array([], "datetime64[us]")
     var = ds.variables[layout.time]
     values = np.atleast_1d(np.asarray(var.values, dtype=np.float64))
-    steps = cftime_decode.decode(values, var.attrs.get("units"), var.attrs.get("calendar"))
+    steps = cf_time.decode(values, var.attrs.get("units") or "", var.attrs.get("calendar"))
     return steps[~np.isnat(steps)]
 
 
@@ -559,7 +455,7 @@ def _load_variable(ds, name, layout, chunk, uri) -> np.ndarray:
     if reader is None or reader.shape != var.shape:
         return _load(ds, name, layout, chunk, uri)
     selection, squeezed = [], []
-    for axis, (dim, size) in enumerate(zip(var.dims, var.shape)):
+    for axis, (dim, size) in enumerate(zip(var.dims, var.shape, strict=True)):
         if dim in layout.squeeze:
             selection.append(slice(0, 1))
             squeezed.append(axis)
@@ -589,7 +485,7 @@ def _load_variable(ds, name, layout, chunk, uri) -> np.ndarray:
 def _load(ds, name, layout, chunk, uri) -> np.ndarray:
     """Load one variable's part of the chunk (only that slab), with dims in output order."""
     var = ds.variables[name]
-    index = {d: 0 for d in layout.squeeze if d in var.dims}
+    index: dict[str, int | slice] = {d: 0 for d in layout.squeeze if d in var.dims}
     if chunk.dim in var.dims:
         index[chunk.dim] = slice(chunk.start, None if chunk.stop < 0 else chunk.stop)
     if index:
@@ -642,11 +538,8 @@ def _time_column(ds, layout, chunk, uri, shape, keep, n) -> pa.Array:
         return pa.nulls(n, TIME_TYPE)
     var = ds.variables[layout.time]
     raw = _coordinate(ds, layout.time, layout, chunk, uri)
-    try:
-        decoded = cftime_decode.decode(raw, var.attrs.get("units"), var.attrs.get("calendar"))
-    except UnreadableSourceError as err:
-        raise UnreadableSourceError(f"time variable {layout.time!r}: {err.reason}",
-                                    source=uri, fix=err.fix) from err
+    decoded = cf_time.decode_variable(raw, var.attrs.get("units"), var.attrs.get("calendar"),
+                                      variable=layout.time, source=uri)
     return _coordinate_column(decoded, shape, keep, TIME_TYPE)
 
 
@@ -691,7 +584,7 @@ def read_chunk(ds: xr.Dataset, layout: Layout, chunk: ChunkSpec, schema: pa.Sche
         _depth_column(ds, layout, chunk, uri, shape, keep, kept),
         *_horizontal_columns(ds, layout, chunk, uri, shape, keep),
         *(_variable_column(s, p, v, keep, kept)
-          for s, p, v in zip(slabs, present, layout.variables)),
+          for s, p, v in zip(slabs, present, layout.variables, strict=True)),
         pa.repeat(pa.scalar(uri, pa.string()), kept),
     ]
     table = pa.Table.from_arrays(columns, schema=schema)

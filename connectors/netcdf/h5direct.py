@@ -57,19 +57,19 @@ class VariableReader:
         starts = [s.start for s in selection]
         stops = [s.stop for s in selection]
         # native byte order, as netCDF4 (HDF5's memory type) returns it
-        out = np.empty([b - a for a, b in zip(starts, stops)],
+        out = np.empty([b - a for a, b in zip(starts, stops, strict=True)],
                        dtype=self.dtype.newbyteorder("="))
         if out.size == 0:
             return out
-        ranges = [range(a // c, (b - 1) // c + 1) for a, b, c in zip(starts, stops, self.chunks)]
+        ranges = [range(a // c, (b - 1) // c + 1) for a, b, c in zip(starts, stops, self.chunks, strict=True)]
         with open(self.path, "rb", buffering=0) as handle:
             fd = handle.fileno()
             for position in itertools.product(*ranges):  # HDF5 chunks, not rows
-                origin = tuple(p * c for p, c in zip(position, self.chunks))
+                origin = tuple(p * c for p, c in zip(position, self.chunks, strict=True))
                 src = tuple(slice(max(a, o) - o, min(b, o + c) - o)
-                            for a, b, o, c in zip(starts, stops, origin, self.chunks))
+                            for a, b, o, c in zip(starts, stops, origin, self.chunks, strict=True))
                 dst = tuple(slice(max(a, o) - a, min(b, o + c) - a)
-                            for a, b, o, c in zip(starts, stops, origin, self.chunks))
+                            for a, b, o, c in zip(starts, stops, origin, self.chunks, strict=True))
                 out[dst] = self._chunk(fd, origin)[src]
         return out
 
@@ -77,7 +77,7 @@ class VariableReader:
         stored = self.index.get(origin)
         if stored is None:  # never written: HDF5 returns the dataset's fill value
             return np.full(self.chunks, self.fill_value, dtype=self.dtype)
-        data = os.pread(fd, stored.size, stored.offset)
+        data: bytes | np.ndarray = os.pread(fd, stored.size, stored.offset)
         if len(data) != stored.size:
             raise OSError(f"short read: chunk at byte {stored.offset} needs {stored.size} bytes, "
                           f"the file has {len(data)} there (truncated?)")
@@ -85,7 +85,7 @@ class VariableReader:
             if stored.filter_mask & (1 << position):
                 continue
             if self.filters[position] == DEFLATE:
-                data = zlib.decompress(data)
+                data = zlib.decompress(data if isinstance(data, bytes) else data.data)
             else:
                 data = _unshuffle(data, self.dtype.itemsize)
         values = np.frombuffer(data, dtype=self.dtype)

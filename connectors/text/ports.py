@@ -39,57 +39,60 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import io
 import logging
 import re
 from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from pydantic import Field, field_validator, model_validator
 
 from connectors import geo, integrity
 from connectors.base import (
-    QUARANTINE_SCHEMA,
     ChunkResult,
     ChunkSpec,
     ColumnInfo,
     Connector,
     SourcePlan,
-    quarantine_table,
 )
 from connectors.config import Frozen, SourceConfig, TextEncoding
 from connectors.exceptions import (
     ConnectorError,
-    EncodingError,
     MissingVariableError,
     SourceNotFoundError,
-    UnreadableSourceError,
+)
+from connectors.quarantine import RowChecks
+from connectors.text.port_records import (
+    UTF8_BOM,
+    decode_header,
+    load_raw,
+    parse_header,
+    split_lines,
+)
+from connectors.text.port_values import (
+    ARROW_TYPES,
+    TIME_TYPE,
+    ColumnType,
+    duplicated_keys,
+    infer_type,
+    mask,
+    normalise_id,
+    normalise_unlocode,
+    parse_coordinates,
+    parse_times,
+    parse_values,
+    parse_wkt,
+    snake_case,
+    units_in_name,
 )
 
 log = logging.getLogger(__name__)
 
-ColumnType = Literal["auto", "string", "int64", "float64", "bool"]
-_ARROW_TYPES = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
-                "bool": pa.bool_()}
-_UTF8_BOM = b"\xef\xbb\xbf"
-#: at most 18 digits always fits int64; longer integers are inferred float64 (or bad_value)
-_INT_RE = r"^[+-]?\d{1,18}$"
-#: inf is a number (a bad one, kept for QC to FAIL); NaN stays a placeholder (missing_values)
-_FLOAT_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(?i:inf|infinity)$"
-_TRUE = ["true", "yes", "y", "t"]
-_FALSE = ["false", "no", "n", "f"]
-_UNLOCODE_RE = r"^[A-Z]{2}[A-Z2-9]{3}$"
-_WKT_POINT_RE = (r"(?i)^\s*POINT\s*(?:Z\s*)?\(\s*(?P<lon>[^\s()]+)\s+(?P<lat>[^\s()]+)"
-                 r"(?:\s+[^\s()]+)?\s*\)\s*$")
 #: output columns the connector itself writes; remaining source columns may not take these names
 _FIXED = ("port_id", "port_name", "unlocode", "latitude", "longitude", "time", "country")
 _TRAILER = ("id_duplicated", "source_file")
-_TIME_TYPE = pa.timestamp("us", tz="UTC")
 
 
 # --------------------------------------------------------------------------- configuration
@@ -201,308 +204,6 @@ class PortTableConfig(SourceConfig):
         return {k: v for k, v in roles.items() if v is not None}
 
 
-# --------------------------------------------------------------------------- lines and CSV
-
-@dataclasses.dataclass(frozen=True)
-class _Lines:
-    """Physical lines of a text buffer: byte offsets, 1-based numbers, empty flags."""
-
-    starts: np.ndarray   # first byte of each line
-    spans: np.ndarray    # bytes up to the next line, newline included
-    numbers: np.ndarray  # 1-based line numbers
-    empty: np.ndarray    # nothing but an optional carriage return
-
-
-def split_lines(data: bytes) -> _Lines:
-    """Locate lines with numpy (no Python loop): byte offsets and emptiness."""
-    arr = np.frombuffer(data, dtype=np.uint8)
-    cr = arr == ord("\r")
-    lone_cr = cr & ~np.append(arr[1:] == ord("\n"), False)  # a bare CR ends a line, as in pyarrow
-    newlines = np.flatnonzero((arr == ord("\n")) | lone_cr)
-    starts = np.concatenate([[0], newlines + 1])
-    ends = np.concatenate([newlines, [arr.size]])
-    if starts[-1] == arr.size:  # a trailing newline does not open another line
-        starts, ends = starts[:-1], ends[:-1]
-    spans = np.diff(np.concatenate([starts, [arr.size]]))
-    has_cr = np.zeros(starts.size, dtype=bool)
-    nonempty = ends > starts
-    has_cr[nonempty] = cr[ends[nonempty] - 1]
-    return _Lines(starts=starts, spans=spans, numbers=np.arange(1, starts.size + 1),
-                  empty=(ends - starts - has_cr) == 0)
-
-
-def record_pattern(delimiter: str) -> str:
-    """RE2 pattern of one CSV record that keeps every quote on its own line.
-
-    A field is unquoted (not starting with a quote; later quotes are literal, as in pyarrow) or
-    quoted (``""`` escapes a quote; text after the closing quote is appended, as in pyarrow).
-    A line that does not match would make pyarrow read on into the next lines.
-    """
-    d = re.escape(delimiter)
-    field = f'(?:"(?:[^"]|"")*"[^"{d}]*|(?:[^"{d}][^{d}]*)?)'
-    return f"^{field}(?:{d}{field})*$"
-
-
-def well_formed(texts: pa.Array, delimiter: str) -> np.ndarray:
-    """True for lines whose quoting closes on the line (RE2 over all lines at once)."""
-    return _mask(pc.match_substring_regex(texts, record_pattern(delimiter)))
-
-
-def line_texts(data: bytes, lines: _Lines) -> pa.Array:
-    """All lines as one Arrow string array (zero-copy offsets), line endings trimmed."""
-    offsets = np.concatenate([lines.starts, [lines.starts[-1] + lines.spans[-1]]])
-    array = pa.LargeStringArray.from_buffers(
-        lines.starts.size, pa.py_buffer(offsets.astype(np.int64)), pa.py_buffer(data))
-    return pc.utf8_rtrim(array, characters="\r\n").cast(pa.string())
-
-
-def keep_lines(data: bytes, lines: _Lines, keep: np.ndarray) -> bytes:
-    """The buffer with only the kept lines (a byte mask, not a loop over lines)."""
-    mask = np.repeat(keep, lines.spans)
-    return np.frombuffer(data, dtype=np.uint8)[mask].tobytes()
-
-
-def parse_header(header: bytes, delimiter: str, where: str) -> list[str]:
-    """Column names of a header line, with the same quoting rules as the records."""
-    parse = pacsv.ParseOptions(delimiter=delimiter)
-    header = header if header.endswith(b"\n") else header + b"\n"
-    auto = pacsv.ReadOptions(autogenerate_column_names=True)
-    try:
-        probe = pacsv.read_csv(io.BytesIO(header), parse_options=parse, read_options=auto)
-        as_text = pacsv.ConvertOptions(column_types={n: pa.string() for n in probe.column_names})
-        row = pacsv.read_csv(io.BytesIO(header), parse_options=parse, convert_options=as_text,
-                             read_options=auto)
-    except pa.ArrowInvalid as err:
-        raise UnreadableSourceError(f"cannot parse the header line {header[:200]!r}: {err}",
-                                    source=where, fix="the first line must hold column names"
-                                    ) from err
-    names = [row.column(i)[0].as_py().strip() for i in range(row.num_columns)]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise UnreadableSourceError(
-            f"header repeats column name(s) {repeated}", source=where,
-            fix="give every column a distinct name in the file's first line")
-    return names
-
-
-@dataclasses.dataclass
-class RawTable:
-    """A file parsed to strings: good-shape records, their line numbers and raw text, and the
-    records already rejected for their shape."""
-
-    table: pa.Table            # one string column per header name, placeholders as nulls
-    positions: np.ndarray      # 1-based line number of each table row
-    raws: pa.Array             # raw text of each table row
-    quarantine: pa.Table
-    rows_in: int
-
-
-def load_raw(config: PortTableConfig, path: Path, where: str) -> RawTable:
-    """Read and split a file, quarantine malformed lines, parse the rest as strings."""
-    raw = integrity.normalise_newlines(path.read_bytes().removeprefix(_UTF8_BOM))
-    data, undecodable, undecodable_raw = integrity.transcode_lines(raw, config.encoding)
-    if undecodable.size and undecodable[0] == 0:
-        _decode(raw[:raw.find(b"\n") + 1 or len(raw)], config.encoding, where)  # raises
-    if data and not data.endswith((b"\n", b"\r")):  # pyarrow cannot skip a header with no line end
-        data += b"\n"
-    lines = split_lines(data)
-    texts = line_texts(data, lines) if lines.starts.size else pa.array([], pa.string())
-    formed = well_formed(texts, config.delimiter)
-    if lines.starts.size == 0 or lines.empty[0] or not formed[0]:
-        raise UnreadableSourceError("the first line is not a header of column names",
-                                    source=where, fix="check the file is a CSV with a header")
-    names = parse_header(data[: lines.starts[0] + lines.spans[0]], config.delimiter, where)
-    too_long = integrity.long_lines(lines.starts, lines.starts + lines.spans)
-    is_record = ~lines.empty & (lines.numbers > 1)
-    formed &= ~too_long
-    keep = is_record & formed
-    keep[0] = True
-    invalid: list[int] = []
-    try:
-        table = _parse_records(keep_lines(data, lines, keep), names, config.delimiter, invalid)
-    except pa.ArrowInvalid as err:
-        raise UnreadableSourceError(f"pyarrow cannot parse the records: {err}", source=where,
-                                    fix="check `delimiter:` and that this is a CSV file"
-                                    ) from err
-    kept_numbers = lines.numbers[keep]
-    _check_alignment(table.num_rows, invalid, kept_numbers.size - 1, where)
-    bad_shape = kept_numbers[np.asarray(invalid, dtype=np.int64) - 1]
-    good = np.setdiff1d(kept_numbers[1:], bad_shape)
-    quarantine = pa.concat_tables([
-        quarantine_table(["encoding"] * undecodable.size,
-                         [f"not valid {config.encoding}"] * undecodable.size, where,
-                         undecodable + 1, undecodable_raw),
-        _line_quarantine("line_too_long", f"more than {integrity.MAX_LINE_BYTES} bytes",
-                         lines.numbers[is_record & too_long],
-                         pc.utf8_slice_codeunits(texts, 0, integrity.RAW_KEEP), where),
-        _line_quarantine("bad_quoting", "a quoted field is not closed on its line (quoted line "
-                         "breaks are not supported) or a quote follows a closed quoted field",
-                         lines.numbers[is_record & ~formed & ~too_long], texts, where),
-        _line_quarantine("wrong_field_count", f"expected {len(names)} fields as in the header",
-                         bad_shape, texts, where),
-    ])
-    return RawTable(table=normalise_strings(table, config.missing_values), positions=good,
-                    raws=texts.take(pa.array(good - 1)), quarantine=quarantine,
-                    rows_in=int(is_record.sum()) + undecodable.size)
-
-
-def _check_alignment(rows: int, invalid: list, lines: int, where: str) -> None:
-    """Rows and rejected rows must be exactly the kept lines, or positions would be wrong."""
-    if rows + len(invalid) != lines or any(n is None for n in invalid):
-        raise UnreadableSourceError(
-            f"pyarrow returned {rows} rows and {len(invalid)} rejected rows for {lines} lines",
-            source=where, fix="report this file: its quoting defeats line-exact parsing")
-
-
-def _decode(data: bytes, encoding: str, where: str) -> bytes:
-    """UTF-8 bytes of the header line; the records are transcoded line by line."""
-    try:
-        text = data.decode(encoding)
-    except (UnicodeDecodeError, LookupError) as err:
-        raise EncodingError(f"the header line is not valid {encoding} ({integrity.describe(err)})",
-                                    source=where,
-                                    fix="set `encoding:` to the file's encoding, e.g. latin-1"
-                                    ) from err
-    return data if encoding.replace("_", "-").lower() in ("utf-8", "utf8") else text.encode()
-
-
-def _parse_records(data: bytes, names: list[str], delimiter: str, invalid: list[int]) -> pa.Table:
-    def on_invalid(row) -> str:
-        # called by pyarrow for wrong-shape rows only; row.number is the line in ``data``
-        invalid.append(row.number)
-        return "skip"
-
-    return pacsv.read_csv(
-        io.BytesIO(data),
-        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                             strings_can_be_null=False),
-    )
-
-
-def _line_quarantine(reason: str, detail: str, numbers: np.ndarray, texts: pa.Array,
-                     where: str) -> pa.Table:
-    n = len(numbers)
-    return quarantine_table([reason] * n, [detail] * n, where, numbers,
-                            texts.take(pa.array(np.asarray(numbers, np.int64) - 1)).to_pylist())
-
-
-# --------------------------------------------------------------------------- values
-
-def normalise_strings(table: pa.Table, missing: tuple[str, ...]) -> pa.Table:
-    """Trim blanks; empty cells and ``missing`` placeholders become nulls."""
-    placeholders = pa.array(list(missing), pa.string())
-    columns = []
-    for column in table.columns:  # a loop over columns; each step is vectorised
-        text = pc.utf8_trim_whitespace(column)
-        absent = pc.or_(pc.equal(text, ""), pc.is_in(text, value_set=placeholders))
-        columns.append(pc.if_else(absent, pa.scalar(None, pa.string()), text))
-    return pa.table(columns, names=table.column_names)
-
-
-def normalise_unlocode(values: pa.ChunkedArray) -> pa.ChunkedArray:
-    """``US NYC``/``usnyc`` -> ``USNYC``; anything not 2 letters + 3 letters/digits -> null."""
-    code = pc.utf8_upper(pc.replace_substring_regex(values, r"\s+", ""))
-    return pc.if_else(pc.match_substring_regex(code, _UNLOCODE_RE), code,
-                      pa.scalar(None, pa.string()))
-
-
-def normalise_id(values: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Ids read as floats by other tools (``7950.0``) are written as the integer text."""
-    return pc.replace_substring_regex(values, r"^([+-]?\d+)\.0*$", r"\1")
-
-
-def infer_type(values: pa.ChunkedArray) -> str:
-    """The narrowest of int64, float64, bool, string that holds every non-null value."""
-    present = pc.drop_null(values)
-    if len(present) == 0:
-        return "string"
-    for name in ("int64", "float64", "bool"):
-        if not pc.any(_bad_cells(present, name)).as_py():
-            return name
-    return "string"
-
-
-def _bad_cells(values, type_name: str):
-    """True where a non-null cell does not spell a value of ``type_name``."""
-    if type_name == "int64":
-        ok = pc.match_substring_regex(values, _INT_RE)
-    elif type_name == "float64":
-        ok = pc.match_substring_regex(values, _FLOAT_RE)
-    elif type_name == "bool":
-        ok = pc.is_in(pc.utf8_lower(values), value_set=pa.array(_TRUE + _FALSE))
-    else:
-        ok = pc.is_valid(values)
-    return pc.and_(pc.is_valid(values), pc.invert(ok))
-
-
-def parse_values(values: pa.ChunkedArray, type_name: str) -> tuple[pa.ChunkedArray, np.ndarray]:
-    """Cast text to ``type_name``; returns the values and a mask of cells that did not parse."""
-    bad = pc.fill_null(_bad_cells(values, type_name), False)
-    clean = pc.if_else(bad, pa.scalar(None, pa.string()), values)
-    if type_name == "bool":
-        parsed = pc.is_in(pc.utf8_lower(clean), value_set=pa.array(_TRUE))
-        parsed = pc.if_else(pc.is_valid(clean), parsed, pa.scalar(None, pa.bool_()))
-    else:
-        parsed = pc.cast(clean, _ARROW_TYPES[type_name])
-    return parsed, _mask(bad)
-
-
-def _mask(values) -> np.ndarray:
-    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def parse_coordinates(lat_text, lon_text) -> tuple[pa.Array, pa.Array, np.ndarray]:
-    """Latitude/longitude text to float64; a missing or non-numeric pair is bad.
-
-    Numbers follow the shared rule of :mod:`connectors.geo`: valid longitudes in [-180, 180)
-    (0-360 ones shifted), and an impossible position (latitude 95, longitude -999) kept as in the
-    file, for QC's location test to FAIL, rather than dropped.
-    """
-    lat, bad_lat = parse_values(lat_text, "float64")
-    lon, bad_lon = parse_values(lon_text, "float64")
-    present = pc.and_(pc.is_valid(lat), pc.is_valid(lon))
-    bad = bad_lat | bad_lon | ~_mask(present)
-    return lat, geo.longitude_arrow(lon), bad
-
-
-def parse_wkt(values: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray, np.ndarray]:
-    """Longitude and latitude text of WKT ``POINT(lon lat)``; mask of cells that are not one."""
-    points = pc.extract_regex(pc.fill_null(values, ""), _WKT_POINT_RE)
-    found = pc.is_valid(points)
-    none = pa.scalar(None, pa.string())
-    lon = pc.if_else(found, pc.struct_field(points, "lon"), none)
-    lat = pc.if_else(found, pc.struct_field(points, "lat"), none)
-    return lat, lon, ~_mask(found)
-
-
-def parse_times(values: pa.ChunkedArray, fmt: str) -> tuple[pa.ChunkedArray, np.ndarray]:
-    """Text to timestamp[us, UTC] with a strptime format; missing or unparseable -> bad."""
-    times = pc.strptime(values, format=fmt, unit="us", error_is_null=True)
-    if times.type.tz is None:
-        times = times.cast(pa.timestamp("us"))  # naive times in port tables are UTC
-    return times.cast(_TIME_TYPE), ~_mask(pc.is_valid(times))
-
-
-def duplicated_keys(port_id: pa.ChunkedArray, time: pa.ChunkedArray) -> np.ndarray:
-    """True for every record whose (port_id, time) occurs more than once (hash-based, O(n))."""
-    keys = pd.DataFrame({"id": port_id.to_pandas(), "time": time.to_pandas()})
-    return keys.duplicated(keep=False).to_numpy(dtype=bool)
-
-
-def snake_case(name: str) -> str:
-    """``Tidal Range (m)`` -> ``tidal_range_m``; ``Visit_Count`` -> ``visit_count``."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
-    out = re.sub(r"[^a-z0-9]+", "_", spaced.lower()).strip("_") or "column"
-    return out if out[0].isalpha() else f"c_{out}"
-
-
-def _units_in_name(name: str) -> str | None:
-    match = re.search(r"\(([^()]+)\)\s*$", name)
-    return match.group(1).strip() if match else None
-
-
 # --------------------------------------------------------------------------- schema
 
 _FIXED_INFO = {
@@ -515,7 +216,7 @@ _FIXED_INFO = {
     "longitude": (ColumnInfo("longitude", "coordinate", units="degrees_east",
                              standard_name="longitude", conversion=geo.LONGITUDE_CONVERSION),
                   pa.float64()),
-    "time": (ColumnInfo("time", "coordinate", standard_name="time"), _TIME_TYPE),
+    "time": (ColumnInfo("time", "coordinate", standard_name="time"), TIME_TYPE),
     "country": (ColumnInfo("country", "attribute", long_name="country"), pa.string()),
 }
 
@@ -570,65 +271,47 @@ def check_names(extras: dict[str, ColumnSpec], where: str) -> None:
     """Output names must be unique and not collide with the connector's own columns."""
     seen: dict[str, str] = dict.fromkeys(_FIXED + _TRAILER, "(connector)")
     for source, spec in extras.items():
-        if spec.name in seen:
+        name = spec.name or snake_case(source)
+        if name in seen:
             raise ConnectorError(
-                f"column {source!r} would be written as {spec.name!r}, which is already taken "
-                f"by {seen[spec.name]!r}", source=where,
+                f"column {source!r} would be written as {name!r}, which is already taken "
+                f"by {seen[name]!r}", source=where,
                 fix=f"map it under `columns:` ({source!r}: {{name: <new_name>}}) or `drop:` it")
-        seen[spec.name] = source
+        seen[name] = source
 
 
 def extra_field(source: str, spec: ColumnSpec, type_name: str) -> pa.Field:
     numeric = type_name in ("int64", "float64")
-    info = ColumnInfo(spec.name, "attribute", units=_units_in_name(source) if numeric else None,
+    name = spec.name or snake_case(source)
+    info = ColumnInfo(name, "attribute", units=units_in_name(source) if numeric else None,
                       long_name=source, source_name=source)
-    return pa.field(spec.name, _ARROW_TYPES[type_name], metadata=info.metadata())
+    return pa.field(name, ARROW_TYPES[type_name], metadata=info.metadata())
 
 
 # --------------------------------------------------------------------------- read
 
-class _Rejects:
-    """First-problem-wins quarantine bookkeeping over the rows of one table.
-
-    Details are built only for the rows a check rejects, so a clean column costs one mask.
-    """
-
-    def __init__(self, n: int):
-        self.rejected = np.zeros(n, dtype=bool)
-        self.reasons = np.full(n, None, dtype=object)
-        self.details = np.full(n, None, dtype=object)
-
-    def add(self, reason: str, bad: np.ndarray, describe) -> None:
-        """Reject ``bad`` rows not rejected yet; ``describe(indices)`` gives their details."""
-        new = np.flatnonzero(bad & ~self.rejected)
-        if new.size:
-            self.rejected[new] = True
-            self.reasons[new] = reason
-            self.details[new] = describe(pa.array(new))
-
-
 def _said(prefix: str, values, suffix: str):
-    """A ``describe`` for :meth:`_Rejects.add`: ``prefix + 'value' + suffix`` per row."""
-    def describe(indices: pa.Array) -> list[str]:
-        quoted = pc.binary_join_element_wise("'", pc.take(values, indices), "'", "")
+    """A ``detail`` for :meth:`RowChecks.reject`: ``prefix + 'value' + suffix`` per row."""
+    def describe(indices: np.ndarray) -> list[str]:
+        quoted = pc.binary_join_element_wise("'", pc.take(values, pa.array(indices)), "'", "")
         shown = pc.fill_null(quoted, "<missing>")
         return pc.binary_join_element_wise(prefix, shown, suffix, "").to_pylist()
     return describe
 
 
 def _joined(*describers):
-    def describe(indices: pa.Array) -> list[str]:
+    def describe(indices: np.ndarray) -> list[str]:
         parts = [pa.array(d(indices), pa.string()) for d in describers]
         return pc.binary_join_element_wise(*parts, ", ").to_pylist()
     return describe
 
 
 def build_table(config: PortTableConfig, raw: pa.Table, schema: pa.Schema,
-                rejects: _Rejects) -> dict[str, pa.ChunkedArray]:
+                rejects: RowChecks) -> dict[str, pa.ChunkedArray]:
     """Every output column for every parsed row; problems are recorded in ``rejects``."""
     none = pa.nulls(raw.num_rows, pa.string())
     port_id = normalise_id(raw[config.id_column])
-    rejects.add("missing_id", ~_mask(pc.is_valid(port_id)),
+    rejects.reject("missing_id", ~mask(pc.is_valid(port_id)),
                 _said("", port_id, f" in id column {config.id_column!r} is empty or a "
                       "placeholder; every record needs an id"))
     lat, lon = _coordinates(config, raw, rejects)
@@ -643,32 +326,32 @@ def build_table(config: PortTableConfig, raw: pa.Table, schema: pa.Schema,
     }
 
 
-def _coordinates(config: PortTableConfig, raw: pa.Table, rejects: _Rejects):
+def _coordinates(config: PortTableConfig, raw: pa.Table, rejects: RowChecks):
     if config.wkt_column:
         wkt = raw[config.wkt_column]
         lat_text, lon_text, bad_wkt = parse_wkt(wkt)
-        rejects.add("bad_wkt", bad_wkt, _said("", wkt, f" in column {config.wkt_column!r} is "
+        rejects.reject("bad_wkt", bad_wkt, _said("", wkt, f" in column {config.wkt_column!r} is "
                                               "not WKT 'POINT(lon lat)'"))
     else:
         lat_text, lon_text = raw[config.latitude_column], raw[config.longitude_column]
     lat, lon, bad = parse_coordinates(lat_text, lon_text)
-    rejects.add("bad_coordinates", bad, _joined(
+    rejects.reject("bad_coordinates", bad, _joined(
         _said("latitude ", lat_text, ""), _said("longitude ", lon_text,
               ": need a number for both latitude and longitude")))
     return lat, lon
 
 
-def _times(config: PortTableConfig, raw: pa.Table, rejects: _Rejects):
+def _times(config: PortTableConfig, raw: pa.Table, rejects: RowChecks):
     if not config.time_column:
-        return pa.nulls(raw.num_rows, _TIME_TYPE)  # a registry: records are not dated
+        return pa.nulls(raw.num_rows, TIME_TYPE)  # a registry: records are not dated
     text = raw[config.time_column]
     time, bad = parse_times(text, config.time_format)
-    rejects.add("bad_time", bad, _said("", text, f" in column {config.time_column!r} does not "
+    rejects.reject("bad_time", bad, _said("", text, f" in column {config.time_column!r} does not "
                                        f"match time_format {config.time_format!r}"))
     return time
 
 
-def _extras(raw: pa.Table, schema: pa.Schema, rejects: _Rejects) -> dict:
+def _extras(raw: pa.Table, schema: pa.Schema, rejects: RowChecks) -> dict:
     """The remaining columns, typed as the plan says (the source column is in the metadata)."""
     out = {}
     for field in schema:
@@ -677,13 +360,13 @@ def _extras(raw: pa.Table, schema: pa.Schema, rejects: _Rejects) -> dict:
         source = field.metadata[b"haina.source_name"].decode()
         type_name = _type_name(field.type)
         out[field.name], bad = parse_values(raw[source], type_name)
-        rejects.add("bad_value", bad, _said("", raw[source], f" in column {source!r} is not "
+        rejects.reject("bad_value", bad, _said("", raw[source], f" in column {source!r} is not "
                                             f"a {type_name} value"))
     return out
 
 
 def _type_name(type_: pa.DataType) -> str:
-    return next(name for name, arrow in _ARROW_TYPES.items() if arrow == type_)
+    return next(name for name, arrow in ARROW_TYPES.items() if arrow == type_)
 
 
 def assemble(columns: dict, keep: np.ndarray, schema: pa.Schema, uri: str) -> pa.Table:
@@ -704,15 +387,13 @@ def _chunked(values) -> pa.ChunkedArray:
 
 def read_table(config: PortTableConfig, path: Path, uri: str, schema: pa.Schema) -> ChunkResult:
     """Read a whole port table into ``schema``; bad records go to the quarantine."""
-    raw = load_raw(config, path, uri)
-    rejects = _Rejects(raw.table.num_rows)
+    raw = load_raw(path, uri, encoding=config.encoding, delimiter=config.delimiter,
+                   missing=config.missing_values)
+    rejects = RowChecks(raw.quarantine, raw.positions,
+                        lambda rows: raw.raws.take(pa.array(rows)))
     columns = build_table(config, raw.table, schema, rejects)
-    bad = rejects.rejected
-    table = assemble(columns, ~bad, schema, uri)
-    quarantine = pa.concat_tables([raw.quarantine, quarantine_table(
-        rejects.reasons[bad].tolist(), rejects.details[bad].tolist(), uri,
-        raw.positions[bad], raw.raws.filter(pa.array(bad)).to_pylist())])
-    quarantine = quarantine.sort_by("position").cast(QUARANTINE_SCHEMA)
+    table = assemble(columns, ~rejects.rejected, schema, uri)
+    quarantine = raw.quarantine.table()
     duplicates = int(pc.sum(table["id_duplicated"]).as_py() or 0)
     if duplicates:
         log.warning("%s: %d records share a (port_id, time) key; kept and flagged in "
@@ -738,7 +419,7 @@ def read_header(config: PortTableConfig, path: Path, uri: str) -> list[str]:
             head += block  # usually one block: stop at the first line end, LF or bare CR
     lines = split_lines(head)
     first = head[: lines.starts[0] + lines.spans[0]] if lines.starts.size else b""
-    return parse_header(_decode(first, config.encoding, uri).removeprefix(_UTF8_BOM),
+    return parse_header(decode_header(first, config.encoding, uri).removeprefix(UTF8_BOM),
                         config.delimiter, uri)
 
 
@@ -750,7 +431,8 @@ def plan_schema(config: PortTableConfig, path: Path, uri: str) -> pa.Schema:
     check_names(extras, uri)
     types = {src: spec.type for src, spec in extras.items()}
     if "auto" in types.values():
-        raw = load_raw(config, path, uri).table
+        raw = load_raw(path, uri, encoding=config.encoding, delimiter=config.delimiter,
+                   missing=config.missing_values).table
         types = {src: infer_type(raw[src]) if kind == "auto" else kind
                  for src, kind in types.items()}
     fields = [extra_field(src, spec, types[src]) for src, spec in extras.items()]

@@ -1,8 +1,8 @@
 """Station time series: NOAA NDBC realtime text, ERDDAP tabledap CSV, NOAA CO-OPS JSON.
 
 The two text kinds describe their layout (names, units, missing tokens, time columns) from the
-file's header and reuse the delimited machinery of :mod:`connectors.text.delimited`, which reads byte
-ranges with numpy + pyarrow. CO-OPS answers are small JSON documents read whole as one chunk.
+file's header and read it with the shared station text reader, :mod:`connectors.text.reader`,
+which reads byte ranges with numpy + pyarrow. CO-OPS answers are small JSON documents read whole as one chunk.
 Output: the canonical observation schema (time, depth, latitude, longitude), ``station_id``, the
 variables in canonical units, flag columns, ``source_file``; rows ascending in time.
 """
@@ -23,35 +23,25 @@ from connectors import integrity
 from connectors.base import ChunkResult, ChunkSpec, ColumnInfo, Connector, SourcePlan
 from connectors.config import VariableMapping
 from connectors.exceptions import MissingVariableError, UnreadableSourceError
-from connectors.text.delimited import (
+from connectors.quarantine import Quarantine
+from connectors.text.columns import convert_variable, plan_variable, to_float
+from connectors.text.config import StationConfig, TimeSpec
+from connectors.text.delimited import DelimitedConfig, delimited_layout
+from connectors.text.layout import TextLayout, head_lines, local_path
+from connectors.text.lines import plan_chunks
+from connectors.text.observations import (
     COORDINATES,
     SOURCE_FILE,
-    DelimitedConfig,
-    Rejects,
-    StationConfig,
-    TablePlan,
-    TextLayout,
-    TimeSpec,
-    _check_timezone,
     assemble,
     check_unique,
     constant,
-    convert_variable,
-    delimited_layout,
-    head_lines,
-    local_path,
-    make_table_plan,
     observation_schema,
-    parse_times,
-    plan_chunks,
-    plan_variable,
-    read_text_chunk,
-    reject_rows,
     sort_by_time,
     time_info,
-    to_float,
     wrap_longitude,
 )
+from connectors.text.reader import TablePlan, make_table_plan, read_text_chunk, reject_rows
+from connectors.text.times import check_timezone, parse_times
 
 # --------------------------------------------------------------------------------------------
 # NDBC realtime2 standard meteorological text
@@ -210,13 +200,14 @@ class ErddapCsv(Connector):
 
     def table_plan(self, config: ErddapConfig, uri: str) -> TablePlan:
         layout = erddap_layout(config, uri)
-        coords = {k: v for k, v in _ERDDAP_COORDS.items() if v in layout.names}
+        coords: dict[str, str | None] = {k: v for k, v in _ERDDAP_COORDS.items()
+                                         if v in layout.names}
         if config.station_id_column:
             coords["station_id"] = config.station_id_column
         used = {config.time_column, *coords.values()}
         # ERDDAP gives units to numeric variables; text columns (ids, names) have none
         variables = config.variables or {
-            name: VariableMapping() for name, units in zip(layout.names, layout.units)
+            name: VariableMapping() for name, units in zip(layout.names, layout.units, strict=False)
             if name not in used and units}
         time = TimeSpec(columns=[config.time_column], format="iso", timezone="UTC")
         return make_table_plan(layout, config, uri, time, variables, coords)
@@ -301,7 +292,7 @@ class CoopsConfig(StationConfig):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        return _check_timezone(value)
+        return check_timezone(value)
 
 
 def load_coops(uri: str) -> dict:
@@ -375,34 +366,31 @@ class CoopsJson(Connector):
              ) -> ChunkResult:
         doc = load_coops(chunk.uri)
         variables, _, _ = self._plan_parts(config, chunk.uri)
-        records, rejects = coops_records(doc["data"])
+        records, rejects = coops_records(doc["data"], chunk.uri)
         table = coops_table(records, doc.get("metadata") or {}, config, variables, plan_schema,
                             rejects, chunk.uri)
         return ChunkResult(table=table, rows_in=len(doc["data"]), rows_dropped=0,
-                           quarantine=rejects.table(chunk.uri, 1))
+                           quarantine=rejects.table_or_none(1))
 
 
-def coops_records(data: list) -> tuple[pa.StructArray, Rejects]:
+def coops_records(data: list, uri: str) -> tuple[pa.StructArray, Quarantine]:
     """The records as a struct array of strings; non-object records go to quarantine."""
-    rejects = Rejects()
+    rejects = Quarantine(uri)
     try:
         return pa.array(data, _COOPS_STRUCT), rejects
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
     # rare path (never seen from CO-OPS itself): non-string values or non-object records
-    rows = []
-    for i, item in enumerate(data):
-        if isinstance(item, dict):
-            rows.append({k: None if item.get(k) is None else str(item[k]) for k in _COOPS_FIELDS})
-        else:
-            rows.append(None)
-            rejects.add(["not_an_object"], ["record is not a JSON object"], [i],
-                        [json.dumps(item)])
+    rows = [{k: None if item.get(k) is None else str(item[k]) for k in _COOPS_FIELDS}
+            if isinstance(item, dict) else None for item in data]
+    bad = [i for i, row in enumerate(rows) if row is None]
+    rejects.add("not_an_object", "record is not a JSON object", bad,
+                [json.dumps(data[i]) for i in bad])
     return pa.array(rows, _COOPS_STRUCT), rejects
 
 
 def coops_table(records: pa.StructArray, meta: dict, config: CoopsConfig, variables,
-                schema: pa.Schema, rejects: Rejects, uri: str) -> pa.Table:
+                schema: pa.Schema, rejects: Quarantine, uri: str) -> pa.Table:
     n = len(records)
     fields = {k: records.field(k) for k in _COOPS_FIELDS}
     positions = np.arange(n)
@@ -427,7 +415,8 @@ def coops_table(records: pa.StructArray, meta: dict, config: CoopsConfig, variab
                                     [d for _, d, _ in COOPS_FLAGS.get(config.product, ())])
     _reject(rejects, bad_flags & ok, "bad_flags", "f", fields["f"], positions, raw)
     ok &= ~bad_flags
-    for (info, _), values in zip(coops_flag_columns(config), flags):
+    # the flag columns, then coops_quality (set below)
+    for (info, _), values in zip(coops_flag_columns(config)[:-1], flags, strict=True):
         columns[info.name] = values
     columns["coops_quality"] = fields["q"]
     columns.update(_coops_coordinates(meta, config, n))
@@ -468,7 +457,7 @@ def unpack_flags(packed: pa.Array, dtypes: list[str]) -> tuple[list[pa.Array], n
         arrays.append(column)
     unusable = bad | ~present
     ints = [pa.array(np.where(unusable, 0, np.nan_to_num(c)).astype(dtype),
-                     mask=unusable | np.isnan(c)) for c, dtype in zip(arrays, dtypes)]
+                     mask=unusable | np.isnan(c)) for c, dtype in zip(arrays, dtypes, strict=True)]
     return ints, bad
 
 

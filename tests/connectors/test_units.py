@@ -11,13 +11,14 @@ import textwrap
 import numpy as np
 import pytest
 
-from connectors.netcdf import dsg
 from connectors.config import VariableMapping
 from connectors.exceptions import UnitConversionError
+from connectors.netcdf import decoding
 from connectors.units import column_conversion
 from pipelines.cli.app import main
+from tests.connectors.netcdf.test_grid import LAT, LON, time_var, write_nc
+from tests.connectors.netcdf.test_grid import run as run_grid
 from tests.connectors.reading import read_source
-from tests.connectors.netcdf.test_grid import LAT, LON, run as run_grid, time_var, write_nc
 
 
 @pytest.mark.parametrize("source, target, scale, offset", [
@@ -94,11 +95,11 @@ def test_netcdf_grid_conductivity_converted(tmp_path):
 
 
 def test_dsg_and_argo_columns_use_units_to():
-    info, conv = dsg.variable_column(
+    info, conv = decoding.variable_column(
         "CNDC", VariableMapping(name="conductivity", units_to="S m-1"),
         {"units": "mhos/m"}, source="argo.nc")
     assert info.units == "S m-1" and conv.scale == pytest.approx(1.0)
-    info, conv = dsg.variable_column(
+    info, conv = decoding.variable_column(
         "CNDC", VariableMapping(name="conductivity", units_to="S m-1"),
         {"units": "mS/cm"}, source="argo.nc")
     assert info.units == "S m-1" and conv.scale == pytest.approx(0.1)

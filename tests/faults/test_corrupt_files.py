@@ -25,7 +25,8 @@ import xarray as xr
 import connectors
 from catalog.store import open_catalog
 from connectors import integrity
-from connectors.ais.kinds import AisCsvConfig, AisNmeaConfig
+from connectors.ais.csv import AisCsvConfig
+from connectors.ais.nmea import AisNmeaConfig
 from connectors.netcdf.argo import ArgoConfig
 from connectors.text.delimited import DelimitedConfig
 from connectors.netcdf.dsg import DsgConfig

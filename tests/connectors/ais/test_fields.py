@@ -7,14 +7,14 @@ from operator import xor
 from pathlib import Path
 
 import numpy as np
+import pyais
 import pyarrow as pa
 import pytest
-import pyais
 from pyais import encode_dict
 from pydantic import ValidationError
 
 from connectors.ais import schema as S
-from connectors.ais.kinds import AisNmea, AisNmeaConfig, decode_lines, rot_indicators
+from connectors.ais.nmea import AisNmea, AisNmeaConfig, decode_lines, rot_indicators
 from tests.conftest import require_shared_data
 
 
@@ -74,7 +74,7 @@ def test_rate_of_turn_matches_the_transmitted_indicator():
     assert table["rot_raw"].to_pylist() == list(range(-128, 128))
     by_pyais = [pyais.decode(line).turn for line in lines]
     assert table["rot"].to_pylist() == [None if abs(i) >= 127 else t
-                                        for i, t in zip(range(-128, 128), by_pyais)]
+                                        for i, t in zip(range(-128, 128), by_pyais, strict=True)]
     assert max(table["rot"].to_pylist()[2:-1], key=abs) == -709.0  # indicator -126
     # pyais' rate is not invertible (indicators 4 and 5 are both 1 degree/min): hence rot_raw
     assert table["rot"][128 + 4].as_py() == table["rot"][128 + 5].as_py() == 1.0

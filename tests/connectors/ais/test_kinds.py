@@ -23,8 +23,9 @@ from pyais import encode_dict
 from pyais.stream import IterMessages
 
 import connectors
-from connectors.ais.kinds import (AisCsv, AisCsvConfig, AisNmea, AisNmeaConfig, decode_lines,
-                            xor_checksums)
+from connectors.ais.csv import AisCsv, AisCsvConfig
+from connectors.ais.framing import xor_checksums
+from connectors.ais.nmea import AisNmea, AisNmeaConfig, decode_lines
 from connectors.exceptions import MissingVariableError, UnreadableSourceError
 
 SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
@@ -359,7 +360,7 @@ def test_aisdk_synthetic(tmp_path):
     assert plan.attributes["layout"] == "aisdk"
     assert rows_in == 7 and table.num_rows == 3
     q = quarantine.to_pandas()
-    assert dict(zip(q["reason"], q["position"])) == {
+    assert dict(zip(q["reason"], q["position"], strict=True)) == {
         "bad_time": 6, "wrong_field_count": 7, "bad_mmsi": 8, "bad_value": 9}
     assert "Latitude is not a number: 'north'" in q.loc[q["reason"] == "bad_value", "detail"].item()
     got = table.to_pandas()

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 
 import connectors
-from connectors.netcdf.argo import ArgoConfig, select_values
 from connectors.exceptions import MissingVariableError
+from connectors.netcdf.argo import ArgoConfig, select_values
 from connectors.pressure import pressure_to_depth
 from pipelines.recipe import load
 from tests.conftest import require_shared_data
@@ -114,7 +114,7 @@ def test_multi_profile_file_and_chunking():
     assert sorted(set(table["profile_index"].to_pylist())) == list(range(21))
     with netCDF4.Dataset(path) as nc:
         modes = [m.decode() for m in np.ma.filled(nc["DATA_MODE"][:], b" ")]
-    per_profile = dict(zip(table["profile_index"].to_pylist(), table["data_mode"].to_pylist()))
+    per_profile = dict(zip(table["profile_index"].to_pylist(), table["data_mode"].to_pylist(), strict=True))
     assert [per_profile[i] for i in range(21)] == modes
     juld = _nc(path, "JULD")
     times = table["time"].to_numpy().astype("datetime64[us]")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from connectors.netcdf import cf_coords as cf
 from connectors.exceptions import MissingVariableError
+from connectors.netcdf import cf_coords as cf
 from tests.conftest import require_shared_data
 from tests.connectors.reading import plan_source, read_source
 

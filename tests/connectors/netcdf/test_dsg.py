@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import connectors
-from connectors.netcdf.dsg import DsgConfig, qc_to_int8, ragged_maps
 from connectors.exceptions import MissingVariableError, UnitConversionError
+from connectors.netcdf.decoding import qc_to_int8
+from connectors.netcdf.dsg import DsgConfig, ragged_maps
 from connectors.pressure import pressure_to_depth
 from pipelines.recipe import load
 from tests.conftest import require_shared_data
@@ -83,7 +84,7 @@ def test_copernicus_values_units_and_qc(gl):
     got = table["sea_water_temperature"].to_numpy(zero_copy_only=False)
     np.testing.assert_allclose(got, temp, rtol=1e-6, equal_nan=True)
     doxy_qc = table["mole_concentration_of_dissolved_molecular_oxygen_in_sea_water_qc_source"]
-    counts = dict(zip(*np.unique(doxy_qc.drop_null().to_numpy(), return_counts=True)))
+    counts = dict(zip(*np.unique(doxy_qc.drop_null().to_numpy(), return_counts=True), strict=True))
     assert counts == {1: 112, 4: 1846, 6: 17}
     assert doxy_qc.null_count == int(np.isnan(ds.DOXY_QC.values).sum()) == 2069 - 1975
     doxy = table["mole_concentration_of_dissolved_molecular_oxygen_in_sea_water"].to_numpy(
@@ -163,7 +164,7 @@ def test_erddap_argo_profiles_regrouped():
     profiles = table["profile_id"].to_pylist()
     assert sorted(set(profiles)) == ["24", "25", "26"]
     # each profile's rows are contiguous: the id changes exactly twice
-    assert sum(a != b for a, b in zip(profiles, profiles[1:])) == 2
+    assert sum(a != b for a, b in zip(profiles, profiles[1:], strict=False)) == 2
     qc = table["sea_water_temperature_qc_source"].to_numpy(zero_copy_only=False)
     assert (qc == 4).sum() == (ds.temp_adjusted_qc.values.astype(str) == "4").sum() > 0
     pres = table["sea_water_pressure"].to_numpy(zero_copy_only=False)
@@ -286,7 +287,7 @@ def test_ragged_maps_match_brute_force(counts, data):
 @given(st.lists(st.binary(min_size=1, max_size=1), min_size=1, max_size=30))
 def test_qc_bytes_decode(chars):
     codes, missing = qc_to_int8(np.array(chars, dtype="S1"))
-    for char, code, miss in zip(chars, codes, missing):
+    for char, code, miss in zip(chars, codes, missing, strict=True):
         if char.isdigit():
             assert not miss and code == int(char)
         else:
@@ -328,7 +329,7 @@ def test_trajectory_profile_without_ids_numbers_its_profiles(tmp_path, max_chunk
     assert _meta(plan.schema, "profile_id", "source_name") == "index along profile"
     # the duplicated casts of trajectory A now differ in their key
     keys = set(zip(*(table[c].to_pylist() for c in ("platform_id", "profile_id", "time",
-                                                     "depth"))))
+                                                     "depth")), strict=True))
     assert len(keys) == table.num_rows == 12
 
 

@@ -10,13 +10,13 @@ import pyarrow as pa
 import pytest
 
 import connectors
-from connectors.netcdf import grid as gridded
 from connectors.exceptions import (
     MissingVariableError,
     SourceNotFoundError,
     UnitConversionError,
     UnreadableSourceError,
 )
+from connectors.netcdf import grid as gridded
 from connectors.netcdf.grid import GriddedConfig, GriddedNetCDF
 
 NaN = np.nan

@@ -71,7 +71,7 @@ def test_real_file_values_match_xarray(shared_data, name):
         if dropped is not None:
             assert got_dropped == dropped
         assert table.num_rows == rows_in - got_dropped
-        for source, column, units in zip(sources, columns, canonical):
+        for source, column, units in zip(sources, columns, canonical, strict=True):
             got = table[column].to_numpy(zero_copy_only=False)
             np.testing.assert_array_equal(got, expected[source].astype(np.float32))
             meta = plan.schema.field(column).metadata
@@ -122,7 +122,7 @@ def test_hf_radar_fill_time_depth_and_chunking(shared_data):
     assert len(plan.chunks) == 7 and {c.dim for c in plan.chunks} == {"lat"}
     assert table.num_rows == 4105 and rows_in - dropped == 4105
     assert set(table["time"].to_pylist()) == {
-        dt.datetime(2025, 6, 2, tzinfo=dt.timezone.utc)}
+        dt.datetime(2025, 6, 2, tzinfo=dt.UTC)}
     assert set(table["depth"].to_pylist()) == {float(np.float32(0.3))}
     u = table["surface_eastward_sea_water_velocity"]
     # packed int16 * 0.01: every value sits on the 0.01 grid

@@ -13,11 +13,11 @@ import netCDF4
 import numpy as np
 import pytest
 
+from connectors.base import ChunkSpec
+from connectors.exceptions import UnreadableSourceError
 from connectors.netcdf import grid as gridded
 from connectors.netcdf import h5direct
 from connectors.netcdf.files import HDF5_LOCK
-from connectors.base import ChunkSpec
-from connectors.exceptions import UnreadableSourceError
 from connectors.netcdf.grid import GriddedConfig
 
 T, Z, Y, X = 7, 3, 23, 31
@@ -32,7 +32,7 @@ def make(path, *, chunks=(2, 2, 10, 16), zlib=True, shuffle=True, dtype="f4", en
          packed=False, partial=False, fletcher32=False, contiguous=False, unsigned=False):
     rng = np.random.default_rng(len(str(path)))
     with netCDF4.Dataset(path, "w") as nc:
-        for name, size in zip("tzyx", (T, Z, Y, X)):
+        for name, size in zip("tzyx", (T, Z, Y, X), strict=True):
             nc.createDimension(name, size)
             coord = nc.createVariable(name, "f8", (name,))
             coord[:] = np.arange(size, dtype="f8")

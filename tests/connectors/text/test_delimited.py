@@ -19,26 +19,24 @@ from pydantic import ValidationError
 
 import connectors
 from connectors.base import QUARANTINE_SCHEMA
-from connectors.text.delimited import (
-    DelimitedConfig,
-    DelimitedText,
-    TextLayout,
-    read_byte_range,
-    scan_lines,
-)
 from connectors.exceptions import (
-    IncompatibleSourceError, MissingVariableError, UnitConversionError,
+    IncompatibleSourceError,
+    MissingVariableError,
+    UnitConversionError,
 )
+from connectors.text.delimited import DelimitedConfig, DelimitedText
+from connectors.text.layout import TextLayout
+from connectors.text.lines import read_byte_range, scan_lines
 from pipelines import recipe as recipes
 from tests.conftest import require_shared_data
 
 REPO = Path(__file__).resolve().parents[3]
 CMOP = "station_timeseries/cmop_attenuated_salinity_example.csv"
-CMOP_CONFIG = dict(
-    kind="delimited", uri="x", quote_char="'", comment="#", station_id="sandi",
-    time={"columns": "time PST", "format": "%Y-%m-%d %H:%M:%S", "timezone": "Etc/GMT+8"},
-    variables={"sandi.790.A.CTD": {"name": "sea_water_practical_salinity"}},
-)
+CMOP_CONFIG = {
+    "kind": "delimited", "uri": "x", "quote_char": "'", "comment": "#", "station_id": "sandi",
+    "time": {"columns": "time PST", "format": "%Y-%m-%d %H:%M:%S", "timezone": "Etc/GMT+8"},
+    "variables": {"sandi.790.A.CTD": {"name": "sea_water_practical_salinity"}},
+}
 REASONS = {"wrong_field_count", "unbalanced_quote", "bad_number", "bad_time", "missing_time"}
 
 
@@ -96,7 +94,7 @@ def test_cmop_whole_file(cmop, cmop_pandas):
     assert table.schema.field("time").type == pa.timestamp("us", tz="UTC")
     assert table.schema.field("sea_water_practical_salinity").type == pa.float32()
     # first line '2001-08-15 19:06:55' PST is 03:06:55 UTC the next day
-    assert table["time"][0].as_py() == dt.datetime(2001, 8, 16, 3, 6, 55, tzinfo=dt.timezone.utc)
+    assert table["time"][0].as_py() == dt.datetime(2001, 8, 16, 3, 6, 55, tzinfo=dt.UTC)
     expected = cmop_pandas["time"].dt.tz_localize("UTC").astype("datetime64[us, UTC]")
     assert (table["time"].to_pandas() == expected).all()
     np.testing.assert_allclose(table["sea_water_practical_salinity"].to_numpy(),
@@ -139,8 +137,8 @@ def test_cmop_recipe(cmop):
 
 # ---------------------------------------------------------------------------------- synthetic
 
-BASIC = dict(kind="delimited", uri="x", time={"columns": "time"},
-             variables={"temp": {"name": "sea_water_temperature", "units": "degF"}})
+BASIC = {"kind": "delimited", "uri": "x", "time": {"columns": "time"},
+             "variables": {"temp": {"name": "sea_water_temperature", "units": "degF"}}}
 
 
 def test_bad_lines_are_quarantined_with_line_numbers(tmp_path):
@@ -163,8 +161,8 @@ def test_bad_lines_are_quarantined_with_line_numbers(tmp_path):
     assert quarantine.column("raw")[0].as_py() == "2020-01-01T01:00:00Z,51,9"
     assert "'abc'" in quarantine.column("detail")[2].as_py()
     # degF -> degC; NaN -> null; rows sorted by time (05:00Z on line 10 comes first)
-    assert table["time"].to_pylist()[0] == dt.datetime(2020, 1, 1, 0, tzinfo=dt.timezone.utc)
-    assert table["time"].to_pylist()[1] == dt.datetime(2020, 1, 1, 5, tzinfo=dt.timezone.utc)
+    assert table["time"].to_pylist()[0] == dt.datetime(2020, 1, 1, 0, tzinfo=dt.UTC)
+    assert table["time"].to_pylist()[1] == dt.datetime(2020, 1, 1, 5, tzinfo=dt.UTC)
     temps = table["sea_water_temperature"].to_pylist()
     assert temps[0] == pytest.approx(10.0) and temps[1] is None and temps[2] == pytest.approx(100)
 
@@ -186,16 +184,16 @@ def test_whitespace_tabs_comments_and_sentinels(tmp_path):
             "2020-01-01  00  \t 10.5  -999\n"
             "# a comment in the middle\n"
             "2020-01-01 01 -999 35.1   \n")
-    config = dict(kind="delimited", uri="x", delimiter="whitespace", comment="#",
-                  fill_values=[-999], time={"columns": ["date", "hour"], "format": "%Y-%m-%d %H"},
-                  variables={"temp": {"name": "sea_water_temperature", "units": "degC"},
-                             "sal": {"name": "sea_water_salinity", "units": "PSU"}})
+    config = {"kind": "delimited", "uri": "x", "delimiter": "whitespace", "comment": "#",
+                  "fill_values": [-999], "time": {"columns": ["date", "hour"], "format": "%Y-%m-%d %H"},
+                  "variables": {"temp": {"name": "sea_water_temperature", "units": "degC"},
+                             "sal": {"name": "sea_water_salinity", "units": "PSU"}}}
     _, table, quarantine, results = run(config, write(tmp_path, text))
     assert results[0].rows_in == 2 and quarantine.num_rows == 0
     assert table["sea_water_temperature"].to_pylist() == [10.5, None]
     assert table["sea_water_salinity"].to_pylist()[0] is None
     assert table["sea_water_salinity"].to_pylist()[1] == pytest.approx(35.1)
-    assert table["time"][1].as_py() == dt.datetime(2020, 1, 1, 1, tzinfo=dt.timezone.utc)
+    assert table["time"][1].as_py() == dt.datetime(2020, 1, 1, 1, tzinfo=dt.UTC)
 
 
 def test_units_line_and_coordinate_columns(tmp_path):
@@ -203,10 +201,10 @@ def test_units_line_and_coordinate_columns(tmp_path):
             "UTC,degrees_north,degrees_east,m,,Celsius\n"
             "2020-01-01T00:00:00Z,45.5,200.0,5,A1,12.5\n"
             "2020-01-01T00:10:00Z,45.6,-120.0,10,A2,13\n")
-    config = dict(kind="delimited", uri="x", units_line=True, time={"columns": "time"},
-                  latitude_column="latitude", longitude_column="longitude",
-                  depth_column="depth", station_id_column="station",
-                  variables={"temp": "sea_water_temperature"})
+    config = {"kind": "delimited", "uri": "x", "units_line": True, "time": {"columns": "time"},
+                  "latitude_column": "latitude", "longitude_column": "longitude",
+                  "depth_column": "depth", "station_id_column": "station",
+                  "variables": {"temp": "sea_water_temperature"}}
     plan, table, quarantine, _ = run(config, write(tmp_path, text))
     assert table["longitude"].to_pylist() == [-160.0, -120.0]  # wrapped into [-180, 180)
     assert table["depth"].to_pylist() == [5.0, 10.0]
@@ -217,13 +215,13 @@ def test_units_line_and_coordinate_columns(tmp_path):
 
 def test_no_header_with_column_names_and_crlf(tmp_path):
     text = "2020-06-01 12:00,7.25\r\n2020-06-01 13:00,7.5\r\n"
-    config = dict(kind="delimited", uri="x", header=False, column_names=["t", "wl"],
-                  time={"columns": "t", "format": "%Y-%m-%d %H:%M", "timezone": "Etc/GMT-2"},
-                  variables={"wl": {"name": "water_surface_height_above_reference_datum",
-                                    "units": "ft"}})
+    config = {"kind": "delimited", "uri": "x", "header": False, "column_names": ["t", "wl"],
+                  "time": {"columns": "t", "format": "%Y-%m-%d %H:%M", "timezone": "Etc/GMT-2"},
+                  "variables": {"wl": {"name": "water_surface_height_above_reference_datum",
+                                    "units": "ft"}}}
     _, table, quarantine, _ = run(config, write(tmp_path, text))
     assert quarantine.num_rows == 0
-    assert table["time"][0].as_py() == dt.datetime(2020, 6, 1, 10, tzinfo=dt.timezone.utc)
+    assert table["time"][0].as_py() == dt.datetime(2020, 6, 1, 10, tzinfo=dt.UTC)
     assert table["water_surface_height_above_reference_datum"].to_pylist() == \
         pytest.approx([7.25 * 0.3048, 7.5 * 0.3048])
 
@@ -262,8 +260,8 @@ LAYOUT = TextLayout(("time", "a", "b"), (None, "m", "m"), 0, ",", '"', "#")
 def test_random_lines_never_crash_and_always_balance(tmp_path_factory, lines):
     path = tmp_path_factory.mktemp("fuzz") / "f.csv"
     path.write_text("time,a,b\n" + "\n".join(lines) + "\n")
-    config = dict(kind="delimited", uri="x", comment="#", time={"columns": "time"},
-                  variables={"a": {"units": "m"}, "b": {"units": "m"}})
+    config = {"kind": "delimited", "uri": "x", "comment": "#", "time": {"columns": "time"},
+                  "variables": {"a": {"units": "m"}, "b": {"units": "m"}}}
     try:
         _, table, quarantine, results = run(config, path, chunk_bytes=4096)
     except IncompatibleSourceError as err:
@@ -271,13 +269,13 @@ def test_random_lines_never_crash_and_always_balance(tmp_path_factory, lines):
         # need their CF units (time: {units: ...}); it is a named one-line error, not a crash
         assert "holds numbers" in str(err) and "units" in str(err)
         return
-    data_lines = [l for l in lines if l.strip(" \t") and not l.startswith("#")]
+    data_lines = [line for line in lines if line.strip(" \t") and not line.startswith("#")]
     assert sum(r.rows_in for r in results) == len(data_lines)
     assert table.num_rows + quarantine.num_rows == len(data_lines)
     assert set(quarantine.column("reason").to_pylist()) <= REASONS
     positions = quarantine.column("position").to_pylist()
     assert all(2 <= p <= len(lines) + 1 for p in positions)
-    for p, raw in zip(positions, quarantine.column("raw").to_pylist()):
+    for p, raw in zip(positions, quarantine.column("raw").to_pylist(), strict=True):
         assert lines[p - 2] == raw
 
 
@@ -305,8 +303,8 @@ def test_scan_counts_fields_outside_quotes(rows):
 
 def test_typed_time_fast_path_falls_back_on_a_bad_time(tmp_path):
     text = "t,v\n2020-06-01 12:00,1\n2020-06-31 12:00,2\n2020-06-01 11:00,3\n"
-    config = dict(kind="delimited", uri="x", time={"columns": "t", "format": "%Y-%m-%d %H:%M"},
-                  variables={"v": {"units": "m"}})
+    config = {"kind": "delimited", "uri": "x", "time": {"columns": "t", "format": "%Y-%m-%d %H:%M"},
+                  "variables": {"v": {"units": "m"}}}
     _, table, quarantine, _ = run(config, write(tmp_path, text))
     assert quarantine.column("reason").to_pylist() == ["bad_time"]
     assert quarantine.column("position").to_pylist() == [3]
@@ -350,7 +348,7 @@ def test_numeric_times_chunked_match_whole(tmp_path):
     _, whole, _, _ = run(config, path)
     _, chunked, _, results = run(config, path, chunk_bytes=4096)
     assert len(results) > 5 and chunked.equals(whole)
-    assert whole["time"][-1].as_py() == dt.datetime(1952, 9, 26, 18, tzinfo=dt.timezone.utc)
+    assert whole["time"][-1].as_py() == dt.datetime(1952, 9, 26, 18, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize("time, says", [

@@ -20,24 +20,26 @@ from pydantic import ValidationError
 import connectors
 from connectors.base import QUARANTINE_SCHEMA
 from connectors.exceptions import (
-    ConnectorError, MissingVariableError, SourceNotFoundError, UnreadableSourceError,
+    ConnectorError,
+    MissingVariableError,
+    SourceNotFoundError,
 )
-from connectors.text.ports import (
-    PortTable, PortTableConfig, normalise_unlocode, parse_wkt, snake_case, split_lines, well_formed,
-)
+from connectors.text.port_records import split_lines, well_formed
+from connectors.text.port_values import normalise_unlocode, parse_wkt, snake_case
+from connectors.text.ports import PortTable, PortTableConfig
 from pipelines import recipe as recipes
 
 REPO = Path(__file__).resolve().parents[3]
 RECIPES = REPO / "examples" / "recipes"
 
-USACE = dict(kind="port_table", uri="x", id_column="PORT", name_column="PORT_NAME",
-             latitude_column="LATITUDE1", longitude_column="LONGITUDE1")
-VISITS = dict(kind="port_table", uri="x", id_column="PORT_NAME", name_column="PORT_NAME",
-              wkt_column="port_geography", time_column="Month")
-WPI = dict(kind="port_table", uri="x", id_column="World Port Index Number",
-           name_column="Main Port Name", unlocode_column="UN/LOCODE",
-           country_column="Country Code", latitude_column="Latitude",
-           longitude_column="Longitude")
+USACE = {"kind": "port_table", "uri": "x", "id_column": "PORT", "name_column": "PORT_NAME",
+             "latitude_column": "LATITUDE1", "longitude_column": "LONGITUDE1"}
+VISITS = {"kind": "port_table", "uri": "x", "id_column": "PORT_NAME", "name_column": "PORT_NAME",
+              "wkt_column": "port_geography", "time_column": "Month"}
+WPI = {"kind": "port_table", "uri": "x", "id_column": "World Port Index Number",
+           "name_column": "Main Port Name", "unlocode_column": "UN/LOCODE",
+           "country_column": "Country Code", "latitude_column": "Latitude",
+           "longitude_column": "Longitude"}
 
 
 def _port_file(shared_data: Path, name: str) -> Path:
@@ -236,8 +238,8 @@ def _write(tmp_path: Path, text: str, name: str = "ports.csv") -> Path:
     return path
 
 
-SYNTH = dict(kind="port_table", uri="x", id_column="id", name_column="name",
-             latitude_column="lat", longitude_column="lon", time_column="month")
+SYNTH = {"kind": "port_table", "uri": "x", "id_column": "id", "name_column": "name",
+             "latitude_column": "lat", "longitude_column": "lon", "time_column": "month"}
 
 
 def test_quarantine_reasons_positions_and_raw(tmp_path):
@@ -266,13 +268,13 @@ def test_quarantine_reasons_positions_and_raw(tmp_path):
     assert table["depth_m"].to_pylist() == [3.5, 1.0, None, 2.0]
     assert table["id_duplicated"].to_pylist() == [True, False, False, True]
     assert table["time"].cast(pa.string()).to_pylist()[2] == "2022-04-01 00:00:00.000000Z"
-    got = list(zip(quarantine["position"].to_pylist(), quarantine["reason"].to_pylist()))
+    got = list(zip(quarantine["position"].to_pylist(), quarantine["reason"].to_pylist(), strict=True))
     assert got == [(5, "bad_coordinates"), (6, "bad_time"),
                    (7, "missing_id"), (8, "wrong_field_count"), (9, "bad_quoting"),
                    (10, "bad_value"), (12, "missing_id")]
-    raws = dict(zip(quarantine["position"].to_pylist(), quarantine["raw"].to_pylist()))
+    raws = dict(zip(quarantine["position"].to_pylist(), quarantine["raw"].to_pylist(), strict=True))
     assert raws[5] == "A3,Gamma,10,abc,2022-02,1" and raws[12] == "Unknown,Kappa,1,1,2022-04,2"
-    details = dict(zip(quarantine["position"].to_pylist(), quarantine["detail"].to_pylist()))
+    details = dict(zip(quarantine["position"].to_pylist(), quarantine["detail"].to_pylist(), strict=True))
     assert "'abc'" in details[5] and "'2022-13'" in details[6]
     assert "'x'" in details[10] and "'depth'" in details[10]
     assert set(quarantine["source_file"].to_pylist()) == {str(path)}
@@ -286,20 +288,20 @@ def test_bad_wkt_is_quarantined(tmp_path):
             "P4,2022-05,\n"
             "P5,2022-05,POINT(200 10)\n"            # 0-360 longitude: -160
             "P6,2022-05,POINT(x 10)\n")
-    config = dict(kind="port_table", uri="x", id_column="name", wkt_column="geom",
-                  time_column="when")
+    config = {"kind": "port_table", "uri": "x", "id_column": "name", "wkt_column": "geom",
+                  "time_column": "when"}
     _, table, quarantine, _ = _run(config, _write(tmp_path, text))
     assert table["port_id"].to_pylist() == ["P1", "P2", "P5"]
     assert table["latitude"].to_pylist() == [42.25, -20.0, 10.0]
     assert table["longitude"].to_pylist() == [-73.5, 10.0, -160.0]
-    assert list(zip(quarantine["position"].to_pylist(), quarantine["reason"].to_pylist())) == [
+    assert list(zip(quarantine["position"].to_pylist(), quarantine["reason"].to_pylist(), strict=True)) == [
         (4, "bad_wkt"), (5, "bad_wkt"), (7, "bad_coordinates")]
 
 
 def test_registry_without_time_flags_duplicate_ids(tmp_path):
     text = "code,lat,lon\n7950.0,1,2\n7950,3,4\n12,5,6\n"
-    config = dict(kind="port_table", uri="x", id_column="code", latitude_column="lat",
-                  longitude_column="lon")
+    config = {"kind": "port_table", "uri": "x", "id_column": "code", "latitude_column": "lat",
+                  "longitude_column": "lon"}
     _, table, quarantine, _ = _run(config, _write(tmp_path, text))
     assert table["port_id"].to_pylist() == ["7950", "7950", "12"]
     assert table["id_duplicated"].to_pylist() == [True, True, False]
@@ -309,8 +311,8 @@ def test_registry_without_time_flags_duplicate_ids(tmp_path):
 def test_bare_carriage_returns_end_lines(tmp_path):
     # classic-Mac line ends, and a bare CR inside an otherwise CRLF file, both end a line
     text = "id,lat,lon\rA,1,2\rB,3\r\nC,5,6\r\n"
-    config = dict(kind="port_table", uri="x", id_column="id", latitude_column="lat",
-                  longitude_column="lon")
+    config = {"kind": "port_table", "uri": "x", "id_column": "id", "latitude_column": "lat",
+                  "longitude_column": "lon"}
     _, table, quarantine, results = _run(config, _write(tmp_path, text))
     assert results[0].rows_in == 3 and table["port_id"].to_pylist() == ["A", "C"]
     assert quarantine.to_pylist()[0] | {"source_file": None} == {
@@ -328,8 +330,8 @@ def test_declared_types_and_inference(tmp_path):
             "a,1,1,1234567890123456789012,Yes,3,0.5\n"
             "b,1,1,7,no,x,1e3\n"
             "c,1,1,8,maybe,4,\n")
-    config = dict(kind="port_table", uri="x", id_column="id", latitude_column="lat",
-                  longitude_column="lon")
+    config = {"kind": "port_table", "uri": "x", "id_column": "id", "latitude_column": "lat",
+                  "longitude_column": "lon"}
     plan, table, quarantine, _ = _run(config, _write(tmp_path, text))
     types = {f.name: str(f.type) for f in plan.schema}
     assert (types["big"], types["flag"], types["count"], types["ratio"]) == (
@@ -349,8 +351,8 @@ def test_declared_types_and_inference(tmp_path):
 def test_latin1_encoding_and_undecodable_line(tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes("id,name,lat,lon\nX1,Sète,43.4,3.7\nX2,Agde,43.3,3.5\n".encode("latin-1"))
-    config = dict(kind="port_table", uri="x", id_column="id", name_column="name",
-                  latitude_column="lat", longitude_column="lon")
+    config = {"kind": "port_table", "uri": "x", "id_column": "id", "name_column": "name",
+                  "latitude_column": "lat", "longitude_column": "lon"}
     _, table, _, _ = _run({**config, "encoding": "latin-1"}, path)
     assert table["port_name"].to_pylist() == ["Sète", "Agde"]
     # read as UTF-8 (the default), the Latin-1 line is quarantined; the file is not rejected

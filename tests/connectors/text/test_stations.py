@@ -29,7 +29,7 @@ RECIPES = REPO / "examples" / "recipes"
 NDBC = "station_timeseries/ndbc_41002_realtime2.txt"
 GLIDER = "station_timeseries/erddap_gliders_amelia-20180501T0000_temperature.csvp"
 COOPS = "station_timeseries/coops_9414458_water_level_20050330.json"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 
@@ -181,7 +181,7 @@ def test_ndbc_random_lines_balance(tmp_path, ndbc, lines):
     assert set(quarantine.column("reason").to_pylist()) <= {
         "wrong_field_count", "bad_time", "bad_number", "missing_time"}
     for pos, raw in zip(quarantine.column("position").to_pylist(),
-                        quarantine.column("raw").to_pylist()):
+                        quarantine.column("raw").to_pylist(), strict=True):
         assert lines[pos - 3] == raw
 
 

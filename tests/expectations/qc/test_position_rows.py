@@ -6,7 +6,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from connectors.ais.kinds import AisCsv, AisCsvConfig, AisNmea, AisNmeaConfig
+from connectors.ais.csv import AisCsv, AisCsvConfig
+from connectors.ais.nmea import AisNmea, AisNmeaConfig
 from expectations.validation.checks import compile_checks
 from expectations.config import QualityConfig
 from expectations.validation.metrics import chunk_metrics, ge_chunk_metrics, merge_metrics

@@ -22,8 +22,10 @@ Missing values (NaN) decode to NaT.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
+from collections.abc import Iterator
 
 import cftime
 import numpy as np
@@ -105,6 +107,33 @@ def describe(units: str, calendar: str | None) -> str:
     else:
         method = "day of model year mapped proportionally onto the real year"
     return f"'{units}' calendar {name} -> UTC datetime64[us]; method: {method}"
+
+
+def describe_variable(units: str | None, calendar: str | None, *, variable: str,
+                      source: str | None) -> str:
+    """:func:`describe` after checking the units and calendar, at plan time; an error names the
+    variable and the file."""
+    with _naming(variable, source):
+        text = describe(units or "", calendar)
+        parse_units(units or "")
+        return text
+
+
+def decode_variable(values: np.ndarray, units: str | None, calendar: str | None, *,
+                    variable: str, source: str | None) -> np.ndarray:
+    """:func:`decode` the values of one file's time variable; an error names the variable and
+    the file."""
+    with _naming(variable, source):
+        return decode(values, units or "", calendar)
+
+
+@contextlib.contextmanager
+def _naming(variable: str, source: str | None) -> Iterator[None]:
+    try:
+        yield
+    except UnreadableSourceError as err:
+        raise UnreadableSourceError(f"time variable {variable!r}: {err.reason}", source=source,
+                                    fix=err.fix) from err
 
 
 def decode(values: np.ndarray, units: str, calendar: str | None = None) -> np.ndarray:

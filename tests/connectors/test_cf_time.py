@@ -5,7 +5,7 @@ import cftime
 import numpy as np
 import pytest
 
-from connectors.netcdf import cf_time as cftime_decode
+from connectors import cf_time as cftime_decode
 from connectors.exceptions import UnreadableSourceError
 
 
