@@ -222,6 +222,11 @@ def _parse_sources(path, raw_sources) -> tuple[SourceConfig, ...]:
         except ConnectorError as err:
             raise RecipeError(f"{path}: sources[{i}].kind: unknown source kind {kind!r}; "
                               f"accepted: {', '.join(connectors.kinds())}") from err
+        if not issubclass(model, SourceConfig):
+            raise RecipeError(f"{path}: sources[{i}].kind: the {kind!r} connector declares "
+                              f"config_model {model!r}, not a SourceConfig subclass. Fix: the "
+                              f"connector's config_model must derive from "
+                              f"connectors.config.SourceConfig")
         try:
             parsed.append(model.model_validate(raw))
         except ValidationError as err:

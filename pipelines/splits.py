@@ -158,6 +158,9 @@ def time_block_keys(table: pa.Table, config: SplitConfig) -> pa.Array:
     therefore start on Thursdays) and calendar blocks (M, Y) to January 1970."""
     ticks = _time_ticks_us(table, config)
     match = _BLOCK.match(config.block or "")
+    if match is None:  # SplitConfig validated it: only a config built around the model gets here
+        raise RecipeError(f"splits.block: {config.block!r} is not a block length. Fix: give N "
+                          f"followed by s, min, h, d, w, M or Y, e.g. 'block: 7d'")
     count, unit = int(match.group(1)), match.group(2)
     values = pc.fill_null(ticks, 0).to_numpy()
     if unit in _FIXED_UNIT_US:
@@ -194,7 +197,8 @@ def tile_keys(table: pa.Table, config: SplitConfig) -> pa.Array:
     present = pc.is_valid(encoded.dictionary).to_numpy(zero_copy_only=False)
     codes = pc.fill_null(encoded.dictionary, 0).to_numpy()
     text = [f"{a},{b}" if ok else None for a, b, ok in
-            zip((codes // width + i0).tolist(), (codes % width + j0).tolist(), present.tolist())]
+            zip((codes // width + i0).tolist(), (codes % width + j0).tolist(), present.tolist(),
+                strict=True)]
     return pa.DictionaryArray.from_arrays(encoded.indices, pa.array(text, pa.string()))
 
 

@@ -20,16 +20,16 @@ import connectors
 from catalog.storage import writer
 from catalog.store import source_key
 from connectors.base import ChunkSpec
+from connectors.config import SourceConfig
 from connectors.exceptions import ConnectorError
 from expectations.qc import apply as qc_apply
 from expectations.qc.plan import QCPlan
 from expectations.validation import metrics as engine
 from expectations.validation.checks import Check
 from pipelines import splits
-from connectors.config import SourceConfig
 
 #: a suite as Great Expectations' JSON (``name``, ``expectations``, ...)
-Suite = Mapping[str, Any]
+Suite = dict[str, Any]
 #: a (check id, bucket) key and one chunk's part of that bucket's keys (engine.key_parts)
 KeyedKeys = tuple[tuple[str, int], Any]
 
@@ -128,7 +128,7 @@ def validate_chunk(out: ChunkOutput, checks: Sequence[Check], suites: Sequence[S
         return out
     order = chunk_order(out.chunk)
     if engine_name == "great_expectations":
-        metrics = engine.ge_chunk_metrics(out.table, suites, order=order)
+        metrics = engine.ge_chunk_metrics(out.table, list(suites), order=order)
     else:
         metrics = engine.chunk_metrics(out.table, checks, order=order)
     return dataclasses.replace(out, metrics=metrics)
