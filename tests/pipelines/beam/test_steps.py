@@ -7,10 +7,10 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from connectors.base import ChunkSpec, QUARANTINE_SCHEMA, quarantine_table
+from connectors.base import QUARANTINE_SCHEMA, ChunkSpec, quarantine_table
 from pipelines.beam import steps
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SCHEMA = pa.schema([
     pa.field("time", pa.timestamp("us", tz="UTC")),
     pa.field("latitude", pa.float64()),

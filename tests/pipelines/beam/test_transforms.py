@@ -4,15 +4,14 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-
 import pyarrow.parquet as pq
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from catalog import store
-from pipelines import recipe as recipe_mod
 from pipelines import plan as plan_mod
+from pipelines import recipe as recipe_mod
 from pipelines.beam.transforms import Ingest
 from tests.pipelines.conftest import demo_recipe
 
