@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipelines.exceptions import RecipeError
@@ -351,7 +352,5 @@ def group_counts(table: pa.Table, config: SplitConfig) -> dict[str, int]:
 
 def count_splits_in_files(paths: Sequence[str]) -> dict[str, int]:
     """Rows per split in written Parquet files, reading only the ``split`` column."""
-    import pyarrow.parquet as pq
-
     return merge_counts(split_counts(pq.read_table(p, columns=[SPLIT_COLUMN])[SPLIT_COLUMN])
                         for p in paths)

@@ -68,7 +68,7 @@ COUNTERS = {
 }
 
 
-def counter(step: str, measure: str) -> Any:
+def counter(step: str, measure: str) -> Metrics.DelegatingCounter:
     """The Beam counter of one step's measure (see :data:`COUNTERS`)."""
     return Metrics.counter(NAMESPACE, f"{step}.{measure}")
 
