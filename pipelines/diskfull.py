@@ -32,7 +32,7 @@ def chain(err: BaseException) -> Iterator[BaseException]:
     """``err`` and every exception behind it: causes, contexts, and a database driver's
     original error (SQLAlchemy's ``.orig``). Each once, in order of discovery."""
     seen: set[int] = set()
-    todo = [err]
+    todo: list[BaseException | None] = [err]
     while todo:
         current = todo.pop(0)
         if current is None or id(current) in seen:

@@ -6,7 +6,11 @@ problem. Pure functions over the plans and the run's per-source counts.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from catalog.store import source_key
+from connectors.base import SourcePlan
 from pipelines.exceptions import EmptySourceError
 from pipelines.recipe import Recipe
 
@@ -16,7 +20,8 @@ _TOP_REASONS = 3
 _MAX_NAMED = 5
 
 
-def check_not_empty(recipe: Recipe, plans, sources: dict[str, dict], carried_rows: int) -> None:
+def check_not_empty(recipe: Recipe, plans: Sequence[tuple[int, SourcePlan]],
+                    sources: Mapping[str, Mapping[str, Any]], carried_rows: int) -> None:
     """Fail when a source with bytes yields no rows, or the version would hold none at all
     (``carried_rows``: the data rows of files carried over from the previous version)."""
     empty = [(i, p) for i, p in plans
@@ -33,7 +38,7 @@ def check_not_empty(recipe: Recipe, plans, sources: dict[str, dict], carried_row
         f"{recipe.path or 'the recipe'} to commit an empty version")
 
 
-def why_empty(kind: str, plan, rec: dict | None) -> str:
+def why_empty(kind: str, plan: SourcePlan, rec: Mapping[str, Any] | None) -> str:
     """One phrase: the file, and why it yielded nothing (its top quarantine reasons)."""
     rec = rec or {"rows_in": 0, "rows_dropped": 0, "rows_quarantined": 0,
                   "quarantine_reasons": {}}

@@ -3,7 +3,7 @@
 ``haina run`` fingerprints every source file (sha256) before it plans, and importing Beam takes
 over a second of one core. hashlib releases the GIL, so the CLI starts hashing local files in
 background threads as soon as the recipe parses (:func:`start`), and
-:func:`pipelines.driver.fingerprint` takes the digest (:func:`take`) instead of reading the file a
+:func:`pipelines.plan.fingerprint` takes the digest (:func:`take`) instead of reading the file a
 second time, provided the file's size, mtime and inode are still those it had when it was hashed.
 
 Only local files are hashed ahead (remote URIs go through Beam's filesystems, which are not
@@ -20,7 +20,7 @@ import queue
 import threading
 from pathlib import Path
 
-#: bytes read and hashed at a time (pipelines.driver.fingerprint reads the same blocks)
+#: bytes read and hashed at a time (pipelines.plan.fingerprint reads the same blocks)
 BLOCK = 8 * 2**20
 _PENDING: dict[str, concurrent.futures.Future] = {}
 _LOCK = threading.Lock()
@@ -43,6 +43,8 @@ def _digest(path: str) -> tuple[str, int, tuple]:
 
 def local_sources(recipe_path: str | os.PathLike) -> list[str]:
     """The local files the recipe's source globs match ([] if the recipe does not parse)."""
+    # imported here, not at the top: the CLI imports this module before Beam to start hashing
+    # early, and the recipe module imports the connectors (and through them Beam)
     from pipelines import recipe as recipe_mod
     from pipelines.exceptions import HainaError
 

@@ -222,6 +222,11 @@ def _parse_sources(path, raw_sources) -> tuple[SourceConfig, ...]:
         except ConnectorError as err:
             raise RecipeError(f"{path}: sources[{i}].kind: unknown source kind {kind!r}; "
                               f"accepted: {', '.join(connectors.kinds())}") from err
+        if not issubclass(model, SourceConfig):
+            raise RecipeError(f"{path}: sources[{i}].kind: the {kind!r} connector declares "
+                              f"config_model {model!r}, not a SourceConfig subclass. Fix: the "
+                              f"connector's config_model must derive from "
+                              f"connectors.config.SourceConfig")
         try:
             parsed.append(model.model_validate(raw))
         except ValidationError as err:
@@ -232,7 +237,7 @@ def _parse_sources(path, raw_sources) -> tuple[SourceConfig, ...]:
 class DuplicateKeyError(yaml.MarkedYAMLError):
     """A YAML mapping names the same key twice (PyYAML would silently keep the last one)."""
 
-    def __init__(self, key, first: yaml.Mark, again: yaml.Mark):
+    def __init__(self, key: object, first: yaml.Mark, again: yaml.Mark) -> None:
         super().__init__(problem=f"key {key!r} appears twice in one mapping", problem_mark=again)
         self.key, self.first, self.again = key, first, again
 
@@ -244,9 +249,9 @@ class _RecipeLoader(yaml.SafeLoader):
     mapping itself are compared.
     """
 
-    def construct_mapping(self, node, deep=False):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, yaml.MappingNode):
-            seen: dict = {}
+            seen: dict[Any, yaml.Mark] = {}
             for key_node, _value in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     continue

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipelines.exceptions import RecipeError
@@ -158,6 +159,9 @@ def time_block_keys(table: pa.Table, config: SplitConfig) -> pa.Array:
     therefore start on Thursdays) and calendar blocks (M, Y) to January 1970."""
     ticks = _time_ticks_us(table, config)
     match = _BLOCK.match(config.block or "")
+    if match is None:  # SplitConfig validated it: only a config built around the model gets here
+        raise RecipeError(f"splits.block: {config.block!r} is not a block length. Fix: give N "
+                          f"followed by s, min, h, d, w, M or Y, e.g. 'block: 7d'")
     count, unit = int(match.group(1)), match.group(2)
     values = pc.fill_null(ticks, 0).to_numpy()
     if unit in _FIXED_UNIT_US:
@@ -194,7 +198,8 @@ def tile_keys(table: pa.Table, config: SplitConfig) -> pa.Array:
     present = pc.is_valid(encoded.dictionary).to_numpy(zero_copy_only=False)
     codes = pc.fill_null(encoded.dictionary, 0).to_numpy()
     text = [f"{a},{b}" if ok else None for a, b, ok in
-            zip((codes // width + i0).tolist(), (codes % width + j0).tolist(), present.tolist())]
+            zip((codes // width + i0).tolist(), (codes % width + j0).tolist(), present.tolist(),
+                strict=True)]
     return pa.DictionaryArray.from_arrays(encoded.indices, pa.array(text, pa.string()))
 
 
@@ -347,7 +352,5 @@ def group_counts(table: pa.Table, config: SplitConfig) -> dict[str, int]:
 
 def count_splits_in_files(paths: Sequence[str]) -> dict[str, int]:
     """Rows per split in written Parquet files, reading only the ``split`` column."""
-    import pyarrow.parquet as pq
-
     return merge_counts(split_counts(pq.read_table(p, columns=[SPLIT_COLUMN])[SPLIT_COLUMN])
                         for p in paths)

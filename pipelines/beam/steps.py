@@ -1,6 +1,11 @@
 """The work of each pipeline step, as plain functions and small classes that do not import Beam.
 
 ``pipelines.beam.transforms`` wires these into Beam; tests call them directly.
+
+The element between steps is a :class:`ChunkOutput`: one chunk of rows (Arrow tables, never a
+row). It is frozen, and every step returns a new one (``dataclasses.replace``) instead of changing
+the one it was given: Beam may hand one element to several consumers (the validated chunks feed
+both the writer and the duplicate-key branch) and forbids mutating inputs.
 """
 from __future__ import annotations
 
@@ -15,23 +20,35 @@ import connectors
 from catalog.storage import writer
 from catalog.store import source_key
 from connectors.base import ChunkSpec
+from connectors.config import SourceConfig
 from connectors.exceptions import ConnectorError
 from expectations.qc import apply as qc_apply
+from expectations.qc.plan import QCPlan
 from expectations.validation import metrics as engine
+from expectations.validation.checks import Check
 from pipelines import splits
 
+#: a suite as Great Expectations' JSON (``name``, ``expectations``, ...)
+Suite = dict[str, Any]
+#: a (check id, bucket) key and one chunk's part of that bucket's keys (engine.key_parts)
+KeyedKeys = tuple[tuple[str, int], Any]
 
-@dataclasses.dataclass
+
+@dataclasses.dataclass(frozen=True)
 class ChunkOutput:
-    """One chunk after reading: its rows in the dataset schema, and its exact accounting."""
+    """One chunk after reading: its rows in the dataset schema, and its exact accounting.
+
+    Frozen: a step makes a new element with ``dataclasses.replace``. ``metrics`` and
+    ``qc_stats`` are the mergeable JSON-able records of the validation engine and of QC.
+    """
 
     chunk: ChunkSpec
     table: pa.Table
     rows_in: int
     rows_dropped: int
     quarantine: pa.Table | None
-    metrics: dict = dataclasses.field(default_factory=dict)
-    qc_stats: dict = dataclasses.field(default_factory=dict)
+    metrics: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    qc_stats: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     error: str | None = None
 
     @property
@@ -58,8 +75,8 @@ def chunk_key(chunk: ChunkSpec) -> str:
     return source_key(chunk.source_index, chunk.uri)
 
 
-def read_chunk(chunk: ChunkSpec, configs: Sequence[Any], schemas: Mapping[str, pa.Schema],
-               dataset_schema: pa.Schema) -> ChunkOutput:
+def read_chunk(chunk: ChunkSpec, configs: Sequence[SourceConfig],
+               schemas: Mapping[str, pa.Schema], dataset_schema: pa.Schema) -> ChunkOutput:
     """Read one chunk with its source's connector.
 
     A connector error does not raise: it comes back as data (``error``), so that the driver can
@@ -75,61 +92,68 @@ def read_chunk(chunk: ChunkSpec, configs: Sequence[Any], schemas: Mapping[str, p
     return ChunkOutput(chunk, table, result.rows_in, result.rows_dropped, result.quarantine)
 
 
-def qc_chunk(out: ChunkOutput, qc_plan, schema: pa.Schema) -> ChunkOutput:
+def qc_chunk(out: ChunkOutput, qc_plan: QCPlan | None, schema: pa.Schema) -> ChunkOutput:
     """Add QARTOD flag columns; rows failed by a hard test go to quarantine with the reason."""
     if out.error is not None or qc_plan is None or not qc_plan.enabled:
-        out.table = conform(out.table, schema)
-        return out
+        return dataclasses.replace(out, table=conform(out.table, schema))
     result = qc_apply.apply_qc(out.table, qc_plan)
     flagged = conform(result.table, schema)
     hard = result.hard_fail
-    out.qc_stats = result.stats
     if not pc.any(hard).as_py():
-        out.table = flagged
-        return out
+        return dataclasses.replace(out, table=flagged, qc_stats=result.stats)
     # the quarantine keeps the rows' content (time, position, values, flags) as JSON in ``raw``
     rejected = qc_apply.quarantine_rows(flagged.filter(hard), pc.filter(result.reasons, hard))
-    out.quarantine = rejected if out.quarantine is None else pa.concat_tables(
+    quarantine = rejected if out.quarantine is None else pa.concat_tables(
         [out.quarantine, rejected])
-    out.table = flagged.filter(pc.invert(hard))
-    return out
+    return dataclasses.replace(out, table=flagged.filter(pc.invert(hard)), quarantine=quarantine,
+                               qc_stats=result.stats)
 
 
-def split_chunk(out: ChunkOutput, config: "splits.SplitConfig | None") -> ChunkOutput:
+def split_chunk(out: ChunkOutput, config: splits.SplitConfig | None) -> ChunkOutput:
     """Fill the ``split`` column: a pure function of each row's group key (pipelines.splits)."""
     if config is None or out.error is not None:
         return out
-    out.table = splits.add_split_column(out.table, config)
-    return out
+    return dataclasses.replace(out, table=splits.add_split_column(out.table, config))
 
 
-def validate_chunk(out: ChunkOutput, checks, suites, engine_name: str) -> ChunkOutput:
+def chunk_order(chunk: ChunkSpec) -> tuple[int, str, int]:
+    """A chunk's place in the dataset: keeps sampled unexpected values the first ones."""
+    return (chunk.source_index, chunk.uri, chunk.ordinal)
+
+
+def validate_chunk(out: ChunkOutput, checks: Sequence[Check], suites: Sequence[Suite],
+                   engine_name: str) -> ChunkOutput:
     """Attach exact validation metrics of the chunk (mergeable across chunks)."""
-    if out.error is None and checks:
-        # the order key keeps the sampled unexpected values the first ones in dataset order
-        order = (out.chunk.source_index, out.chunk.uri, out.chunk.ordinal)
-        if engine_name == "great_expectations":
-            out.metrics = engine.ge_chunk_metrics(out.table, suites, order=order)
-        else:
-            out.metrics = engine.chunk_metrics(out.table, checks, order=order)
-    return out
+    if out.error is not None or not checks:
+        return out
+    order = chunk_order(out.chunk)
+    if engine_name == "great_expectations":
+        metrics = engine.ge_chunk_metrics(out.table, list(suites), order=order)
+    else:
+        metrics = engine.chunk_metrics(out.table, checks, order=order)
+    return dataclasses.replace(out, metrics=metrics)
 
 
-def chunk_keys(out: ChunkOutput, checks) -> list[tuple]:
+def chunk_keys(out: ChunkOutput, checks: Sequence[Check]) -> list[KeyedKeys]:
     """The chunk's key columns per compound (uniqueness) check, keyed by (check id, bucket)."""
     if out.error is not None:
         return []
-    order = (out.chunk.source_index, out.chunk.uri, out.chunk.ordinal)
-    return engine.key_parts(out.table, checks, order=order)
+    return engine.key_parts(out.table, checks, order=chunk_order(out.chunk))
 
 
-def duplicates_summary(keyed: tuple, checks: Mapping[str, Any]) -> dict:
+def duplicates_summary(keyed: tuple[tuple[str, int], Iterable[Any]],
+                       checks: Mapping[str, Check]) -> dict[str, Any]:
     """A run-summary part holding one bucket's exact duplicate count (merged like a chunk's)."""
     (check_id, _bucket), parts = keyed
     return {"metrics": engine.duplicate_metrics(checks[check_id], list(parts))}
 
 
-def chunk_summary(out: ChunkOutput) -> dict:
+def duplicates_found(summary: Mapping[str, Any]) -> int:
+    """How many rows of a :func:`duplicates_summary` have a key that occurs more than once."""
+    return sum(entry["unexpected"] for entry in summary["metrics"]["checks"].values())
+
+
+def chunk_summary(out: ChunkOutput) -> dict[str, Any]:
     """The small, JSON-able record of a chunk that the run summary is combined from."""
     reasons: dict[str, int] = {}
     if out.quarantine is not None and out.quarantine.num_rows:
@@ -137,7 +161,7 @@ def chunk_summary(out: ChunkOutput) -> dict:
         reasons = {item["values"].as_py(): item["counts"].as_py() for item in counts}
     return {
         # the report's table of quarantined records (connector's and QC's) rides in the QC stats
-        "qc": qc_apply.with_quarantine_sample(out.qc_stats, out.quarantine),
+        "qc": qc_apply.with_quarantine_sample(dict(out.qc_stats), out.quarantine),
         "sources": {chunk_key(out.chunk): {
             "uri": out.chunk.uri,
             "source_index": out.chunk.source_index,
@@ -154,7 +178,7 @@ def chunk_summary(out: ChunkOutput) -> dict:
     }
 
 
-def _merge_source(a: dict, b: dict) -> dict:
+def _merge_source(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     merged = {k: a[k] + b[k] for k in ("chunks", "rows_in", "rows_out", "rows_dropped",
                                        "rows_quarantined")}
     reasons = dict(a["quarantine_reasons"])
@@ -165,11 +189,11 @@ def _merge_source(a: dict, b: dict) -> dict:
             "errors": a["errors"] + b["errors"]}
 
 
-def merge_summaries(summaries: Iterable[Mapping]) -> dict:
+def merge_summaries(summaries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Merge chunk summaries exactly (associative and commutative)."""
-    sources: dict[str, dict] = {}
-    metrics: dict = {}
-    qc: dict = {}
+    sources: dict[str, dict[str, Any]] = {}
+    metrics: dict[str, Any] = {}
+    qc: dict[str, Any] = {}
     for summary in summaries:
         for uri, rec in summary.get("sources", {}).items():
             sources[uri] = _merge_source(sources[uri], rec) if uri in sources else dict(rec)
@@ -186,6 +210,12 @@ def partitions(table: pa.Table, partition_by: str) -> list[tuple[str, pa.Table]]
     return writer.split_by_period(table, partition_by)
 
 
+#: a buffer's key: (recipe entry, source sha256, partition)
+BufferKey = tuple[int, str, str]
+#: a buffer ready to write: its key's parts and its (ordinal, table) slices in ordinal order
+Buffered = tuple[int, str, str, list[tuple[int, pa.Table]]]
+
+
 class FileBuffer:
     """Buffers chunk tables per (recipe entry, source file, partition) until a file's worth is
     reached: two entries reading one file (a staggered grid) never share an output file.
@@ -196,15 +226,15 @@ class FileBuffer:
     compression ratio observed on the files this instance has already written.
     """
 
-    def __init__(self, target_bytes: int, max_buffered_bytes: int):
+    def __init__(self, target_bytes: int, max_buffered_bytes: int) -> None:
         self.target_bytes = target_bytes
         self.max_buffered_bytes = max_buffered_bytes
         self.ratio = 0.35  # first guess of parquet bytes / arrow bytes; refined after each file
-        self._parts: dict[tuple[int, str, str], list[tuple[int, pa.Table]]] = {}
-        self._sizes: dict[tuple[int, str, str], int] = {}
+        self._parts: dict[BufferKey, list[tuple[int, pa.Table]]] = {}
+        self._sizes: dict[BufferKey, int] = {}
 
     def add(self, source_index: int, source_sha256: str, partition: str, ordinal: int,
-            table: pa.Table) -> list:
+            table: pa.Table) -> list[Buffered]:
         """Buffer a slice; return the buffers that are ready to be written."""
         key = (source_index, source_sha256, partition)
         self._parts.setdefault(key, []).append((ordinal, table))
@@ -213,14 +243,14 @@ class FileBuffer:
         if self._sizes[key] * self.ratio >= self.target_bytes:
             ready.append(self.pop(key))
         while self._parts and sum(self._sizes.values()) > self.max_buffered_bytes:
-            ready.append(self.pop(max(self._sizes, key=self._sizes.get)))
+            ready.append(self.pop(max(self._sizes, key=self._sizes.__getitem__)))
         return ready
 
-    def pop(self, key) -> tuple[int, str, str, list[tuple[int, pa.Table]]]:
+    def pop(self, key: BufferKey) -> Buffered:
         self._sizes.pop(key)
         return (*key, sorted(self._parts.pop(key), key=lambda item: item[0]))
 
-    def drain(self) -> list:
+    def drain(self) -> list[Buffered]:
         return [self.pop(key) for key in sorted(self._parts)]
 
     def observe(self, arrow_bytes: int, file_bytes: int) -> None:
@@ -228,8 +258,8 @@ class FileBuffer:
             self.ratio = file_bytes / arrow_bytes
 
 
-def write_buffer(buffered, data_root: str, kv_metadata: dict[str, str],
-                 options: "writer.WriteOptions") -> dict:
+def write_buffer(buffered: Buffered, data_root: str, kv_metadata: Mapping[str, str],
+                 options: writer.WriteOptions) -> dict[str, Any]:
     """Write one buffered (entry, source, partition) group as one time-ordered Parquet file."""
     source_index, source_sha256, partition, parts = buffered
     first_ordinal = parts[0][0]

@@ -29,9 +29,10 @@ from pathlib import Path
 
 from catalog.sql import backend as sql
 from catalog.storage import warehouse
-from pipelines.cli import app as cli
 from pipelines import driver as run
+from pipelines import plan
 from pipelines.beam import steps
+from pipelines.cli import app as cli
 
 PAUSE_SECONDS = 60
 
@@ -59,7 +60,7 @@ def fill(folder: str) -> None:
 
 #: point -> (owner, attribute, act before (True) or after (False) the original)
 POINTS = {
-    "plan": (run, "fingerprint_sources", True),
+    "plan": (plan, "fingerprint_sources", True),
     "read": (steps, "read_chunk", True),
     "ingested": (run.Runner, "_execute", False),
     "validate": (run.Runner, "_validate", True),

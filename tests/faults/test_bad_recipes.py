@@ -308,7 +308,7 @@ def test_error_inside_beam_prints_no_beam_traceback(beam, tmp_path):
 
     line = assert_one_line(done.returncode, done.stdout, done.stderr, 3)
     assert "ValueError: a step failed on purpose" in line
-    assert "[while running 'Ingest/Split']" in line
+    assert "[while running 'Ingest/Split/SplitChunk']" in line
     catalog = open_catalog(f"sqlite:///{warehouse}/catalog.db")
     runs = catalog.runs(NAME)
     assert [r.status for r in runs] == ["failed"]

@@ -42,7 +42,7 @@ def _beam_augmented():
     try:
         _writer_error()
     except WriterError as exn:
-        raise type(exn)(exn.args[0] + " [while running 'Ingest/Write']")
+        raise type(exn)(exn.args[0] + " [while running 'Ingest/Write']") from exn
 
 
 def _beam_worker_thread():

@@ -68,7 +68,7 @@ def test_demo_run_commits_a_complete_version(tmp_path, demo_sources, tmp_warehou
     assert pc.min(table["eastward_sea_water_velocity"]).as_py() == pytest.approx(-12.0)  # -1200 cm/s
     assert pc.max(table["sea_water_potential_temperature"]).as_py() == pytest.approx(45.0)
 
-    files = [f for f in catalog.files(version.version_id)]
+    files = list(catalog.files(version.version_id))
     assert {f.partition for f in files} == {"date=2025-07-01", "date=2025-07-02"}
     for f in files:
         path = Path(version.path) / f.path

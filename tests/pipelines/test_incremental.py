@@ -9,15 +9,15 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pytest
+from examples.qingdao_demo import generate
 
 from catalog import store
 from catalog.storage.verify import verify_folder, verify_version
-from examples.qingdao_demo import generate
 from pipelines import incremental
 from pipelines import recipe as recipe_mod
+from pipelines.driver import Runner
 from pipelines.exceptions import RunError
 from pipelines.incremental import IncrementalConfig, Source
-from pipelines.driver import Runner
 from tests.pipelines.conftest import demo_recipe
 
 SHA = {name: name[0] * 64 for name in ("a", "b", "c", "d")}
@@ -31,16 +31,16 @@ def _previous(sources: dict[str, str], recipe_sha="r") -> dict:
 
 
 @pytest.mark.parametrize("now, previous, recipe_sha, expect", [
-    ({"x": "a"}, None, "r", dict(process=["x"], full="no previous version")),
+    ({"x": "a"}, None, "r", {"process": ["x"], "full": "no previous version"}),
     ({"x": "a", "y": "b"}, {"x": "a", "y": "b"}, "r",
-     dict(process=[], unchanged=["x", "y"], reuse=["x", "y"], nothing=True)),
+     {"process": [], "unchanged": ["x", "y"], "reuse": ["x", "y"], "nothing": True}),
     ({"x": "a", "y": "c"}, {"x": "a", "y": "b"}, "r",
-     dict(process=["y"], changed=["y"], unchanged=["x"], reuse=["x"])),
+     {"process": ["y"], "changed": ["y"], "unchanged": ["x"], "reuse": ["x"]}),
     ({"x": "a", "z": "d"}, {"x": "a"}, "r",
-     dict(process=["z"], new=["z"], unchanged=["x"], reuse=["x"])),
+     {"process": ["z"], "new": ["z"], "unchanged": ["x"], "reuse": ["x"]}),
     ({"x": "a"}, {"x": "a", "y": "b"}, "r",
-     dict(process=[], removed=["y"], unchanged=["x"], reuse=["x", "y"], nothing=True)),
-    ({"x": "a"}, {"x": "a"}, "changed", dict(process=["x"], full="the recipe changed since v1")),
+     {"process": [], "removed": ["y"], "unchanged": ["x"], "reuse": ["x", "y"], "nothing": True}),
+    ({"x": "a"}, {"x": "a"}, "changed", {"process": ["x"], "full": "the recipe changed since v1"}),
 ])
 def test_delta(now, previous, recipe_sha, expect):
     sources = [Source(0, uri, SHA[sha], 1) for uri, sha in now.items()]

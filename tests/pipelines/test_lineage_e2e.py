@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from examples.qingdao_demo import generate
 
 from catalog.lineage import events as lineage
-from catalog.store import open_catalog
 from catalog.storage.warehouse import Warehouse
-from examples.qingdao_demo import generate
+from catalog.store import open_catalog
 from pipelines import recipe as recipe_mod
 from pipelines.cli.app import main
 from pipelines.driver import Runner

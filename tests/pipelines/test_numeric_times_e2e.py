@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from catalog.read import open_dataset
 from pipelines.cli.app import main
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def write_files(tmp_path: Path, time: str) -> Path:

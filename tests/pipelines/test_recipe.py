@@ -4,6 +4,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pydantic
 import pytest
 
 from pipelines import recipe as recipe_mod
@@ -46,7 +47,7 @@ def test_good_recipe_is_typed_and_frozen(tmp_path):
     assert recipe.coverage.time.start.tzinfo is not None
     assert recipe.quality.max_failing_fraction == 0.01
     assert recipe.output.target_file_mb == 32 and recipe.output.compression == "zstd"
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         recipe.name = "other"
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from examples.qingdao_demo import generate
 
-from catalog.releases import diff as diff_mod
-from catalog.releases import lifecycle as rel
 from catalog import store
 from catalog.read import open_dataset
-from examples.qingdao_demo import generate
+from catalog.releases import diff as diff_mod
+from catalog.releases import lifecycle as rel
 from pipelines.cli.app import main
 from tests.pipelines.conftest import demo_recipe
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines.beam.options import check_runner, worker_failure
 from pipelines.exceptions import OptionsError, RunError
-from pipelines.driver import check_runner, worker_failure
 
 
 @pytest.mark.parametrize("argv, expected", [

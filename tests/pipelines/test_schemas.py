@@ -8,8 +8,8 @@ from pipelines.exceptions import RunError
 from pipelines.schemas import union
 
 
-def field(name, type_=pa.float64(), nullable=True):
-    return pa.field(name, type_, nullable=nullable)
+def field(name, type_=None, nullable=True):
+    return pa.field(name, pa.float64() if type_ is None else type_, nullable=nullable)
 
 
 def test_a_field_stays_required_only_when_every_schema_requires_it():

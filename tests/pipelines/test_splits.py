@@ -236,7 +236,7 @@ def test_tile_keys_match_numpy_floor():
     config = _config(by="tile", tile_degrees=2.5)
     keys = splits.tile_keys(table, config).dictionary_decode().to_pylist()
     expected = [f"{int(a)},{int(b)}" for a, b in
-                zip(np.floor(lat / 2.5), np.floor(lon / 2.5))]
+                zip(np.floor(lat / 2.5), np.floor(lon / 2.5), strict=True)]
     assert keys == expected
     assert keys[:3] == ["-1,-72", "0,71", "35,-1"]
 
@@ -360,7 +360,8 @@ def test_real_stations_by_station_and_by_day(shared_data):
     assert _straddling_groups(combined["station_id"].combine_chunks(), split) == 0
     expected = {s: _expected_split(s, 42, FRACTIONS)
                 for s in ("41002", "9414458", "sandi", "amelia-20180501T0000")}
-    got = dict(zip(combined["station_id"].to_pylist(), split.dictionary_decode().to_pylist()))
+    got = dict(zip(combined["station_id"].to_pylist(), split.dictionary_decode().to_pylist(),
+                   strict=True))
     assert got == expected
     # NDBC 41002, 2018-06-17 .. 2018-08-01 in one-day blocks: ~46 groups
     ndbc = tables[0].sort_by("time")

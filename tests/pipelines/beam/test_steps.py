@@ -7,10 +7,12 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from connectors.base import ChunkSpec, QUARANTINE_SCHEMA, quarantine_table
+from connectors.base import QUARANTINE_SCHEMA, ChunkSpec, quarantine_table
+from expectations.validation.checks import compile_checks
 from pipelines.beam import steps
+from pipelines.splits import SplitConfig
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SCHEMA = pa.schema([
     pa.field("time", pa.timestamp("us", tz="UTC")),
     pa.field("latitude", pa.float64()),
@@ -147,3 +149,19 @@ def test_qc_chunk_quarantines_hard_failed_rows_with_their_content():
         ("2025-01-01T01:00:00.000000Z", 10.5, 99.5)
     sample = steps.chunk_summary(out)["qc"]["quarantine_sample"]
     assert [r["raw"] for r in sample] == [record["raw"]]
+
+
+def test_chunk_output_is_frozen_and_steps_return_new_elements():
+    """Beam forbids mutating an input: a step makes a new element and leaves its input alone."""
+    table = pa.table({"station_id": ["a", "b"], "temp": [1.0, 50.0]})
+    out = steps.ChunkOutput(chunk(), table, rows_in=2, rows_dropped=0, quarantine=None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        out.table = table.slice(1)  # type: ignore[misc]
+    checks = compile_checks([{"name": "s", "expectations": [
+        {"type": "expect_column_values_to_be_between",
+         "kwargs": {"column": "temp", "min_value": 0, "max_value": 40}}]}])
+    split = steps.split_chunk(out, SplitConfig(by="station_id"))
+    validated = steps.validate_chunk(out, checks, [], "arrow")
+    assert split is not out and "split" in split.table.column_names
+    assert validated is not out and validated.metrics["checks"]["s[0]"]["unexpected"] == 1
+    assert out.table.column_names == ["station_id", "temp"] and dict(out.metrics) == {}

@@ -4,25 +4,24 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-
 import pyarrow.parquet as pq
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from catalog import store
+from pipelines import plan as plan_mod
 from pipelines import recipe as recipe_mod
-from pipelines.driver import Runner
 from pipelines.beam.transforms import Ingest
 from tests.pipelines.conftest import demo_recipe
 
 
 def test_ingest_writes_files_and_an_exact_summary(tmp_path, demo_sources, tmp_warehouse):
     recipe = recipe_mod.load(demo_recipe(tmp_path))
-    runner = Runner(recipe)
-    plans, schema, suites = runner.plan()
+    planned = plan_mod.plan_recipe(recipe)
     staging = str(tmp_path / "staging")
-    plan = runner.ingest_plan(store.new_run_id(), "v-test", plans, schema, suites, staging)
+    plan = plan_mod.ingest_plan(recipe, planned.entries, planned.dataset,
+                                run_id=store.new_run_id(), version_id="v-test", staging=staging)
     assert len(plan.chunks) == 8  # 2 files x 4 time steps, chunk_size 1
 
     with TestPipeline() as p:
@@ -87,14 +86,14 @@ def test_ranges_are_contiguous_and_in_order():
 def test_pipeline_options(beam_args, workers, chunks, mode, count):
     from apache_beam.options.pipeline_options import DirectOptions
 
-    from pipelines.driver import pipeline_options
+    from pipelines.beam.options import pipeline_options
 
     options, threads = pipeline_options(beam_args, workers, chunks)
     assert (options.view_as(DirectOptions).direct_running_mode, threads) == (mode, count)
 
 
 def test_auto_workers_is_one_per_core():
-    from pipelines.driver import resolve_workers
+    from pipelines.beam.options import resolve_workers
 
     assert resolve_workers("auto", 10_000) == (os.cpu_count() or 1)
     assert resolve_workers("auto", 1) == 1
