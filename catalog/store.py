@@ -341,14 +341,16 @@ def _load(target: str, scheme: str) -> type:
     return getattr(module, class_name)
 
 
-def open_catalog(url: str, *, create: bool = True) -> Catalog:
+def open_catalog(url: str, *, create: bool = True, read_only: bool = False) -> Catalog:
     """Open (and create the tables of) the catalog at ``url``.
 
     ``sqlite:///abs/path/catalog.db`` or ``postgresql://user@host:port/db`` (psycopg 3; add
     ``?schema=name`` to keep the tables in their own PostgreSQL schema). With ``create=False``
     (readers) nothing is created: no folder, no database file, no schema, no table; a catalog
     that is not there raises :class:`~catalog.exceptions.CatalogNotFoundError`. An existing
-    catalog of an older Haina is still upgraded.
+    catalog of an older Haina is still upgraded, unless ``read_only``: then the database is
+    opened so that it refuses writes, nothing is created or migrated, and an older catalog is
+    an error naming the fix.
     """
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     target = _BACKENDS.get(scheme)
@@ -357,7 +359,10 @@ def open_catalog(url: str, *, create: bool = True) -> Catalog:
             f"no catalog backend for scheme {scheme!r} in URL {url!r}", where="catalog URL",
             fix=f"use one of the schemes {', '.join(sorted(_BACKENDS))}, "
                 "e.g. sqlite:////abs/path/catalog.db")
-    catalog = _load(target, scheme).from_url(url, create=create)
+    # read_only is passed only when asked: a backend without a read-only mode still opens for
+    # everyone else
+    options = {"read_only": True} if read_only else {}
+    catalog = _load(target, scheme).from_url(url, create=create, **options)
     from catalog.audit import log as audit  # late: catalog.audit.log imports the SQL backend
 
     audit.install(catalog)

@@ -25,7 +25,7 @@ from pipelines.cli.common import (
     table,
     warn_to,
 )
-from pipelines.cli.release import complete_documents
+from pipelines.cli.release import complete_documents, missing_documents
 from pipelines.exceptions import HainaError
 
 if TYPE_CHECKING:  # imports Beam's filesystems; only annotations need it here
@@ -81,7 +81,7 @@ _AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 # --- haina audit verify ----------------------------------------------------------------------
 def cmd_audit_verify(args: argparse.Namespace, console: Console) -> int:
-    catalog, warehouse = open_catalog_for(args)
+    catalog, warehouse = open_catalog_for(args, read_only=True)
     head_file = audit.head_file_of(catalog) or audit.head_file_uri(warehouse.root)
     report = audit.verify_chain(catalog, head_file=head_file)
     if args.json:
@@ -129,7 +129,7 @@ def parse_since(text: str | None, now: dt.datetime | None = None) -> dt.datetime
 
 
 def cmd_audit_log(args: argparse.Namespace, console: Console) -> int:
-    catalog, _ = open_catalog_for(args)
+    catalog, _ = open_catalog_for(args, read_only=True)
     if args.limit is not None and args.limit < 1:
         raise HainaError(f"--limit {args.limit} must be at least 1. Fix: e.g. --limit 50")
     found = audit.entries(catalog, action=args.action, target=args.target,
@@ -169,9 +169,9 @@ def cmd_verify(args: argparse.Namespace, console: Console) -> int:
                                           workers=args.workers)
     else:
         ref = parse_ref(args.ref, "verify")
-        catalog, _ = open_catalog_for(args)
+        catalog, _ = open_catalog_for(args, read_only=True)
         out = err_console if args.json else console
-        _complete_releases(catalog, ref.name, out)
+        _complete_releases(args, catalog, ref.name, out)
         version = resolve_ref(catalog, ref, warn=warn_to(out))
         report = verify_mod.verify_version(catalog, ref.name, version.version_id,
                                            workers=args.workers)
@@ -183,12 +183,20 @@ def cmd_verify(args: argparse.Namespace, console: Console) -> int:
     return 0 if report.ok else EXIT_MISMATCH
 
 
-def _complete_releases(catalog: Catalog, name: str, console: Console) -> None:
-    """A release interrupted after its commit gets its card and Croissant file here."""
+def _complete_releases(args: argparse.Namespace, catalog: Catalog, name: str,
+                       console: Console) -> None:
+    """A release interrupted after its commit gets its card and Croissant file here: the
+    only write of ``haina verify``, through a writable catalog opened for it alone."""
     try:
-        complete_documents(catalog, name, console)
+        if not missing_documents(catalog, name):
+            return
     except DatasetNotFoundError:
-        return  # verify_version names the unknown dataset itself
+        return  # resolving the reference names the unknown dataset itself
+    writable, _ = open_catalog_for(args, read_only=False)
+    try:
+        complete_documents(writable, name, console)
+    finally:
+        writable.close()
 
 
 def _print_report(console: Console, report: VerifyReport) -> None:

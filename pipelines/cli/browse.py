@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_datasets(args: argparse.Namespace, console: Console) -> int:
-    catalog, _ = open_catalog_for(args)
+    catalog, _ = open_catalog_for(args, read_only=True)
     rows = []
     for d in catalog.datasets():
         versions = catalog.versions(d.name)
@@ -49,7 +49,7 @@ def cmd_datasets(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_versions(args: argparse.Namespace, console: Console) -> int:
-    catalog, _ = open_catalog_for(args)
+    catalog, _ = open_catalog_for(args, read_only=True)
     versions = catalog.versions(args.name)
     if not versions and args.name not in {d.name for d in catalog.datasets()}:
         raise HainaError(f"no dataset named {args.name!r}. Fix: list datasets with "
@@ -64,7 +64,7 @@ def cmd_versions(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_runs(args: argparse.Namespace, console: Console) -> int:
-    catalog, _ = open_catalog_for(args)
+    catalog, _ = open_catalog_for(args, read_only=True)
     rows = [(r.run_id, r.status, r.started_at.isoformat(timespec="seconds") if r.started_at else "",
              f"{r.rows_in:,}" if r.rows_in is not None else "", r.rows_out, r.rows_dropped,
              r.rows_rejected, r.version_id if r.status == "succeeded" else "", (r.error or "")[:60])
@@ -76,7 +76,7 @@ def cmd_runs(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
     ref = parse_ref(args.ref, "show")
-    catalog, _ = open_catalog_for(args)
+    catalog, _ = open_catalog_for(args, read_only=True)
     version = resolve_ref(catalog, ref, warn=warn_to(err_console))
     # imported here: the manifest reader uses Beam's filesystems (a second to import)
     from catalog.storage import manifest as manifest_mod

@@ -42,7 +42,7 @@ def cmd_card(args: argparse.Namespace, console: Console) -> int:
     from catalog.documents import card, croissant  # pandas and charts: kept off --help
 
     ref = parse_ref(args.ref, "card")
-    catalog, _ = open_catalog_for(args)
+    catalog, _ = open_catalog_for(args, read_only=False)
     version = resolve_ref(catalog, ref, warn=warn_to(err_console), allow_yanked=False)
     semver = release_label(catalog, version, args.release)
     md_path, html_path = card.write_card(catalog, version, args.out, release=semver,

@@ -65,17 +65,20 @@ def warn_to(out: Console) -> Callable[[str], None]:
 
 
 # --- the catalog of a command ----------------------------------------------------------------
-def open_catalog_for(args: argparse.Namespace,
+def open_catalog_for(args: argparse.Namespace, *, read_only: bool,
                      recipe: Recipe | None = None) -> tuple[Catalog, Warehouse]:
     """The existing catalog of every command but ``run``: none of them creates a warehouse
-    folder, a catalog file or tables where there is none (only ``haina run`` does)."""
+    folder, a catalog file or tables where there is none (only ``haina run`` does).
+
+    ``read_only`` (the commands that only look): the database refuses writes and nothing is
+    migrated; a catalog of an older Haina is an error naming the command that upgrades it."""
     # imported here: pipelines.driver imports Beam (seconds), and `haina --help` imports this
     from pipelines.driver import catalog_url, resolve_warehouse
 
     warehouse = resolve_warehouse(recipe, args.warehouse)
     url = catalog_url(recipe, warehouse, args.catalog)
     try:
-        catalog = store_mod.open_catalog(url, create=False)
+        catalog = store_mod.open_catalog(url, create=False, read_only=read_only)
     except CatalogNotFoundError as err:
         raise no_catalog(err, warehouse.root) from err
     catalog.actor = args.actor or store_mod.default_actor()  # type: ignore[attr-defined]

@@ -54,7 +54,7 @@ def cmd_lineage(args: argparse.Namespace, console: Console) -> int:
                          "`haina lineage demo@latest` or `haina lineage --downstream "
                          "data/file.nc`")
     ref = parse_ref(args.ref, "lineage")
-    catalog, _ = open_catalog_for(args)
+    catalog, _ = open_catalog_for(args, read_only=True)
     version = resolve_ref(catalog, ref, warn=warn_to(err_console))
     graph = lineage.provenance(catalog, ref.name, version.version_id)
     if args.column:
@@ -82,7 +82,7 @@ def source_keys(source: str) -> tuple[list[str], list[str]]:
 
 
 def _downstream(args: argparse.Namespace, console: Console) -> int:
-    catalog, _ = open_catalog_for(args)
+    catalog, _ = open_catalog_for(args, read_only=True)
     uris, hashes = source_keys(args.downstream)
     rows = lineage.downstream(catalog, uris=uris, sha256s=hashes)
     if args.format == "json":

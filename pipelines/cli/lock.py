@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_unlock(args: argparse.Namespace, console: Console) -> int:
-    catalog, _warehouse = open_catalog_for(args)
+    catalog, _warehouse = open_catalog_for(args, read_only=False)
     try:
         holder = catalog.lock_holder(args.name)
         if holder is None:

@@ -82,7 +82,7 @@ def _read_notes(path: str | None) -> str | None:
 def cmd_release(args: argparse.Namespace, console: Console) -> int:
     name, ref = parse_ref(args.ref, "release")
     notes = _read_notes(args.notes)
-    catalog, warehouse = open_catalog_for(args)
+    catalog, warehouse = open_catalog_for(args, read_only=False)
     if args.dry_run:
         plan = release_mod.plan_release(catalog, name, ref, requested=args.semver)
         _print_plan(console, plan)
@@ -110,6 +110,15 @@ def _write_release_documents(catalog: Catalog, record: release_mod.ReleaseRecord
     version = catalog.version(record.dataset, record.version_id)
     md_path, html_path, jsonld = release_mod.write_documents(catalog, version, record)
     console.print(f"dataset card: {html_path} (and {md_path}); Croissant: {jsonld}")
+
+
+def missing_documents(catalog: Catalog, name: str) -> list[release_mod.ReleaseRecord]:
+    """The releases of ``name`` whose card or Croissant file is not written (a release killed
+    after its commit, or files removed): what :func:`complete_documents` would write. Reads
+    only, so ``haina verify`` opens a writable catalog only when there is something to do."""
+    versions = {v.version_id: v for v in catalog.versions(name)}
+    return [r for r in release_mod.releases(catalog, name)
+            if r.documented_at is None or release_mod.missing_documents(versions[r.version_id])]
 
 
 def complete_documents(catalog: Catalog, name: str, console: Console) -> None:
@@ -142,7 +151,7 @@ def cmd_transition(args: argparse.Namespace, console: Console) -> int:
         raise HainaError(f"{args.action} {args.ref}: a reason is required; readers are told "
                          f"why the version went away. Fix: haina {args.action} {args.ref} "
                          f"--reason \"what is wrong with it\"")
-    catalog, warehouse = open_catalog_for(args)
+    catalog, warehouse = open_catalog_for(args, read_only=False)
     warehouse.require_writable("nothing was changed")
     state = release_mod.transition(catalog, name, ref, args.action, args.reason)
     console.print(f"{args.ref} is now [bold]{state}[/]"
@@ -151,7 +160,7 @@ def cmd_transition(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_releases(args: argparse.Namespace, console: Console) -> int:
-    catalog, _ = open_catalog_for(args)
+    catalog, _ = open_catalog_for(args, read_only=True)
     states = {v.version_id: v.state for v in catalog.versions(args.name)}
     rows = [(r.semver, r.version_id, states.get(r.version_id, "?"), r.bump, r.previous or "",
              r.released_at.isoformat(timespec="seconds"), r.actor,
@@ -173,7 +182,7 @@ def cmd_diff(args: argparse.Namespace, console: Console) -> int:
     from catalog.releases.diff import diff_versions  # pyarrow and pandas: kept off --help
 
     ref_a, ref_b = parse_ref(args.old, "diff"), parse_ref(args.new, "diff")
-    catalog, _ = open_catalog_for(args)
+    catalog, _ = open_catalog_for(args, read_only=True)
     # inspecting a yanked version is allowed: a diff is how one finds out what was wrong
     warn = warn_to(console) if not args.json else (lambda _m: None)
     old = resolve_ref(catalog, ref_a, warn=warn)

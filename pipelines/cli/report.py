@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
-    catalog, _warehouse = open_catalog_for(args)
+    catalog, _warehouse = open_catalog_for(args, read_only=True)
     try:
         path = report_path(catalog, args.ref)
     finally:
@@ -41,9 +41,10 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 
 def report_path(catalog: Catalog, ref: str) -> str:
-    """The report path recorded for the run behind ``NAME@VERSION``, or for run id ``ref``."""
-    if "@" not in ref:
-        run = _run_by_id(catalog, ref)
+    """The report path recorded for the run behind ``NAME@VERSION``, or for run id ``ref``
+    (a bare word that is no run id is a dataset name: ``NAME`` is ``NAME@latest``)."""
+    run = _run_by_id(catalog, ref) if "@" not in ref else None
+    if run is not None:
         where = f"run {run.run_id}"
     else:
         parsed = parse_ref(ref, "report")
@@ -59,10 +60,13 @@ def report_path(catalog: Catalog, ref: str) -> str:
     return run.report_path
 
 
-def _run_by_id(catalog: Catalog, run_id: str) -> RunRecord:
+def _run_by_id(catalog: Catalog, run_id: str) -> RunRecord | None:
+    """The run ``run_id``; None when it is a dataset's name instead; else an error."""
     try:
         return catalog.run(run_id)
     except RunNotFoundError as err:
+        if run_id in {d.name for d in catalog.datasets()}:
+            return None
         raise HainaError(f"{run_id!r} is neither NAME@VERSION nor a known run id. Fix: e.g. "
                          f"`haina report demo@latest`; list runs with `haina runs NAME`") from err
 

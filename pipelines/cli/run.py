@@ -81,7 +81,7 @@ def catalog_status(url: str) -> str:
     """Where the run will record its version: an existing catalog is opened (a broken one is an
     error now, not at run time); a missing one is named, and created by ``haina run``."""
     try:
-        store_mod.open_catalog(url, create=False).close()
+        store_mod.open_catalog(url, create=False, read_only=True).close()
     except CatalogNotFoundError:
         return f"catalog: none yet at {url}; `haina run` creates it"
     return f"catalog: {url}"
