@@ -348,9 +348,9 @@ def open_catalog(url: str, *, create: bool = True, read_only: bool = False) -> C
     ``?schema=name`` to keep the tables in their own PostgreSQL schema). With ``create=False``
     (readers) nothing is created: no folder, no database file, no schema, no table; a catalog
     that is not there raises :class:`~catalog.exceptions.CatalogNotFoundError`. An existing
-    catalog of an older Haina is still upgraded, unless ``read_only``: then the database is
-    opened so that it refuses writes, nothing is created or migrated, and an older catalog is
-    an error naming the fix.
+    catalog of an older Haina is still upgraded, unless ``read_only``: then nothing is created
+    or migrated (an older catalog is an error naming the fix), and a SQLite file is opened so
+    that SQLite refuses writes.
     """
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     target = _BACKENDS.get(scheme)

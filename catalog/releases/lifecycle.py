@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from catalog import faults
-from catalog.exceptions import CatalogError, VersionNotFoundError
+from catalog.exceptions import CatalogError
 from catalog.releases import resolve as resolve_mod
 from catalog.releases import semver as semver_mod
 from catalog.sql.backend import UtcDateTime, metadata, versions_t

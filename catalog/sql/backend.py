@@ -288,9 +288,9 @@ class SqlCatalog(Catalog):
 
     @classmethod
     def from_url(cls, url: str, *, create: bool = True, read_only: bool = False) -> SqlCatalog:
-        """Open the catalog at ``url``. ``read_only``: the database is opened so that it refuses
-        writes (SQLite ``mode=ro``, a PostgreSQL read-only session), nothing is created and no
-        migration runs: a catalog that needs an upgrade is an error naming the fix."""
+        """Open the catalog at ``url``. ``read_only``: nothing is created and no migration
+        runs (a catalog that needs an upgrade is an error naming the fix); a SQLite file is
+        opened ``mode=ro``, so that SQLite itself refuses writes."""
         parsed = make_url(url)
         factory = _ENGINES.get(parsed.drivername)
         if factory is None:

@@ -55,7 +55,8 @@ def _sqlite_engine(url: sa.URL, create: bool = True, read_only: bool = False) ->
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        # a reader takes no write lock: it would hold writers off while it reads
+        # a reader asks for no write lock; its deferred transaction's shared lock still keeps
+        # what it reads one state (writers cannot commit meanwhile)
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
@@ -70,6 +71,9 @@ def _read_only_sqlite(path: str) -> Callable[[], sqlite3.Connection]:
 
 
 def _postgres_engine(url: sa.URL, create: bool = True, read_only: bool = False) -> Engine:
+    """``read_only`` creates no schema; the session itself stays writable, because checking
+    the audit chain reads its head row ``FOR SHARE`` (holding appends off while it runs), which
+    PostgreSQL refuses in a read-only transaction."""
     schema = url.query.get("schema")
     url = url.set(drivername="postgresql+psycopg").difference_update_query(["schema"])
     try:
@@ -88,9 +92,6 @@ def _postgres_engine(url: sa.URL, create: bool = True, read_only: bool = False) 
                 where="catalog URL ?schema=",
                 fix="use letters, digits and underscores, starting with a letter")
         connect_args["options"] = f"-csearch_path={schema}"
-    if read_only:  # the server refuses every write of the session
-        connect_args["options"] = " ".join(filter(None, (
-            connect_args.get("options"), "-cdefault_transaction_read_only=on")))
     # pre-ping: a pooled connection the server dropped while idle is replaced, not handed out
     engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
     if schema is not None and create and not read_only:

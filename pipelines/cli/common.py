@@ -81,7 +81,7 @@ def open_catalog_for(args: argparse.Namespace, *, read_only: bool,
         catalog = store_mod.open_catalog(url, create=False, read_only=read_only)
     except CatalogNotFoundError as err:
         raise no_catalog(err, warehouse.root) from err
-    catalog.actor = args.actor or store_mod.default_actor()  # type: ignore[attr-defined]
+    catalog.actor = args.actor or store_mod.default_actor()
     audit.use_warehouse(catalog, warehouse.root)
     return catalog, warehouse
 

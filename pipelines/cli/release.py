@@ -217,7 +217,9 @@ def print_diff(console: Console, diff: DatasetDiff, label_a: str, label_b: str) 
 
 def _print_schema(console: Console, diff: DatasetDiff) -> None:
     s = diff.schema
-    rows = [("added", c, "", "") for c in s.added] + [("removed", c, "", "") for c in s.removed]
+    rows: list[tuple[str, str, str | None, str | None]] = [
+        ("added", c, "", "") for c in s.added]
+    rows += [("removed", c, "", "") for c in s.removed]
     rows += [("retyped", c.name, c.old, c.new) for c in s.retyped]
     rows += [("units", c.name, c.old, c.new) for c in s.units]
     rows += [("metadata", c.name, c.old, "") for c in s.metadata]

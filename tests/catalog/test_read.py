@@ -18,15 +18,15 @@ import pytest
 
 import catalog as catalog_pkg
 from catalog import read as api
-from catalog.releases import lifecycle as release
-from catalog.storage import writer
-from catalog.sql import backend as sql_mod
 from catalog.exceptions import (
     CatalogConnectionError,
     CatalogError,
     DatasetNotFoundError,
     VersionNotFoundError,
 )
+from catalog.releases import lifecycle as release
+from catalog.sql import backend as sql_mod
+from catalog.storage import writer
 from catalog.store import (
     DatasetRecord,
     RunRecord,

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-
 from examples.qingdao_demo import generate
+
 from pipelines.cli.app import main
 from tests.pipelines.conftest import demo_recipe
 

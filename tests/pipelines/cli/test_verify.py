@@ -8,8 +8,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from examples.qingdao_demo import generate
+
 from pipelines.cli.app import main
 from tests.pipelines.conftest import demo_recipe
 
