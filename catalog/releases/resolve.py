@@ -14,7 +14,9 @@ lineage ask this module, so ``demo@latest`` means the same version everywhere:
 Pure functions over the records a catalog returns: no I/O here. The catalog reads (versions,
 releases) and the lifecycle policy applied after picking (a yanked version refused, a
 deprecated one warned about) are :func:`catalog.releases.lifecycle.resolve`'s, which calls
-:func:`pick`.
+:func:`pick`. Reading nothing keeps the import graph acyclic: the lifecycle resolves references
+itself (releasing ``latest-draft``, yanking ``1.0.0``) and imports this module, while the
+release records this module needs are the lifecycle's.
 """
 from __future__ import annotations
 

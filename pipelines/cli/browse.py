@@ -9,7 +9,11 @@ import json
 
 from rich.console import Console
 
+from catalog.exceptions import VersionNotFoundError
+from catalog.releases import lifecycle
+from catalog.releases import resolve as resolve_mod
 from catalog.releases.lifecycle import semver_labels
+from catalog.store import Catalog
 from pipelines.cli.common import (
     err_console,
     human_bytes,
@@ -42,10 +46,20 @@ def cmd_datasets(args: argparse.Namespace, console: Console) -> int:
     rows = []
     for d in catalog.datasets():
         versions = catalog.versions(d.name)
-        latest = versions[-1].version_id if versions else "-"
-        rows.append((d.name, d.title, d.licence, len(versions), latest))
+        rows.append((d.name, d.title, d.licence, len(versions), _latest(catalog, d.name)))
     console.print(table("Datasets", ["name", "title", "licence", "versions", "latest"], rows))
     return 0
+
+
+def _latest(catalog: Catalog, name: str) -> str:
+    """The version ``NAME@latest`` names, as every command reads it; ``-`` when none does (no
+    version yet, or every release yanked)."""
+    try:
+        version = lifecycle.resolve(catalog, name, resolve_mod.LATEST, allow_yanked=True,
+                                    draft_fallback=True, warn=lambda _notice: None)
+    except VersionNotFoundError:
+        return "-"
+    return version.version_id
 
 
 def cmd_versions(args: argparse.Namespace, console: Console) -> int:

@@ -167,3 +167,12 @@ def test_open_dataset_resolves_alike(released_then_draft):
         folders = {Path(f).relative_to(made.warehouse / "datasets" / NAME / "versions").parts[0]
                    for f in dataset.files}
         assert folders == {version_id}, ref
+
+
+@pytest.mark.slow
+def test_datasets_lists_the_version_latest_names(released_then_draft, capsys):
+    made = released_then_draft
+    code, out, err = _haina(capsys, made, "datasets")
+    assert code == 0, err
+    [row] = [line for line in out.splitlines() if NAME in line]
+    assert _one(row) == made.released
