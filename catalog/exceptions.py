@@ -142,6 +142,12 @@ class PublishError(WarehouseError):
     """Staged files could not be moved into their version folder."""
 
 
+class CatalogReadOnlyError(CatalogError):
+    """A write through a catalog opened read-only (by a command that only reads)."""
+
+    exit_code = 3
+
+
 class WarehouseReadOnlyError(WarehouseError):
     """The warehouse folder cannot be written, so a run or a release could not change anything."""
 

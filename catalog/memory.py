@@ -30,6 +30,7 @@ from catalog import lease as lease_mod
 from catalog.audit import log as chain
 from catalog.exceptions import (
     CatalogNotFoundError,
+    CatalogReadOnlyError,
     DatasetNotFoundError,
     DuplicateError,
     InvalidRecordError,
@@ -128,8 +129,9 @@ def _like(pattern: str | None) -> Callable[[str], bool]:
 class MemoryCatalog(Catalog):
     """A catalog in this process's memory; see the module docstring."""
 
-    def __init__(self, store: _Store, name: str):
+    def __init__(self, store: _Store, name: str, read_only: bool = False):
         self._store = store
+        self._read_only = read_only
         self._where = f"memory://{name}"
         self.identity = self._where
         self.actor = default_actor()
@@ -137,7 +139,7 @@ class MemoryCatalog(Catalog):
         self._pending_head: AuditEntry | None = None
 
     @classmethod
-    def from_url(cls, url: str, *, create: bool = True) -> MemoryCatalog:
+    def from_url(cls, url: str, *, create: bool = True, read_only: bool = False) -> MemoryCatalog:
         name = url.split("://", 1)[1].strip("/")
         with _STORES_LOCK:
             store = _STORES.get(name) if name else None
@@ -150,7 +152,7 @@ class MemoryCatalog(Catalog):
                 store = _Store()
                 if name:
                     _STORES[name] = store
-        return cls(store, name or f"private-{secrets.token_hex(4)}")
+        return cls(store, name or f"private-{secrets.token_hex(4)}", read_only)
 
     @property
     def _t(self) -> _Tables:
@@ -159,6 +161,10 @@ class MemoryCatalog(Catalog):
     @contextlib.contextmanager
     def _tx(self) -> Iterator[_Tables]:
         """All or nothing: on an exception the tables are put back as they were."""
+        if self._read_only:
+            raise CatalogReadOnlyError("this catalog was opened read-only; nothing was changed",
+                                       where=self._where,
+                                       fix="open it with open_catalog(url) to write")
         with self._store.lock:
             before = self._t.copy()
             self._pending_head = None

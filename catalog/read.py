@@ -15,18 +15,17 @@ neither.
 
 Version references: ``latest`` (the latest release; the latest draft, with an
 :class:`UnreleasedVersionWarning`, while the dataset has no release), ``latest-draft``, a version
-id (``v20261126T194650Z-3f9a1c``), or a semantic version (``1.2.0``). Resolution and the
-lifecycle rules are ``catalog.releases.lifecycle.resolve``'s (imported when installed): deprecated versions
-warn (:class:`DeprecatedVersionWarning`), yanked versions raise :class:`VersionYankedError`
-unless ``allow_yanked=True``.
+id (``v20261126T194650Z-3f9a1c``), or a semantic version (``1.2.0``): read by
+:mod:`catalog.releases.resolve`, the one resolver every ``haina`` command uses too, with the
+lifecycle rules of :func:`catalog.releases.lifecycle.resolve`: deprecated versions warn
+(:class:`DeprecatedVersionWarning`), yanked versions raise :class:`VersionYankedError` unless
+``allow_yanked=True``.
 """
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
-import re
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -36,11 +35,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-from catalog.exceptions import (
-    CatalogConnectionError,
-    CatalogError,
-    VersionNotFoundError,
-)
+from catalog.exceptions import CatalogConnectionError, CatalogError
+from catalog.releases import lifecycle
+from catalog.releases import resolve as resolve_mod
 from catalog.store import Catalog, FileRecord, VersionRecord, open_catalog
 
 #: partition of quarantined rows: recorded with the version, never part of its data
@@ -49,33 +46,14 @@ QUARANTINE_PARTITION = "quarantine"
 PARTITIONING = ds.partitioning(pa.schema([("date", pa.string())]), flavor="hive")
 SPLIT_COLUMN = "split"
 DEFAULT_WAREHOUSE = "warehouse"
-_SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 _HASH_BLOCK = 8 * 2**20
-_READABLE_STATES = ("released", "deprecated")
 
 
 # --- errors and warnings --------------------------------------------------------------------
-def _release_module() -> Any | None:
-    """``catalog.releases.lifecycle`` when installed (it owns semvers and the lifecycle), else None."""
-    try:
-        return importlib.import_module("catalog.releases.lifecycle")
-    except ModuleNotFoundError as err:
-        if err.name != "catalog.releases.lifecycle":  # a missing dependency inside it is a real error
-            raise
-        return None
-
-
-_release = _release_module()
-if _release is not None:
-    # one name per condition: what catalog.releases.lifecycle raises and warns is what callers catch
-    VersionYankedError = _release.YankedVersionError
-    DeprecatedVersionWarning = _release.DeprecatedVersionWarning
-else:
-    class VersionYankedError(CatalogError):  # type: ignore[no-redef]
-        """The version was yanked: it must not be read unless the caller insists."""
-
-    class DeprecatedVersionWarning(UserWarning):  # type: ignore[no-redef]
-        """The version is deprecated: still readable, but its owner advises against it."""
+#: one name per condition: what the lifecycle raises and warns is what callers catch
+VersionYankedError = lifecycle.YankedVersionError
+DeprecatedVersionWarning = lifecycle.DeprecatedVersionWarning
+UnreleasedVersionWarning = resolve_mod.UnreleasedVersionWarning
 
 
 class IntegrityError(CatalogError):
@@ -95,10 +73,6 @@ class NoSplitsError(CatalogError):
 
 class QueryError(CatalogError):
     """``columns``, ``filter`` or ``batch_size`` do not fit the version."""
-
-
-class UnreleasedVersionWarning(UserWarning):
-    """``latest`` fell back to a draft because the dataset has no release yet."""
 
 
 class YankedVersionWarning(UserWarning):
@@ -139,69 +113,18 @@ def connect(warehouse: str | os.PathLike | None = None,
 
 
 # --- version resolution ----------------------------------------------------------------------
-def _without_releases(versions: Sequence[VersionRecord], dataset: str,
-                      ref: str) -> VersionRecord:
-    """Resolution when ``catalog.releases.lifecycle`` is not installed: ids, latest, latest-draft."""
-    if ref == "latest":  # only reached when some version is not a draft
-        return [v for v in versions if v.state in _READABLE_STATES][-1]
-    if ref == "latest-draft":
-        drafts = [v for v in versions if v.state == "draft"]
-        if drafts:
-            return drafts[-1]
-    for v in versions:
-        if v.version_id == ref:
-            return v
-    if _SEMVER.match(ref):
-        raise VersionNotFoundError(
-            f"dataset {dataset!r} has no version {ref!r}: semantic versions need the release "
-            f"module (catalog.releases.lifecycle), which is not installed", where="open_dataset",
-            fix="pass a version id from `haina versions NAME`, or 'latest'")
-    known = ", ".join(v.version_id for v in versions[-5:])
-    raise VersionNotFoundError(f"dataset {dataset!r} has no version {ref!r} (latest: {known})",
-                               where="open_dataset",
-                               fix="pass 'latest', 'latest-draft', a version id or a semver")
-
-
 def resolve_version(catalog: Catalog, dataset: str, ref: str = "latest", *,
                     allow_yanked: bool = False) -> VersionRecord:
     """The version ``ref`` names (see the module docstring), after the state checks: a
-    deprecated version warns, a yanked one raises unless ``allow_yanked``."""
-    versions = catalog.versions(dataset)  # DatasetNotFoundError names the known datasets
-    if not versions:
-        raise VersionNotFoundError(f"dataset {dataset!r} has no version yet",
-                                   where="open_dataset", fix=f"run the recipe of {dataset!r}")
-    if ref == "latest" and all(v.state == "draft" for v in versions):
-        warnings.warn(UnreleasedVersionWarning(
-            f"dataset {dataset!r} has no release; 'latest' is the latest draft "
-            f"{versions[-1].version_id}, which a later run may supersede. Release it with "
-            f"`haina release {dataset}@{versions[-1].version_id}`, or pin the id"), stacklevel=3)
-        return versions[-1]
-    release = _release_module()
-    if release is not None:
-        record = release.resolve(catalog, dataset, ref, allow_yanked=allow_yanked)
-    else:
-        record = _without_releases(versions, dataset, ref)
-        check_state(record, allow_yanked=allow_yanked)
+    deprecated version warns, a yanked one raises unless ``allow_yanked``; ``latest`` of a
+    dataset without a release is its latest draft, with an :class:`UnreleasedVersionWarning`."""
+    record = lifecycle.resolve(catalog, dataset, ref, allow_yanked=allow_yanked,
+                               draft_fallback=True)
     if record.state == "yanked":
         warnings.warn(YankedVersionWarning(
             f"reading yanked version {dataset}@{record.version_id} (allow_yanked=True)"),
             stacklevel=3)
     return record
-
-
-def check_state(version: VersionRecord, *, allow_yanked: bool = False) -> None:
-    """Warn about deprecated versions; refuse yanked ones unless ``allow_yanked`` (used when
-    ``catalog.releases.lifecycle``, which does the same with the recorded reasons, is not installed)."""
-    ref = f"{version.dataset}@{version.version_id}"
-    if version.state == "yanked" and not allow_yanked:
-        raise VersionYankedError(
-            f"{ref} was yanked and must not be used", where="open_dataset",
-            fix="pick another version (`haina versions NAME`), or pass allow_yanked=True "
-                "to read it anyway, e.g. to reproduce an old result")
-    if version.state == "deprecated":
-        warnings.warn(DeprecatedVersionWarning(
-            f"{ref} is deprecated; prefer a newer release (`haina versions "
-            f"{version.dataset}`)"), stacklevel=4)
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -403,7 +326,7 @@ def _batches(dataset: ds.Dataset, batch_size: int) -> Iterator[pa.RecordBatch]:
 __all__ = [
     "DeprecatedVersionWarning", "IntegrityError", "NoSplitsError", "QueryError",
     "UnreleasedVersionWarning",
-    "VersionYankedError", "YankedVersionWarning", "check_state", "connect", "data_files",
+    "VersionYankedError", "YankedVersionWarning", "connect", "data_files",
     "data_records", "iter_batches", "open_dataset", "resolve_version", "to_pandas",
     "verify_files",
 ]

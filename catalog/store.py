@@ -378,9 +378,10 @@ class Catalog(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def from_url(cls, url: str, *, create: bool = True) -> Catalog:
+    def from_url(cls, url: str, *, create: bool = True, read_only: bool = False) -> Catalog:
         """Open the catalog at ``url`` (see :func:`open_catalog`): how the registry opens a
-        backend registered for the URL's scheme."""
+        backend registered for the URL's scheme. ``read_only``: create and upgrade nothing,
+        and refuse every write."""
 
     @abc.abstractmethod
     def ensure_dataset(self, rec: DatasetRecord) -> None:
@@ -570,7 +571,7 @@ def _load(target: str, scheme: str) -> type[Catalog]:
     return backend
 
 
-def open_catalog(url: str, *, create: bool = True) -> Catalog:
+def open_catalog(url: str, *, create: bool = True, read_only: bool = False) -> Catalog:
     """Open (and create the tables of) the catalog at ``url``.
 
     ``sqlite:///abs/path/catalog.db`` or ``postgresql://user@host:port/db`` (psycopg 3; add
@@ -578,7 +579,9 @@ def open_catalog(url: str, *, create: bool = True) -> Catalog:
     (:mod:`catalog.memory`: one process, gone when it ends; for tests and embedding). With ``create=False``
     (readers) nothing is created: no folder, no database file, no schema, no table; a catalog
     that is not there raises :class:`~catalog.exceptions.CatalogNotFoundError`. An existing
-    catalog of an older Haina is still upgraded.
+    catalog of an older Haina is still upgraded, unless ``read_only``: then nothing is created
+    or migrated (an older catalog is an error naming the fix), and a SQLite file is opened so
+    that SQLite refuses writes.
     """
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     target = _BACKENDS.get(scheme)
@@ -587,5 +590,5 @@ def open_catalog(url: str, *, create: bool = True) -> Catalog:
             f"no catalog backend for scheme {scheme!r} in URL {url!r}", where="catalog URL",
             fix=f"use one of the schemes {', '.join(sorted(_BACKENDS))}, "
                 "e.g. sqlite:////abs/path/catalog.db")
-    catalog: Catalog = _load(target, scheme).from_url(url, create=create)
+    catalog: Catalog = _load(target, scheme).from_url(url, create=create, read_only=read_only)
     return catalog

@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from catalog.exceptions import CatalogError
+from catalog.releases import lifecycle
 from catalog.store import Catalog, LineageEventRecord, RunRecord, SourceRecord, VersionRecord
 
 log = logging.getLogger(__name__)
@@ -864,7 +865,8 @@ def context_for_version(catalog: Any, warehouse: Any, dataset: str, ref: str = "
 
     from catalog.storage import manifest as manifest_mod
 
-    version = catalog.version(dataset, ref)
+    version = lifecycle.resolve(catalog, dataset, ref, allow_yanked=True, draft_fallback=True,
+                                warn=lambda _message: None)
     manifest = manifest_mod.read_manifest(version.path, expected_sha256=version.manifest_sha256)
     report = FileSystems.join(warehouse.run_dir(version.run_id), "validation.json")
     results = _read_json(report).get("results", []) if FileSystems.exists(report) else []
@@ -883,7 +885,8 @@ def provenance(catalog: Any, dataset: str, ref: str = "latest") -> dict[str, Any
     """The upstream graph of one version: version -> run -> source files, code, checks."""
     from catalog.storage import manifest as manifest_mod
 
-    version = catalog.version(dataset, ref)
+    version = lifecycle.resolve(catalog, dataset, ref, allow_yanked=True, draft_fallback=True,
+                                warn=lambda _message: None)
     run = catalog.run(version.run_id)
     manifest = manifest_mod.read_manifest(version.path, expected_sha256=version.manifest_sha256)
     digests = manifest.get("extra", {}).get("validation", [])

@@ -41,9 +41,9 @@ from catalog.exceptions import (
     ReleaseConflictError,
     ReleaseError,
     TransitionError,
-    VersionNotFoundError,
     YankedVersionError,
 )
+from catalog.releases import resolve as resolve_mod
 from catalog.releases import semver as semver_mod
 from catalog.releases import states
 from catalog.releases.states import (
@@ -133,23 +133,21 @@ def semver_labels(catalog: Catalog, dataset: str) -> dict[str, str]:
 def resolve(catalog: Catalog, dataset: str, ref: str, *, allow_yanked: bool = False,
             warn: Callable[[str], None] | None = None,
             draft_fallback: bool = False) -> VersionRecord:
-    """The version ``ref`` names: a version id, a semver (``1.2.0``), ``latest`` (the highest
-    released semver; a deprecated one only when nothing else is released) or ``latest-draft``.
+    """The version ``ref`` names (as :mod:`catalog.releases.resolve` reads it: a version id, a
+    semver, ``latest`` or ``latest-draft``), after the lifecycle rules.
 
     A yanked version raises :class:`YankedVersionError` unless ``allow_yanked``; a deprecated
     one is returned after ``warn(message)`` (default: a :class:`DeprecatedVersionWarning`).
-    With ``draft_fallback``, ``latest`` of a dataset without releases is its latest draft
-    (after a warning) instead of an error: for readers of datasets not released yet.
+    With ``draft_fallback``, ``latest`` of a dataset without any release is its latest draft,
+    after ``warn`` (default: an :class:`~catalog.releases.resolve.UnreleasedVersionWarning`).
     """
-    emit = warn or (lambda message: warnings.warn(message, DeprecatedVersionWarning,
-                                                  stacklevel=3))
-    try:
-        version = _lookup(catalog, dataset, ref)
-    except VersionNotFoundError:
-        if not (draft_fallback and ref == "latest"):
-            raise
-        version = _lookup(catalog, dataset, "latest-draft")
-        emit(f"{dataset} has no released version; using the latest draft {version.version_id}")
+    picked = _pick(catalog, dataset, ref, draft_fallback=draft_fallback)
+    version = picked.version
+    if picked.notice is not None:
+        if warn is not None:
+            warn(picked.notice)
+        else:
+            warnings.warn(picked.notice, resolve_mod.UnreleasedVersionWarning, stacklevel=3)
     if version.state == YANKED and not allow_yanked:
         raise YankedVersionError(
             f"{_label(catalog, version)} was yanked: {_last_reason(catalog, version)}",
@@ -159,45 +157,25 @@ def resolve(catalog: Catalog, dataset: str, ref: str, *, allow_yanked: bool = Fa
     if version.state == DEPRECATED:
         message = (f"{_label(catalog, version)} is deprecated: "
                    f"{_last_reason(catalog, version) or 'no reason given'}")
-        emit(message)
+        if warn is not None:
+            warn(message)
+        else:
+            warnings.warn(message, DeprecatedVersionWarning, stacklevel=3)
     return version
 
 
+def _pick(catalog: Catalog, dataset: str, ref: str, *,
+          draft_fallback: bool = False) -> resolve_mod.Pick:
+    """The catalog's versions and releases of ``dataset``, read by the one resolver."""
+    versions = catalog.versions(dataset)  # DatasetNotFoundError names the known datasets
+    return resolve_mod.pick(dataset, ref, versions, releases(catalog, dataset),
+                            draft_fallback=draft_fallback)
+
+
 def _lookup(catalog: Catalog, dataset: str, ref: str) -> VersionRecord:
-    if ref == "latest":
-        return _latest_release(catalog, dataset)
-    if ref == "latest-draft":
-        drafts = [v for v in catalog.versions(dataset) if v.state == DRAFT]
-        if not drafts:
-            raise VersionNotFoundError(f"dataset {dataset!r} has no draft version",
-                                       where=f"ref {ref!r}", fix="run the dataset's recipe")
-        return drafts[-1]
-    if semver_mod.is_semver(ref):
-        return _by_semver(catalog, dataset, str(semver_mod.parse(ref)))
-    return catalog.version(dataset, ref)
-
-
-def _latest_release(catalog: Catalog, dataset: str) -> VersionRecord:
-    states = {v.version_id: v for v in catalog.versions(dataset)}
-    found = [r for r in releases(catalog, dataset) if states[r.version_id].state != YANKED]
-    preferred = [r for r in found if states[r.version_id].state == RELEASED] or found
-    if not preferred:
-        raise VersionNotFoundError(
-            f"dataset {dataset!r} has no released version", where="ref 'latest'",
-            fix=f"release a draft with `haina release {dataset}@latest-draft`, or read "
-                f"'latest-draft'")
-    return states[preferred[-1].version_id]
-
-
-def _by_semver(catalog: Catalog, dataset: str, semver: str) -> VersionRecord:
-    version_id = next((r.version_id for r in releases(catalog, dataset) if r.semver == semver),
-                      None)
-    if version_id is None:
-        known = ", ".join(r.semver for r in releases(catalog, dataset)) or "none yet"
-        raise VersionNotFoundError(f"dataset {dataset!r} has no release {semver} "
-                                   f"(releases: {known})", where=f"ref {semver!r}",
-                                   fix="pass one of the listed semvers, a version id or 'latest'")
-    return catalog.version(dataset, version_id)
+    """The version ``ref`` names, before the lifecycle rules (releasing and transitions act
+    on any state, and check it themselves)."""
+    return _pick(catalog, dataset, ref).version
 
 
 def _label(catalog: Catalog, version: VersionRecord) -> str:

@@ -128,6 +128,25 @@ def create_tables(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def require_current_schema(engine: Engine, where: str) -> None:
+    """A read-only open's check that the catalog is at this Haina's revision: a reader never
+    migrates, so an older catalog is refused with the command that upgrades it."""
+    from alembic.script import ScriptDirectory  # alembic: as in create_tables
+
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    with engine.connect() as conn:
+        found = None
+        if sa.inspect(conn).has_table("alembic_version"):
+            found = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    if found != head:
+        raise CatalogConnectionError(
+            f"the catalog's schema is at revision {found or 'none (Haina 0.1)'}, this Haina "
+            f"reads revision {head}; read-only commands do not upgrade it", where=where,
+            fix="upgrade it once with a command that writes to it, e.g. `haina run RECIPE` or "
+                "`haina release NAME@latest-draft` (back it up first if an older Haina still "
+                "uses it), then run this command again")
+
+
 # --- row <-> record --------------------------------------------------------------------------
 def _jsonable(values: Mapping) -> dict:
     return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in values.items()}
@@ -180,7 +199,10 @@ class SqlCatalog(Catalog):
             listener(conn, action, target, dict(details), self.actor)
 
     @classmethod
-    def from_url(cls, url: str, *, create: bool = True) -> SqlCatalog:
+    def from_url(cls, url: str, *, create: bool = True, read_only: bool = False) -> SqlCatalog:
+        """Open the catalog at ``url``. ``read_only``: nothing is created and no migration
+        runs (a catalog that needs an upgrade is an error naming the fix); a SQLite file is
+        opened ``mode=ro``, so that SQLite itself refuses writes."""
         parsed = make_url(url)
         factory = _ENGINES.get(parsed.drivername)
         if factory is None:
@@ -189,11 +211,14 @@ class SqlCatalog(Catalog):
                 fix=f"use one of {', '.join(sorted(_ENGINES))}")
         where = parsed.render_as_string(hide_password=True)
         try:
-            engine = factory(parsed, create)
+            engine = factory(parsed, create and not read_only, read_only=read_only)
             catalog = cls(engine, catalog_identity(url))
-            if not create:
+            if not create or read_only:
                 require_catalog(engine, where, query_value(parsed, "schema"))
-            create_tables(engine)  # an existing catalog of an older Haina is upgraded
+            if read_only:
+                require_current_schema(engine, where)
+            else:
+                create_tables(engine)  # an existing catalog of an older Haina is upgraded
         except (sa.exc.DatabaseError, OSError, CatalogUnavailableError) as err:
             raise open_error(parsed, where, err) from err
         return catalog

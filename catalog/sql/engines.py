@@ -14,6 +14,8 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sqlite3
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -38,10 +40,13 @@ _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 APPLICATION_NAME = "haina"
 
 
-def _sqlite_engine(url: sa.URL, create: bool = True) -> Engine:
-    if create and url.database and url.database != ":memory:":
+def _sqlite_engine(url: sa.URL, create: bool = True, read_only: bool = False) -> Engine:
+    if create and not read_only and url.database and url.database != ":memory:":
         os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+    if read_only:
+        engine = sa.create_engine(url, creator=_read_only_sqlite(url.database or ""))
+    else:
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -50,7 +55,9 @@ def _sqlite_engine(url: sa.URL, create: bool = True) -> Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # a reader asks for no write lock; its deferred transaction's shared lock still keeps
+        # what it reads one state (writers cannot commit meanwhile)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -63,7 +70,18 @@ def query_value(url: sa.URL, key: str) -> str | None:
     return value
 
 
-def _postgres_engine(url: sa.URL, create: bool = True) -> Engine:
+def _read_only_sqlite(path: str) -> Callable[[], sqlite3.Connection]:
+    """Connections that SQLite itself refuses to write through (``mode=ro``): a read-only
+    command that tried to write would fail loudly, and no file is ever created."""
+    uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
+    return lambda: sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT,
+                                   check_same_thread=False)
+
+
+def _postgres_engine(url: sa.URL, create: bool = True, read_only: bool = False) -> Engine:
+    """``read_only`` creates no schema; the session itself stays writable, because checking
+    the audit chain reads its head row ``FOR SHARE`` (holding appends off while it runs), which
+    PostgreSQL refuses in a read-only transaction."""
     schema = query_value(url, "schema")
     url = url.set(drivername="postgresql+psycopg").difference_update_query(["schema"])
     try:
@@ -84,7 +102,7 @@ def _postgres_engine(url: sa.URL, create: bool = True) -> Engine:
         connect_args["options"] = f"-csearch_path={schema}"
     # pre-ping: a pooled connection the server dropped while idle is replaced, not handed out
     engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
-    if schema is not None and create:
+    if schema is not None and create and not read_only:
         with engine.begin() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     return engine

@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from catalog.exceptions import CatalogError
+from catalog.releases import lifecycle
 from catalog.storage.manifest import MANIFEST_NAME
 from catalog.store import Catalog, FileRecord
 
@@ -392,7 +393,9 @@ def verify_version(catalog: Catalog, dataset: str, ref: str = "latest", *,
                    workers: int | None = None, block_bytes: int = BLOCK_BYTES) -> VerifyReport:
     """Full verification of ``dataset@ref`` against its manifest and the catalog."""
     started = time.monotonic()
-    version = catalog.version(dataset, ref)
+    # a yanked or deprecated version is verified as any other: that is how one checks it
+    version = lifecycle.resolve(catalog, dataset, ref, allow_yanked=True, draft_fallback=True,
+                                warn=lambda _message: None)
     folder = version.path
     report = VerifyReport(target=f"{dataset}@{version.version_id}", folder=folder, mode="catalog")
     _require_folder(folder)

@@ -13,22 +13,28 @@ with a non-zero exit code; anything else is one "internal error" line with exit 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 import threading
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
+from typing import IO, Any
 
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-# Wide enough for file names and conversions when output is piped (logs, CI, cron mail).
-_WIDTH = None if sys.stdout.isatty() else 132
-console = Console(highlight=False, width=_WIDTH)
-err_console = Console(stderr=True, highlight=False, width=_WIDTH)
+from catalog.exceptions import CatalogError
+from connectors.exceptions import ConnectorError
+from expectations.exceptions import ExpectationsError
+from pipelines.cli import audit, browse, card, kinds, lineage, lock, release, report, run
+from pipelines.cli.common import Handler, console, err_console
+from pipelines.exceptions import HainaError
+from pipelines.interrupts import Interrupted, handling
+
+__all__ = ["console", "err_console", "main"]
+
+#: the command groups, in the order ``haina --help`` lists their commands
+GROUPS = (run, browse, release, lineage, audit, report, card, lock, kinds)
 
 
 def _quiet_libraries(debug: bool = False) -> None:
@@ -51,7 +57,7 @@ class _DriverStderr:
     of every failed bundle, then the driver re-raises the error, which is reported in one line
     (``--debug`` keeps everything)."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
 
     def write(self, text: str) -> int:
@@ -59,7 +65,7 @@ class _DriverStderr:
             return self._stream.write(text)
         return len(text)
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
 
@@ -71,7 +77,7 @@ class _HideTracebacks:
     line, and ``--debug`` shows its traceback.
     """
 
-    def __init__(self, stream):
+    def __init__(self, stream: IO[str] | _DriverStderr) -> None:
         self._stream = stream
         self._dropped = False
 
@@ -84,11 +90,11 @@ class _HideTracebacks:
             return len(text)
         return self._stream.write(text)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
 
-def _debug_wanted(args) -> bool:
+def _debug_wanted(args: argparse.Namespace) -> bool:
     """``--debug`` or ``HAINA_DEBUG=1``: show tracebacks (and Beam's error logs)."""
     return bool(args.debug) or os.environ.get("HAINA_DEBUG", "").strip().lower() in (
         "1", "true", "yes", "on")
@@ -101,7 +107,7 @@ def _one_line(err: BaseException) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="haina", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="haina", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--warehouse", help="warehouse folder or URI (default: $HAINA_WAREHOUSE, "
                         "the recipe's `warehouse`, or ./warehouse)")
     parser.add_argument("--catalog", help="catalog URL (default: $HAINA_CATALOG_URL, the recipe's "
@@ -111,63 +117,9 @@ def _parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--actor", help="who acts, recorded in the catalog and audit log "
                         "(default: $HAINA_ACTOR or the login name)")
-
-    p = sub.add_parser("check", help="validate and plan a recipe without running it")
-    p.add_argument("recipe")
-    p = sub.add_parser("run", help="run a recipe; arguments after -- go to Beam")
-    p.add_argument("recipe")
-    p.add_argument("--full", action="store_true",
-                   help="process every source file, not only new and changed ones")
-    p.add_argument("--wait", type=float, default=0, metavar="SECONDS",
-                   help="if another run of the dataset holds its lock, wait this long for it "
-                        "(default: fail at once)")
-    p.add_argument("--workers", default="auto", type=_workers, metavar="N",
-                   help="DirectRunner worker threads (default: auto, one per CPU core)")
-    p.epilog = ("Beam pipeline options go after --, e.g. "
-                "haina run recipe.yaml -- --runner=FlinkRunner --flink_master=localhost:8081")
-    sub.add_parser("datasets", help="list datasets")
-    p = sub.add_parser("versions", help="list the versions of a dataset")
-    p.add_argument("name")
-    p = sub.add_parser("runs", help="list the runs of a dataset")
-    p.add_argument("name")
-    p = sub.add_parser("show", help="show one version: NAME@VERSION (VERSION may be 'latest')")
-    p.add_argument("ref")
-    p.add_argument("--json", action="store_true", help="print the version's manifest as JSON")
-    for name in EXTENSIONS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:
-                raise
-            continue  # a capability not installed in this build
-        module.register(sub)
+    for group in GROUPS:
+        group.register(sub)
     return parser
-
-
-#: modules that add subcommands: each has ``register(subparsers)``, which only declares
-#: arguments and sets ``handler="module:function"``, so ``haina --help`` stays fast
-EXTENSIONS: tuple[str, ...] = ("pipelines.cli.release", "pipelines.cli.lineage",
-                               "pipelines.cli.audit", "pipelines.cli.report",
-                               "pipelines.cli.card", "pipelines.cli.lock",
-                               "pipelines.cli.kinds")
-
-
-def _handler(args):
-    target = getattr(args, "handler", None) or f"pipelines.cli.commands:cmd_{args.command}"
-    module, _, function = target.partition(":")
-    return getattr(importlib.import_module(module), function)
-
-
-def _workers(value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        count = int(value)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} is not 'auto' or a positive whole number")
-    return count
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -175,18 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # everything after the first "--" belongs to Beam's PipelineOptions, untouched
     beam_args = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[:argv.index("--")] if "--" in argv else argv
-    _quiet_libraries(debug=True)  # the parser imports the command modules, and they import Beam
     args = _parser().parse_args(argv)
     args.beam_args = beam_args
     args.debug = _debug_wanted(args)
     _quiet_libraries(args.debug)
-    from catalog.exceptions import CatalogError
-    from connectors.exceptions import ConnectorError
-    from expectations.exceptions import ExpectationsError
-    from pipelines.exceptions import HainaError
-
     judge = None
-    from pipelines.interrupts import Interrupted, handling
     stderr = sys.stderr
     if not args.debug:
         # what Beam's worker threads print, and tracebacks libraries print themselves, are
@@ -195,18 +140,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run" and "great_expectations" not in sys.modules:
             # Great Expectations imports in a helper process on another core while this one
-            # imports Beam and plans (expectations.validation.ge_process); the run closes it when done
+            # imports Beam and plans (expectations.validation.ge_process); the run closes it
+            # when done. Imported here: only `haina run` starts it
             from expectations.validation.ge_process import Judge
             judge = args.judge = Judge().start()
         if args.command == "run":
             # hashlib releases the GIL: source files are hashed while Beam imports
-            # (pipelines.prehash)
+            # (pipelines.prehash; imported here, only `haina run` needs it)
             from pipelines import prehash
             prehash.start(prehash.local_sources(args.recipe))
         # SIGTERM stops a command as Ctrl-C does: cleanly, and said in one line
         with handling():
-            # imported late: Beam and GE take seconds to import
-            return _handler(args)(args, console) or 0
+            handler: Handler = args.handler
+            return handler(args, console) or 0
     except (HainaError, ConnectorError, CatalogError, ExpectationsError) as err:
         if args.debug:
             raise
@@ -229,15 +175,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr = stderr
         if judge is not None:
             judge.close()
-
-
-def table(title: str, columns: Sequence[str], rows) -> Table:
-    out = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        out.add_column(column)
-    for row in rows:
-        out.add_row(*["" if v is None else str(v) for v in row])
-    return out
 
 
 if __name__ == "__main__":

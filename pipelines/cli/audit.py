@@ -1,22 +1,35 @@
-"""Subcommands ``haina audit verify|log`` and ``haina verify`` (arguments only; see
-``pipelines.cli.audit`` for what they do). Import-light: argparse only."""
+"""``haina audit verify | audit log`` (the tamper-evident log of catalog changes) and ``haina
+verify`` (a version's files against its manifest, the catalog and its lineage). Read-only,
+except that ``verify`` first writes the card and Croissant file of a release interrupted after
+its commit."""
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import json
 import re
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from catalog.audit import log as audit
-from catalog.storage import verify as verify_mod
-from pipelines.cli.app import err_console, table
-from pipelines.cli.commands import _catalog, _human_bytes, _split_ref
+from catalog.exceptions import DatasetNotFoundError
+from catalog.store import Catalog
+from pipelines.cli.common import (
+    err_console,
+    human_bytes,
+    open_catalog_for,
+    parse_ref,
+    resolve_ref,
+    table,
+    warn_to,
+)
+from pipelines.cli.release import complete_documents, missing_documents
 from pipelines.exceptions import HainaError
 
-_COMMANDS = "pipelines.cli.audit"
+if TYPE_CHECKING:  # imports Beam's filesystems; only annotations need it here
+    from catalog.storage.verify import VerifyReport
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +43,7 @@ def _register_audit(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="recompute the hash chain; exit 1 naming the first bad "
                                       "entry when it was edited, deleted, inserted or reordered")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(handler=f"{_COMMANDS}:cmd_audit_verify")
+    p.set_defaults(handler=cmd_audit_verify)
     p = sub.add_parser("log", help="list audit entries, oldest first")
     p.add_argument("--action", help="e.g. version.commit, or version.* (wildcard *)")
     p.add_argument("--target", help="e.g. a dataset name, a run id, NAME@VERSION (wildcard *)")
@@ -41,7 +54,7 @@ def _register_audit(subparsers: argparse._SubParsersAction) -> None:
                                    "30m, 12h, 7d")
     p.add_argument("--limit", type=int, help="only the most recent N entries")
     p.add_argument("--json", action="store_true", help="print entries as a JSON array")
-    p.set_defaults(handler=f"{_COMMANDS}:cmd_audit_log")
+    p.set_defaults(handler=cmd_audit_log)
 
 
 def _register_verify(subparsers: argparse._SubParsersAction) -> None:
@@ -55,7 +68,7 @@ def _register_verify(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--manifest-sha256", help="with --folder: the trusted sha256 of manifest.json")
     p.add_argument("--workers", type=int, help="files hashed in parallel (default: CPUs, max 8)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(handler=f"{_COMMANDS}:cmd_verify")
+    p.set_defaults(handler=cmd_verify)
 
 
 #: exit code of a verification that found a problem (1, like a failed quality gate)
@@ -67,8 +80,8 @@ _AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
 # --- haina audit verify ----------------------------------------------------------------------
-def cmd_audit_verify(args, console: Console) -> int:
-    catalog, warehouse = _catalog(args)
+def cmd_audit_verify(args: argparse.Namespace, console: Console) -> int:
+    catalog, warehouse = open_catalog_for(args, read_only=True)
     head_file = audit.head_file_of(catalog) or audit.head_file_uri(warehouse.root)
     report = audit.verify_chain(catalog, head_file=head_file)
     if args.json:
@@ -90,7 +103,7 @@ def cmd_audit_verify(args, console: Console) -> int:
     return EXIT_MISMATCH
 
 
-def _chain_json(report: audit.ChainReport) -> dict:
+def _chain_json(report: audit.ChainReport) -> dict[str, Any]:
     return {"ok": report.ok, "entries": report.entries, "last_seq": report.last_seq,
             "last_hash": report.last_hash, "head_row": report.head_row,
             "head_file": report.head_file, "head_file_seq": report.head_file_seq,
@@ -115,8 +128,8 @@ def parse_since(text: str | None, now: dt.datetime | None = None) -> dt.datetime
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def cmd_audit_log(args, console: Console) -> int:
-    catalog, _ = _catalog(args)
+def cmd_audit_log(args: argparse.Namespace, console: Console) -> int:
+    catalog, _ = open_catalog_for(args, read_only=True)
     if args.limit is not None and args.limit < 1:
         raise HainaError(f"--limit {args.limit} must be at least 1. Fix: e.g. --limit 50")
     found = audit.entries(catalog, action=args.action, target=args.target,
@@ -133,13 +146,16 @@ def cmd_audit_log(args, console: Console) -> int:
     return 0
 
 
-def _short(details: dict, width: int = 70) -> str:
+def _short(details: dict[str, Any], width: int = 70) -> str:
     text = json.dumps(details, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 # --- haina verify ----------------------------------------------------------------------------
-def cmd_verify(args, console: Console) -> int:
+def cmd_verify(args: argparse.Namespace, console: Console) -> int:
+    # imported here: verification reads files through Beam's filesystems (seconds to import)
+    from catalog.storage import verify as verify_mod
+
     if bool(args.ref) == bool(args.folder):
         raise HainaError("pass either NAME@VERSION or --folder PATH. Fix: e.g. `haina verify "
                          "demo@latest`, or `haina verify --folder /copy/of/version`")
@@ -152,10 +168,13 @@ def cmd_verify(args, console: Console) -> int:
         report = verify_mod.verify_folder(args.folder, manifest_sha256=args.manifest_sha256,
                                           workers=args.workers)
     else:
-        name, ref = _split_ref(args.ref)
-        catalog, _ = _catalog(args)
-        _complete_releases(catalog, name, err_console if args.json else console)
-        report = verify_mod.verify_version(catalog, name, ref, workers=args.workers)
+        ref = parse_ref(args.ref, "verify")
+        catalog, _ = open_catalog_for(args, read_only=True)
+        out = err_console if args.json else console
+        _complete_releases(args, catalog, ref.name, out)
+        version = resolve_ref(catalog, ref, warn=warn_to(out))
+        report = verify_mod.verify_version(catalog, ref.name, version.version_id,
+                                           workers=args.workers)
     if args.json:
         console.print(json.dumps(report.as_json(), default=str), markup=False, highlight=False,
                       soft_wrap=True)
@@ -164,25 +183,32 @@ def cmd_verify(args, console: Console) -> int:
     return 0 if report.ok else EXIT_MISMATCH
 
 
-def _complete_releases(catalog, name: str, console: Console) -> None:
-    """A release interrupted after its commit gets its card and Croissant file here."""
-    from catalog.exceptions import DatasetNotFoundError
-    from pipelines.cli.release import complete_documents
-
+def _complete_releases(args: argparse.Namespace, catalog: Catalog, name: str,
+                       console: Console) -> None:
+    """A release interrupted after its commit gets its card and Croissant file here: the
+    only write of ``haina verify``, through a writable catalog opened for it alone."""
     try:
-        complete_documents(catalog, name, console)
+        if not missing_documents(catalog, name):
+            return
     except DatasetNotFoundError:
-        return  # verify_version names the unknown dataset itself
+        return  # resolving the reference names the unknown dataset itself
+    writable, _ = open_catalog_for(args, read_only=False)
+    try:
+        complete_documents(writable, name, console)
+    finally:
+        writable.close()
 
 
-def _print_report(console: Console, report: verify_mod.VerifyReport) -> None:
+def _print_report(console: Console, report: VerifyReport) -> None:
+    from catalog.storage.verify import first_line  # Beam: see cmd_verify
+
     if report.mode == "folder":
         console.print(f"[bold]manifest-only check[/] of folder {escape(report.folder)} (no "
                       "catalog)", soft_wrap=True)
     for note in report.notes:
         console.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
     speed = report.bytes_read / 2**20 / report.seconds if report.seconds else 0.0
-    stats = (f"{report.files} file(s), {report.rows:,} rows, {_human_bytes(report.bytes)} read "
+    stats = (f"{report.files} file(s), {report.rows:,} rows, {human_bytes(report.bytes)} read "
              f"in {report.seconds:.2f} s ({speed:.0f} MiB/s)")
     if report.ok:
         checked = ("sha256, sizes and row counts against the manifest; no missing or stray "
@@ -195,7 +221,7 @@ def _print_report(console: Console, report: verify_mod.VerifyReport) -> None:
                       f"{checked}", soft_wrap=True)
         return
     console.print(f"[bold red]verification failed[/] {escape(report.target)}: "
-                  f"{escape(verify_mod.first_line(report))}", soft_wrap=True)
+                  f"{escape(first_line(report))}", soft_wrap=True)
     rows = [(m.check, m.path, _cell(m.expected), _cell(m.actual), m.note)
             for m in report.mismatches[:_SHOWN]]
     console.print(table(f"{len(report.mismatches)} mismatch(es); {stats}",
@@ -204,5 +230,5 @@ def _print_report(console: Console, report: verify_mod.VerifyReport) -> None:
                   "new version; never edit a published version in place")
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     return "" if value is None else str(value)

@@ -1,19 +1,20 @@
 """``haina card NAME@VERSION``: write a version's dataset card and Croissant JSON-LD.
 
-Declares arguments only (argparse, no heavy imports); the work is in
-:func:`pipelines.cli.card.cmd_card`.
+The card renders charts from the data (pandas, pyarrow): :mod:`catalog.documents` is imported
+inside the handler, so ``haina --help`` does not pay for it.
 """
 from __future__ import annotations
 
-import importlib
+import argparse
 
 from rich.console import Console
 
-from catalog.documents import card, croissant
-from pipelines.cli.commands import _catalog, _split_ref
+from catalog.releases import lifecycle
+from catalog.store import Catalog, VersionRecord
+from pipelines.cli.common import err_console, open_catalog_for, parse_ref, resolve_ref, warn_to
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("card", help="write the dataset card (Markdown + HTML) and Croissant "
                        "JSON-LD of NAME@VERSION")
     p.add_argument("ref", help="NAME@VERSION; VERSION is a version id, a released semver, or "
@@ -26,39 +27,23 @@ def register(sub) -> None:
                    help="a change since the previous release (repeatable)")
     p.add_argument("--no-croissant", action="store_true",
                    help="do not write croissant.json into the version folder")
-    p.set_defaults(handler="pipelines.cli.card:cmd_card")
+    p.set_defaults(handler=cmd_card)
 
 
-def _release_module():
-    """``catalog.releases.lifecycle`` when this build has releases, else None."""
-    try:
-        return importlib.import_module("catalog.releases.lifecycle")
-    except ModuleNotFoundError as err:
-        if err.name != "catalog.releases.lifecycle":
-            raise
-        return None
-
-
-def resolve_version(catalog, name: str, ref: str):
-    """A version id, ``latest``, or (with releases) a semver, to a VersionRecord."""
-    release = _release_module()
-    if release is not None:
-        return release.resolve(catalog, name, ref)
-    return catalog.version(name, ref)
-
-
-def release_label(catalog, version, requested: str | None) -> str | None:
+def release_label(catalog: Catalog, version: VersionRecord, requested: str | None) -> str | None:
+    """The semver the card names: the one asked for, else the version's release, if any."""
     if requested:
         return requested
-    release = _release_module()
-    record = release.release_of(catalog, version.version_id) if release is not None else None
+    record = lifecycle.release_of(catalog, version.version_id)
     return record.semver if record is not None else None
 
 
-def cmd_card(args, console: Console) -> int:
-    name, ref = _split_ref(args.ref)
-    catalog, _ = _catalog(args)
-    version = resolve_version(catalog, name, ref)
+def cmd_card(args: argparse.Namespace, console: Console) -> int:
+    from catalog.documents import card, croissant  # pandas and charts: kept off --help
+
+    ref = parse_ref(args.ref, "card")
+    catalog, _ = open_catalog_for(args, read_only=False)
+    version = resolve_ref(catalog, ref, warn=warn_to(err_console), allow_yanked=False)
     semver = release_label(catalog, version, args.release)
     md_path, html_path = card.write_card(catalog, version, args.out, release=semver,
                                          changelog=args.changelog)

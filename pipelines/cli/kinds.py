@@ -1,14 +1,14 @@
-"""``haina kinds [KIND]``: the source kinds, and every recipe key of one (argparse only; the
-handler is :func:`pipelines.cli.kinds.cmd_kinds`)."""
+"""``haina kinds [KIND]``: the source kinds, and every recipe key of one. Reads no catalog."""
 from __future__ import annotations
 
 import argparse
 
+from rich.console import Console
 from rich.markup import escape
 
 import connectors
 from connectors import reference
-from pipelines.cli.app import table
+from pipelines.cli.common import table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,10 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "a sources[] entry of that kind, with its type, default, description and an "
                     "example (the same tables as docs/connectors.md). Reads no catalog.")
     p.add_argument("kind", nargs="?", metavar="KIND")
-    p.set_defaults(handler="pipelines.cli.kinds:cmd_kinds")
+    p.set_defaults(handler=cmd_kinds)
 
 
-def cmd_kinds(args, console) -> int:
+def cmd_kinds(args: argparse.Namespace, console: Console) -> int:
     if args.kind is None:
         console.print(table("source kinds (haina kinds KIND lists its keys)", ["kind", "reads"],
                             [(kind, escape(reference.summary(kind)))

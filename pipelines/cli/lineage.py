@@ -1,7 +1,8 @@
-"""``haina lineage``: where a version came from, or where a source file went (argparse only)."""
+"""``haina lineage``: where a version came from, or where a source file went. Read-only."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import re
@@ -14,9 +15,14 @@ from rich.tree import Tree
 
 from catalog.lineage import events as lineage
 from catalog.lineage import prov
-from pipelines.cli.app import table
-from pipelines.cli.commands import _catalog, _split_ref
-from pipelines.driver import fingerprint
+from pipelines.cli.common import (
+    err_console,
+    open_catalog_for,
+    parse_ref,
+    resolve_ref,
+    table,
+    warn_to,
+)
 from pipelines.exceptions import HainaError
 
 FORMATS = ("tree", "json", "dot", "prov")
@@ -34,22 +40,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="tree (default), json, dot (Graphviz) or prov (W3C PROV-JSON)")
     p.add_argument("--column", metavar="COLUMN",
                    help="show one column's lineage: source variable, files, units, conversion")
-    p.set_defaults(handler="pipelines.cli.lineage:cmd_lineage")
+    p.set_defaults(handler=cmd_lineage)
 
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
-def cmd_lineage(args, console: Console) -> int:
+def cmd_lineage(args: argparse.Namespace, console: Console) -> int:
     if args.downstream:
         return _downstream(args, console)
     if not args.ref:
         raise HainaError("haina lineage needs NAME@VERSION or --downstream SOURCE. Fix: e.g. "
                          "`haina lineage demo@latest` or `haina lineage --downstream "
                          "data/file.nc`")
-    name, ref = _split_ref(args.ref)
-    catalog, _ = _catalog(args)
-    graph = lineage.provenance(catalog, name, ref)
+    ref = parse_ref(args.ref, "lineage")
+    catalog, _ = open_catalog_for(args, read_only=True)
+    version = resolve_ref(catalog, ref, warn=warn_to(err_console))
+    graph = lineage.provenance(catalog, ref.name, version.version_id)
     if args.column:
         return _column(graph, args.column, args.format, console)
     render = {"tree": _print_tree, "json": _print_json, "dot": _print_dot,
@@ -67,16 +74,19 @@ def source_keys(source: str) -> tuple[list[str], list[str]]:
     if "://" not in source:
         uris.append(os.path.abspath(source))
         if os.path.isfile(source):  # the same content read from another path counts too
+            # imported here: pipelines.driver imports Beam (seconds), kept off `haina --help`
+            from pipelines.driver import fingerprint
+
             return uris, [fingerprint(os.path.abspath(source))[0]]
     return uris, []
 
 
-def _downstream(args, console: Console) -> int:
-    catalog, _ = _catalog(args)
+def _downstream(args: argparse.Namespace, console: Console) -> int:
+    catalog, _ = open_catalog_for(args, read_only=True)
     uris, hashes = source_keys(args.downstream)
     rows = lineage.downstream(catalog, uris=uris, sha256s=hashes)
     if args.format == "json":
-        _print_json([{**r, "created_at": lineage._iso(r["created_at"])} for r in rows], console)
+        _print_json([{**r, "created_at": _iso(r["created_at"])} for r in rows], console)
         return 0
     if not rows:
         console.print(f"no dataset version used {escape(args.downstream)}")
@@ -87,6 +97,11 @@ def _downstream(args, console: Console) -> int:
                           r["created_at"].isoformat(timespec="seconds"), r["run_id"],
                           r["uri"], r["sha256"][:12]) for r in rows]))
     return 0
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    """UTC ISO 8601 with a ``Z``, as the lineage events write times."""
+    return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 # --- upstream --------------------------------------------------------------------------------

@@ -1,5 +1,4 @@
-"""``haina unlock NAME``: an operator frees a dataset whose lock holder is dead (argparse only;
-the handler is :func:`pipelines.cli.lock.cmd_unlock`)."""
+"""``haina unlock NAME``: an operator frees a dataset whose lock holder is dead."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +9,7 @@ from rich.markup import escape
 
 from catalog.exceptions import LockHolderAliveError, LockNotHeldError
 from catalog.store import RunRecord, process_is_alive
-from pipelines.cli.commands import _catalog
+from pipelines.cli.common import open_catalog_for
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,11 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--reason", help="why (recorded in the audit log and on the run)")
     p.add_argument("--force", action="store_true",
                    help="unlock even though the holder's process is alive on this host")
-    p.set_defaults(handler="pipelines.cli.lock:cmd_unlock")
+    p.set_defaults(handler=cmd_unlock)
 
 
-def cmd_unlock(args, console: Console) -> int:
-    catalog, _warehouse = _catalog(args)
+def cmd_unlock(args: argparse.Namespace, console: Console) -> int:
+    catalog, _warehouse = open_catalog_for(args, read_only=False)
     try:
         holder = catalog.lock_holder(args.name)
         if holder is None:

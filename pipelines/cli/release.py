@@ -1,24 +1,26 @@
-"""``haina release | deprecate | undeprecate | yank | releases | diff``: argument parsing only.
+"""``haina release | deprecate | undeprecate | yank | releases | diff``: the release lifecycle
+of a dataset's versions, and what changed between two of them.
 
-The handlers live in :mod:`pipelines.cli.release` and are imported when a command runs, so
-``haina --help`` does not pay for pyarrow or SQLAlchemy.
+The difference (:mod:`catalog.releases.diff`) reads Parquet with pyarrow and pandas: it is
+imported inside the handlers that need it, so ``haina --help`` does not pay for it.
 """
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from catalog.releases import lifecycle as release_mod
-from catalog.releases.diff import ColumnStats, DatasetDiff, diff_versions
-from pipelines.cli.app import table
-from pipelines.cli.commands import _catalog, _split_ref
+from catalog.store import Catalog
+from pipelines.cli.common import open_catalog_for, parse_ref, resolve_ref, table, warn_to
 from pipelines.exceptions import HainaError
 
-_HANDLERS = "pipelines.cli.release"
+if TYPE_CHECKING:  # pyarrow and pandas; only annotations need them here
+    from catalog.releases.diff import ColumnStats, DatasetDiff
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="show the difference and the proposed version; release nothing")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip re-hashing the draft's files before releasing")
-    p.set_defaults(handler=f"{_HANDLERS}:cmd_release")
+    p.set_defaults(handler=cmd_release)
 
     transitions = {
         "deprecate": "mark a release deprecated (still readable; readers are warned)",
@@ -47,11 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("ref", metavar="NAME@VERSION", help="VERSION: a semver, a version id or "
                        "'latest'")
         p.add_argument("--reason", help="why (recorded in the transition and the audit log)")
-        p.set_defaults(handler=f"{_HANDLERS}:cmd_transition", action=action)
+        p.set_defaults(handler=cmd_transition, action=action)
 
     p = sub.add_parser("releases", help="list the releases of a dataset and their state changes")
     p.add_argument("name")
-    p.set_defaults(handler=f"{_HANDLERS}:cmd_releases")
+    p.set_defaults(handler=cmd_releases)
 
     p = sub.add_parser("diff", help="what changed between two versions: NAME@A NAME@B")
     p.add_argument("old", metavar="NAME@A")
@@ -59,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the difference as JSON")
     p.add_argument("--no-stats", dest="stats", action="store_false",
                    help="skip the per-column statistics (they read every data file)")
-    p.set_defaults(handler=f"{_HANDLERS}:cmd_diff")
+    p.set_defaults(handler=cmd_diff)
 
 
 #: reasons and partitions shown before "... and N more"
@@ -76,15 +78,11 @@ def _read_notes(path: str | None) -> str | None:
                          f"UTF-8 text file, e.g. --notes CHANGES.md") from err
 
 
-def _warn(console: Console):
-    return lambda message: console.print(f"[yellow]warning:[/] {message}")
-
-
 # --- release -----------------------------------------------------------------------------------
-def cmd_release(args, console: Console) -> int:
-    name, ref = _split_ref(args.ref)
+def cmd_release(args: argparse.Namespace, console: Console) -> int:
+    name, ref = parse_ref(args.ref, "release")
     notes = _read_notes(args.notes)
-    catalog, warehouse = _catalog(args)
+    catalog, warehouse = open_catalog_for(args, read_only=False)
     if args.dry_run:
         plan = release_mod.plan_release(catalog, name, ref, requested=args.semver)
         _print_plan(console, plan)
@@ -106,14 +104,24 @@ def cmd_release(args, console: Console) -> int:
     return 0
 
 
-def _write_release_documents(catalog, record, console: Console) -> None:
+def _write_release_documents(catalog: Catalog, record: release_mod.ReleaseRecord,
+                             console: Console) -> None:
     """The dataset card (Markdown, HTML) and Croissant JSON-LD that publish a release."""
     version = catalog.version(record.dataset, record.version_id)
     md_path, html_path, jsonld = release_mod.write_documents(catalog, version, record)
     console.print(f"dataset card: {html_path} (and {md_path}); Croissant: {jsonld}")
 
 
-def complete_documents(catalog, name: str, console: Console) -> None:
+def missing_documents(catalog: Catalog, name: str) -> list[release_mod.ReleaseRecord]:
+    """The releases of ``name`` whose card or Croissant file is not written (a release killed
+    after its commit, or files removed): what :func:`complete_documents` would write. Reads
+    only, so ``haina verify`` opens a writable catalog only when there is something to do."""
+    versions = {v.version_id: v for v in catalog.versions(name)}
+    return [r for r in release_mod.releases(catalog, name)
+            if r.documented_at is None or release_mod.missing_documents(versions[r.version_id])]
+
+
+def complete_documents(catalog: Catalog, name: str, console: Console) -> None:
     """Write the card and Croissant file of releases that lack them (a release killed after
     its commit), and say so; ``haina release`` and ``haina verify`` start with this."""
     for record, paths in release_mod.complete_releases(catalog, name):
@@ -137,13 +145,13 @@ def _print_plan(console: Console, plan: release_mod.ReleasePlan) -> None:
 
 
 # --- transitions -------------------------------------------------------------------------------
-def cmd_transition(args, console: Console) -> int:
-    name, ref = _split_ref(args.ref)
+def cmd_transition(args: argparse.Namespace, console: Console) -> int:
+    name, ref = parse_ref(args.ref, args.action)
     if args.action in release_mod.REASON_REQUIRED and not (args.reason or "").strip():
         raise HainaError(f"{args.action} {args.ref}: a reason is required; readers are told "
                          f"why the version went away. Fix: haina {args.action} {args.ref} "
                          f"--reason \"what is wrong with it\"")
-    catalog, warehouse = _catalog(args)
+    catalog, warehouse = open_catalog_for(args, read_only=False)
     warehouse.require_writable("nothing was changed")
     state = release_mod.transition(catalog, name, ref, args.action, args.reason)
     console.print(f"{args.ref} is now [bold]{state}[/]"
@@ -151,8 +159,8 @@ def cmd_transition(args, console: Console) -> int:
     return 0
 
 
-def cmd_releases(args, console: Console) -> int:
-    catalog, _ = _catalog(args)
+def cmd_releases(args: argparse.Namespace, console: Console) -> int:
+    catalog, _ = open_catalog_for(args, read_only=True)
     states = {v.version_id: v.state for v in catalog.versions(args.name)}
     rows = [(r.semver, r.version_id, states.get(r.version_id, "?"), r.bump, r.previous or "",
              r.released_at.isoformat(timespec="seconds"), r.actor,
@@ -170,19 +178,21 @@ def cmd_releases(args, console: Console) -> int:
 
 
 # --- diff --------------------------------------------------------------------------------------
-def cmd_diff(args, console: Console) -> int:
-    (name_a, ref_a), (name_b, ref_b) = _split_ref(args.old), _split_ref(args.new)
-    catalog, _ = _catalog(args)
+def cmd_diff(args: argparse.Namespace, console: Console) -> int:
+    from catalog.releases.diff import diff_versions  # pyarrow and pandas: kept off --help
+
+    ref_a, ref_b = parse_ref(args.old, "diff"), parse_ref(args.new, "diff")
+    catalog, _ = open_catalog_for(args, read_only=True)
     # inspecting a yanked version is allowed: a diff is how one finds out what was wrong
-    warn = _warn(console) if not args.json else (lambda _m: None)
-    old = release_mod.resolve(catalog, name_a, ref_a, allow_yanked=True, warn=warn)
-    new = release_mod.resolve(catalog, name_b, ref_b, allow_yanked=True, warn=warn)
+    warn = warn_to(console) if not args.json else (lambda _m: None)
+    old = resolve_ref(catalog, ref_a, warn=warn)
+    new = resolve_ref(catalog, ref_b, warn=warn)
     diff = diff_versions(catalog, old, new, stats=args.stats)
     if args.json:
         console.print(json.dumps(diff.to_json(), indent=2), markup=False, highlight=False,
                       soft_wrap=True)
         return 0
-    print_diff(console, diff, f"{name_a}@{ref_a}", f"{name_b}@{ref_b}")
+    print_diff(console, diff, str(ref_a), str(ref_b))
     return 0
 
 
@@ -207,7 +217,9 @@ def print_diff(console: Console, diff: DatasetDiff, label_a: str, label_b: str) 
 
 def _print_schema(console: Console, diff: DatasetDiff) -> None:
     s = diff.schema
-    rows = [("added", c, "", "") for c in s.added] + [("removed", c, "", "") for c in s.removed]
+    rows: list[tuple[str, str, str | None, str | None]] = [
+        ("added", c, "", "") for c in s.added]
+    rows += [("removed", c, "", "") for c in s.removed]
     rows += [("retyped", c.name, c.old, c.new) for c in s.retyped]
     rows += [("units", c.name, c.old, c.new) for c in s.units]
     rows += [("metadata", c.name, c.old, "") for c in s.metadata]
@@ -251,8 +263,9 @@ def _flags(s: ColumnStats) -> str:
     return " ".join(f"{k}:{100 * v:.1f}%" for k, v in (s.flags or {}).items())
 
 
-def _drift_row(column: str, a: ColumnStats | None, b: ColumnStats | None) -> tuple:
-    def cell(show) -> str:
+def _drift_row(column: str, a: ColumnStats | None,
+               b: ColumnStats | None) -> tuple[str, ...]:
+    def cell(show: Callable[[ColumnStats], str]) -> str:
         return _pair(show(a) if a else None, show(b) if b else None)
 
     has_flags = any(s is not None and s.flags is not None for s in (a, b))

@@ -1,20 +1,22 @@
 """``haina report``: where the validation report of a version (or of a run) is, or open it.
 
-Import-light on purpose (argparse only): ``haina --help`` imports every CLI extension.
+Read-only (``--open`` starts a browser, nothing else).
 """
 from __future__ import annotations
 
+import argparse
 import webbrowser
 from pathlib import Path
 
 from rich.console import Console
 
 from catalog.exceptions import RunNotFoundError
-from pipelines.cli.commands import _catalog
+from catalog.store import Catalog, RunRecord
+from pipelines.cli.common import err_console, open_catalog_for, parse_ref, resolve_ref, warn_to
 from pipelines.exceptions import HainaError
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "report", help="print the path of the validation report of NAME@VERSION (or of a run id)",
         description="Print the path of the HTML validation report written by the run that made "
@@ -22,11 +24,11 @@ def register(subparsers) -> None:
                     "refused, which made no version) is accepted too.")
     p.add_argument("ref", metavar="NAME@VERSION|RUN_ID")
     p.add_argument("--open", action="store_true", help="open the report in a web browser")
-    p.set_defaults(handler="pipelines.cli.report:cmd_report")
+    p.set_defaults(handler=cmd_report)
 
 
-def cmd_report(args, console: Console) -> int:
-    catalog, _warehouse = _catalog(args)
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    catalog, _warehouse = open_catalog_for(args, read_only=True)
     try:
         path = report_path(catalog, args.ref)
     finally:
@@ -38,19 +40,17 @@ def cmd_report(args, console: Console) -> int:
     return 0
 
 
-def report_path(catalog, ref: str) -> str:
-    """The report path recorded for the run behind ``NAME@VERSION``, or for run id ``ref``."""
-    if "@" not in ref:
-        run = _run_by_id(catalog, ref)
+def report_path(catalog: Catalog, ref: str) -> str:
+    """The report path recorded for the run behind ``NAME@VERSION``, or for run id ``ref``
+    (a bare word that is no run id is a dataset name: ``NAME`` is ``NAME@latest``)."""
+    run = _run_by_id(catalog, ref) if "@" not in ref else None
+    if run is not None:
         where = f"run {run.run_id}"
     else:
-        name, _, version_ref = ref.partition("@")
-        if not name or not version_ref:
-            raise HainaError(f"{ref!r} is not NAME@VERSION. Fix: e.g. `haina report "
-                             f"demo@latest`; list versions with `haina versions NAME`")
-        version = catalog.version(name, version_ref)  # CatalogError (not found) names the fix
+        parsed = parse_ref(ref, "report")
+        version = resolve_ref(catalog, parsed, warn=warn_to(err_console))
         run = catalog.run(version.run_id)
-        where = f"{name}@{version.version_id} (run {run.run_id})"
+        where = f"{parsed.name}@{version.version_id} (run {run.run_id})"
     if not run.report_path:
         raise HainaError(f"{where} has no validation report recorded (run status "
                          f"{run.status!r}; reports are written when validation runs). Fix: "
@@ -60,10 +60,13 @@ def report_path(catalog, ref: str) -> str:
     return run.report_path
 
 
-def _run_by_id(catalog, run_id: str):
+def _run_by_id(catalog: Catalog, run_id: str) -> RunRecord | None:
+    """The run ``run_id``; None when it is a dataset's name instead; else an error."""
     try:
         return catalog.run(run_id)
     except RunNotFoundError as err:
+        if run_id in {d.name for d in catalog.datasets()}:
+            return None
         raise HainaError(f"{run_id!r} is neither NAME@VERSION nor a known run id. Fix: e.g. "
                          f"`haina report demo@latest`; list runs with `haina runs NAME`") from err
 

@@ -18,14 +18,15 @@ import pytest
 
 import catalog as catalog_pkg
 from catalog import read as api
-from catalog.storage import writer
-from catalog.sql import backend as sql_mod
 from catalog.exceptions import (
     CatalogConnectionError,
     CatalogError,
     DatasetNotFoundError,
     VersionNotFoundError,
 )
+from catalog.releases import lifecycle as release
+from catalog.sql import backend as sql_mod
+from catalog.storage import writer
 from catalog.store import (
     DatasetRecord,
     RunRecord,
@@ -189,7 +190,6 @@ def test_unknown_names_and_versions(cat, root):
 
 
 def test_semver_latest_and_states_through_the_release_module(cat, root):
-    release = pytest.importorskip("catalog.releases.lifecycle")
     v1 = commit(cat, root, "obs", [_table(1, 10)])
     v2 = commit(cat, root, "obs", [_table(1, 20)])
     v3 = commit(cat, root, "obs", [_table(1, 30)])  # a newer draft, not released
@@ -215,19 +215,8 @@ def test_semver_latest_and_states_through_the_release_module(cat, root):
     assert issubclass(api.VersionYankedError, CatalogError)
 
 
-def test_without_release_module(cat, root, monkeypatch):
-    v1 = commit(cat, root, "obs", [_table(1, 10)])
-    commit(cat, root, "obs", [_table(1, 20)])
-    monkeypatch.setattr(api, "_release_module", lambda: None)
-    with pytest.raises(VersionNotFoundError, match="semantic versions need the release module"):
-        api.open_dataset("obs", "1.0.0", catalog=cat)
-    set_state(cat, v1.version_id, "released")
-    assert api.open_dataset("obs", catalog=cat).count_rows() == 10
-
-
-def test_states_without_release_module(cat, root, monkeypatch):
+def test_states_set_outside_a_release_are_honoured(cat, root):
     v = commit(cat, root, "obs", [_table(1, 10)])
-    monkeypatch.setattr(api, "_release_module", lambda: None)
     set_state(cat, v.version_id, "deprecated")
     with pytest.warns(api.DeprecatedVersionWarning, match="deprecated"):
         api.open_dataset("obs", v.version_id, catalog=cat)

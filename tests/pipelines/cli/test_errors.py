@@ -21,7 +21,6 @@ import xarray as xr
 from catalog.store import open_catalog
 from pipelines.cli.app import main
 
-
 # --------------------------------------------------------------------------- inputs
 
 

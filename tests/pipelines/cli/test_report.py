@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from examples.qingdao_demo import generate
 
 from catalog.store import (
     DatasetRecord,
@@ -15,7 +16,6 @@ from catalog.store import (
     VersionRecord,
     open_catalog,
 )
-from examples.qingdao_demo import generate
 from pipelines.cli.app import main
 from tests.pipelines.conftest import demo_recipe
 

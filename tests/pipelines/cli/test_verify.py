@@ -8,8 +8,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from examples.qingdao_demo import generate
+
 from pipelines.cli.app import main
 from tests.pipelines.conftest import demo_recipe
 
@@ -125,7 +125,8 @@ def test_a_tampered_audit_log_fails(pristine, capsys):
     (["verify"], "either NAME@VERSION or --folder"),
     (["verify", "x@latest", "--folder", "/tmp"], "either NAME@VERSION or --folder"),
     (["verify", "x@latest", "--manifest-sha256", "ab"], "only applies with --folder"),
-    (["verify", "nope"], "is not NAME@VERSION"),
+    (["verify", "nope@"], "is not NAME@VERSION"),
+    (["verify", "nope"], "dataset 'nope' is not in the catalog"),  # a bare NAME is NAME@latest
     (["audit", "log", "--since", "last tuesday"], "--since 'last tuesday'"),
 ])
 def test_usage_errors(made, capsys, args, message):
