@@ -454,8 +454,10 @@ class Catalog(abc.ABC):
         """Who holds ``dataset``'s lock, or None."""
 
     @abc.abstractmethod
-    def break_lock(self, dataset: str, *, reason: str | None = None) -> LockHolder:
-        """An operator's unlock: remove the lock whoever holds it, mark the holder's run
+    def break_lock(self, dataset: str, *, reason: str | None = None,
+                   run_id: str | None = None) -> LockHolder:
+        """An operator's unlock: remove the lock whoever holds it (only if ``run_id`` still
+        holds it, when given: the holder the operator judged dead), mark the holder's run
         ``abandoned`` and audit it, in one transaction; ``LockNotHeldError`` when unlocked."""
 
     # --- releases and transitions -------------------------------------------------------------

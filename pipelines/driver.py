@@ -235,7 +235,7 @@ class Runner:
     def catalog(self) -> store_mod.Catalog:
         """Opened (and created) on first use, by a run: planning never needs it."""
         catalog = store_mod.open_catalog(self.catalog_url)
-        catalog.actor = self.actor  # type: ignore[attr-defined]  # the SQL backend's audit actor
+        catalog.actor = self.actor  # who the audit log names for this run's entries
         audit.use_warehouse(catalog, self.warehouse.root)
         return catalog
 

@@ -343,7 +343,8 @@ def group_digest(members: Sequence[SourceRecord]) -> str:
 
 def _rows_in(ctx: LineageContext, members: Sequence[SourceRecord]) -> int | None:
     counts = [ctx.per_source.get(m.key, {}).get("rows_in") for m in members]
-    return None if any(c is None for c in counts) else int(sum(counts))
+    known = [int(c) for c in counts if c is not None]
+    return int(sum(known)) if len(known) == len(counts) else None
 
 
 def _input_dataset(group: _Group, ctx: LineageContext, producer: str) -> dict[str, Any]:
