@@ -385,7 +385,7 @@ def json_rows(table: pa.Table) -> pa.Array:
     if not table.num_columns:
         return pa.array(["{}"] * n, pa.string())
     members = [pc.binary_join_element_wise(json.dumps(name) + ":", _json_values(column), "")
-               for name, column in zip(table.column_names, table.columns)]
+               for name, column in zip(table.column_names, table.columns, strict=True)]
     body = pc.binary_join_element_wise(*members, ",")
     return pc.binary_join_element_wise("{", body, "}", "")
 

@@ -67,7 +67,7 @@ def points_in_polygon(lon, lat, polygon: Sequence[Sequence[float]]) -> np.ndarra
         raise ValueError(f"polygon must be at least 3 (lon, lat) vertices, got {polygon!r}")
     inside = np.zeros(x.shape, dtype=bool)
     with np.errstate(invalid="ignore", divide="ignore"):
-        for (x1, y1), (x2, y2) in zip(vertices, np.roll(vertices, 1, axis=0)):
+        for (x1, y1), (x2, y2) in zip(vertices, np.roll(vertices, 1, axis=0), strict=True):
             crosses = (y1 > y) != (y2 > y)
             inside ^= crosses & (x < (x2 - x1) * (y - y1) / (y2 - y1) + x1)
     return inside

@@ -80,7 +80,7 @@ def _daily(table: pa.Table, aggregate: np.ndarray, counted: dict[str, int]
     counts = counts[keys]
     day_names = np.datetime_as_string((keys // 16 + first).astype("datetime64[D]")).tolist()
     out: dict[str, dict[str, int]] = {}
-    for day, flag, count in zip(day_names, (keys % 16).tolist(), counts.tolist()):
+    for day, flag, count in zip(day_names, (keys % 16).tolist(), counts.tolist(), strict=True):
         out.setdefault(day, {})[str(flag)] = count  # one entry per (day, flag) pair, not per row
     return out
 
@@ -299,7 +299,7 @@ def merge_series(a: dict, b: dict) -> dict:
 
 def _iso(micros: np.ndarray) -> list:
     stamps = np.datetime_as_string(micros.astype("datetime64[us]"), unit="us")
-    return [None if m == _NAT else s + "Z" for m, s in zip(micros.tolist(), stamps.tolist())]
+    return [None if m == _NAT else s + "Z" for m, s in zip(micros.tolist(), stamps.tolist(), strict=True)]
 
 
 def _cells(table: pa.Table, name: str | None, rows: np.ndarray) -> list:
@@ -378,7 +378,7 @@ def _samples(table: pa.Table, plan: QCPlan, var: VariablePlan, aggregate: np.nda
            else [None] * rows.size)
     out = []
     chosen = values[rows].astype(np.float64).tolist()
-    for i, (when, value) in enumerate(zip(_iso(micros), chosen)):  # about SAMPLE_ROWS rows
+    for i, (when, value) in enumerate(zip(_iso(micros), chosen, strict=True)):  # about SAMPLE_ROWS rows
         tests = {t: int(f[rows[i]]) for t, f in test_flags.items()
                  if f[rows[i]] in (fl.SUSPECT, fl.FAIL)}
         out.append({"time": when, "value": _value_text(value), "flag": int(aggregate[rows[i]]),
@@ -484,7 +484,7 @@ def _merge_hist(a: dict, b: dict) -> dict:
         raise ValueError("cannot merge QC histograms with different edges "
                          f"({a['edges'][:2]}... vs {b['edges'][:2]}...): plan both chunks with "
                          "the same QCPlan")
-    return {**a, "counts": [x + y for x, y in zip(a["counts"], b["counts"])],
+    return {**a, "counts": [x + y for x, y in zip(a["counts"], b["counts"], strict=True)],
             "under": a["under"] + b["under"], "over": a["over"] + b["over"]}
 
 

@@ -78,7 +78,7 @@ def row_condition(column: str, values) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class Check:
-    """One expectation of one suite, ready for :func:`expectations.validation.metrics.chunk_metrics`."""
+    """One expectation of one suite, ready for :func:`expectations.validation.arrow_metrics.chunk_metrics`."""
 
     suite: str
     index: int

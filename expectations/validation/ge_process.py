@@ -1,7 +1,7 @@
 """Great Expectations in a helper process, started when a run starts.
 
 A run needs GE only at its end, to judge the merged metrics with GE's expectation classes
-(:func:`expectations.validation.results.suite_results`). Importing GE costs ~6 s of CPU and ~270 MB, paid
+(:func:`expectations.validation.judgement.suite_results`). Importing GE costs ~6 s of CPU and ~270 MB, paid
 once per run. :class:`Judge` starts ``python -m expectations.validation.ge_process`` as the run begins, so
 that import happens on another core while the driver plans and the pipeline works, and the
 driver's own memory stays free of it. At the end the driver sends one request (suites and merged
@@ -51,7 +51,7 @@ _PARENT_POLL_SECONDS = 0.5
 
 def evaluate(suites: list[dict], metrics: dict) -> list[dict]:
     """Suite results as GE's JSON dicts, computed in this process."""
-    from expectations.validation.results import suite_results  # imports GE
+    from expectations.validation.judgement import suite_results  # imports GE: not in the driver
 
     return [result.to_json_dict() for result in suite_results(suites, metrics)]
 
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         die_with_parent(int(argv[0]))
     reply_to = sys.stdout
     sys.stdout = sys.stderr  # whatever GE prints must not corrupt the reply
-    import expectations.validation.results  # noqa: F401  (the import is the point: do it before waiting)
+    import expectations.validation.judgement  # noqa: F401  (the import is the point: do it before waiting)
 
     request = json.loads(sys.stdin.readline())
     try:

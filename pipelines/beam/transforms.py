@@ -9,7 +9,7 @@ Shape of the pipeline (an element is a chunk, never a row)::
                                                                     -> duplicate counts ───────────────┘   -> summary.json
 
 The key branch exists only when a suite checks compound uniqueness (it needs every chunk's
-keys in one place per bucket; see :mod:`expectations.validation.metrics`).
+keys in one place per bucket; see :mod:`expectations.validation.keys`).
 
 On the DirectRunner with several worker threads, a GroupByKey on contiguous chunk ranges
 replaces the Reshuffle (see :func:`chunk_ranges`).

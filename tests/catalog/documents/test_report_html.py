@@ -17,10 +17,10 @@ import pytest
 
 from expectations.validation.checks import compile_checks
 from expectations.config import QualityConfig
-from expectations.validation.metrics import chunk_metrics
+from expectations.validation.arrow_metrics import chunk_metrics
 from expectations.validation.gate import evaluate_gate
 from catalog.documents.report import render_html, write_report
-from expectations.validation.results import suite_results
+from expectations.validation.judgement import suite_results
 from tests.conftest import require_chromium
 
 REPO = Path(__file__).resolve().parents[3]

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from expectations.qc import flags as fl
-from expectations.qc import qartod as qc
 from expectations.qc import position as qc_position
+from expectations.qc import qartod as qc
 from tests.expectations.qc import planted_support as planted
 
 qartod = pytest.importorskip("ioos_qc.qartod")

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from expectations.qc import flags as fl
-from expectations.qc import qartod as qc
 from expectations.qc import position as qc_position
+from expectations.qc import qartod as qc
 
 NAN = np.nan
 
