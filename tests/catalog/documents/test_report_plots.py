@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from catalog.documents import report_plots as plots
+from catalog.documents import svg
 
 
 def _rects(svg: str) -> list[dict]:
@@ -25,7 +26,7 @@ def _rects(svg: str) -> list[dict]:
     (3, 3, [3]),  # empty range: a single tick, no division by zero
 ])
 def test_nice_ticks(low, high, expected):
-    assert plots.nice_ticks(low, high, 5).tolist() == pytest.approx(expected)
+    assert svg.nice_ticks(low, high, 5).tolist() == pytest.approx(expected)
 
 
 @settings(max_examples=60, deadline=None)
