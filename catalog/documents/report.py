@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
 
 from catalog.documents import report_plots as plots
 from catalog.documents.style import FLAG_NAMES, FLAGS, STYLESHEET
