@@ -55,6 +55,7 @@ from connectors.base import SourcePlan
 from connectors.exceptions import SourceNotFoundError
 from expectations.exceptions import ExpectationsError
 from expectations.qc import apply as qc_apply
+from expectations.qc import plan as qc_plan_mod
 from expectations.validation import checks as checks_mod
 from expectations.validation import suites as suites_mod
 from expectations.validation.ge_process import Judge
@@ -413,7 +414,7 @@ class Runner:
     def qc_plan(self, schema: pa.Schema):
         """The QC tests and thresholds for the dataset's columns, resolved once here."""
         qc = self.recipe.quality.qc
-        return qc_apply.plan_qc(columns_info(schema), qc, qc.region)
+        return qc_plan_mod.plan_qc(columns_info(schema), qc, qc.region)
 
     def with_qc(self, schema: pa.Schema):
         """The dataset schema with its QC flag columns, and the QC plan that makes them.

@@ -23,13 +23,11 @@ import pyarrow.compute as pc
 from connectors.base import QUARANTINE_SCHEMA, ColumnInfo
 from expectations.qc import columns as cols
 from expectations.qc import flags as fl
+from expectations.qc import ordering, seawater
 from expectations.qc import position as qc_position
 from expectations.qc import qartod as qc
-
-# the pipeline's entry points, re-exported: plan_qc in the driver, merge_qc_stats and
-# with_quarantine_sample in pipelines/beam/steps.py
-from expectations.qc.plan import QCPlan, VariablePlan, plan_qc, planned_columns  # noqa: F401
-from expectations.qc.stats import histogram, merge_qc_stats, qc_stats, with_quarantine_sample  # noqa: F401
+from expectations.qc.plan import QCPlan, VariablePlan, planned_columns
+from expectations.qc.stats import qc_stats
 
 #: approximate dbar per metre of depth; the density test only needs pressure for the adiabatic
 #: correction of temperature, where a 1 % error is far below 0.001 degC
@@ -74,19 +72,19 @@ class _Chunk:
         chunk = cls(table, time, platform)
         if time is None:
             if "distance" in plan.row_tests:  # fixes in row order, per platform
-                chunk.fix_perm, chunk.fix_segment = qc.ordering(
+                chunk.fix_perm, chunk.fix_segment = ordering.ordering(
                     platform, np.zeros(table.num_rows, "datetime64[us]"))
             return chunk
         # each sort costs a pass per chunk: only the tests that need an order pay for it
         if any(t in _ORDERED for v in plan.variables for t in v.tests):
             profile = cols.codes(table, plan.profile_column)
             depth = cols.depth(table) if profile is not None else None
-            chunk.perm, chunk.segment = qc.ordering(platform, time, profile=profile, depth=depth)
+            chunk.perm, chunk.segment = ordering.ordering(platform, time, profile=profile, depth=depth)
         if {"speed", "distance"} & set(plan.row_tests):
             if plan.profile_column is None and chunk.perm is not None:
                 chunk.fix_perm, chunk.fix_segment = chunk.perm, chunk.segment
             else:
-                chunk.fix_perm, chunk.fix_segment = qc.ordering(platform, time)
+                chunk.fix_perm, chunk.fix_segment = ordering.ordering(platform, time)
         return chunk
 
 
@@ -97,12 +95,12 @@ def _ordered(fn, chunk: _Chunk, plan: QCPlan, values: np.ndarray, params: dict,
     sorted_values = values[chunk.perm]
     time = chunk.time[chunk.perm]
     if fn is qc.spike:
-        flags = qc.windowed(qc.spike, sorted_values, window=plan.window, overlap=1,
+        flags = ordering.windowed(qc.spike, sorted_values, window=plan.window, overlap=1,
                             segment=chunk.segment, **params)
     else:
-        flags = qc.windowed(fn, sorted_values, time, window=plan.window, overlap=overlap,
+        flags = ordering.windowed(fn, sorted_values, time, window=plan.window, overlap=overlap,
                             segment=chunk.segment, **params)
-    return qc.unpermute(flags, chunk.perm)
+    return ordering.unpermute(flags, chunk.perm)
 
 
 def _variable_flags(chunk: _Chunk, plan: QCPlan, var: VariablePlan) -> dict[str, np.ndarray]:
@@ -197,7 +195,7 @@ def _fix_test(fn, chunk: _Chunk, lat, lon, usable, limits: dict) -> np.ndarray:
     flags = fn(lat[perm], lon[perm], suspect_threshold=limits["suspect"],
                fail_threshold=limits["fail"], time=time, segment=chunk.fix_segment,
                usable=usable[perm])
-    return qc.unpermute(flags, perm)
+    return ordering.unpermute(flags, perm)
 
 
 def _density_flags(chunk: _Chunk, plan: QCPlan) -> np.ndarray | None:
@@ -206,16 +204,16 @@ def _density_flags(chunk: _Chunk, plan: QCPlan) -> np.ndarray | None:
         return None
     table = chunk.table
     depth = cols.depth(table)
-    sigma = qc.sigma0(cols.floats(table, d["temperature"]), cols.floats(table, d["salinity"]),
+    sigma = seawater.sigma0(cols.floats(table, d["temperature"]), cols.floats(table, d["salinity"]),
                       depth * DBAR_PER_M)
     platform = chunk.platform if chunk.platform is not None else np.zeros(len(depth), np.int64)
     profile = cols.codes(table, plan.profile_column)
     perm = np.lexsort((depth, profile, platform))  # stable: levels in depth order per profile
     segment = platform[perm] * (int(profile.max(initial=0)) + 2) + profile[perm]
-    flags = qc.windowed(qc.density_inversion, sigma[perm], depth[perm], window=plan.window,
+    flags = ordering.windowed(qc.density_inversion, sigma[perm], depth[perm], window=plan.window,
                         overlap=1, segment=segment, suspect_threshold=d["suspect"],
                         fail_threshold=d["fail"])
-    return qc.unpermute(flags, perm)
+    return ordering.unpermute(flags, perm)
 
 
 def compute_flags(table: pa.Table, plan: QCPlan) -> dict[str, dict[str, np.ndarray]]:

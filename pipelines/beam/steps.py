@@ -17,6 +17,7 @@ from catalog.store import source_key
 from connectors.base import ChunkSpec
 from connectors.exceptions import ConnectorError
 from expectations.qc import apply as qc_apply
+from expectations.qc.stats import merge_qc_stats, with_quarantine_sample
 from expectations.validation import arrow_metrics, keys, merge
 from pipelines import splits
 
@@ -140,7 +141,7 @@ def chunk_summary(out: ChunkOutput) -> dict:
         reasons = {item["values"].as_py(): item["counts"].as_py() for item in counts}
     return {
         # the report's table of quarantined records (connector's and QC's) rides in the QC stats
-        "qc": qc_apply.with_quarantine_sample(out.qc_stats, out.quarantine),
+        "qc": with_quarantine_sample(out.qc_stats, out.quarantine),
         "sources": {chunk_key(out.chunk): {
             "uri": out.chunk.uri,
             "source_index": out.chunk.source_index,
@@ -179,7 +180,7 @@ def merge_summaries(summaries: Iterable[Mapping]) -> dict:
         if summary.get("metrics"):
             metrics = merge.merge_metrics(metrics, summary["metrics"])
         if summary.get("qc"):
-            qc = qc_apply.merge_qc_stats(qc, summary["qc"])
+            qc = merge_qc_stats(qc, summary["qc"])
     return {"sources": sources, "metrics": metrics, "qc": qc}
 
 

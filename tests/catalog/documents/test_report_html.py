@@ -180,8 +180,9 @@ def test_report_shows_the_series_and_the_first_flagged_and_quarantined_rows(tmp_
     their content -- from the stats QC computes on a planted-event series."""
     import pyarrow.compute as pc
 
-    from expectations.qc.apply import apply_qc, plan_qc, quarantine_rows
+    from expectations.qc.apply import apply_qc, quarantine_rows
     from expectations.qc.config import QCConfig
+    from expectations.qc.plan import plan_qc
     from expectations.qc.stats import SAMPLE_ROWS, with_quarantine_sample
     from tests.expectations.qc import planted_support as planted
 

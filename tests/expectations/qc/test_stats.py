@@ -8,8 +8,10 @@ from hypothesis import strategies as st
 
 from connectors.base import ColumnInfo
 from expectations.qc import stats as qc_stats
-from expectations.qc.apply import apply_qc, merge_qc_stats, plan_qc
+from expectations.qc.apply import apply_qc
 from expectations.qc.config import QCConfig
+from expectations.qc.plan import plan_qc
+from expectations.qc.stats import merge_qc_stats
 
 COLUMNS = (ColumnInfo("time", "coordinate"), ColumnInfo("station_id", "id"),
            ColumnInfo("sea_water_temperature", "variable"))
