@@ -2,12 +2,12 @@
 whole run (``validation/``).
 
 Import submodules directly. This package's ``__init__`` (and those of ``qc`` and ``validation``)
-stays empty of imports on purpose: ``pipelines.recipe`` imports :mod:`expectations.config`, and
+stays empty of imports on purpose: ``pipelines.recipe`` imports :mod:`expectations.quality_config`, and
 workers import the arrow metrics per chunk, neither of which may pay for
 ``import great_expectations`` (seconds). Only :mod:`expectations.validation.judgement`,
 :mod:`expectations.validation.ge_engine` and :mod:`expectations.validation.ge_qartod` import GE.
 
-- :mod:`expectations.config`: ``QualityConfig``, the recipe's whole ``quality:`` section
+- :mod:`expectations.quality_config`: ``QualityConfig``, the recipe's whole ``quality:`` section
   (gate fractions, ranges, suites, engine, and its ``qc:`` part, :mod:`expectations.qc.config`)
 - :mod:`expectations.exceptions`: the named errors of both halves
 - ``qc/``: ``flags`` (codes), ``qartod`` (the tests, pure numpy), ``position`` (location, speed),

@@ -15,8 +15,10 @@ import numpy as np
 import yaml
 
 from connectors.base import ColumnInfo
+from expectations.exceptions import QCConfigError
+from expectations.qc import config as models
 from expectations.qc import flags as fl
-from expectations.qc.config import ROW_TESTS, QCConfig, QCConfigError, VariableQC
+from expectations.qc.config import ROW_TESTS, QCConfig, VariableQC
 
 PLATFORM_COLUMNS = ("platform_id", "station_id", "mmsi")
 #: profile, cast or segment ids: ordered tests run per platform and profile
@@ -147,7 +149,6 @@ def _variable_tests(name: str, qc_config: QCConfig, region_defaults: dict) -> di
 
 def _normalise(test: str, params) -> dict:
     """Defaults come from YAML with the same keys as the pydantic models: validate them too."""
-    from expectations.qc import config as models
     model = {"gross_range": models.GrossRange, "spike": models.Spike,
              "rate_of_change": models.RateOfChange, "flat_line": models.FlatLine,
              "attenuated_signal": models.AttenuatedSignal}.get(test)

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from catalog.documents.report import render_html, write_report
-from expectations.config import QualityConfig
+from expectations.quality_config import QualityConfig
 from expectations.validation.arrow_metrics import chunk_metrics
 from expectations.validation.checks import compile_checks
 from expectations.validation.gate import evaluate_gate

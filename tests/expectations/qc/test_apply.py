@@ -13,9 +13,10 @@ import pytest
 
 import connectors
 from connectors.base import ColumnInfo
+from expectations.exceptions import QCConfigError
 from expectations.qc import flags as fl
 from expectations.qc.apply import apply_qc, extend_schema
-from expectations.qc.config import QCConfig, QCConfigError
+from expectations.qc.config import QCConfig
 from expectations.qc.plan import plan_qc
 from expectations.qc.stats import merge_qc_stats, qc_stats
 from pipelines import recipe as recipe_mod

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pytest
 
 from connectors.ais.kinds import AisCsv, AisCsvConfig, AisNmea, AisNmeaConfig
-from expectations.config import QualityConfig
 from expectations.exceptions import UnsupportedExpectationError
+from expectations.quality_config import QualityConfig
 from expectations.validation.arrow_metrics import chunk_metrics
 from expectations.validation.checks import compile_checks
 from expectations.validation.gate import evaluate_gate

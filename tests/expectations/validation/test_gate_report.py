@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from expectations.config import QualityConfig
+from expectations.quality_config import QualityConfig
 from expectations.validation.arrow_metrics import chunk_metrics
 from expectations.validation.checks import compile_checks
 from expectations.validation.gate import GateDecision, evaluate_gate

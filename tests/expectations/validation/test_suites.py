@@ -8,8 +8,8 @@ import pytest
 
 from connectors.base import ColumnInfo
 from connectors.units import canonical_units
-from expectations.config import QualityConfig
 from expectations.exceptions import RangeOverrideError, SuiteError
+from expectations.quality_config import QualityConfig
 from expectations.validation.checks import compile_checks
 from expectations.validation.suites import builtin_suite_path, load_suite, suites_for
 from pipelines.recipe import Coverage
@@ -155,7 +155,7 @@ def test_load_suite_errors(tmp_path, text, words):
 
 
 def test_qc_suite_turns_flag_fractions_into_expectations(tmp_path):
-    from expectations.config import FlagGate
+    from expectations.quality_config import FlagGate
 
     columns = [*COLUMNS, ColumnInfo("sea_water_temperature_qc", "flag")]
     quality = QualityConfig(qc_gate=FlagGate(max_fail_fraction=0.01),
