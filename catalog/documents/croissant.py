@@ -243,7 +243,8 @@ def _record_sets(manifest: Mapping[str, Any], split_names: Sequence[str] | None)
         "description": f"One row per observation ({manifest['rows']['written']} rows).",
         "field": [_field(c, has_split and c["name"] == "split") for c in columns],
     }
-    return ([_splits_record_set(split_names)] if has_split else []) + [records]
+    splits = [_splits_record_set(split_names)] if split_names and has_split else []
+    return splits + [records]
 
 
 def _coverage(manifest: Mapping[str, Any], coverage: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -97,9 +97,9 @@ def histogram(values: np.ndarray, edges: Sequence[float]) -> dict:
     ``numpy.histogram``). Computed as one scaled cast and a ``bincount``, about 3x faster than
     ``numpy.histogram``, whose exact-edge corrections cost two more passes.
     """
-    edges = np.asarray(edges, dtype=np.float64)
-    bins = len(edges) - 1
-    low, high = float(edges[0]), float(edges[-1])
+    bounds = np.asarray(edges, dtype=np.float64)
+    bins = len(bounds) - 1
+    low, high = float(bounds[0]), float(bounds[-1])
     # in the values' own precision: a float32 column bins in float32 (half the bytes to move;
     # only a value within float32 rounding of an inner edge can land in the neighbouring bin)
     kind = values.dtype.type if values.dtype.kind == "f" else np.float64
@@ -125,12 +125,12 @@ def histogram(values: np.ndarray, edges: Sequence[float]) -> dict:
     return {"counts": counts.tolist(), "under": int(slots[0]), "over": over}
 
 
-def _histogram(table: pa.Table, var: VariablePlan) -> dict:
-    found = histogram(cols.native_floats(table, var.name), var.hist_edges)
+def _histogram(table: pa.Table, var: VariablePlan, edges: tuple[float, ...]) -> dict:
+    found = histogram(cols.native_floats(table, var.name), edges)
     gross = var.tests.get("gross_range", {})
     fail = gross.get("fail") or (None, None)
     suspect = gross.get("suspect") or (None, None)
-    return {"edges": list(var.hist_edges), **found,
+    return {"edges": list(edges), **found,
             "thresholds": {"fail_min": fail[0], "fail_max": fail[1],
                            "suspect_min": suspect[0], "suspect_max": suspect[1]}}
 
@@ -183,8 +183,7 @@ def _reduce_bins(ids: np.ndarray, values: np.ndarray, bad: np.ndarray | None,
     if ids.size > 1 and (np.diff(ids) < 0).any():  # a series chunk is usually in time order
         order = np.argsort(ids, kind="stable")
         ids, values = ids[order], values[order]
-        if bad is not None:
-            bad, suspect, fail = bad[order], suspect[order], fail[order]
+        bad, suspect, fail = (None if a is None else a[order] for a in (bad, suspect, fail))
     cuts = np.concatenate([[0], np.flatnonzero(ids[1:] != ids[:-1]) + 1])
     finite = np.isfinite(values)
     everything = bool(finite.all())
@@ -448,7 +447,7 @@ def qc_stats(table_with_flags: pa.Table, plan: QCPlan,
         aggregate = values_of(name)
         stats["qc_daily"][var.name] = _daily(table_with_flags, aggregate, counted(name))
         if var.hist_edges is not None:
-            stats["hist"][var.name] = _histogram(table_with_flags, var)
+            stats["hist"][var.name] = _histogram(table_with_flags, var, var.hist_edges)
         series = _series(table_with_flags, var, aggregate, counted(name))
         if series is not None:
             stats["series"][var.name] = series

@@ -47,7 +47,7 @@ from expectations.exceptions import MetricTypeError
 from expectations.qc import flags
 from expectations.qc import position as qc_position
 from expectations.qc import qartod as qc
-from expectations.validation.checks import Check
+from expectations.validation.checks import Check, RowCondition
 from expectations.validation.encoding import (
     PARTIAL_UNEXPECTED_COUNT,
     column_kind,
@@ -91,7 +91,7 @@ class _ColumnStats:
             values = self.numeric
             if values is None or values.size == 0 or values.dtype.kind != "f":
                 self._nulls = self.array.null_count
-            elif not np.isnan(self._raw_extremes()[0]):
+            elif not np.isnan(self._raw_extremes(values)[0]):
                 self._nulls = 0
             else:  # nulls are NaN here, so one count covers both, as GE's pandas engine does
                 self._nulls = int(np.count_nonzero(np.isnan(values)))
@@ -108,7 +108,7 @@ class _ColumnStats:
             elif values.size == 0:
                 self._min_max = (None, None)
             else:
-                low, high = self._raw_extremes()
+                low, high = self._raw_extremes(values)
                 if values.dtype.kind == "f" and (np.isnan(low) or np.isnan(high)):
                     missing = np.isnan(values).all()
                     low, high = (None, None) if missing else (np.nanmin(values),
@@ -116,10 +116,10 @@ class _ColumnStats:
                 self._min_max = (None, None) if low is None else (low.item(), high.item())
         return self._min_max
 
-    def _raw_extremes(self) -> tuple:
-        """NumPy's min and max of the numeric values (NaN when any value is NaN), computed once."""
+    def _raw_extremes(self, values: np.ndarray) -> tuple:
+        """NumPy's min and max of the numeric ``values`` (NaN when any value is NaN), computed
+        once."""
         if self._raw is None:
-            values = self.numeric
             self._raw = (values.min(), values.max())
         return self._raw
 
@@ -163,7 +163,7 @@ def check_entry(table: pa.Table, check: Check, cache: dict, order: list) -> dict
     if check.column not in table.column_names:
         return {"missing": True}
     if check.condition is not None:
-        return _conditional_entry(table, check, order)
+        return _conditional_entry(table, check, check.condition, order)
     stats = cache.get(check.column)
     if stats is None:
         array = table.column(check.column)
@@ -179,11 +179,11 @@ def check_entry(table: pa.Table, check: Check, cache: dict, order: list) -> dict
     return _map_entry(stats, unexpected, order)
 
 
-def _conditional_entry(table: pa.Table, check: Check, order: list) -> dict:
+def _conditional_entry(table: pa.Table, check: Check, condition: RowCondition,
+                       order: list) -> dict:
     """A map check on the rows its ``row_condition`` selects, as GE's pandas engine filters them
     before counting: ``rows`` is how many there are (GE's ``table.row_count`` of that domain).
     Sampled rows keep their position in the chunk, as pandas' filtered index does."""
-    condition = check.condition
     if condition.column not in table.column_names:
         return {"missing": True}
     selected = pc.fill_null(pc.is_in(table.column(condition.column),
@@ -295,6 +295,9 @@ def _in_set_mask(stats: _ColumnStats, check: Check):
 def _qartod_gross_range_mask(stats: _ColumnStats, check: Check):
     """Rows :func:`expectations.qc.qartod.gross_range` flags FAIL (the GE adapter's metric)."""
     low, high = stats.min_max
+    if check.fail_span is None:
+        raise MetricTypeError("the QARTOD gross range expectation has no fail span",
+                              where=check.where, fix="give min_value and max_value")
     fail_low, fail_high = check.fail_span
     if low is None or (fail_low <= low and high <= fail_high):
         return None  # the chunk lies inside the fail span: no row can fail

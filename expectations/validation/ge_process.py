@@ -82,13 +82,13 @@ class Judge:
         if not suites:
             return []
         if self._process is not None:
-            answer = self._ask({"suites": suites, "metrics": metrics})
+            answer = self._ask(self._process, {"suites": suites, "metrics": metrics})
             if answer is not None:
                 return answer
         return evaluate(suites, metrics)
 
-    def _ask(self, request: dict) -> list[dict] | None:
-        process = self._process  # one request per helper; close() ends it
+    def _ask(self, process: subprocess.Popen, request: dict) -> list[dict] | None:
+        """One request per helper (``process``, this Judge's); :meth:`close` ends it."""
         self._answered = process
         self._process = None
         try:
@@ -135,12 +135,15 @@ class Judge:
 def _exchange(process: subprocess.Popen, request: bytes, timeout: float) -> bytes:
     """Send the request and read the one-line reply, without waiting for the helper to exit
     (a Python process that imported GE takes about half a second to shut down)."""
-    process.stdin.write(request)
-    process.stdin.close()
-    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    stdin, stdout = process.stdin, process.stdout
+    if stdin is None or stdout is None:
+        raise OSError("the Great Expectations helper was started without pipes")
+    stdin.write(request)
+    stdin.close()
+    ready, _, _ = select.select([stdout], [], [], timeout)
     if not ready:
         raise subprocess.TimeoutExpired(process.args, timeout)
-    return process.stdout.readline()
+    return stdout.readline()
 
 
 def _rebuild(error: dict) -> Exception:

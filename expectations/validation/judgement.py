@@ -12,6 +12,7 @@ process (:mod:`expectations.validation.ge_process`) or the driver.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import great_expectations as gx
 from great_expectations.core.expectation_validation_result import (
@@ -100,7 +101,7 @@ def _entry(check: Check, metrics: dict) -> dict:
                             fix="compute chunk metrics with the same suites as the results")
 
 
-_EMPTY = {"map": {"kind": "other", "nulls": 0, "unexpected": 0, "values": []},
+_EMPTY: dict[str, dict[str, Any]] = {"map": {"kind": "other", "nulls": 0, "unexpected": 0, "values": []},
           "compound": {"kind": "compound", "kinds": {}, "nulls": 0, "unexpected": 0,
                        "values": []},
           "pair": {"kind": "pair", "kinds": {}, "nulls": 0, "unexpected": 0, "values": []},

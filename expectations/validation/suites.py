@@ -30,6 +30,7 @@ from expectations.exceptions import RangeOverrideError, SuiteError
 from expectations.quality_config import QualityConfig
 from expectations.validation.checks import row_condition
 
+
 class TimeSpan(Protocol):
     """A closed time interval (``pipelines.recipe.TimeCoverage`` is one)."""
 
