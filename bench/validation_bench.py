@@ -11,7 +11,7 @@ times, per chunk, in this one process:
 
 * **read** — the connector (netCDF slab to Arrow), the reference the others are compared with;
 * **QC** — ``expectations.qc.apply.apply_qc`` (QARTOD flags, flag columns, statistics);
-* **GE metrics (Haina)** — ``expectations.validation.metrics.chunk_metrics`` for every suite of the run: the
+* **GE metrics (Haina)** — ``expectations.validation.arrow_metrics.chunk_metrics`` for every suite of the run: the
   exact metrics GE's expectation classes read, computed with NumPy/Arrow;
 * **GE pandas engine** — the same suites validated by Great Expectations' own pandas engine on
   the same chunk (``ge_engine.ge_chunk_metrics``: ``to_pandas`` plus one GE validation), on
