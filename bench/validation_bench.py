@@ -11,13 +11,13 @@ times, per chunk, in this one process:
 
 * **read** — the connector (netCDF slab to Arrow), the reference the others are compared with;
 * **QC** — ``expectations.qc.apply.apply_qc`` (QARTOD flags, flag columns, statistics);
-* **GE metrics (Haina)** — ``expectations.validation.metrics.chunk_metrics`` for every suite of the run: the
+* **GE metrics (Haina)** — ``expectations.validation.arrow_metrics.chunk_metrics`` for every suite of the run: the
   exact metrics GE's expectation classes read, computed with NumPy/Arrow;
 * **GE pandas engine** — the same suites validated by Great Expectations' own pandas engine on
-  the same chunk (``engine.ge_chunk_metrics``: ``to_pandas`` plus one GE validation), on
+  the same chunk (``ge_engine.ge_chunk_metrics``: ``to_pandas`` plus one GE validation), on
   ``--ge-chunks`` chunks because it is slow;
 * **GE judgement** — once per run: GE's expectation classes evaluating the merged metrics
-  (``expectations.validation.results.suite_results``), with GE already imported.
+  (``expectations.validation.judgement.suite_results``), with GE already imported.
 
 The whole-run share of QC and validation comes from ``grid_bench.py`` (configurations with them
 on and off); this one explains it per chunk.
@@ -53,10 +53,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.disable(logging.INFO)  # GE announces its temporary folders at INFO
 
-    from expectations.validation import metrics as engine
-    from expectations.qc import apply as qc_apply
-    from pipelines import recipe as recipe_mod
+    from expectations.validation import arrow_metrics, ge_engine, merge
     from pipelines import driver as run_mod
+    from pipelines import recipe as recipe_mod
     from pipelines.beam import steps
 
     params = grid_bench.GridParams()
@@ -84,14 +83,14 @@ def main(argv=None) -> int:
         times["read"].append(ms)
         out, ms = _timed(steps.qc_chunk, out, qc_plan, schema)
         times["qc"].append(ms)
-        metrics, ms = _timed(engine.chunk_metrics, out.table, checks, (0, chunk.uri, i))
+        metrics, ms = _timed(arrow_metrics.chunk_metrics, out.table, checks, (0, chunk.uri, i))
         times["metrics"].append(ms)
-        merged = engine.merge_metrics(merged, metrics)
+        merged = merge.merge_metrics(merged, metrics)
         rows += out.table.num_rows
         if i < args.ge_chunks:
-            _, ms = _timed(engine.ge_chunk_metrics, out.table, suites)
+            _, ms = _timed(ge_engine.ge_chunk_metrics, out.table, suites)
             times["ge_pandas"].append(ms)
-    import expectations.validation.results as results_mod  # GE import, not timed
+    import expectations.validation.judgement as results_mod  # GE import, not timed
     _, judge_ms = _timed(results_mod.suite_results, suites, merged)
 
     per_chunk = {k: statistics.median(v) for k, v in times.items() if v}

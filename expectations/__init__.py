@@ -1,14 +1,23 @@
-"""Validation with Great Expectations 1.x: suites, exact arrow metrics per chunk, GE results.
+"""Quality of a dataset: QARTOD flags per row (``qc/``) and Great Expectations validation of the
+whole run (``validation/``).
 
-Import submodules directly. This package's ``__init__`` stays empty of imports on purpose:
-``pipelines.recipe`` imports ``expectations.config``, and workers import ``expectations.validation.metrics``
-per chunk, neither of which may pay for ``import great_expectations`` (seconds). Only
-``expectations.validation.results`` (and ``catalog.documents.report``, through the results it is given) uses GE.
+Import submodules directly. This package's ``__init__`` (and those of ``qc`` and ``validation``)
+stays empty of imports on purpose: ``pipelines.recipe`` imports :mod:`expectations.quality_config`, and
+workers import the arrow metrics per chunk, neither of which may pay for
+``import great_expectations`` (seconds). Only :mod:`expectations.validation.judgement`,
+:mod:`expectations.validation.ge_engine` and :mod:`expectations.validation.ge_qartod` import GE.
 
-- ``expectations.validation.suites``: :func:`load_suite`, :func:`suites_for`
-- ``expectations.validation.checks``: :class:`Check`, :func:`compile_checks` (no GE)
-- ``expectations.validation.metrics``: :func:`chunk_metrics`, :func:`merge_metrics`, :func:`ge_chunk_metrics`
-- ``expectations.validation.results``: :func:`suite_results` (GE)
-- ``expectations.validation.gate``: :class:`GateDecision`, :func:`evaluate_gate`
-- ``catalog.documents.report``: :func:`write_report`
+- :mod:`expectations.quality_config`: ``QualityConfig``, the recipe's whole ``quality:`` section
+  (gate fractions, ranges, suites, engine, and its ``qc:`` part, :mod:`expectations.qc.config`)
+- :mod:`expectations.exceptions`: the named errors of both halves
+- ``qc/``: ``flags`` (codes), ``qartod`` (the tests, pure numpy), ``position`` (location, speed),
+  ``config`` (the ``quality.qc`` settings), ``plan`` (which test runs on which column),
+  ``apply`` (a chunk in, flag columns out), ``columns``, ``stats`` (flag counts for the report)
+- ``validation/``: ``suites`` (which GE suites apply), ``checks`` (suite entries compiled),
+  ``arrow_metrics`` (exact GE metrics per chunk), ``keys`` (uniqueness across chunks),
+  ``merge`` (chunks into a run), ``encoding`` (the metrics' JSON values), ``judgement`` (GE's
+  classes judge the merged metrics), ``ge_process`` (that judgement in a helper process),
+  ``ge_engine`` (GE's own engine, for parity), ``ge_qartod`` (QARTOD as GE expectations),
+  ``gate`` (may the run publish?)
+- the validation report is a document of a version: :mod:`catalog.documents.report`
 """

@@ -34,6 +34,7 @@ from connectors.base import ColumnInfo, SourcePlan
 from connectors.exceptions import SourceNotFoundError
 from expectations.exceptions import ExpectationsError
 from expectations.qc import apply as qc_apply
+from expectations.qc import plan as qc_plan_mod
 from expectations.qc.plan import QCPlan
 from expectations.validation import checks as checks_mod
 from expectations.validation import suites as suites_mod
@@ -224,7 +225,7 @@ def write_options(recipe: Recipe, schema: pa.Schema) -> writer.WriteOptions:
 def qc_plan(recipe: Recipe, schema: pa.Schema) -> QCPlan:
     """The QC tests and thresholds for the dataset's columns, resolved once here."""
     qc = recipe.quality.qc
-    return qc_apply.plan_qc(columns_info(schema), qc, qc.region)
+    return qc_plan_mod.plan_qc(columns_info(schema), qc, qc.region)
 
 
 def suites(recipe: Recipe, schema: pa.Schema) -> tuple[Suite, ...]:

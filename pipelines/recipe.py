@@ -19,7 +19,7 @@ import connectors
 from catalog.config import OutputConfig
 from connectors.config import SourceConfig
 from connectors.exceptions import ConnectorError
-from expectations.config import QualityConfig
+from expectations.quality_config import QualityConfig
 from pipelines.exceptions import RecipeError
 from pipelines.incremental import IncrementalConfig
 from pipelines.splits import SplitConfig

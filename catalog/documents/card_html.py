@@ -1,57 +1,35 @@
 """The HTML dataset card: one self-contained page (inline CSS and SVG, no external URL).
 
-Plots are drawn as SVG strings by pure functions over numpy arrays: a map of sample locations on
-a graticule, rows per day (or month), and one histogram per variable. Text comes from the same
-helpers as the Markdown card (:mod:`catalog.documents.card`), so both always say the same.
+Plots are drawn with the documents' SVG kit (:mod:`catalog.documents.svg`) by pure functions over
+numpy arrays: a map of sample locations on a graticule, rows per day (or month), and one
+histogram per variable. Text comes from the same rows as the Markdown card
+(:mod:`catalog.documents.card_text`), so both always say the same; the look is the documents'
+one stylesheet (:mod:`catalog.documents.style`).
 """
 from __future__ import annotations
 
 import datetime as dt
-import html
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from catalog.documents import card
-from catalog.documents.croissant import attributions, licence_url
+from catalog.documents import style, svg
+from catalog.documents.card_stats import TAIL, CardStats, Histogram
+from catalog.documents.card_text import (
+    coverage_rows,
+    qc_label,
+    schema_rows,
+    validation_rows,
+    version_line,
+)
+from catalog.documents.manifest_view import attributions, data_files, licence_url
+from catalog.documents.style import STYLESHEET
+from catalog.documents.svg import esc
 
-ACCENT = "#0b6e99"
-POINT = "#0b6e99"
-GRID = "#d0dbe3"
-INK = "#1f2d3a"
-MUTED = "#5b6b79"
 #: above this many days the time plot shows rows per month, so bars stay wider than a pixel
 MAX_DAY_BARS = 400
-
-
-def esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def nice_step(span: float, target: int = 5) -> float:
-    """A 1-2-5 step that cuts ``span`` into about ``target`` intervals."""
-    if span <= 0 or not math.isfinite(span):
-        return 1.0
-    raw = span / target
-    power = 10 ** math.floor(math.log10(raw))
-    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-
-
-def fmt(value: float) -> str:
-    """Short tick label: no trailing zeros, thousands separators for big numbers."""
-    if value == 0:
-        return "0"
-    if abs(value) >= 10000:
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
-
-
-def _ticks(lo: float, hi: float, target: int = 5) -> np.ndarray:
-    step = nice_step(hi - lo, target)
-    start = math.ceil(lo / step) * step
-    return np.arange(start, hi + step * 1e-9, step)
 
 
 # --- map -------------------------------------------------------------------------------------
@@ -68,41 +46,25 @@ def svg_map(lon: np.ndarray, lat: np.ndarray, *, width: int = 600) -> str:
     ok = np.isfinite(lon) & np.isfinite(lat)
     lon, lat = lon[ok], lat[ok]
     if lon.size == 0:
-        return _empty_svg(width, 120, "no positions in this dataset (longitude/latitude null)")
+        return svg.empty(width, 120, "no positions in this dataset (longitude/latitude null)")
     west, east, south, north = _map_extent(lon, lat)
     aspect = (north - south) / ((east - west) * max(math.cos(math.radians((north + south) / 2)),
                                                     0.1))
     left, top, right, bottom = 48, 12, 16, 30
     plot_w = width - left - right
     plot_h = int(min(max(plot_w * aspect, 160), 520))
-    sx = lambda x: left + (x - west) / (east - west) * plot_w
-    sy = lambda y: top + (north - y) / (north - south) * plot_h
-    parts = [f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#eef5f9"/>']
-    parts += _graticule(west, east, south, north, sx, sy, left, top, plot_w, plot_h)
-    # one path of zero-length round-capped segments draws thousands of dots compactly; the
-    # loop is over at most MAX_MAP_POINTS sampled rows, never over the dataset
-    xy = np.unique(np.round(np.column_stack([sx(lon), sy(lat)]), 1), axis=0)
-    dots = "".join(f"M{x:.1f} {y:.1f}h0" for x, y in xy.tolist())
-    size = 10 if len(xy) <= 20 else 6 if len(xy) <= 200 else 3.2  # a station is one dot: show it
-    parts.append(f'<path d="{dots}" stroke="{POINT}" stroke-opacity="0.6" stroke-width="{size}" '
-                 f'stroke-linecap="round" fill="none"/>')
-    parts.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
-                 f'stroke="{MUTED}" stroke-width="1"/>')
-    return _svg(width, top + plot_h + bottom, "".join(parts),
-                f"Map of {lon.size} sample locations")
-
-
-def _graticule(west, east, south, north, sx, sy, left, top, w, h) -> list[str]:
-    parts = []
-    for x in _ticks(west, east, 6):
-        parts.append(f'<line x1="{sx(x):.1f}" y1="{top}" x2="{sx(x):.1f}" y2="{top + h}" '
-                     f'stroke="{GRID}" stroke-width="1"/>')
-        parts.append(_text(sx(x), top + h + 16, f"{fmt(x)}°", "middle"))
-    for y in _ticks(south, north, 5):
-        parts.append(f'<line x1="{left}" y1="{sy(y):.1f}" x2="{left + w}" y2="{sy(y):.1f}" '
-                     f'stroke="{GRID}" stroke-width="1"/>')
-        parts.append(_text(left - 6, sy(y) + 4, f"{fmt(y)}°", "end"))
-    return parts
+    x = svg.linear(west, east, left, plot_w)
+    y = svg.linear(north, south, top, plot_h)
+    frame = (left, top, plot_w, plot_h)
+    parts = [svg.rect(left, top, plot_w, plot_h, style.SEA)]
+    parts += svg.graticule(west, east, south, north, x, y, frame)
+    distinct = len(np.unique(np.round(np.column_stack([x(lon), y(lat)]), 1), axis=0))
+    size = 10 if distinct <= 20 else 6 if distinct <= 200 else 3.2  # a station is one dot: show it
+    parts.append(svg.dots(x(lon), y(lat), style.ACCENT, size))
+    parts.append(f"<rect x='{left}' y='{top}' width='{plot_w}' height='{plot_h}' fill='none' "
+                 f"stroke='{style.MUTED}' stroke-width='1'/>")
+    return svg.document(width, top + plot_h + bottom, f"Map of {lon.size} sample locations",
+                        parts)
 
 
 # --- bars ------------------------------------------------------------------------------------
@@ -122,107 +84,60 @@ def time_series(per_day: Mapping[str, int]) -> tuple[list[str], np.ndarray, str]
 
 
 def svg_time_bars(per_day: Mapping[str, int], *, width: int = 600, height: int = 190) -> str:
+    """Rows per day (per month on long records) from the first day to the last."""
     if not per_day:
-        return _empty_svg(width, 80, "no time column")
+        return svg.empty(width, 80, "no time column")
     labels, counts, unit = time_series(per_day)
     left, top, right, bottom = 64, 12, 16, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max(int(counts.max()), 1)
     bar_w = plot_w / len(counts)
-    parts = [_y_axis(peak, left, top, plot_w, plot_h)]
-    heights = counts / peak * plot_h
-    parts += [f'<rect x="{left + i * bar_w + bar_w * 0.08:.2f}" y="{top + plot_h - hgt:.2f}" '
-              f'width="{max(bar_w * 0.84, 0.8):.2f}" height="{hgt:.2f}" fill="{ACCENT}">'
-              f'<title>{esc(lab)}: {int(c):,} rows</title></rect>'
-              for i, (lab, c, hgt) in enumerate(zip(labels, counts.tolist(), heights.tolist()))
-              if c]
-    parts.append(_text(left, top + plot_h + 18, labels[0], "start"))
+    starts = left + np.arange(len(counts)) * bar_w + bar_w * 0.08
+    parts = _count_grid(peak, left, top, plot_w, plot_h)
+    parts += svg.bars(starts, starts + np.maximum(bar_w * 0.84, 0.8), counts / peak * plot_h,
+                      top + plot_h, style.ACCENT,
+                      [f"{lab}: {int(c):,} rows" for lab, c in zip(labels, counts.tolist(),
+                                                                    strict=True)], gap=0.0)
+    parts.append(svg.text(left, top + plot_h + 18, labels[0], "start"))
     if len(labels) > 1:
-        parts.append(_text(left + plot_w, top + plot_h + 18, labels[-1], "end"))
-    parts.append(_text(left + plot_w / 2, top + plot_h + 30, f"rows per {unit}", "middle"))
-    return _svg(width, height, "".join(parts), f"Rows per {unit}")
+        parts.append(svg.text(left + plot_w, top + plot_h + 18, labels[-1], "end"))
+    parts.append(svg.text(left + plot_w / 2, top + plot_h + 30, f"rows per {unit}"))
+    return svg.document(width, height, f"Rows per {unit}", parts)
 
 
-def _y_axis(peak: float, left: float, top: float, w: float, h: float) -> str:
-    parts = []
-    for v in _ticks(0, peak, 4):
-        y = top + h - v / peak * h
-        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + w}" y2="{y:.1f}" '
-                     f'stroke="{GRID}" stroke-width="1"/>')
-        parts.append(_text(left - 6, y + 4, fmt(v), "end"))
-    return "".join(parts)
+def _count_grid(peak: float, left: float, top: float, w: float, h: float) -> list[str]:
+    """Grid lines at round counts from 0 to ``peak``, labelled on the left."""
+    ticks = svg.nice_ticks(0, peak, 4).tolist()
+    return svg.horizontal_grid(ticks, [svg.fmt(v, 4) for v in ticks],
+                               svg.linear(0.0, peak, top + h, -h), left, w)
 
 
-def svg_histogram(h: card.Histogram, title: str, *, width: int = 300, height: int = 176) -> str:
+def svg_histogram(h: Histogram, title: str, *, width: int = 300, height: int = 176) -> str:
+    """One variable's display histogram; values beyond its range are counted under the plot."""
     left, top, right, bottom = 44, 24, 12, 36
     plot_w, plot_h = width - left - right, height - top - bottom
-    # ~6.4 px per bold 11 px character: long CF names are cut rather than clipped by the SVG
-    limit = int((width - 8) / 6.4)
-    short = title if len(title) <= limit else title[:limit - 1] + "…"
-    parts = [_text(4, 14, short, "start", weight="600", fill=INK)]
     counts = h.counts.astype(float)
     peak = max(counts.max(), 1.0)
     lo, hi = float(h.edges[0]), float(h.edges[-1])
-    span = (hi - lo) or 1.0
-    parts.append(_y_axis(peak, left, top, plot_w, plot_h))
-    for a, b, c in zip(h.edges[:-1].tolist(), h.edges[1:].tolist(), counts.tolist()):
-        x0, x1 = left + (a - lo) / span * plot_w, left + (b - lo) / span * plot_w
-        bh = c / peak * plot_h
-        parts.append(f'<rect x="{x0:.2f}" y="{top + plot_h - bh:.2f}" width="'
-                     f'{max(x1 - x0 - 0.6, 0.6):.2f}" height="{bh:.2f}" fill="{ACCENT}">'
-                     f'<title>{fmt(a)} to {fmt(b)}: {int(c):,}</title></rect>')
-    parts.append(_text(left, top + plot_h + 14, fmt(lo), "start"))
-    parts.append(_text(left + plot_w, top + plot_h + 14, fmt(hi), "end"))
+    x = svg.linear(lo, hi, left, plot_w)
+    edges = h.edges.astype(float)
+    tips = [f"{svg.fmt(a, 4)} to {svg.fmt(b, 4)}: {int(c):,}"
+            for a, b, c in zip(edges[:-1].tolist(), edges[1:].tolist(), counts.tolist(),
+                               strict=True)]
+    parts = [svg.bold(4, 14, svg.clip(title, width - 8))]
+    parts += _count_grid(peak, left, top, plot_w, plot_h)
+    parts += svg.bars(x(edges[:-1]), x(edges[1:]), counts / peak * plot_h, top + plot_h,
+                      style.ACCENT, tips)
+    parts.append(svg.text(left, top + plot_h + 14, svg.fmt(lo, 4), "start"))
+    parts.append(svg.text(left + plot_w, top + plot_h + 14, svg.fmt(hi, 4), "end"))
     if h.below or h.above:
-        parts.append(_text(left + plot_w / 2, top + plot_h + 30,
-                           f"outside range: {h.below:,} below, {h.above:,} above", "middle",
-                           fill="#a05a00"))
-    return _svg(width, height, "".join(parts), f"Histogram of {title}")
-
-
-def _text(x: float, y: float, text: str, anchor: str, *, weight: str = "400",
-          fill: str = MUTED) -> str:
-    return (f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="11" '
-            f'font-weight="{weight}" fill="{fill}">{esc(text)}</text>')
-
-
-def _svg(width: int, height: int, body: str, label: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" style="max-width:100%;height:auto" role="img" aria-label="{esc(label)}" '
-            f'font-family="system-ui, -apple-system, Segoe UI, sans-serif">{body}</svg>')
-
-
-def _empty_svg(width: int, height: int, message: str) -> str:
-    return _svg(width, height, _text(width / 2, height / 2, message, "middle"), message)
+        parts.append(svg.text(left + plot_w / 2, top + plot_h + 30,
+                              f"outside range: {h.below:,} below, {h.above:,} above",
+                              fill=style.WARN))
+    return svg.document(width, height, f"Histogram of {title}", parts)
 
 
 # --- page ------------------------------------------------------------------------------------
-CSS = """
-*{box-sizing:border-box}body{margin:0;background:#f4f7f9;color:#1f2d3a;
-font:14px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
-main{max-width:1240px;margin:0 auto;padding:28px 32px 48px}
-header{background:linear-gradient(120deg,#0b4f6c,#0b6e99 60%,#1a8fb8);color:#fff;
-padding:26px 32px;border-radius:12px;margin-bottom:20px}
-header h1{margin:0 0 6px;font-size:26px;line-height:1.25}
-header .sub{opacity:.9;font-size:13px}.badges{margin-top:12px}
-.badge{display:inline-block;background:rgba(255,255,255,.16);border:1px solid rgba(255,255,255,.35);
-border-radius:999px;padding:2px 10px;margin:0 6px 6px 0;font-size:12px}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(540px,1fr));gap:18px}
-section{background:#fff;border-radius:10px;padding:18px 22px;box-shadow:0 1px 3px rgba(0,0,0,.08);
-margin-bottom:18px}h2{font-size:16px;margin:0 0 12px;color:#0b4f6c}
-table{border-collapse:collapse;width:100%;font-size:13px}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e3e9ee;vertical-align:top;
-overflow-wrap:anywhere}section{min-width:0}th,td.num,td.ok,td.bad{white-space:nowrap;
-overflow-wrap:normal}
-th{color:#5b6b79;font-weight:600;background:#f7fafc}td.num{text-align:right;
-font-variant-numeric:tabular-nums}code{font-size:12px;background:#eef3f6;padding:1px 4px;
-border-radius:4px}.attr{background:#fff7e0;border-left:4px solid #e0a800;padding:8px 12px;
-margin:6px 0;border-radius:4px}.ok{color:#1b7f3b;font-weight:600}.bad{color:#b42318;
-font-weight:600}.hists{display:flex;flex-wrap:wrap;gap:10px}.muted{color:#5b6b79}
-p.desc{margin:0 0 4px;max-width:900px}ul{margin:4px 0 0;padding-left:20px}
-"""
-
-
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[int] = ()) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(
@@ -235,15 +150,15 @@ def _section(title: str, body: str) -> str:
     return f"<section><h2>{esc(title)}</h2>{body}</section>"
 
 
-def _header(manifest: Mapping[str, Any], stats: card.CardStats, release: str | None) -> str:
+def _header(manifest: Mapping[str, Any], stats: CardStats, release: str | None) -> str:
     ds = manifest["dataset"]
     badges = [release and f"release {release}" or "draft (not released)", ds.get("licence"),
-              f"{stats.rows:,} rows", f"{len(card.data_files(manifest))} file(s)",
+              f"{stats.rows:,} rows", f"{len(data_files(manifest))} file(s)",
               ds.get("classification")]
     badge_html = "".join(f'<span class="badge">{esc(b)}</span>' for b in badges if b)
     return (f"<header><h1>{esc(ds.get('title') or ds['name'])}</h1><div class=\"sub\">"
             f"<code style=\"background:rgba(255,255,255,.15);color:#fff\">{esc(ds['name'])}</code>"
-            f" · {esc(card.version_line(manifest, release))}</div>"
+            f" · {esc(version_line(manifest, release))}</div>"
             f"<div class=\"badges\">{badge_html}</div></header>")
 
 
@@ -267,7 +182,7 @@ def _licence_html(manifest: Mapping[str, Any]) -> str:
 
 
 def _validation_html(manifest: Mapping[str, Any]) -> str:
-    rows = card.validation_rows(manifest)
+    rows = validation_rows(manifest)
     if not rows:
         return _section("Validation", '<p class="muted">Validation was not run.</p>')
     body = "".join(
@@ -278,7 +193,7 @@ def _validation_html(manifest: Mapping[str, Any]) -> str:
                     f"{body}</tbody></table>")
 
 
-def _histograms_html(manifest: Mapping[str, Any], stats: card.CardStats) -> str:
+def _histograms_html(manifest: Mapping[str, Any], stats: CardStats) -> str:
     if not stats.histograms:
         return ""
     units = {c["name"]: (c.get("metadata") or {}).get("haina.units", "")
@@ -286,12 +201,12 @@ def _histograms_html(manifest: Mapping[str, Any], stats: card.CardStats) -> str:
     plots = "".join(svg_histogram(h, f"{name} [{units.get(name)}]" if units.get(name) else name)
                     for name, h in stats.histograms.items())
     note = (f'<p class="muted">Exact counts over all rows. Where a few values lie far from the '
-            f'rest, the axis spans the central {100 - 200 * card.TAIL:g} % and the others are '
+            f'rest, the axis spans the central {100 - 200 * TAIL:g} % and the others are '
             f'counted below the plot.</p>')
     return _section("Variables", f'<div class="hists">{plots}</div>{note}')
 
 
-def _counts_html(manifest: Mapping[str, Any], stats: card.CardStats) -> str:
+def _counts_html(manifest: Mapping[str, Any], stats: CardStats) -> str:
     rows = manifest.get("rows") or {}
     out = _section("Rows", _table(["in", "written", "dropped (fill)", "quarantined"], [(
         f"{rows.get('in', 0):,}", f"{rows.get('written', 0):,}", f"{rows.get('dropped', 0):,}",
@@ -301,7 +216,7 @@ def _counts_html(manifest: Mapping[str, Any], stats: card.CardStats) -> str:
             (k, f"{v:,}") for k, v in sorted(stats.splits.items())], numeric=(1,)))
     if stats.qc:
         out += _section("QC flags", _table(["column", "flag", "rows"], [
-            (col, card.qc_label(flag, col), f"{n:,}") for col, counts in stats.qc.items()
+            (col, qc_label(flag, col), f"{n:,}") for col, counts in stats.qc.items()
             for flag, n in sorted(counts.items())], numeric=(2,)))
     return out
 
@@ -324,11 +239,11 @@ def _provenance_html(manifest: Mapping[str, Any]) -> str:
                                                 numeric=(2,)))
 
 
-def render_html(manifest: Mapping[str, Any], stats: card.CardStats, *,
+def render_html(manifest: Mapping[str, Any], stats: CardStats, *,
                 release: str | None = None, changelog: Sequence[str] | None = None) -> str:
     """The whole card as one HTML document without external resources."""
     ds = manifest["dataset"]
-    coverage = _table(["", ""], card.coverage_rows(stats))
+    coverage = _table(["", ""], coverage_rows(stats))
     map_svg = svg_map(stats.sample_lon, stats.sample_lat)
     n_points = int(np.isfinite(stats.sample_lon).sum()) if stats.sample_lon.size else 0
     top = (f'<div class="grid">{_licence_html(manifest)}'
@@ -341,9 +256,9 @@ def render_html(manifest: Mapping[str, Any], stats: card.CardStats, *,
             + f'<div class="grid">{map_section}{_validation_html(manifest)}</div>'
             + _histograms_html(manifest, stats)
             + _section("Schema", _table(["column", "type", "units", "standard_name", "from",
-                                         "conversion"], card.schema_rows(manifest)))
+                                         "conversion"], schema_rows(manifest)))
             + _counts_html(manifest, stats) + _changelog_html(changelog)
             + _provenance_html(manifest))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{esc(ds.get('title') or ds['name'])}: dataset card</title>"
-            f"<style>{CSS}</style></head><body><main>{body}</main></body></html>\n")
+            f"<style>{STYLESHEET}</style></head><body><main>{body}</main></body></html>\n")

@@ -17,17 +17,24 @@ Splits").
 """
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from catalog.exceptions import CatalogError
+from catalog.documents.card_stats import scan
+from catalog.documents.exceptions import CroissantError
+from catalog.documents.manifest_view import (
+    attributions,
+    data_files,
+    licence_url,
+    load_manifest,
+    version_label,
+)
+from catalog.documents.output import ensure_dir, write_json
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.1"
 CROISSANT_NAME = "croissant.json"
@@ -84,12 +91,6 @@ CONTEXT: dict[str, Any] = {
     "unArchive": "cr:unArchive",
     "value": "cr:value",
 }
-#: licences that are not SPDX identifiers but name a known licence page (LicenseRef-...)
-LICENCE_PAGES = {
-    "LicenseRef-Copernicus-Marine":
-        "https://marine.copernicus.eu/user-corner/service-commitments-and-licence",
-    "LicenseRef-US-Government-Public-Domain": "https://www.usa.gov/government-works",
-}
 #: split names -> the Croissant split class they mean
 _SPLIT_CLASSES = (
     (re.compile(r"^(train|training)$", re.IGNORECASE), "cr:TrainingSplit"),
@@ -98,22 +99,8 @@ _SPLIT_CLASSES = (
 )
 
 
-class CroissantError(CatalogError):
-    """A Croissant document cannot be built or written for a version."""
-
 
 # --- small pure helpers ----------------------------------------------------------------------
-def licence_url(licence: str | None) -> str | None:
-    """The URL of an SPDX identifier's licence page (or of a known ``LicenseRef-``)."""
-    if not licence:
-        return None
-    if licence in LICENCE_PAGES:
-        return LICENCE_PAGES[licence]
-    if licence.startswith("LicenseRef-"):
-        return None  # a private licence reference has no public page we know of
-    return f"https://spdx.org/licenses/{licence}.html"
-
-
 def data_type(arrow_type: str) -> str:
     """Croissant dataType of an Arrow type as the manifest prints it (``str(pa.DataType)``).
 
@@ -137,27 +124,6 @@ def data_type(arrow_type: str) -> str:
     return {"halffloat": "cr:Float16", "float": "cr:Float32", "double": "cr:Float64"}.get(
         t, "sc:Float" if t.startswith("decimal") else "sc:Text")
 
-
-def attributions(manifest: Mapping[str, Any]) -> list[str]:
-    """Attribution texts the sources' licences require, the dataset's own first, no repeats."""
-    found: list[str] = []
-    own = (manifest.get("dataset") or {}).get("attribution")
-    for text in [own, *((manifest.get("extra") or {}).get("attributions") or [])]:
-        if text and text not in found:
-            found.append(text)
-    return found
-
-
-def data_files(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The manifest's data files (quarantined rows are not part of the dataset)."""
-    return [f for f in manifest.get("files", []) if f.get("partition") != "quarantine"]
-
-
-def version_label(manifest: Mapping[str, Any], release: str | None) -> str:
-    """Semver of a release; a draft is a semver pre-release naming its version id."""
-    if release:
-        return release
-    return f"0.0.0-draft.{manifest['version']['id']}"
 
 
 def field_description(column: Mapping[str, Any]) -> str:
@@ -277,7 +243,8 @@ def _record_sets(manifest: Mapping[str, Any], split_names: Sequence[str] | None)
         "description": f"One row per observation ({manifest['rows']['written']} rows).",
         "field": [_field(c, has_split and c["name"] == "split") for c in columns],
     }
-    return ([_splits_record_set(split_names)] if has_split else []) + [records]
+    splits = [_splits_record_set(split_names)] if split_names and has_split else []
+    return splits + [records]
 
 
 def _coverage(manifest: Mapping[str, Any], coverage: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -302,7 +269,7 @@ def build_croissant(manifest: Mapping[str, Any], *, prefix: str = "", release: s
 
     ``prefix``: the version folder relative to the JSON-LD's folder ("" when it sits inside);
     ``split_names``: distinct values of the ``split`` column, if any; ``coverage``: time range
-    and ``bbox`` [west, south, east, north] (``catalog.documents.card.coverage`` computes them).
+    and ``bbox`` [west, south, east, north] (:meth:`catalog.documents.card_stats.CardStats.coverage_dict`).
     """
     ds = manifest["dataset"]
     version = version_label(manifest, release)
@@ -351,16 +318,6 @@ def _prefix(version_dir: str, directory: str) -> str:
     return rel
 
 
-def write_json(document: Mapping[str, Any], uri: str) -> str:
-    data = (json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
-    try:
-        write_whole(data.encode("utf-8"), uri)
-    except OSError as err:
-        raise CroissantError(f"could not write ({err})", where=uri,
-                             fix="check that the folder exists and is writable") from err
-    return uri
-
-
 def write_croissant(catalog: Any, version: Any, directory: str | None = None, *,
                     release: str | None = None, url: str | None = None) -> str:
     """Write ``croissant.json`` for ``version`` (a VersionRecord) into ``directory``.
@@ -368,38 +325,12 @@ def write_croissant(catalog: Any, version: Any, directory: str | None = None, *,
     ``directory`` defaults to the version folder. ``release`` is the semver of a release
     (None for a draft). Returns the file's path.
     """
-    from catalog.documents import card  # card reads the data files; only needed when writing
-
-    manifest = card.load_manifest(version)
+    manifest = load_manifest(version)
     directory = directory or version.path
     prefix = _prefix(version.path, directory)
-    stats = card.scan(manifest, version.path, max_points=0, bins=0)
+    stats = scan(manifest, version.path, max_points=0, bins=0)
     document = build_croissant(manifest, prefix=prefix, release=release, url=url,
                                split_names=sorted(stats.splits) if stats.splits else None,
                                coverage=stats.coverage_dict())
-    _ensure_dir(directory)
-    return write_json(document, FileSystems.join(directory, CROISSANT_NAME))
-
-
-def write_whole(data: bytes, uri: str) -> None:
-    """Write a file that readers see whole or not at all: locally a temporary file renamed over
-    it, so a process killed while writing leaves the old file or none, never half of one (an
-    interrupted release's documents are then missing, and the next release or verify writes
-    them); object stores publish an object only when its upload completes."""
-    if "://" in uri:
-        with FileSystems.create(uri, compression_type=CompressionTypes.UNCOMPRESSED) as out:
-            out.write(data)
-        return
-    tmp = f"{uri}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as out:
-            out.write(data)
-        os.replace(tmp, uri)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _ensure_dir(directory: str) -> None:
-    if "://" not in directory:
-        os.makedirs(directory, exist_ok=True)
+    ensure_dir(directory)
+    return write_json(document, FileSystems.join(directory, CROISSANT_NAME), CroissantError)

@@ -6,7 +6,8 @@ Vega from CDNs, so they do not open offline from a dataset folder or an archive;
 place for what a Haina run adds to GE's results: QC flag counts per variable and test, flag
 fractions over time, histograms against the QC thresholds, and the quarantine. This page is one
 self-contained file (inline CSS and SVG, no JavaScript, no URL), rendered from the same
-``to_json_dict()`` the JSON records, so both files show the same numbers.
+``to_json_dict()`` the JSON records, so both files show the same numbers. It shares its stylesheet
+and SVG kit with the dataset card (:mod:`catalog.documents.style`, :mod:`catalog.documents.svg`).
 
 ``info`` keys used (all optional except ``dataset``): ``version_id`` (or ``version``),
 ``run_id``, ``recipe``, ``counts`` (rows_in/out/dropped/quarantined), ``qc`` (merged QC stats,
@@ -19,12 +20,13 @@ rows, the first quarantined records) are bounded samples the run collects, never
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
-import math
 from pathlib import Path
 
 from catalog.documents import report_plots as plots
+from catalog.documents.style import FLAG_NAMES, FLAGS, STYLESHEET
+from catalog.documents.svg import esc as _e
+from catalog.jsonable import jsonable
 from expectations.validation.gate import GateDecision, as_json
 
 #: info keys drawn in their own sections rather than in the header list
@@ -33,86 +35,22 @@ _SECTION_KEYS = ("dataset", "version", "version_id", "run_id", "recipe", "counts
 _COUNT_LABELS = (("rows_in", "rows in"), ("rows_out", "rows out"),
                  ("rows_dropped", "dropped (fill / land)"), ("rows_quarantined", "quarantined"))
 
-_CSS = """
-:root{--fg:#212529;--muted:#6c757d;--line:#dee2e6;--head:#f1f3f5;--ok:#2b8a3e;--bad:#c92a2a}
-*{box-sizing:border-box}
-body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);
- margin:0;background:#f8f9fa}
-main{max-width:1180px;margin:0 auto;padding:24px 32px 48px;background:#fff;min-height:100vh}
-h1{font-size:1.7em;margin:0 0 4px} h2{font-size:1.3em;margin:2em 0 .6em;padding-bottom:4px;
- border-bottom:2px solid var(--line)} h3{font-size:1.05em;margin:1.6em 0 .4em}
-.sub{color:var(--muted);margin:0 0 16px}
-dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0 0 16px}
-dl.meta dt{color:var(--muted)} dl.meta dd{margin:0;font-family:ui-monospace,monospace;
- font-size:.9em;word-break:break-all}
-.verdict{border-radius:6px;padding:12px 16px;margin:12px 0;border-left:6px solid}
-.verdict.pass{background:#ebfbee;border-color:var(--ok)} .verdict.fail{background:#fff5f5;
- border-color:var(--bad)}
-.verdict strong{font-size:1.15em} .verdict ul{margin:6px 0 0;padding-left:20px}
-.verdict li{font-family:ui-monospace,monospace;font-size:.85em;margin:2px 0}
-nav{font-size:.9em;margin:8px 0 0} nav a{margin-right:14px;color:#1c7ed6;text-decoration:none}
-.cards{display:flex;gap:12px;flex-wrap:wrap;margin:8px 0}
-.card{border:1px solid var(--line);border-radius:6px;padding:8px 14px;min-width:150px}
-.card .n{font-size:1.4em;font-weight:600;font-variant-numeric:tabular-nums}
-.card .l{color:var(--muted);font-size:.85em}
-table{border-collapse:collapse;margin:.4em 0 1.2em;width:100%}
-th,td{border-bottom:1px solid var(--line);padding:5px 9px;text-align:left;vertical-align:top;
- font-size:.88em}
-th{background:var(--head);font-weight:600} th.num{white-space:normal} tbody tr:nth-child(even){background:#fcfcfd}
-table.results{table-layout:fixed}
-tr.total td{font-weight:600;border-top:2px solid #adb5bd}
-.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.ok{color:var(--ok);font-weight:600} .bad{color:var(--bad);font-weight:600}
-code{font:.85em ui-monospace,monospace;background:#f1f3f5;padding:1px 4px;border-radius:3px}
-.note{color:var(--muted);font-size:.82em}
-.vals{font:.8em ui-monospace,monospace;color:#495057;max-width:340px;word-break:break-word}
-.chip{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;
- vertical-align:-1px}
-.f1{background:#2f9e44}.f2{background:#868e96}.f3{background:#f59f00}.f4{background:#e03131}
-.f9{background:#dee2e6;outline:1px solid #adb5bd}
-td.hit3{background:#fff4e0} td.hit4{background:#ffe3e3}
-tr.failed{box-shadow:inset 4px 0 0 var(--bad)}
-.var{border:1px solid var(--line);border-radius:8px;padding:4px 16px 8px;margin:14px 0}
-.var svg{display:block;max-width:100%;height:auto;margin:6px 0}
-details.rows{margin:6px 0 10px} details.rows summary{cursor:pointer;color:#1c7ed6}
-.warn{color:#a61e4d;font-weight:600}
-footer{color:var(--muted);font-size:.8em;margin-top:32px}
-"""
-
 
 def write_report(results, gate: GateDecision, info: dict, directory: Path) -> tuple[Path, Path]:
     """Write ``validation.json`` and ``validation.html`` into ``directory``; return both paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    document = _jsonable({
+    document = jsonable({
         "info": info,
         "gate": gate.to_dict(),
         "results": [as_json(r) for r in results],
     })
     json_path = directory / "validation.json"
-    json_path.write_text(json.dumps(document, indent=2, default=str, allow_nan=False),
+    json_path.write_text(json.dumps(document, indent=2, allow_nan=False),
                          encoding="utf-8")
     html_path = directory / "validation.html"
     html_path.write_text(render_html(document), encoding="utf-8")
     return json_path, html_path
-
-
-def _jsonable(value):
-    """Strict JSON: NaN/inf as null (GE may echo NaN values), numpy arrays and scalars as lists
-    and Python numbers (QC stats are built with numpy)."""
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-# kept for callers of the old name
-_finite = _jsonable
 
 
 def render_html(document: dict) -> str:
@@ -132,7 +70,7 @@ def render_html(document: dict) -> str:
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width,initial-scale=1'>",
         f"<title>Validation report {_e(info.get('dataset', ''))}</title>",
-        f"<style>{_CSS}</style></head><body><main>",
+        f"<style>{STYLESHEET}</style></head><body><main>",
         _header(info, gate),
         "<nav>" + "".join(f"<a href='#{key}'>{_e(title)}</a>" for key, title, _ in sections)
         + "</nav>",
@@ -143,10 +81,6 @@ def render_html(document: dict) -> str:
     parts.append(f"<footer>Generated {_e(generated)} by Haina. QC flags: 1 good, 2 not "
                  "evaluated, 3 suspect, 4 fail, 9 missing.</footer></main></body></html>")
     return "\n".join(parts)
-
-
-def _e(value) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _wbr(value) -> str:
@@ -193,10 +127,10 @@ def _rows_section(counts: dict) -> str:
     if not counts:
         return "<p class='note'>No row counts recorded for this run.</p>"
     cards = "".join(
-        f"<div class='card'><div class='n' data-count='{key}'>{_count(counts[key])}</div>"
+        f"<div class='tile'><div class='n' data-count='{key}'>{_count(counts[key])}</div>"
         f"<div class='l'>{_e(label)}</div></div>"
         for key, label in _COUNT_LABELS if key in counts)
-    return (f"<div class='cards'>{cards}</div><p class='note'>rows in = rows out + dropped + "
+    return (f"<div class='tiles'>{cards}</div><p class='note'>rows in = rows out + dropped + "
             f"quarantined</p>")
 
 
@@ -283,7 +217,7 @@ def _num(value) -> str:
 # --- QC flags --------------------------------------------------------------------------------
 def _flag_head(first: str, extra: str = "") -> str:
     flags = "".join(f"<th class='num'><span class='chip f{f}'></span>{f} "
-                    f"{_e(plots.FLAG_NAMES[f])}</th>" for f in plots.FLAGS)
+                    f"{_e(FLAG_NAMES[f])}</th>" for f in FLAGS)
     return f"<tr><th>{_e(first)}</th>{flags}<th class='num'>total</th>{extra}</tr>"
 
 
@@ -293,11 +227,11 @@ def _cell_attrs(var: str, test: str) -> str:
 
 def _flag_cells(counts: dict, attrs: str) -> str:
     cells = []
-    for flag in plots.FLAGS:
+    for flag in FLAGS:
         n = int(counts.get(flag, 0) or 0)
         hit = f" hit{flag}" if flag in ("3", "4") and n else ""
         cells.append(f"<td class='num{hit}' {attrs} data-flag='{flag}'>{_count(n)}</td>")
-    total = sum(int(counts.get(f, 0) or 0) for f in plots.FLAGS)
+    total = sum(int(counts.get(f, 0) or 0) for f in FLAGS)
     return "".join(cells) + f"<td class='num' {attrs} data-flag='total'>{_count(total)}</td>"
 
 
@@ -370,7 +304,7 @@ def _samples_table(var: str, samples: list[dict]) -> str:
 def _sample_cell(key: str, value) -> str:
     if key == "flag":
         return (f"<td><span class='chip f{int(value)}'></span>{int(value)} "
-                f"{_e(plots.FLAG_NAMES[str(int(value))])}</td>")
+                f"{_e(FLAG_NAMES[str(int(value))])}</td>")
     if key == "tests":
         text = ", ".join(f"{test} {flag}" for test, flag in sorted((value or {}).items()))
         return f"<td><code>{_wbr(text)}</code></td>"

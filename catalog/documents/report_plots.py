@@ -3,81 +3,24 @@ the series itself with its flagged samples marked.
 
 Each function takes the aggregated statistics a run already computed (daily flag counts, binned
 histograms, a binned series envelope: tens to thousands of numbers, never the rows) and returns
-one ``<svg>`` element as a
-string. No JavaScript, fonts or external files: the report must open offline from an archive.
+one ``<svg>`` element as a string, drawn with the documents' kit (:mod:`catalog.documents.svg`).
 Coordinates are computed with numpy on whole arrays; Python only loops to emit SVG elements.
 """
 from __future__ import annotations
 
-import html
 import math
+from typing import Any
 
 import numpy as np
 
-#: QC flag codes as they appear in the stats (JSON keys are strings), in drawing order
-FLAGS: tuple[str, ...] = ("1", "2", "3", "4", "9")
-FLAG_NAMES = {"1": "good", "2": "not evaluated", "3": "suspect", "4": "fail", "9": "missing"}
-FLAG_COLOURS = {"1": "#2f9e44", "2": "#868e96", "3": "#f59f00", "4": "#e03131", "9": "#dee2e6"}
-THRESHOLD_COLOURS = {"fail": "#e03131", "suspect": "#f59f00"}
+from catalog.documents import style, svg
+from catalog.documents.style import FLAG_COLOURS, FLAG_NAMES, FLAGS
 
-_AXIS = "#495057"
-_GRID = "#e9ecef"
-_FONT = "font-family='system-ui,sans-serif' font-size='11'"
 _MARGIN = {"left": 52, "right": 16, "top": 30, "bottom": 30}
 
 
-def _e(value) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _fmt(value: float) -> str:
-    """A tick or threshold label: short, no float noise (0.30000000000000004 -> 0.3)."""
-    return f"{value:.6g}"
-
-
-def nice_ticks(low: float, high: float, target: int = 5) -> np.ndarray:
-    """Round tick values (1, 2, 2.5 or 5 times a power of ten) covering ``[low, high]``."""
-    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
-        return np.array([low]) if math.isfinite(low) else np.array([])
-    raw = (high - low) / max(target, 1)
-    power = 10.0 ** math.floor(math.log10(raw))
-    step = power * min((m for m in (1, 2, 2.5, 5, 10) if m * power >= raw), default=10)
-    first = math.ceil(low / step - 1e-9) * step
-    ticks = np.arange(first, high + step * 1e-9, step)
-    return np.round(ticks, 12)
-
-
-def _svg(width: int, height: int, label: str, body: list[str]) -> str:
-    # no xmlns: inline SVG in HTML5 does not need it, and the page names no URL at all
-    return (f"<svg width='{width}' height='{height}' "
-            f"viewBox='0 0 {width} {height}' role='img' aria-label='{_e(label)}' {_FONT}>"
-            f"<title>{_e(label)}</title>" + "".join(body) + "</svg>")
-
-
-def _rect(x, y, w, h, fill: str, tip: str = "") -> str:
-    title = f"<title>{_e(tip)}</title>" if tip else ""
-    return (f"<rect x='{x:.2f}' y='{y:.2f}' width='{w:.2f}' height='{h:.2f}' fill='{fill}'>"
-            f"{title}</rect>")
-
-
-def _text(x, y, text: str, anchor: str = "middle", fill: str = _AXIS, extra: str = "") -> str:
-    return (f"<text x='{x:.1f}' y='{y:.1f}' text-anchor='{anchor}' fill='{fill}' {extra}>"
-            f"{_e(text)}</text>")
-
-
-def _label(x, y, text: str, anchor: str, fill: str) -> str:
-    """Text drawn over bars: a white halo keeps it readable on any colour."""
-    return _text(x, y, text, anchor, fill, "font-weight='600' paint-order='stroke' "
-                 "stroke='#fff' stroke-width='3' stroke-linejoin='round'")
-
-
-def _legend(x0: float, y: float, flags=FLAGS) -> list[str]:
-    out, x = [], x0
-    for flag in flags:
-        name = f"{flag} {FLAG_NAMES[flag]}"
-        out += [_rect(x, y - 9, 10, 10, FLAG_COLOURS[flag]), _text(x + 14, y, name, "start")]
-        x += 24 + 6.2 * len(name)
-    return out
+def _flag_legend(x: float, y: float, flags: tuple[str, ...] = FLAGS) -> list[str]:
+    return svg.legend(x, y, [(FLAG_COLOURS[f], f"{f} {FLAG_NAMES[f]}") for f in flags])
 
 
 # --- flag fractions over time ------------------------------------------------------------------
@@ -90,7 +33,8 @@ def daily_flag_counts(daily: dict) -> tuple[np.ndarray, np.ndarray]:
     return days, counts
 
 
-def bin_days(days: np.ndarray, counts: np.ndarray, max_bars: int) -> tuple[np.ndarray, int, np.ndarray]:
+def bin_days(days: np.ndarray, counts: np.ndarray,
+             max_bars: int) -> tuple[np.ndarray, int, np.ndarray]:
     """Sum daily counts into at most ``max_bars`` bins of equal length (in whole days).
 
     Returns (bin start days, bin length in days, summed counts ``(bins, FLAGS)``). Days without
@@ -126,56 +70,40 @@ def flag_fraction_svg(daily: dict, *, title: str = "", width: int = 1060, height
     y_top = top + plot_h * (1 - upper)
     heights = plot_h * fractions
     unit = "day" if bin_days_ == 1 else f"{bin_days_}-day bin"
-    body = _percent_grid(left, top, plot_w, plot_h)
+    percents = [0.0, 0.25, 0.5, 0.75, 1.0]
+    body = svg.horizontal_grid(percents, [f"{p:.0%}" for p in percents],
+                               svg.linear(0.0, 1.0, top + plot_h, -plot_h), left, plot_w)
     for i in np.flatnonzero(totals):
-        tip = _bin_tip(starts[i], bin_days_, sums[i], totals[i])
+        tip = _bin_tip(starts[i], bin_days_, sums[i], int(totals[i]))
         for j, flag in enumerate(FLAGS):
             if heights[i, j] > 0:
-                body.append(_rect(left + i * bar_w, y_top[i, j], max(bar_w - 0.5, 0.6),
-                                  heights[i, j], FLAG_COLOURS[flag], tip))
+                body.append(svg.rect(left + i * bar_w, y_top[i, j], max(bar_w - 0.5, 0.6),
+                                     heights[i, j], FLAG_COLOURS[flag], tip))
     body += _date_axis(starts, bin_days_, left, top + plot_h, plot_w)
-    body += _legend(left, 14)
+    body += _flag_legend(left, 14)
     label = f"{title}: fraction of QC flags per {unit}" if title else f"QC flags per {unit}"
-    body.append(_text(width - _MARGIN["right"], 14, f"one bar per {unit}", "end"))
-    return _svg(width, height, label, body)
+    body.append(svg.text(width - _MARGIN["right"], 14, f"one bar per {unit}", "end"))
+    return svg.document(width, height, label, body)
 
 
-def _bin_tip(start, n_days: int, sums: np.ndarray, total: int) -> str:
+def _bin_tip(start: np.datetime64, n_days: int, sums: np.ndarray, total: int) -> str:
     end = start + (n_days - 1)
     when = str(start) if n_days == 1 else f"{start} to {end}"
-    parts = ", ".join(f"{FLAG_NAMES[f]} {n:,}" for f, n in zip(FLAGS, sums.tolist()) if n)
+    parts = ", ".join(f"{FLAG_NAMES[f]} {n:,}"
+                      for f, n in zip(FLAGS, sums.tolist(), strict=True) if n)
     return f"{when}: {total:,} values; {parts}"
 
 
-def _percent_grid(left: float, top: float, plot_w: float, plot_h: float) -> list[str]:
-    out = []
-    for fraction in (0.0, 0.25, 0.5, 0.75, 1.0):
-        y = top + plot_h * (1 - fraction)
-        out.append(f"<line x1='{left}' x2='{left + plot_w:.1f}' y1='{y:.1f}' y2='{y:.1f}' "
-                   f"stroke='{_GRID}'/>")
-        out.append(_text(left - 6, y + 4, f"{fraction:.0%}", "end"))
-    return out
-
-
-def _date_axis(starts: np.ndarray, n_days: int, left: float, y: float, plot_w: float) -> list[str]:
+def _date_axis(starts: np.ndarray, n_days: int, left: float, y: float,
+               plot_w: float) -> list[str]:
     first = starts[0]
     span = int((starts[-1] - first).astype(int)) + n_days
     # about six labels; month precision once the record spans more than a year
-    fmt_month = span > 366
-    out = [(f"<line x1='{left}' x2='{left + plot_w:.1f}' y1='{y:.1f}' y2='{y:.1f}' "
-            f"stroke='{_AXIS}'/>")]
-    offsets = np.unique(np.linspace(0, span - 1, num=min(6, span)).astype(int))
-    for k, offset in enumerate(offsets):
-        x = left + plot_w * (offset + 0.5) / span
-        day = first + int(offset)
-        label = str(day)[:7] if fmt_month else str(day)
-        # the outer labels grow inwards so they are not cut at the plot's edges
-        anchor = "start" if k == 0 and len(offsets) > 1 else (
-            "end" if k == len(offsets) - 1 and len(offsets) > 1 else "middle")
-        out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{y:.1f}' y2='{y + 4:.1f}' "
-                   f"stroke='{_AXIS}'/>")
-        out.append(_text(x, y + 16, label, anchor))
-    return out
+    offsets = np.unique(np.linspace(0, span - 1, num=min(6, span)).astype(int)).tolist()
+    labels = [str(first + offset)[:7 if span > 366 else 10] for offset in offsets]
+    positions = [left + plot_w * (offset + 0.5) / span for offset in offsets]
+    return [svg.line(left, y, left + plot_w, y, style.MUTED)] + svg.x_axis_labels(
+        positions, labels, y)
 
 
 # --- histograms --------------------------------------------------------------------------------
@@ -197,65 +125,61 @@ def histogram_svg(hist: dict, *, title: str = "", units: str = "", width: int = 
     log = _use_log(counts)
     scaled = np.log10(1 + counts) if log else counts
     peak = float(scaled.max()) or 1.0
-    x = left + plot_w * (edges - lo) / ((hi - lo) or 1.0)
-    bar_h = plot_h * scaled / peak
-    body = [(f"<line x1='{left}' x2='{left + plot_w:.1f}' y1='{top + plot_h:.1f}' "
-             f"y2='{top + plot_h:.1f}' stroke='{_AXIS}'/>")]
+    x = svg.linear(lo, hi, left, plot_w)
+    tips = [f"[{svg.fmt(a)}, {svg.fmt(b)}): {int(c):,} values"
+            for a, b, c in zip(edges[:-1].tolist(), edges[1:].tolist(), counts.tolist(),
+                               strict=True)]
+    body = [svg.line(left, top + plot_h, left + plot_w, top + plot_h, style.MUTED)]
     body += _count_axis(left, top, plot_h, peak, log)
-    for i in np.flatnonzero(counts):
-        tip = f"[{_fmt(edges[i])}, {_fmt(edges[i + 1])}): {int(counts[i]):,} values"
-        body.append(_rect(x[i], top + plot_h - bar_h[i], max(x[i + 1] - x[i] - 0.5, 0.6),
-                          bar_h[i], "#4c6ef5", tip))
-    for tick in nice_ticks(lo, hi, 8):
-        tx = left + plot_w * (tick - lo) / ((hi - lo) or 1.0)
-        body.append(_text(tx, top + plot_h + 16, _fmt(tick)))
-    body += _thresholds(hist.get("thresholds") or {}, lo, hi, left, top, plot_w, plot_h)
+    body += svg.bars(x(edges[:-1]), x(edges[1:]), plot_h * scaled / peak, top + plot_h,
+                     style.HISTOGRAM, tips, gap=0.5)
+    body += [svg.text(float(x(tick)), top + plot_h + 16, svg.fmt(tick))
+             for tick in svg.nice_ticks(lo, hi, 8).tolist()]
+    body += _thresholds(hist.get("thresholds") or {}, x, lo, hi, top, plot_h, left + plot_w / 2)
     body += _out_of_range(hist, left, plot_w)
     label = f"{title}: histogram" + (f" ({units})" if units else "") + (" — log scale" if log
                                                                         else "")
-    body.append(_text(left, 14, label, "start", extra="font-weight='600'"))
-    return _svg(width, height, label, body)
+    body.append(svg.bold(left, 14, label, fill=style.MUTED))
+    return svg.document(width, height, label, body)
 
 
 def _use_log(counts: np.ndarray) -> bool:
     nonzero = counts[counts > 0]
-    return nonzero.size > 0 and nonzero.max() / nonzero.min() > 100
+    return bool(nonzero.size > 0 and nonzero.max() / nonzero.min() > 100)
 
 
 def _count_axis(left: float, top: float, plot_h: float, peak: float, log: bool) -> list[str]:
-    out = []
+    """Count ticks on the left: powers of ten on a log scale, round counts otherwise."""
     if log:
-        top_power = math.floor(peak)
-        levels = [(float(np.log10(1 + 10 ** p)), f"{10 ** p:,}") for p in range(top_power + 1)]
+        levels = [(float(np.log10(1 + 10 ** p)), f"{10 ** p:,}")
+                  for p in range(math.floor(peak) + 1)]
     else:
-        levels = [(float(t), f"{int(t):,}") for t in nice_ticks(0, peak, 4) if t == int(t)]
+        levels = [(float(t), f"{int(t):,}") for t in svg.nice_ticks(0, peak, 4) if t == int(t)]
+    y = svg.linear(0.0, peak, top + plot_h, -plot_h)
+    out = []
     for value, label in levels:
-        y = top + plot_h * (1 - value / peak)
-        out.append(f"<line x1='{left}' x2='{left - 4}' y1='{y:.1f}' y2='{y:.1f}' "
-                   f"stroke='{_AXIS}'/>")
-        out.append(_text(left - 6, y + 4, label, "end"))
+        out.append(svg.line(left, y(value), left - 4, y(value), style.MUTED))
+        out.append(svg.text(left - 6, y(value) + 4, label, "end"))
     return out
 
 
-def _thresholds(thresholds: dict, lo: float, hi: float, left: float, top: float,
-                plot_w: float, plot_h: float) -> list[str]:
+def _thresholds(thresholds: dict, x: svg.Scale, lo: float, hi: float, top: float,
+                plot_h: float, middle: float) -> list[str]:
     """One dashed line per threshold; one outside the binned range sits on the edge, labelled."""
     out = []
     present = [(k, float(v)) for k, v in sorted(thresholds.items(), key=lambda kv: str(kv[0]))
                if v is not None and math.isfinite(float(v))]
     for row, (name, value) in enumerate(present):
-        kind = name.split("_")[0]
-        colour = THRESHOLD_COLOURS.get(kind, _AXIS)
+        colour = style.THRESHOLD_COLOURS.get(name.split("_")[0], style.MUTED)
         clamped = min(max(value, lo), hi)
-        tx = left + plot_w * (clamped - lo) / ((hi - lo) or 1.0)
+        tx = float(x(clamped))
         off = "" if clamped == value else (" ◀" if value < lo else " ▶")
-        anchor = "start" if tx < left + plot_w / 2 else "end"
-        dx = 4 if anchor == "start" else -4
-        out.append(f"<line x1='{tx:.1f}' x2='{tx:.1f}' y1='{top:.1f}' y2='{top + plot_h:.1f}' "
-                   f"stroke='{colour}' stroke-width='1.6' stroke-dasharray='5 3'>"
-                   f"<title>{_e(name)} = {_fmt(value)}</title></line>")
-        out.append(_label(tx + dx, top + 11 + 13 * (row % 4), f"{name.replace('_', ' ')} "
-                          f"{_fmt(value)}{off}", anchor, colour))
+        anchor = "start" if tx < middle else "end"
+        out.append(svg.line(tx, top, tx, top + plot_h, colour,
+                            extra="stroke-width='1.6' stroke-dasharray='5 3'",
+                            tip=f"{name} = {svg.fmt(value)}"))
+        out.append(svg.halo(tx + (4 if anchor == "start" else -4), top + 11 + 13 * (row % 4),
+                            f"{name.replace('_', ' ')} {svg.fmt(value)}{off}", anchor, colour))
     return out
 
 
@@ -263,20 +187,20 @@ def _out_of_range(hist: dict, left: float, plot_w: float) -> list[str]:
     under, over = int(hist.get("under") or 0), int(hist.get("over") or 0)
     parts = ([f"◀ {under:,} below the binned range"] if under else []) + (
         [f"{over:,} above ▶"] if over else [])
-    return [_text(left + plot_w, 14, ", ".join(parts), "end")] if parts else []
+    return [svg.text(left + plot_w, 14, ", ".join(parts), "end")] if parts else []
 
 
 # --- the series -------------------------------------------------------------------------------
-def series_arrays(series: dict) -> dict[str, np.ndarray]:
+def series_arrays(series: dict) -> dict[str, Any]:
     """A series envelope (``expectations.qc.stats``: ``{"level": k, "bins": {id: [n, lo, hi,
     n_suspect, n_fail, flagged_lo, flagged_hi]}}``) as arrays sorted by bin start."""
     ids = np.array(sorted(int(k) for k in series.get("bins") or {}), dtype=np.int64)
     rows = [series["bins"][str(i)] for i in ids.tolist()]
 
-    def column(j, kind=float):
-        return np.array([np.nan if r[j] is None else r[j] for r in rows], dtype=kind)
+    def column(j: int) -> np.ndarray:
+        return np.array([np.nan if r[j] is None else r[j] for r in rows], dtype=float)
     minutes = 2 ** int(series.get("level") or 0)
-    return {"start": (ids * minutes).astype("datetime64[m]"), "minutes": np.int64(minutes),
+    return {"start": (ids * minutes).astype("datetime64[m]"), "minutes": minutes,
             "n": column(0), "lo": column(1), "hi": column(2), "suspect": column(3),
             "fail": column(4), "flag_lo": column(5), "flag_hi": column(6)}
 
@@ -303,32 +227,29 @@ def series_svg(series: dict, *, title: str = "", units: str = "", width: int = 1
     v_low, v_high = float(values.min()), float(values.max())
     if v_high == v_low:
         v_low, v_high = v_low - 0.5, v_high + 0.5
-    t0 = arrays["start"][0].astype(np.int64)
-    span = int(arrays["start"][-1].astype(np.int64) - t0) + int(arrays["minutes"])
+    minutes = arrays["minutes"]
+    t0 = int(arrays["start"][0].astype(np.int64))
+    span = int(arrays["start"][-1].astype(np.int64)) - t0 + minutes
     x = left + plot_w * (arrays["start"].astype(np.int64) - t0) / span
-    bar_w = max(plot_w * int(arrays["minutes"]) / span, 1.0)
-
-    def y(v):
-        return top + plot_h * (1 - (v - v_low) / (v_high - v_low))
-    body = _value_axis(left, top, plot_w, plot_h, v_low, v_high)
-    for i in np.flatnonzero(np.isfinite(lo)):
-        tip = _series_tip(arrays, i)
-        body.append(_rect(x[i], y(hi[i]), bar_w, max(y(lo[i]) - y(hi[i]), 1.0), "#74c0fc", tip))
-    for i in np.flatnonzero((arrays["suspect"] + arrays["fail"]) > 0):
+    bar_w = max(plot_w * minutes / span, 1.0)
+    y = svg.linear(v_low, v_high, top + plot_h, -plot_h)
+    ticks = svg.nice_ticks(v_low, v_high, 4).tolist()
+    body = svg.horizontal_grid(ticks, [svg.fmt(t) for t in ticks], y, left, plot_w)
+    for i in np.flatnonzero(np.isfinite(lo)).tolist():
+        body.append(svg.rect(x[i], y(hi[i]), bar_w, max(y(lo[i]) - y(hi[i]), 1.0), style.SERIES,
+                             _series_tip(arrays, i)))
+    for i in np.flatnonzero((arrays["suspect"] + arrays["fail"]) > 0).tolist():
         colour = FLAG_COLOURS["4"] if arrays["fail"][i] else FLAG_COLOURS["3"]
         marks = {arrays["flag_lo"][i], arrays["flag_hi"][i]}
-        for v in sorted(m for m in marks if np.isfinite(m)):
-            body.append(f"<circle cx='{x[i] + bar_w / 2:.2f}' cy='{y(v):.2f}' r='3' "
-                        f"fill='{colour}'><title>{_e(_series_tip(arrays, i))}</title></circle>")
+        body += [svg.circle(x[i] + bar_w / 2, y(v), 3, colour, _series_tip(arrays, i))
+                 for v in sorted(m for m in marks if np.isfinite(m))]
     body += _time_axis(arrays["start"][0], span, left, top + plot_h, plot_w)
-    body += [_rect(left, 6, 10, 10, "#74c0fc"), _text(left + 14, 15, "value range per bin",
-                                                      "start")]
-    body += _legend(left + 150, 15, ("3", "4"))
+    body += svg.legend(left, 15, [(style.SERIES, "value range per bin")])
+    body += _flag_legend(left + 150, 15, ("3", "4"))
     label = (f"{title}: values over time" + (f" ({units})" if units else "")
-             + f", {_bin_label(int(arrays['minutes']))} bins, flagged values marked")
-    body.append(_text(width - _MARGIN["right"], 15, _bin_label(int(arrays["minutes"]))
-                      + " per bin", "end"))
-    return _svg(width, height, label, body)
+             + f", {_bin_label(minutes)} bins, flagged values marked")
+    body.append(svg.text(width - _MARGIN["right"], 15, _bin_label(minutes) + " per bin", "end"))
+    return svg.document(width, height, label, body)
 
 
 def _bin_label(minutes: int) -> str:
@@ -339,46 +260,31 @@ def _bin_label(minutes: int) -> str:
     return f"{minutes} min" if minutes < 60 else f"{minutes / 60:.1f} h"
 
 
-def _series_tip(arrays: dict, i: int) -> str:
+def _series_tip(arrays: dict[str, Any], i: int) -> str:
     start = arrays["start"][i]
-    end = start + np.timedelta64(int(arrays["minutes"]), "m")
+    end = start + np.timedelta64(arrays["minutes"], "m")
     parts = [f"{str(start).replace('T', ' ')} to {str(end).replace('T', ' ')}",
              f"{int(arrays['n'][i]):,} values"]
     if np.isfinite(arrays["lo"][i]):
-        parts.append(f"{_fmt(arrays['lo'][i])} to {_fmt(arrays['hi'][i])}")
-    for key, name in (("suspect", "suspect"), ("fail", "fail")):
+        parts.append(f"{svg.fmt(arrays['lo'][i])} to {svg.fmt(arrays['hi'][i])}")
+    for key in ("suspect", "fail"):
         if arrays[key][i]:
-            parts.append(f"{int(arrays[key][i]):,} {name}")
+            parts.append(f"{int(arrays[key][i]):,} {key}")
     if np.isfinite(arrays["flag_lo"][i]):
-        parts.append(f"flagged values {_fmt(arrays['flag_lo'][i])} to "
-                     f"{_fmt(arrays['flag_hi'][i])}")
+        parts.append(f"flagged values {svg.fmt(arrays['flag_lo'][i])} to "
+                     f"{svg.fmt(arrays['flag_hi'][i])}")
     return "; ".join(parts)
 
 
-def _value_axis(left, top, plot_w, plot_h, low, high) -> list[str]:
-    out = []
-    for tick in nice_ticks(low, high, 4):
-        ty = top + plot_h * (1 - (tick - low) / (high - low))
-        out.append(f"<line x1='{left}' x2='{left + plot_w:.1f}' y1='{ty:.1f}' y2='{ty:.1f}' "
-                   f"stroke='{_GRID}'/>")
-        out.append(_text(left - 6, ty + 4, _fmt(tick), "end"))
-    return out
-
-
-def _time_axis(first, span_minutes: int, left: float, y: float, plot_w: float) -> list[str]:
+def _time_axis(first: np.datetime64, span_minutes: int, left: float, y: float,
+               plot_w: float) -> list[str]:
     """About six labels: dates, or date and time on records shorter than three days."""
-    out = [(f"<line x1='{left}' x2='{left + plot_w:.1f}' y1='{y:.1f}' y2='{y:.1f}' "
-            f"stroke='{_AXIS}'/>")]
-    offsets = np.unique(np.linspace(0, span_minutes, num=6).astype(np.int64))
-    for k, offset in enumerate(offsets):
-        x = left + plot_w * offset / span_minutes
-        when = str(first + np.timedelta64(int(offset), "m"))
-        label = when.replace("T", " ")[:16] if span_minutes < 3 * 1440 else when[:10]
-        anchor = "start" if k == 0 else ("end" if k == len(offsets) - 1 else "middle")
-        out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{y:.1f}' y2='{y + 4:.1f}' "
-                   f"stroke='{_AXIS}'/>")
-        out.append(_text(x, y + 16, label, anchor))
-    return out
+    offsets = np.unique(np.linspace(0, span_minutes, num=6).astype(np.int64)).tolist()
+    stamps = [str(first + np.timedelta64(offset, "m")) for offset in offsets]
+    labels = [s.replace("T", " ")[:16] if span_minutes < 3 * 1440 else s[:10] for s in stamps]
+    positions = [left + plot_w * offset / span_minutes for offset in offsets]
+    return [svg.line(left, y, left + plot_w, y, style.MUTED)] + svg.x_axis_labels(
+        positions, labels, y)
 
 
 def flag_bar_svg(counts: dict, *, width: int = 220, height: int = 14) -> str:
@@ -388,7 +294,7 @@ def flag_bar_svg(counts: dict, *, width: int = 220, height: int = 14) -> str:
     if total == 0:
         return ""
     x = np.concatenate([[0.0], np.cumsum(values) / total * width])
-    body = [_rect(x[j], 0, x[j + 1] - x[j], height, FLAG_COLOURS[f],
-                  f"{FLAG_NAMES[f]}: {values[j]:,} ({values[j] / total:.2%})")
+    body = [svg.rect(x[j], 0, x[j + 1] - x[j], height, FLAG_COLOURS[f],
+                     f"{FLAG_NAMES[f]}: {values[j]:,} ({values[j] / total:.2%})")
             for j, f in enumerate(FLAGS) if values[j]]
-    return _svg(width, height, "share of final QC flags", body)
+    return svg.document(width, height, "share of final QC flags", body)

@@ -23,13 +23,11 @@ import pyarrow.compute as pc
 from connectors.base import QUARANTINE_SCHEMA, ColumnInfo
 from expectations.qc import columns as cols
 from expectations.qc import flags as fl
+from expectations.qc import ordering, seawater
 from expectations.qc import position as qc_position
 from expectations.qc import qartod as qc
-
-# the pipeline's entry points, re-exported: plan_qc in the driver, merge_qc_stats and
-# with_quarantine_sample in pipelines/beam/steps.py
-from expectations.qc.plan import QCPlan, VariablePlan, plan_qc, planned_columns  # noqa: F401
-from expectations.qc.stats import histogram, merge_qc_stats, qc_stats, with_quarantine_sample  # noqa: F401
+from expectations.qc.plan import QCPlan, VariablePlan, planned_columns
+from expectations.qc.stats import qc_stats
 
 #: approximate dbar per metre of depth; the density test only needs pressure for the adiabatic
 #: correction of temperature, where a 1 % error is far below 0.001 degC
@@ -74,35 +72,50 @@ class _Chunk:
         chunk = cls(table, time, platform)
         if time is None:
             if "distance" in plan.row_tests:  # fixes in row order, per platform
-                chunk.fix_perm, chunk.fix_segment = qc.ordering(
+                chunk.fix_perm, chunk.fix_segment = ordering.ordering(
                     platform, np.zeros(table.num_rows, "datetime64[us]"))
             return chunk
         # each sort costs a pass per chunk: only the tests that need an order pay for it
         if any(t in _ORDERED for v in plan.variables for t in v.tests):
             profile = cols.codes(table, plan.profile_column)
             depth = cols.depth(table) if profile is not None else None
-            chunk.perm, chunk.segment = qc.ordering(platform, time, profile=profile, depth=depth)
+            chunk.perm, chunk.segment = ordering.ordering(platform, time, profile=profile,
+                                                          depth=depth)
         if {"speed", "distance"} & set(plan.row_tests):
             if plan.profile_column is None and chunk.perm is not None:
                 chunk.fix_perm, chunk.fix_segment = chunk.perm, chunk.segment
             else:
-                chunk.fix_perm, chunk.fix_segment = qc.ordering(platform, time)
+                chunk.fix_perm, chunk.fix_segment = ordering.ordering(platform, time)
         return chunk
+
+    def order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(perm, segment, time) of the ordered tests, which :meth:`of` sorts for whenever a
+        variable has one and the chunk has times."""
+        if self.perm is None or self.segment is None or self.time is None:
+            raise RuntimeError("an ordered QC test ran on a chunk that was not sorted for it: "
+                               "report this as a Haina bug")
+        return self.perm, self.segment, self.time
+
+    def fix_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """(perm, segment) of the position tests (speed, distance)."""
+        if self.fix_perm is None or self.fix_segment is None:
+            raise RuntimeError("a speed or distance test ran on a chunk that was not sorted for "
+                               "it: report this as a Haina bug")
+        return self.fix_perm, self.fix_segment
 
 
 def _ordered(fn, chunk: _Chunk, plan: QCPlan, values: np.ndarray, params: dict,
              overlap: int = 1) -> np.ndarray:
     """Run an ordered test per platform and profile, in order, and put the flags back in row
     order."""
-    sorted_values = values[chunk.perm]
-    time = chunk.time[chunk.perm]
+    perm, segment, time = chunk.order()
     if fn is qc.spike:
-        flags = qc.windowed(qc.spike, sorted_values, window=plan.window, overlap=1,
-                            segment=chunk.segment, **params)
+        flags = ordering.windowed(qc.spike, values[perm], window=plan.window, overlap=1,
+                                  segment=segment, **params)
     else:
-        flags = qc.windowed(fn, sorted_values, time, window=plan.window, overlap=overlap,
-                            segment=chunk.segment, **params)
-    return qc.unpermute(flags, chunk.perm)
+        flags = ordering.windowed(fn, values[perm], time[perm], window=plan.window,
+                                  overlap=overlap, segment=segment, **params)
+    return ordering.unpermute(flags, perm)
 
 
 def _variable_flags(chunk: _Chunk, plan: QCPlan, var: VariablePlan) -> dict[str, np.ndarray]:
@@ -131,14 +144,15 @@ def _ordered_test(test: str, chunk: _Chunk, plan: QCPlan, x: np.ndarray, p: dict
     if test == "rate_of_change":
         return _ordered(qc.rate_of_change, chunk, plan, x, {
             "suspect_threshold": p["suspect"], "fail_threshold": p["fail"]})
+    perm, segment, time = chunk.order()
     if test == "attenuated_signal":
-        overlap = qc.time_window_overlap(chunk.time[chunk.perm], p["period"], chunk.segment)
+        overlap = qc.time_window_overlap(time[perm], p["period"], segment)
         return _ordered(qc.attenuated_signal, chunk, plan, x, {
             "suspect_threshold": p["suspect"], "fail_threshold": p["fail"],
             "period_seconds": p["period"], "check": p["check"], "min_obs": p["min_obs"]},
             overlap=overlap)
     longest = max(s for s in (p["suspect_seconds"], p["fail_seconds"], 0.0) if s is not None)
-    overlap = qc.time_window_overlap(chunk.time[chunk.perm], longest, chunk.segment)
+    overlap = qc.time_window_overlap(time[perm], longest, segment)
     return _ordered(qc.flat_line, chunk, plan, x, {
         "tolerance": p["tolerance"], "suspect_seconds": p["suspect_seconds"],
         "fail_seconds": p["fail_seconds"]}, overlap=overlap)
@@ -158,6 +172,9 @@ def _source_flags(table: pa.Table, plan: QCPlan, var: VariablePlan) -> np.ndarra
             pairs.append((pc.fill_null(column, 0).to_numpy(zero_copy_only=False),
                           column.is_null().to_numpy(zero_copy_only=False)))
         return fl.from_coops(pairs)
+    if var.source_scale is None or var.source_column is None:
+        raise RuntimeError(f"{var.name} has no source flag column to translate: report this as "
+                           "a Haina bug")
     column = table.column(var.source_column).combine_chunks()
     codes = pc.fill_null(column.cast(pa.int16()), -1).to_numpy(zero_copy_only=False)
     return fl.SOURCE_SCALES[var.source_scale](codes, None)
@@ -192,12 +209,12 @@ def _row_flags(chunk: _Chunk, plan: QCPlan) -> dict[str, np.ndarray]:
 def _fix_test(fn, chunk: _Chunk, lat, lon, usable, limits: dict) -> np.ndarray:
     """Speed or distance per platform in time order (unwindowed: they look back to the last
     usable fix, however far; their memory is linear)."""
-    perm = chunk.fix_perm
+    perm, segment = chunk.fix_order()
     time = None if chunk.time is None else chunk.time[perm]
     flags = fn(lat[perm], lon[perm], suspect_threshold=limits["suspect"],
-               fail_threshold=limits["fail"], time=time, segment=chunk.fix_segment,
+               fail_threshold=limits["fail"], time=time, segment=segment,
                usable=usable[perm])
-    return qc.unpermute(flags, perm)
+    return ordering.unpermute(flags, perm)
 
 
 def _density_flags(chunk: _Chunk, plan: QCPlan) -> np.ndarray | None:
@@ -206,16 +223,19 @@ def _density_flags(chunk: _Chunk, plan: QCPlan) -> np.ndarray | None:
         return None
     table = chunk.table
     depth = cols.depth(table)
-    sigma = qc.sigma0(cols.floats(table, d["temperature"]), cols.floats(table, d["salinity"]),
-                      depth * DBAR_PER_M)
-    platform = chunk.platform if chunk.platform is not None else np.zeros(len(depth), np.int64)
     profile = cols.codes(table, plan.profile_column)
+    if depth is None or profile is None:
+        raise RuntimeError("the density inversion test was planned for a chunk without depth or "
+                           "profile column: report this as a Haina bug")
+    sigma = seawater.sigma0(cols.floats(table, d["temperature"]),
+                            cols.floats(table, d["salinity"]), depth * DBAR_PER_M)
+    platform = chunk.platform if chunk.platform is not None else np.zeros(len(depth), np.int64)
     perm = np.lexsort((depth, profile, platform))  # stable: levels in depth order per profile
     segment = platform[perm] * (int(profile.max(initial=0)) + 2) + profile[perm]
-    flags = qc.windowed(qc.density_inversion, sigma[perm], depth[perm], window=plan.window,
-                        overlap=1, segment=segment, suspect_threshold=d["suspect"],
-                        fail_threshold=d["fail"])
-    return qc.unpermute(flags, perm)
+    flags = ordering.windowed(qc.density_inversion, sigma[perm], depth[perm],
+                              window=plan.window, overlap=1, segment=segment,
+                              suspect_threshold=d["suspect"], fail_threshold=d["fail"])
+    return ordering.unpermute(flags, perm)
 
 
 def compute_flags(table: pa.Table, plan: QCPlan) -> dict[str, dict[str, np.ndarray]]:
@@ -228,8 +248,8 @@ def compute_flags(table: pa.Table, plan: QCPlan) -> dict[str, dict[str, np.ndarr
     row_verdict = [fl.combine(*rows.values())] if rows else []
     for var in plan.variables:
         tests = _variable_flags(chunk, plan, var)
-        if density is not None and var.name in (plan.density["temperature"],
-                                                plan.density["salinity"]):
+        if density is not None and plan.density is not None and var.name in (
+                plan.density["temperature"], plan.density["salinity"]):
             tests["density_inversion"] = density
         parts = [*tests.values(), *row_verdict]
         aggregate = (fl.combine(*parts) if parts
@@ -385,7 +405,7 @@ def json_rows(table: pa.Table) -> pa.Array:
     if not table.num_columns:
         return pa.array(["{}"] * n, pa.string())
     members = [pc.binary_join_element_wise(json.dumps(name) + ":", _json_values(column), "")
-               for name, column in zip(table.column_names, table.columns)]
+               for name, column in zip(table.column_names, table.columns, strict=True)]
     body = pc.binary_join_element_wise(*members, ",")
     return pc.binary_join_element_wise("{", body, "}", "")
 

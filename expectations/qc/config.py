@@ -1,4 +1,5 @@
-"""Typed, frozen settings of a recipe's ``quality.qc`` section.
+"""Typed, frozen settings of a recipe's ``quality.qc`` section, the QC part of
+:class:`expectations.quality_config.QualityConfig`.
 
 Every key is optional: thresholds default to ``expectations/qc_defaults.yaml`` (per canonical
 variable, then per region); a recipe entry under ``variables`` replaces the default of that test
@@ -19,8 +20,6 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from expectations.exceptions import QCConfigError  # noqa: F401 - re-exported
 
 Span = tuple[float | None, float | None]
 

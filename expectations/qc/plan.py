@@ -10,13 +10,17 @@ import dataclasses
 import functools
 from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
 import numpy as np
 import yaml
+from pydantic import BaseModel
 
 from connectors.base import ColumnInfo
+from expectations.exceptions import QCConfigError
+from expectations.qc import config as models
 from expectations.qc import flags as fl
-from expectations.qc.config import ROW_TESTS, QCConfig, QCConfigError, VariableQC
+from expectations.qc.config import ROW_TESTS, QCConfig, VariableQC
 
 PLATFORM_COLUMNS = ("platform_id", "station_id", "mmsi")
 #: profile, cast or segment ids: ordered tests run per platform and profile
@@ -145,12 +149,15 @@ def _variable_tests(name: str, qc_config: QCConfig, region_defaults: dict) -> di
             if p is not None and _enabled(t, qc_config)}
 
 
-def _normalise(test: str, params) -> dict:
+#: the pydantic model that validates each test's thresholds (climatology: one per row)
+_TEST_MODELS: dict[str, type[BaseModel]] = {
+    "gross_range": models.GrossRange, "spike": models.Spike, "rate_of_change": models.RateOfChange,
+    "flat_line": models.FlatLine, "attenuated_signal": models.AttenuatedSignal}
+
+
+def _normalise(test: str, params: Any) -> dict:
     """Defaults come from YAML with the same keys as the pydantic models: validate them too."""
-    from expectations.qc import config as models
-    model = {"gross_range": models.GrossRange, "spike": models.Spike,
-             "rate_of_change": models.RateOfChange, "flat_line": models.FlatLine,
-             "attenuated_signal": models.AttenuatedSignal}.get(test)
+    model = _TEST_MODELS.get(test)
     if test == "climatology":
         return {"rows": [models.ClimatologyRow.model_validate(r).model_dump() for r in params]}
     if model is None:

@@ -21,8 +21,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+# all_within through its module: the min/max shortcut a test can switch off in one place
+from expectations.qc import arrays
+from expectations.qc.arrays import as_float, segment_starts, threshold_flags, to_micros
 from expectations.qc.flags import FAIL, GOOD, MISSING, NOT_EVALUATED, SUSPECT, combine
-from expectations.qc.qartod import _all_within, _float, _micros, _starts, _threshold_flags
 
 EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius
 #: the connectors shift longitudes of the 0-360 convention into [-180, 180) and keep anything
@@ -46,8 +48,8 @@ def coordinates(latitude, longitude) -> np.ndarray:
     an infinity, ``|lat| > 90`` or ``|lon| > 180`` -> FAIL (as ioos_qc). Longitudes of the 0-360
     convention never reach this test: the connectors shift them (:mod:`connectors.geo`).
     """
-    lat, lon = _float(latitude), _float(longitude)
-    if _all_within(lat, -90.0, 90.0) and _all_within(lon, LON_MIN, LON_MAX):
+    lat, lon = as_float(latitude), as_float(longitude)
+    if arrays.all_within(lat, -90.0, 90.0) and arrays.all_within(lon, LON_MIN, LON_MAX):
         return np.full(lat.shape, GOOD, dtype=np.uint8)  # the common chunk: two reductions
     has_lat, has_lon = ~np.isnan(lat), ~np.isnan(lon)
     flags = np.full(lat.shape, GOOD, dtype=np.uint8)
@@ -61,13 +63,13 @@ def coordinates(latitude, longitude) -> np.ndarray:
 
 def points_in_polygon(lon, lat, polygon: Sequence[Sequence[float]]) -> np.ndarray:
     """Even-odd ray casting, vectorised over points (the loop runs over polygon edges)."""
-    x, y = _float(lon), _float(lat)
+    x, y = as_float(lon), as_float(lat)
     vertices = np.asarray(polygon, dtype=np.float64)
     if vertices.ndim != 2 or vertices.shape[0] < 3 or vertices.shape[1] != 2:
         raise ValueError(f"polygon must be at least 3 (lon, lat) vertices, got {polygon!r}")
     inside = np.zeros(x.shape, dtype=bool)
     with np.errstate(invalid="ignore", divide="ignore"):
-        for (x1, y1), (x2, y2) in zip(vertices, np.roll(vertices, 1, axis=0)):
+        for (x1, y1), (x2, y2) in zip(vertices, np.roll(vertices, 1, axis=0), strict=True):
             crosses = (y1 > y) != (y2 > y)
             inside ^= crosses & (x < (x2 - x1) * (y - y1) / (y2 - y1) + x1)
     return inside
@@ -100,12 +102,12 @@ def region(latitude, longitude, *, bbox=None, polygon=None, outside: int = FAIL)
     """
     if outside not in (SUSPECT, FAIL):
         raise ValueError(f"outside must be SUSPECT ({SUSPECT}) or FAIL ({FAIL}), got {outside!r}")
-    lat, lon = _float(latitude), _float(longitude)
+    lat, lon = as_float(latitude), as_float(longitude)
     if bbox is None and polygon is None:
         raise ValueError("region needs a bbox or a polygon")
     if polygon is None:
         west, south, east, north = (float(v) for v in bbox)
-        if _all_within(lat, south, north) and _all_within(lon, west, east):
+        if arrays.all_within(lat, south, north) and arrays.all_within(lon, west, east):
             return np.full(lat.shape, GOOD, dtype=np.uint8)
     flags = np.where(_inside(lat, lon, bbox, polygon), np.uint8(GOOD), np.uint8(outside))
     flags[coordinates(lat, lon) == FAIL] = NOT_EVALUATED
@@ -133,14 +135,14 @@ def previous_fix(latitude, longitude, time=None, *, segment=None, usable=None) -
     Samples sharing a time are one fix (the levels of a profile): they all look back past it.
     A fix is usable when both coordinates are present, its time is valid and ``usable`` allows it.
     """
-    lat, lon = _float(latitude), _float(longitude)
+    lat, lon = as_float(latitude), as_float(longitude)
     n = lat.size
     index = np.arange(n)
     if time is None:
         micros, valid_time = index.astype(np.int64), np.ones(n, dtype=bool)
     else:
-        micros, valid_time = _micros(time)
-    starts = _starts(segment, n)
+        micros, valid_time = to_micros(time)
+    starts = segment_starts(segment, n)
     ok = np.isfinite(lat) & np.isfinite(lon) & valid_time
     if usable is not None:
         ok &= np.asarray(usable, dtype=bool).ravel()
@@ -155,13 +157,13 @@ def previous_fix(latitude, longitude, time=None, *, segment=None, usable=None) -
 
 def _step(latitude, longitude, time, segment, usable):
     """(distance in m from the previous usable fix, its index, evaluable mask)."""
-    lat, lon = _float(latitude), _float(longitude)
+    lat, lon = as_float(latitude), as_float(longitude)
     prev = previous_fix(lat, lon, time, segment=segment, usable=usable)
     has = prev >= 0
     p = np.where(has, prev, 0)
     own = np.isfinite(lat) & np.isfinite(lon)
     if time is not None:
-        own &= _micros(time)[1]
+        own &= to_micros(time)[1]
     if usable is not None:
         own &= np.asarray(usable, dtype=bool).ravel()
     with np.errstate(invalid="ignore"):
@@ -170,7 +172,7 @@ def _step(latitude, longitude, time, segment, usable):
 
 
 def _position_flags(flags: np.ndarray, latitude, longitude) -> np.ndarray:
-    lat, lon = _float(latitude), _float(longitude)
+    lat, lon = as_float(latitude), as_float(longitude)
     flags[np.isnan(lat) | np.isnan(lon)] = MISSING
     return flags
 
@@ -187,12 +189,12 @@ def speed(latitude, longitude, time, suspect_threshold=None, fail_threshold=None
     are exact (ioos_qc truncates them to whole seconds).
     """
     metres, p, evaluable = _step(latitude, longitude, time, segment, usable)
-    micros, _valid = _micros(time)
+    micros, _valid = to_micros(time)
     with np.errstate(invalid="ignore", divide="ignore"):
         dt = (micros - micros[p]) / 1e6 if micros.size else np.empty(0)
         rate = metres / dt
         evaluable = evaluable & (dt > 0) & np.isfinite(rate)
-    flags = _threshold_flags(rate, evaluable, suspect_threshold, fail_threshold)
+    flags = threshold_flags(rate, evaluable, suspect_threshold, fail_threshold)
     return _position_flags(flags, latitude, longitude)
 
 
@@ -204,5 +206,5 @@ def distance(latitude, longitude, suspect_threshold=None, fail_threshold=None, *
     time are one fix. Not evaluable: NOT_EVALUATED; a missing coordinate: MISSING.
     """
     metres, _p, evaluable = _step(latitude, longitude, time, segment, usable)
-    flags = _threshold_flags(metres, evaluable, suspect_threshold, fail_threshold)
+    flags = threshold_flags(metres, evaluable, suspect_threshold, fail_threshold)
     return _position_flags(flags, latitude, longitude)

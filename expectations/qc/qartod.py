@@ -8,123 +8,37 @@ or sparse-table levels only. ``is None`` checks everywhere, because 0 is a real 
 
 Ordered tests (spike, rate of change, flat line, attenuated signal, density inversion) take data
 already in time (or depth) order and an optional ``segment`` array of ids: neighbours in
-different segments (platforms, stations, profiles) are never compared. :func:`ordering` builds
-that order with a stable sort; :func:`windowed` runs them over bounded-memory overlapping windows
-with identical results. Position tests (coordinates, region, speed, distance) live in
-:mod:`expectations.qc.position`. Where Haina differs from ioos_qc 3.x, the docstring says so;
+different segments (platforms, stations, profiles) are never compared.
+:func:`expectations.qc.ordering.ordering` builds that order with a stable sort;
+:func:`expectations.qc.ordering.windowed` runs them over bounded-memory overlapping windows with
+identical results. Position tests (coordinates, region, speed, distance) live in
+:mod:`expectations.qc.position`; the density the inversion test compares, in
+:mod:`expectations.qc.seawater`; the array plumbing every test shares, in
+:mod:`expectations.qc.arrays`. Where Haina differs from ioos_qc 3.x, the docstring says so;
 ``docs/qc.md`` lists them all.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+# all_within through its module: the min/max shortcut a test can switch off in one place
+from expectations.qc import arrays
+from expectations.qc.arrays import (
+    as_float,
+    following,
+    mark_invalid,
+    previous,
+    segment_ends,
+    segment_starts,
+    span_pair,
+    threshold_flags,
+    to_micros,
+    to_seconds,
+)
 from expectations.qc.flags import FAIL, GOOD, MISSING, NOT_EVALUATED, SUSPECT
-
-_NAT = np.iinfo(np.int64).min
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _float(values) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64).ravel()
-
-
-def _all_within(x: np.ndarray, low: float, high: float) -> bool:
-    """True when every value is finite and in [low, high] (min and max propagate NaN).
-
-    ``x`` may be in any precision: its extremes are compared as Python floats (exactly, in
-    float64), so a float32 column need not be widened to be judged.
-    """
-    if x.size == 0:
-        return False
-    with np.errstate(invalid="ignore"):
-        smallest, largest = float(x.min()), float(x.max())
-    # False for NaN, and for infinities even against open bounds (an infinity is a bad value)
-    return (low <= smallest and largest <= high and math.isfinite(smallest)
-            and math.isfinite(largest))
-
-
-def _micros(time) -> tuple[np.ndarray, np.ndarray]:
-    """datetime64 (any unit) or int64 microseconds -> (int64 µs, valid mask)."""
-    arr = np.asarray(time).ravel()
-    if arr.dtype.kind == "M":
-        arr = arr.astype("datetime64[us]").view(np.int64)
-    arr = arr.astype(np.int64, copy=False)
-    return arr, arr != _NAT
-
-
-def _seconds(time) -> np.ndarray:
-    micros, valid = _micros(time)
-    return np.where(valid, micros / 1e6, np.nan)
-
-
-def _span(span, name: str) -> tuple[float, float]:
-    """A (min, max) pair; None at either end means unbounded. Sorted like ioos_qc's spans."""
-    if span is None or len(span) != 2:
-        raise ValueError(f"{name} must be a (min, max) pair, got {span!r}")
-    low = -np.inf if span[0] is None else float(span[0])
-    high = np.inf if span[1] is None else float(span[1])
-    return (low, high) if low <= high else (high, low)
-
-
-def _starts(segment, n: int) -> np.ndarray:
-    """True where a segment begins (index 0 and every change of id)."""
-    starts = np.zeros(n, dtype=bool)
-    if n:
-        starts[0] = True
-    if segment is not None and n > 1:
-        seg = np.asarray(segment).ravel()
-        starts[1:] = seg[1:] != seg[:-1]
-    return starts
-
-
-def _ends(starts: np.ndarray) -> np.ndarray:
-    ends = np.zeros_like(starts)
-    if starts.size:
-        ends[:-1] = starts[1:]
-        ends[-1] = True
-    return ends
-
-
-def _previous(values: np.ndarray) -> np.ndarray:
-    out = np.empty_like(values)
-    if values.size:
-        out[1:] = values[:-1]
-        out[0] = values[0]
-    return out
-
-
-def _next(values: np.ndarray) -> np.ndarray:
-    out = np.empty_like(values)
-    if values.size:
-        out[:-1] = values[1:]
-        out[-1] = values[-1]
-    return out
-
-
-def _mark_invalid(flags: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """NaN (no value) -> MISSING; +-inf (a value, but not a number a test can use) ->
-    NOT_EVALUATED. The range tests judge infinities themselves (FAIL)."""
-    flags[np.isinf(x)] = NOT_EVALUATED
-    flags[np.isnan(x)] = MISSING
-    return flags
-
-
-def _threshold_flags(metric: np.ndarray, evaluable: np.ndarray, suspect, fail) -> np.ndarray:
-    """GOOD where evaluable, else NOT_EVALUATED; then SUSPECT, then FAIL where metric > threshold."""
-    flags = np.where(evaluable, np.uint8(GOOD), np.uint8(NOT_EVALUATED))
-    with np.errstate(invalid="ignore"):
-        if suspect is not None:
-            flags[evaluable & (metric > suspect)] = SUSPECT
-        if fail is not None:
-            flags[evaluable & (metric > fail)] = FAIL
-    return flags
-
 
 # --------------------------------------------------------------------------- range tests
 
@@ -136,18 +50,18 @@ def gross_range(values, fail_span, suspect_span=None) -> np.ndarray:
     sensor can report: FAIL, as in ioos_qc (which masks it, but compares the masked data), and
     also against an open span.
     """
-    fmin, fmax = _span(fail_span, "fail_span")
+    fmin, fmax = span_pair(fail_span, "fail_span")
     smin, smax = fmin, fmax
     if suspect_span is not None:
-        smin, smax = _span(suspect_span, "suspect_span")
+        smin, smax = span_pair(suspect_span, "suspect_span")
         if smin < fmin or smax > fmax:
             raise ValueError(f"suspect_span {suspect_span!r} must lie within fail_span "
                              f"{fail_span!r}")
     native = np.asarray(values).ravel()
-    if native.dtype.kind in "iuf" and _all_within(native, smin, smax):
+    if native.dtype.kind in "iuf" and arrays.all_within(native, smin, smax):
         # the common chunk: two reductions in the values' own precision, no float64 copy
         return np.full(native.shape, GOOD, dtype=np.uint8)
-    x = _float(native)
+    x = as_float(native)
     flags = np.full(x.shape, GOOD, dtype=np.uint8)
     with np.errstate(invalid="ignore"):
         if suspect_span is not None:
@@ -206,9 +120,9 @@ def climatology(values, time, depth, members: Sequence[ClimatologyMember]) -> np
     Difference from ioos_qc: where several members match a sample, ioos_qc keeps the last one's
     verdict; Haina keeps the worst, so a later table row can never improve a flag.
     """
-    x = _float(values)
-    micros, valid_time = _micros(time)
-    z = _float(depth) if depth is not None else np.full(x.shape, np.nan)
+    x = as_float(values)
+    micros, valid_time = to_micros(time)
+    z = as_float(depth) if depth is not None else np.full(x.shape, np.nan)
     flags = np.full(x.shape, NOT_EVALUATED, dtype=np.uint8)
     valid = ~np.isnan(x)  # an infinity is judged: outside every span, so FAIL
     for member in members:  # loop over table rows, each vectorised over samples
@@ -239,10 +153,10 @@ def spike(values, suspect_threshold=None, fail_threshold=None, *, method: str = 
     NOT_EVALUATED. Difference from ioos_qc: a threshold of 0 is a threshold (ioos_qc's ``if
     threshold:`` ignores it).
     """
-    x = _float(values)
-    starts = _starts(segment, x.size)
-    ends = _ends(starts)
-    prev, nxt = _previous(x), _next(x)
+    x = as_float(values)
+    starts = segment_starts(segment, x.size)
+    ends = segment_ends(starts)
+    prev, nxt = previous(x), following(x)
     with np.errstate(invalid="ignore"):
         if method == "average":
             metric = np.abs(x - (prev + nxt) / 2.0)
@@ -253,8 +167,8 @@ def spike(values, suspect_threshold=None, fail_threshold=None, *, method: str = 
         else:
             raise ValueError(f"spike method must be 'average' or 'differential', got {method!r}")
     evaluable = ~starts & ~ends & np.isfinite(metric)
-    flags = _threshold_flags(metric, evaluable, suspect_threshold, fail_threshold)
-    _mark_invalid(flags, x)
+    flags = threshold_flags(metric, evaluable, suspect_threshold, fail_threshold)
+    mark_invalid(flags, x)
     return flags
 
 
@@ -268,15 +182,15 @@ def rate_of_change(values, time, suspect_threshold=None, fail_threshold=None, *,
     and the levels of a profile share a time). A sample next to an infinite value is not
     evaluable either (ioos_qc computes an infinite rate: FAIL); gross range fails the infinity.
     """
-    x = _float(values)
-    t = _seconds(time)
-    starts = _starts(segment, x.size)
-    dt = t - _previous(t)
+    x = as_float(values)
+    t = to_seconds(time)
+    starts = segment_starts(segment, x.size)
+    dt = t - previous(t)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rate = np.abs(x - _previous(x)) / dt
+        rate = np.abs(x - previous(x)) / dt
         evaluable = ~starts & np.isfinite(rate) & (dt > 0)
-    flags = _threshold_flags(rate, evaluable, suspect_threshold, fail_threshold)
-    _mark_invalid(flags, x)
+    flags = threshold_flags(rate, evaluable, suspect_threshold, fail_threshold)
+    mark_invalid(flags, x)
     return flags
 
 
@@ -368,13 +282,13 @@ def flat_line(values, time, tolerance, suspect_seconds=None, fail_seconds=None, 
     agree. Times must be non-decreasing within segments; samples with a missing time are
     NOT_EVALUATED and take no part, nor do infinite values.
     """
-    x = _float(values)
-    micros, valid_time = _micros(time)
+    x = as_float(values)
+    micros, valid_time = to_micros(time)
     flags = np.full(x.shape, NOT_EVALUATED, dtype=np.uint8)
     seg = None if segment is None else np.asarray(segment).ravel()[valid_time]
     flags[valid_time] = _flat_line_timed(x[valid_time], micros[valid_time], tolerance,
                                          suspect_seconds, fail_seconds, seg)
-    _mark_invalid(flags, x)
+    mark_invalid(flags, x)
     return flags
 
 
@@ -382,7 +296,7 @@ def _flat_line_timed(x, micros, tolerance, suspect_seconds, fail_seconds, segmen
     flags = np.full(x.shape, GOOD, dtype=np.uint8)
     if x.size == 0:
         return flags
-    starts = _starts(segment, x.size)
+    starts = segment_starts(segment, x.size)
     _check_sorted(micros, starts)
     index = np.arange(x.size)
     values = np.where(np.isfinite(x), x, np.nan)
@@ -428,8 +342,8 @@ def attenuated_signal(values, time, suspect_threshold=None, fail_threshold=None,
     """
     if check not in ATTENUATION_CHECKS:
         raise ValueError(f"attenuated signal check must be 'std' or 'range', got {check!r}")
-    x = _float(values)
-    micros, valid_time = _micros(time)
+    x = as_float(values)
+    micros, valid_time = to_micros(time)
     flags = np.full(x.shape, NOT_EVALUATED, dtype=np.uint8)
     seg = None if segment is None else np.asarray(segment).ravel()[valid_time]
     period = round(float(period_seconds) * 1e6)
@@ -445,14 +359,14 @@ def attenuated_signal(values, time, suspect_threshold=None, fail_threshold=None,
             flags[judged & (variation < suspect_threshold)] = SUSPECT
         if fail_threshold is not None:
             flags[judged & (variation < fail_threshold)] = FAIL
-    return _mark_invalid(flags, x)
+    return mark_invalid(flags, x)
 
 
 def _attenuation(x, micros, period_us, check, min_count, segment):
     """(variation of each sample's window, whether the window may be judged)."""
     if x.size == 0:
         return np.empty(0), np.zeros(0, dtype=bool)
-    starts = _starts(segment, x.size)
+    starts = segment_starts(segment, x.size)
     _check_sorted(micros, starts)
     index = np.arange(x.size)
     first = _window_first(micros, starts, period_us, closed=False)
@@ -506,12 +420,12 @@ def density_inversion(sigma, depth, suspect_threshold=None, fail_threshold=None,
     Difference from ioos_qc: a record whose neighbours are missing is NOT_EVALUATED (ioos_qc
     marks the record after a missing one MISSING although its value is present).
     """
-    s, z = _float(sigma), _float(depth)
+    s, z = as_float(sigma), as_float(depth)
     flags = np.full(s.shape, NOT_EVALUATED, dtype=np.uint8)
     if s.size == 0:
         return flags
     ok = np.isfinite(s) & np.isfinite(z)
-    pair = ok[:-1] & ok[1:] & ~_starts(segment, s.size)[1:]
+    pair = ok[:-1] & ok[1:] & ~segment_starts(segment, s.size)[1:]
     with np.errstate(invalid="ignore"):
         delta = np.sign(np.diff(z)) * np.diff(s)
     in_pair = np.zeros(s.size, dtype=bool)
@@ -542,7 +456,7 @@ def time_check(time, *, group=None, depth=None, now=None, not_before=None,
     cell of a time step shares its time) checks only missing, future and too-early times. ``now``/``not_before`` are datetime64 or µs; ``now`` defaults to the
     clock (ioos_qc ``impossible_date_test``).
     """
-    micros, valid = _micros(time)
+    micros, valid = to_micros(time)
     n = micros.size
     flags = np.where(valid, np.uint8(GOOD), np.uint8(MISSING))
     if series:  # rows are samples of series (per group): order and duplicates mean something
@@ -553,16 +467,16 @@ def time_check(time, *, group=None, depth=None, now=None, not_before=None,
         back[1:] = (g[1:] == g[:-1]) & ok[1:] & ok[:-1] & (t[1:] < t[:-1])
         flags[order[back]] = SUSPECT
         flags[_duplicates(groups, micros, valid, depth)] = SUSPECT
-    limit = _micros(np.datetime64("now") if now is None else np.asarray(now))[0][0]
+    limit = to_micros(np.datetime64("now") if now is None else np.asarray(now))[0][0]
     late = valid & (micros > limit)
     if not_before is not None:
-        late |= valid & (micros < _micros(np.asarray(not_before))[0][0])
+        late |= valid & (micros < to_micros(np.asarray(not_before))[0][0])
     flags[late] = FAIL
     return flags
 
 
 def _duplicates(groups, micros, valid, depth) -> np.ndarray:
-    z = np.zeros(micros.size) if depth is None else _float(depth)
+    z = np.zeros(micros.size) if depth is None else as_float(depth)
     z = np.where(np.isfinite(z), z, np.inf)  # missing depths are equal to each other
     order = np.lexsort((z, micros, groups))
     g, t, zz = groups[order], micros[order], z[order]
@@ -575,130 +489,14 @@ def _duplicates(groups, micros, valid, depth) -> np.ndarray:
     return out & valid
 
 
-# --------------------------------------------------------------------------- density
-
-
-def _atg(s, t, p):
-    """EOS-80 adiabatic temperature gradient (degC/dbar), Bryden 1973 (UNESCO 1983)."""
-    ds = s - 35.0
-    return ((((-2.1687e-16 * t + 1.8676e-14) * t - 4.6206e-13) * p
-             + ((2.7759e-12 * t - 1.1351e-10) * ds
-                + ((-5.4481e-14 * t + 8.733e-12) * t - 6.7795e-10) * t + 1.8741e-8)) * p
-            + (-4.2393e-8 * t + 1.8932e-6) * ds
-            + ((6.6228e-10 * t - 6.836e-8) * t + 8.5258e-6) * t + 3.5803e-5)
-
-
-def potential_temperature(s, t, p, p_ref: float = 0.0):
-    """EOS-80 potential temperature (Fofonoff & Millard 1983, 4th-order Runge-Kutta), IPTS-68."""
-    h = p_ref - p
-    xk = h * _atg(s, t, p)
-    t = t + 0.5 * xk
-    q = xk
-    p = p + 0.5 * h
-    xk = h * _atg(s, t, p)
-    t = t + 0.29289322 * (xk - q)
-    q = 0.58578644 * xk + 0.121320344 * q
-    xk = h * _atg(s, t, p)
-    t = t + 1.707106781 * (xk - q)
-    q = 3.414213562 * xk - 4.121320344 * q
-    p = p + 0.5 * h
-    xk = h * _atg(s, t, p)
-    return t + (xk - 2.0 * q) / 6.0
-
-
-def density_at_surface(s, t68):
-    """EOS-80 (UNESCO 1981) density at p = 0 in kg m-3, temperature on IPTS-68."""
-    t = t68
-    smow = (999.842594 + 6.793952e-2 * t - 9.095290e-3 * t ** 2 + 1.001685e-4 * t ** 3
-            - 1.120083e-6 * t ** 4 + 6.536332e-9 * t ** 5)
-    b = 8.24493e-1 - 4.0899e-3 * t + 7.6438e-5 * t ** 2 - 8.2467e-7 * t ** 3 + 5.3875e-9 * t ** 4
-    c = -5.72466e-3 + 1.0227e-4 * t - 1.6546e-6 * t ** 2
-    with np.errstate(invalid="ignore"):
-        return smow + b * s + c * np.power(s, 1.5) + 4.8314e-4 * s ** 2
-
-
-def sigma0(temperature, salinity, pressure) -> np.ndarray:
-    """Potential density anomaly sigma0 (kg m-3) from in-situ temperature (ITS-90, degC),
-    practical salinity and pressure (dbar), with EOS-80 (``gsw``/TEOS-10 is not installed; the
-    difference from TEOS-10 sigma0 is ~0.01 kg m-3, far below inversion thresholds' resolution
-    concerns since the test uses differences between neighbouring levels)."""
-    s, t90, p = _float(salinity), _float(temperature), _float(pressure)
-    t68 = t90 * 1.00024
-    theta68 = potential_temperature(s, t68, p)
-    return density_at_surface(s, theta68) - 1000.0
-
-
-# --------------------------------------------------------------------------- grouping, windows
-
-
-def ordering(group, time, *, profile=None, depth=None) -> tuple[np.ndarray, np.ndarray]:
-    """Stable order by (group, time), missing times last in their group; returns
-    ``(permutation, segment ids in that order)``. Ties keep row order.
-
-    With ``profile`` (profile, cast or segment ids), the order is (group, profile, time, depth)
-    and every (group, profile) pair is its own segment: a profile's levels are compared along
-    the profile, never with the next profile's. One lexsort and a comparison of neighbours; no
-    loop over groups.
-    """
-    micros, valid = _micros(time)
-    n = micros.size
-    groups = np.zeros(n, dtype=np.int64) if group is None else np.asarray(group).ravel()
-    key = np.where(valid, micros, np.iinfo(np.int64).max)
-    if profile is None:
-        perm = np.lexsort((key, groups))  # lexsort is stable
-        return perm, groups[perm]
-    profiles = np.asarray(profile).ravel()
-    z = np.zeros(n) if depth is None else _float(depth)
-    z = np.where(np.isnan(z), np.inf, z)  # missing depths last in their profile
-    perm = np.lexsort((z, key, profiles, groups))
-    starts = np.zeros(n, dtype=bool)
-    starts[1:] = ((groups[perm][1:] != groups[perm][:-1])
-                  | (profiles[perm][1:] != profiles[perm][:-1]))
-    return perm, np.cumsum(starts)
-
-
-def unpermute(flags: np.ndarray, perm: np.ndarray) -> np.ndarray:
-    out = np.empty_like(flags)
-    out[perm] = flags
-    return out
-
-
-def windowed(fn: Callable[..., np.ndarray], *arrays, window: int, overlap: int,
-             **kwargs) -> np.ndarray:
-    """``fn(*arrays, **kwargs)`` computed over windows of ``window`` samples, each read with
-    ``overlap`` samples of context on both sides, so memory stays bounded by
-    ``window + 2 * overlap``. Keyword arrays of the same length (``segment``) are sliced too.
-
-    Results equal the unwindowed ones when ``overlap`` covers the test's reach: 1 for spike, rate
-    of change and density inversion; for flat line and attenuated signal,
-    :func:`time_window_overlap` (the attenuated signal's standard deviation may then differ in
-    its last bits, which matters only for a deviation equal to a threshold). Speed and distance
-    look back to the last usable fix, however far: they run unwindowed (their memory is linear).
-    """
-    if window < 1 or overlap < 0:
-        raise ValueError(f"window must be >= 1 and overlap >= 0, got {window}, {overlap}")
-    n = len(arrays[0])
-    if n <= window:
-        return fn(*arrays, **kwargs)
-    sliced = {k for k, v in kwargs.items() if isinstance(v, np.ndarray) and v.shape == (n,)}
-    out = np.empty(n, dtype=np.uint8)
-    for start in range(0, n, window):  # loop over windows, not samples
-        stop = min(n, start + window)
-        lo, hi = max(0, start - overlap), min(n, stop + overlap)
-        args = [np.asarray(a)[lo:hi] for a in arrays]
-        kw = {k: (v[lo:hi] if k in sliced else v) for k, v in kwargs.items()}
-        out[start:stop] = fn(*args, **kw)[start - lo:stop - lo]
-    return out
-
-
 def time_window_overlap(time, duration_seconds: float, segment=None) -> int:
     """The overlap :func:`windowed` needs for :func:`flat_line` and :func:`attenuated_signal`
     with windows of ``duration_seconds`` on these (sorted) times."""
-    micros, valid = _micros(time)
+    micros, valid = to_micros(time)
     micros = micros[valid]
     if micros.size == 0:
         return 1
-    starts = _starts(None if segment is None else np.asarray(segment).ravel()[valid],
+    starts = segment_starts(None if segment is None else np.asarray(segment).ravel()[valid],
                      micros.size)
     first = _window_first(micros, starts, round(duration_seconds * 1e6))
     # +2: the sample before the window (its gap is checked); samples with a missing time sit

@@ -30,9 +30,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+# all_within through its module: the min/max shortcut a test can switch off in one place
+from expectations.qc import arrays
 from expectations.qc import columns as cols
 from expectations.qc import flags as fl
-from expectations.qc import qartod as qc
+from expectations.qc.arrays import NAT
 from expectations.qc.plan import QCPlan, VariablePlan, planned_columns
 
 #: most bins in a variable's series envelope (the report's time-series plot)
@@ -40,7 +42,6 @@ SERIES_BINS = 300
 #: flagged rows kept per variable, and quarantined records per run, for the report's tables
 SAMPLE_ROWS = 50
 _MINUTE_US = 60_000_000
-_NAT = np.iinfo(np.int64).min
 
 
 # --------------------------------------------------------------------------- daily counts
@@ -50,11 +51,11 @@ def _day_index(table: pa.Table):
     """(valid mask or None, 16 × day offset per valid row, first day, one day?) per chunk."""
     def compute(_column):
         micros = cols.times(table).view(np.int64)
-        if micros.size and micros.min() != _NAT:  # no missing time
+        if micros.size and micros.min() != NAT:  # no missing time
             first, last = (int(v) // 86_400_000_000 for v in (micros.min(), micros.max()))
             if first == last:  # one day (a grid's time step): no per-row day numbers needed
                 return None, None, first, True
-        valid = micros != _NAT
+        valid = micros != NAT
         everything = bool(valid.all())
         days = (micros if everything else micros[valid]) // 86_400_000_000
         if days.size == 0:
@@ -80,7 +81,7 @@ def _daily(table: pa.Table, aggregate: np.ndarray, counted: dict[str, int]
     counts = counts[keys]
     day_names = np.datetime_as_string((keys // 16 + first).astype("datetime64[D]")).tolist()
     out: dict[str, dict[str, int]] = {}
-    for day, flag, count in zip(day_names, (keys % 16).tolist(), counts.tolist()):
+    for day, flag, count in zip(day_names, (keys % 16).tolist(), counts.tolist(), strict=True):
         out.setdefault(day, {})[str(flag)] = count  # one entry per (day, flag) pair, not per row
     return out
 
@@ -96,13 +97,13 @@ def histogram(values: np.ndarray, edges: Sequence[float]) -> dict:
     ``numpy.histogram``). Computed as one scaled cast and a ``bincount``, about 3x faster than
     ``numpy.histogram``, whose exact-edge corrections cost two more passes.
     """
-    edges = np.asarray(edges, dtype=np.float64)
-    bins = len(edges) - 1
-    low, high = float(edges[0]), float(edges[-1])
+    bounds = np.asarray(edges, dtype=np.float64)
+    bins = len(bounds) - 1
+    low, high = float(bounds[0]), float(bounds[-1])
     # in the values' own precision: a float32 column bins in float32 (half the bytes to move;
     # only a value within float32 rounding of an inner edge can land in the neighbouring bin)
     kind = values.dtype.type if values.dtype.kind == "f" else np.float64
-    if qc._all_within(values, low, high):
+    if arrays.all_within(values, low, high):
         # the common chunk: every value finite and within the edges; no clipping, no masks
         scaled = values - kind(low)
         scaled *= kind(bins / (high - low))
@@ -124,12 +125,12 @@ def histogram(values: np.ndarray, edges: Sequence[float]) -> dict:
     return {"counts": counts.tolist(), "under": int(slots[0]), "over": over}
 
 
-def _histogram(table: pa.Table, var: VariablePlan) -> dict:
-    found = histogram(cols.native_floats(table, var.name), var.hist_edges)
+def _histogram(table: pa.Table, var: VariablePlan, edges: tuple[float, ...]) -> dict:
+    found = histogram(cols.native_floats(table, var.name), edges)
     gross = var.tests.get("gross_range", {})
     fail = gross.get("fail") or (None, None)
     suspect = gross.get("suspect") or (None, None)
-    return {"edges": list(var.hist_edges), **found,
+    return {"edges": list(edges), **found,
             "thresholds": {"fail_min": fail[0], "fail_max": fail[1],
                            "suspect_min": suspect[0], "suspect_max": suspect[1]}}
 
@@ -157,7 +158,7 @@ def _series_index(table: pa.Table):
     variables: the finest level whose bins over this chunk's times are at most SERIES_BINS."""
     def compute(_column):
         micros = cols.times(table).view(np.int64)
-        valid = micros != _NAT
+        valid = micros != NAT
         everything = bool(valid.all())
         minutes = (micros if everything else micros[valid]) // _MINUTE_US
         if minutes.size == 0:
@@ -182,8 +183,7 @@ def _reduce_bins(ids: np.ndarray, values: np.ndarray, bad: np.ndarray | None,
     if ids.size > 1 and (np.diff(ids) < 0).any():  # a series chunk is usually in time order
         order = np.argsort(ids, kind="stable")
         ids, values = ids[order], values[order]
-        if bad is not None:
-            bad, suspect, fail = bad[order], suspect[order], fail[order]
+        bad, suspect, fail = (None if a is None else a[order] for a in (bad, suspect, fail))
     cuts = np.concatenate([[0], np.flatnonzero(ids[1:] != ids[:-1]) + 1])
     finite = np.isfinite(values)
     everything = bool(finite.all())
@@ -242,7 +242,7 @@ def _series(table: pa.Table, var: VariablePlan, aggregate: np.ndarray,
 
 
 def _one_bin(key: int, x: np.ndarray, bad, suspect, fail) -> dict[str, list]:
-    if x.size and qc._all_within(x, -np.inf, np.inf):  # all finite: two reductions
+    if x.size and arrays.all_within(x, -np.inf, np.inf):  # all finite: two reductions
         n, lo, hi = x.size, x.min(), x.max()
     else:
         finite = x[np.isfinite(x)]
@@ -299,7 +299,7 @@ def merge_series(a: dict, b: dict) -> dict:
 
 def _iso(micros: np.ndarray) -> list:
     stamps = np.datetime_as_string(micros.astype("datetime64[us]"), unit="us")
-    return [None if m == _NAT else s + "Z" for m, s in zip(micros.tolist(), stamps.tolist())]
+    return [None if m == NAT else s + "Z" for m, s in zip(micros.tolist(), stamps.tolist(), strict=True)]
 
 
 def _cells(table: pa.Table, name: str | None, rows: np.ndarray) -> list:
@@ -343,8 +343,8 @@ def _candidates(table: pa.Table, rows: np.ndarray, values: np.ndarray) -> np.nda
     """The flagged rows that can be among the first SAMPLE_ROWS: sorted by (time, depth, value)
     in numpy, cut after the SAMPLE_ROWS-th with its ties (the rest of the key decides those)."""
     micros = (cols.times(table).view(np.int64)[rows] if "time" in table.column_names
-              else np.full(rows.size, _NAT))
-    time_key = np.where(micros == _NAT, np.iinfo(np.int64).max, micros)
+              else np.full(rows.size, NAT))
+    time_key = np.where(micros == NAT, np.iinfo(np.int64).max, micros)
     depth = cols.depth(table)
     depth_kind, depth_key = _numeric_keys(depth[rows] if depth is not None
                                           else np.full(rows.size, np.nan))
@@ -370,7 +370,7 @@ def _samples(table: pa.Table, plan: QCPlan, var: VariablePlan, aggregate: np.nda
     values = cols.native_floats(table, var.name)
     rows = _candidates(table, rows, values)
     micros = (cols.times(table).view(np.int64)[rows] if "time" in table.column_names
-              else np.full(rows.size, _NAT))
+              else np.full(rows.size, NAT))
     columns = {k: _cells(table, name, rows) for k, name in (
         ("platform", plan.platform_column), ("profile", plan.profile_column),
         ("depth", "depth"), ("latitude", "latitude"), ("longitude", "longitude"))}
@@ -378,7 +378,7 @@ def _samples(table: pa.Table, plan: QCPlan, var: VariablePlan, aggregate: np.nda
            else [None] * rows.size)
     out = []
     chosen = values[rows].astype(np.float64).tolist()
-    for i, (when, value) in enumerate(zip(_iso(micros), chosen)):  # about SAMPLE_ROWS rows
+    for i, (when, value) in enumerate(zip(_iso(micros), chosen, strict=True)):  # about SAMPLE_ROWS rows
         tests = {t: int(f[rows[i]]) for t, f in test_flags.items()
                  if f[rows[i]] in (fl.SUSPECT, fl.FAIL)}
         out.append({"time": when, "value": _value_text(value), "flag": int(aggregate[rows[i]]),
@@ -447,7 +447,7 @@ def qc_stats(table_with_flags: pa.Table, plan: QCPlan,
         aggregate = values_of(name)
         stats["qc_daily"][var.name] = _daily(table_with_flags, aggregate, counted(name))
         if var.hist_edges is not None:
-            stats["hist"][var.name] = _histogram(table_with_flags, var)
+            stats["hist"][var.name] = _histogram(table_with_flags, var, var.hist_edges)
         series = _series(table_with_flags, var, aggregate, counted(name))
         if series is not None:
             stats["series"][var.name] = series
@@ -484,7 +484,7 @@ def _merge_hist(a: dict, b: dict) -> dict:
         raise ValueError("cannot merge QC histograms with different edges "
                          f"({a['edges'][:2]}... vs {b['edges'][:2]}...): plan both chunks with "
                          "the same QCPlan")
-    return {**a, "counts": [x + y for x, y in zip(a["counts"], b["counts"])],
+    return {**a, "counts": [x + y for x, y in zip(a["counts"], b["counts"], strict=True)],
             "under": a["under"] + b["under"], "over": a["over"] + b["over"]}
 
 

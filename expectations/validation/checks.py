@@ -78,7 +78,7 @@ def row_condition(column: str, values) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class Check:
-    """One expectation of one suite, ready for :func:`expectations.validation.metrics.chunk_metrics`."""
+    """One expectation of one suite, ready for :func:`expectations.validation.arrow_metrics.chunk_metrics`."""
 
     suite: str
     index: int
@@ -300,7 +300,7 @@ def _parse_bounds(kind: str, kwargs: dict, where: str) -> dict:
         if isinstance(low, dt.datetime) != isinstance(high, dt.datetime):
             raise SuiteError(f"min_value {low!r} and max_value {high!r} are not the same kind "
                              "(one is a time, the other a number)", where=where)
-        if low > high:
+        if _exceeds(low, high):
             raise SuiteError(f"min_value {low!r} is greater than max_value {high!r}", where=where,
                              fix="swap the bounds")
     return {"min_value": low, "max_value": high,
@@ -347,3 +347,12 @@ def _parse_value_set(value: Any, where: str) -> tuple:
         raise SuiteError(f"value_set mixes types {sorted(k.__name__ for k in kinds)}",
                          where=where, fix="use only numbers or only strings")
     return tuple(value)
+
+
+def _exceeds(low: float | dt.datetime, high: float | dt.datetime) -> bool:
+    """``low > high`` for two bounds of the same kind (two times or two numbers)."""
+    if isinstance(low, dt.datetime) and isinstance(high, dt.datetime):
+        return low > high
+    if not isinstance(low, dt.datetime) and not isinstance(high, dt.datetime):
+        return low > high
+    return False

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from expectations.config import QualityConfig
+from expectations.quality_config import QualityConfig
 
 
 @dataclasses.dataclass(frozen=True)

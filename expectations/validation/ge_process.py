@@ -1,7 +1,7 @@
 """Great Expectations in a helper process, started when a run starts.
 
 A run needs GE only at its end, to judge the merged metrics with GE's expectation classes
-(:func:`expectations.validation.results.suite_results`). Importing GE costs ~6 s of CPU and ~270 MB, paid
+(:func:`expectations.validation.judgement.suite_results`). Importing GE costs ~6 s of CPU and ~270 MB, paid
 once per run. :class:`Judge` starts ``python -m expectations.validation.ge_process`` as the run begins, so
 that import happens on another core while the driver plans and the pipeline works, and the
 driver's own memory stays free of it. At the end the driver sends one request (suites and merged
@@ -51,7 +51,7 @@ _PARENT_POLL_SECONDS = 0.5
 
 def evaluate(suites: list[dict], metrics: dict) -> list[dict]:
     """Suite results as GE's JSON dicts, computed in this process."""
-    from expectations.validation.results import suite_results  # imports GE
+    from expectations.validation.judgement import suite_results  # imports GE: not in the driver
 
     return [result.to_json_dict() for result in suite_results(suites, metrics)]
 
@@ -82,13 +82,13 @@ class Judge:
         if not suites:
             return []
         if self._process is not None:
-            answer = self._ask({"suites": suites, "metrics": metrics})
+            answer = self._ask(self._process, {"suites": suites, "metrics": metrics})
             if answer is not None:
                 return answer
         return evaluate(suites, metrics)
 
-    def _ask(self, request: dict) -> list[dict] | None:
-        process = self._process  # one request per helper; close() ends it
+    def _ask(self, process: subprocess.Popen, request: dict) -> list[dict] | None:
+        """One request per helper (``process``, this Judge's); :meth:`close` ends it."""
         self._answered = process
         self._process = None
         try:
@@ -135,12 +135,15 @@ class Judge:
 def _exchange(process: subprocess.Popen, request: bytes, timeout: float) -> bytes:
     """Send the request and read the one-line reply, without waiting for the helper to exit
     (a Python process that imported GE takes about half a second to shut down)."""
-    process.stdin.write(request)
-    process.stdin.close()
-    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    stdin, stdout = process.stdin, process.stdout
+    if stdin is None or stdout is None:
+        raise OSError("the Great Expectations helper was started without pipes")
+    stdin.write(request)
+    stdin.close()
+    ready, _, _ = select.select([stdout], [], [], timeout)
     if not ready:
         raise subprocess.TimeoutExpired(process.args, timeout)
-    return process.stdout.readline()
+    return stdout.readline()
 
 
 def _rebuild(error: dict) -> Exception:
@@ -178,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         die_with_parent(int(argv[0]))
     reply_to = sys.stdout
     sys.stdout = sys.stderr  # whatever GE prints must not corrupt the reply
-    import expectations.validation.results  # noqa: F401  (the import is the point: do it before waiting)
+    import expectations.validation.judgement  # noqa: F401  (the import is the point: do it before waiting)
 
     request = json.loads(sys.stdin.readline())
     try:

@@ -15,7 +15,7 @@ Importing this module registers with GE (its registry is filled when a class is 
   ``ignore_row_if``, ``mostly``).
 
 The adapters hold no test logic: the pandas metric calls the QC function, and Haina's arrow engine
-(:mod:`expectations.validation.metrics`) calls the same function per chunk, so a suite using them gives the
+(:mod:`expectations.validation.arrow_metrics`) calls the same function per chunk, so a suite using them gives the
 same counts on either engine (``tests/expectations/validation/test_ge_qartod.py``). Use them in your own
 suites (``quality.suites``); the run's QC step already writes the flags of every test as columns.
 """

@@ -18,19 +18,46 @@ Choices, documented here because they decide what fails a run:
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from expectations.config import QualityConfig
+from connectors.base import ColumnInfo
 from expectations.exceptions import RangeOverrideError, SuiteError
+from expectations.quality_config import QualityConfig
 from expectations.validation.checks import row_condition
 
-if TYPE_CHECKING:  # pipelines.recipe imports expectations.config: no runtime cycle
-    from connectors.base import ColumnInfo
-    from pipelines.recipe import Coverage
+
+class TimeSpan(Protocol):
+    """A closed time interval (``pipelines.recipe.TimeCoverage`` is one)."""
+
+    @property
+    def start(self) -> dt.datetime: ...
+
+    @property
+    def end(self) -> dt.datetime: ...
+
+
+class DeclaredCoverage(Protocol):
+    """What a dataset declares it covers, as the coordinates suite reads it.
+
+    A recipe's ``coverage:`` (``pipelines.recipe.Coverage``) is one; validation names only what
+    it reads, so this lower layer does not import the recipe, not even for its types.
+    """
+
+    @property
+    def time(self) -> TimeSpan | None: ...
+
+    #: [west, south, east, north] in degrees, longitudes in [-180, 180]
+    @property
+    def bbox(self) -> tuple[float, float, float, float] | None: ...
+
+    @property
+    def depth(self) -> tuple[float, float] | None: ...
+
 
 BETWEEN = "expect_column_values_to_be_between"
 NOT_NULL = "expect_column_values_to_not_be_null"
@@ -93,7 +120,7 @@ def builtin_suite_path(column: str) -> Path | None:
 
 
 def suites_for(columns: Sequence[ColumnInfo], quality: QualityConfig,
-               coverage: Coverage | None, base_dir: Path) -> list[dict]:
+               coverage: DeclaredCoverage | None, base_dir: Path) -> list[dict]:
     """The suites that validate a dataset with these output ``columns``."""
     suites = [kind_suite(columns, quality.unique_key), coordinates_suite(columns, coverage)]
     suites += [s for s in (variable_suite(c) for c in columns if c.role == "variable") if s]
@@ -205,7 +232,7 @@ def _flag_fraction(variable: str, allowed: list[int], max_fraction: float, what:
     return expectation
 
 
-def coordinates_suite(columns: Sequence[ColumnInfo], coverage: Coverage | None) -> dict:
+def coordinates_suite(columns: Sequence[ColumnInfo], coverage: DeclaredCoverage | None) -> dict:
     names = {c.name for c in columns}
     # A coordinate the source does not have at all (a grid with no time axis, a station file
     # without its position) is null by construction; requiring it non-null would fail every run.
@@ -248,7 +275,7 @@ def position_rows(names: set[str], sourced: set[str]) -> dict:
     return row_condition(spec["column"], spec["values"])
 
 
-def _coverage_expectations(coverage: Coverage, names: set, meta: dict) -> list[dict]:
+def _coverage_expectations(coverage: DeclaredCoverage, names: set, meta: dict) -> list[dict]:
     out = []
     note = "inside the coverage the recipe declares"
     if coverage.time is not None and "time" in names:

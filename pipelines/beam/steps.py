@@ -24,7 +24,8 @@ from connectors.config import SourceConfig
 from connectors.exceptions import ConnectorError
 from expectations.qc import apply as qc_apply
 from expectations.qc.plan import QCPlan
-from expectations.validation import metrics as engine
+from expectations.qc.stats import merge_qc_stats, with_quarantine_sample
+from expectations.validation import arrow_metrics, keys, merge
 from expectations.validation.checks import Check
 from pipelines import splits
 
@@ -128,9 +129,12 @@ def validate_chunk(out: ChunkOutput, checks: Sequence[Check], suites: Sequence[S
         return out
     order = chunk_order(out.chunk)
     if engine_name == "great_expectations":
-        metrics = engine.ge_chunk_metrics(out.table, list(suites), order=order)
+        # imports Great Expectations (seconds): only runs that ask for GE's own engine pay
+        from expectations.validation import ge_engine
+
+        metrics = ge_engine.ge_chunk_metrics(out.table, list(suites), order=order)
     else:
-        metrics = engine.chunk_metrics(out.table, checks, order=order)
+        metrics = arrow_metrics.chunk_metrics(out.table, checks, order=order)
     return dataclasses.replace(out, metrics=metrics)
 
 
@@ -138,14 +142,14 @@ def chunk_keys(out: ChunkOutput, checks: Sequence[Check]) -> list[KeyedKeys]:
     """The chunk's key columns per compound (uniqueness) check, keyed by (check id, bucket)."""
     if out.error is not None:
         return []
-    return engine.key_parts(out.table, checks, order=chunk_order(out.chunk))
+    return keys.key_parts(out.table, checks, order=chunk_order(out.chunk))
 
 
 def duplicates_summary(keyed: tuple[tuple[str, int], Iterable[Any]],
                        checks: Mapping[str, Check]) -> dict[str, Any]:
     """A run-summary part holding one bucket's exact duplicate count (merged like a chunk's)."""
     (check_id, _bucket), parts = keyed
-    return {"metrics": engine.duplicate_metrics(checks[check_id], list(parts))}
+    return {"metrics": keys.duplicate_metrics(checks[check_id], list(parts))}
 
 
 def duplicates_found(summary: Mapping[str, Any]) -> int:
@@ -161,7 +165,7 @@ def chunk_summary(out: ChunkOutput) -> dict[str, Any]:
         reasons = {item["values"].as_py(): item["counts"].as_py() for item in counts}
     return {
         # the report's table of quarantined records (connector's and QC's) rides in the QC stats
-        "qc": qc_apply.with_quarantine_sample(dict(out.qc_stats), out.quarantine),
+        "qc": with_quarantine_sample(dict(out.qc_stats), out.quarantine),
         "sources": {chunk_key(out.chunk): {
             "uri": out.chunk.uri,
             "source_index": out.chunk.source_index,
@@ -198,9 +202,9 @@ def merge_summaries(summaries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         for uri, rec in summary.get("sources", {}).items():
             sources[uri] = _merge_source(sources[uri], rec) if uri in sources else dict(rec)
         if summary.get("metrics"):
-            metrics = engine.merge_metrics(metrics, summary["metrics"])
+            metrics = merge.merge_metrics(metrics, summary["metrics"])
         if summary.get("qc"):
-            qc = qc_apply.merge_qc_stats(qc, summary["qc"])
+            qc = merge_qc_stats(qc, summary["qc"])
     return {"sources": sources, "metrics": metrics, "qc": qc}
 
 

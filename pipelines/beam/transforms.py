@@ -10,7 +10,7 @@ Shape of the pipeline (an element is a chunk, never a row)::
 
 Each box is a small composite below; :class:`Ingest` composes them. ``CountDuplicates`` exists
 only when a suite checks compound uniqueness (it needs every chunk's keys in one place per
-bucket; see :mod:`expectations.validation.metrics`).
+bucket; see :mod:`expectations.validation.keys`).
 
 On the DirectRunner with several worker threads, a GroupByKey on contiguous chunk ranges
 replaces the Reshuffle (see :func:`chunk_ranges`).

@@ -14,12 +14,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from examples.qingdao_demo import generate
 
 from catalog import store
-from catalog.documents import card
-from catalog.documents import card_html
+from catalog.documents import card, card_html, card_stats
+from catalog.documents.card_markdown import render_markdown
+from catalog.documents.manifest_view import data_files
 from catalog.storage import manifest as manifest_mod
-from examples.qingdao_demo import generate
 from pipelines import recipe as recipe_mod
 from pipelines.driver import Runner
 from tests.conftest import require_chromium
@@ -74,14 +75,14 @@ def cmems(tmp_path_factory, shared_data):
 def _table(version, manifest) -> pa.Table:
     """All data rows, files in path order (the order ``scan`` reads them)."""
     return pa.concat_tables([pq.read_table(Path(version.path) / f["path"])
-                             for f in card.data_files(manifest)])
+                             for f in data_files(manifest)])
 
 
 # --- stats against an independent computation on the files ---------------------------------------
 def test_coverage_matches_the_coordinate_columns(demo):
     _, version, manifest = demo
     table = _table(version, manifest)
-    stats = card.scan(manifest, version.path)
+    stats = card_stats.scan(manifest, version.path)
     cov = stats.coverage_dict()
     times = table.column("time").to_pandas()
     assert cov["time_min"] == times.min().isoformat().replace("+00:00", "Z")
@@ -96,7 +97,7 @@ def test_coverage_matches_the_coordinate_columns(demo):
 def test_rows_per_day_and_histograms_count_every_value(demo):
     _, version, manifest = demo
     table = _table(version, manifest)
-    stats = card.scan(manifest, version.path)
+    stats = card_stats.scan(manifest, version.path)
     days = table.column("time").to_pandas().dt.strftime("%Y-%m-%d").value_counts().to_dict()
     assert stats.per_day == days
     assert set(stats.histograms) == {"sea_water_potential_temperature", "sea_water_salinity",
@@ -107,7 +108,7 @@ def test_rows_per_day_and_histograms_count_every_value(demo):
         assert h.total == finite.size
         assert h.below + int(h.counts.sum()) + h.above == finite.size
         assert len(h.edges) == len(h.counts) + 1 and np.all(np.diff(h.edges) > 0)
-        assert len(h.counts) <= card.HIST_BINS
+        assert len(h.counts) <= card_stats.HIST_BINS
         inside = np.count_nonzero((finite >= h.edges[0]) & (finite <= h.edges[-1]))
         assert abs(inside - int(h.counts.sum())) <= finite.size * 1e-3  # fine-bin rounding
 
@@ -115,13 +116,13 @@ def test_rows_per_day_and_histograms_count_every_value(demo):
 def test_map_sample_is_every_nth_row_and_deterministic(demo):
     _, version, manifest = demo
     table = _table(version, manifest)
-    stats = card.scan(manifest, version.path, max_points=100)
+    stats = card_stats.scan(manifest, version.path, max_points=100)
     stride = math.ceil(table.num_rows / 100)
     np.testing.assert_array_equal(stats.sample_lon, table.column("longitude").to_numpy()[::stride])
     np.testing.assert_array_equal(stats.sample_lat, table.column("latitude").to_numpy()[::stride])
-    again = card.scan(manifest, version.path, max_points=100)
+    again = card_stats.scan(manifest, version.path, max_points=100)
     np.testing.assert_array_equal(again.sample_lon, stats.sample_lon)
-    assert card.scan(manifest, version.path).sample_lon.size <= card.MAX_MAP_POINTS
+    assert card_stats.scan(manifest, version.path).sample_lon.size <= card_stats.MAX_MAP_POINTS
 
 
 @pytest.mark.parametrize("counts, tail, expect_below, expect_above", [
@@ -135,7 +136,7 @@ def test_map_sample_is_every_nth_row_and_deterministic(demo):
 def test_display_histogram(counts, tail, expect_below, expect_above):
     counts = np.array(counts, dtype=np.int64)
     edges = np.linspace(0.0, float(len(counts)), len(counts) + 1)
-    h = card.display_histogram("x", edges, counts, bins=4, tail=tail)
+    h = card_stats.display_histogram("x", edges, counts, bins=4, tail=tail)
     assert (h.below, h.above) == (expect_below, expect_above)
     assert h.below + int(h.counts.sum()) + h.above == counts.sum() == h.total
     assert len(h.counts) <= 4 and len(h.edges) == len(h.counts) + 1
@@ -167,13 +168,13 @@ def _qc_version(folder: Path) -> dict:
 
 def test_qc_flags_splits_and_null_depth(tmp_path):
     manifest = _qc_version(tmp_path)
-    stats = card.scan(manifest, str(tmp_path))
+    stats = card_stats.scan(manifest, str(tmp_path))
     assert stats.qc == {"sea_water_temperature_qc": {"1": 2, "4": 1, "9": 1, "null": 1},
                         "sea_water_temperature_qc_source": {"1": 2, "4": 2, "9": 1}}
     assert stats.splits == {"train": 3, "test": 1, "validation": 1}
     assert stats.per_day == {"2024-03-01": 2, "2024-03-02": 2, "2024-03-04": 1}
     assert "depth" not in stats.coverage_dict()
-    md = card.render_markdown(manifest, stats)
+    md = render_markdown(manifest, stats)
     assert "| sea_water_temperature_qc | 4 (fail) | 1 |" in md
     assert "| sea_water_temperature_qc_source | 4 | 2 |" in md  # a source scale: no QARTOD name
     assert "| validation | 1 |" in md
@@ -186,8 +187,8 @@ def test_qc_flags_splits_and_null_depth(tmp_path):
 # --- text ----------------------------------------------------------------------------------------
 def test_markdown_card_of_real_data_carries_attribution_units_and_validation(cmems):
     _, version, manifest = cmems
-    stats = card.scan(manifest, version.path)
-    md = card.render_markdown(manifest, stats, release="1.1.0",
+    stats = card_stats.scan(manifest, version.path)
+    md = render_markdown(manifest, stats, release="1.1.0",
                               changelog=["2 files changed", "sea_water_salinity: units clarified"])
     assert f"- Required attribution: {COPERNICUS}" in md
     assert "Release 1.1.0" in md
@@ -200,7 +201,7 @@ def test_markdown_card_of_real_data_carries_attribution_units_and_validation(cme
 
 def test_html_is_self_contained(demo):
     _, version, manifest = demo
-    page = card_html.render_html(manifest, card.scan(manifest, version.path), changelog=[])
+    page = card_html.render_html(manifest, card_stats.scan(manifest, version.path), changelog=[])
     for needle in ("src=", "href=", "url(", "@import", "<script", "<link"):
         assert needle not in page
     assert page.count("<svg") == 2 + 4  # time bars, map, four variable histograms

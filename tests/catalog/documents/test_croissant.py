@@ -12,12 +12,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from examples.qingdao_demo import generate
 
 from catalog import store
-from catalog.documents import croissant
+from catalog.documents import croissant, manifest_view, output
+from catalog.documents.card_stats import scan
+from catalog.documents.exceptions import CroissantError
 from catalog.storage import manifest as manifest_mod
-from catalog.documents.card import scan
-from examples.qingdao_demo import generate
 from pipelines import recipe as recipe_mod
 from pipelines.driver import Runner
 
@@ -67,7 +68,7 @@ def cmems_version(tmp_path_factory, shared_data):
 
 def _first_rows(version_dir: str, manifest: dict, n: int) -> pa.Table:
     """The first ``n`` rows in the order mlcroissant reads a FileSet: files sorted by path."""
-    paths = sorted(f["path"] for f in croissant.data_files(manifest))
+    paths = sorted(f["path"] for f in manifest_view.data_files(manifest))
     table = pa.concat_tables([pq.read_table(Path(version_dir) / p) for p in paths])
     return table.slice(0, n)
 
@@ -137,7 +138,7 @@ def test_release_label_and_coverage(demo_version):
 
 def test_writing_outside_the_version_folder_is_refused(demo_version, tmp_path):
     catalog, version = demo_version
-    with pytest.raises(croissant.CroissantError, match="outside") as err:
+    with pytest.raises(CroissantError, match="outside") as err:
         croissant.write_croissant(catalog, version, str(tmp_path))
     assert "Fix:" in str(err.value)
 
@@ -198,7 +199,7 @@ def test_split_column_becomes_a_split_record_set_mlcroissant_loads(tmp_path):
     assert splits["dataType"] == "cr:Split"
     assert {r["splits/name"]: r.get("splits/url") for r in splits["data"]} == {
         "test": "cr:TestSplit", "train": "cr:TrainingSplit", "validation": "cr:ValidationSplit"}
-    path = croissant.write_json(doc, str(tmp_path / "croissant.json"))
+    path = output.write_json(doc, str(tmp_path / "croissant.json"), CroissantError)
     dataset = mlc.Dataset(jsonld=path)
     names = sorted(_as_python(r["splits/name"]) for r in dataset.records(record_set="splits"))
     assert names == ["test", "train", "validation"]
@@ -214,11 +215,11 @@ def test_cmems_version_carries_its_attribution(cmems_version):
     doc = json.loads(Path(path).read_text())
     required = "Generated using E.U. Copernicus Marine Service Information"
     assert required in doc["creditText"] and required in doc["citeAs"]
-    assert doc["license"] == croissant.LICENCE_PAGES["LicenseRef-Copernicus-Marine"]
+    assert doc["license"] == manifest_view.LICENCE_PAGES["LicenseRef-Copernicus-Marine"]
     dataset = mlc.Dataset(jsonld=path)
     first = next(iter(dataset.records(record_set="records")))
     manifest = manifest_mod.read_manifest(version.path)
-    first_file = min(f["path"] for f in croissant.data_files(manifest))
+    first_file = min(f["path"] for f in manifest_view.data_files(manifest))
     expected = pq.read_table(Path(version.path) / first_file).column("sea_water_salinity")[0]
     assert _as_python(first["records/sea_water_salinity"]) == pytest.approx(expected.as_py())
 
@@ -238,11 +239,11 @@ def test_data_type(arrow, expected):
 
 @pytest.mark.parametrize("licence, url", [
     ("CC-BY-4.0", "https://spdx.org/licenses/CC-BY-4.0.html"),
-    ("LicenseRef-Copernicus-Marine", croissant.LICENCE_PAGES["LicenseRef-Copernicus-Marine"]),
+    ("LicenseRef-Copernicus-Marine", manifest_view.LICENCE_PAGES["LicenseRef-Copernicus-Marine"]),
     ("LicenseRef-Unknown-Thing", None), ("", None), (None, None),
 ])
 def test_licence_url(licence, url):
-    assert croissant.licence_url(licence) == url
+    assert manifest_view.licence_url(licence) == url
 
 
 def test_unknown_licence_becomes_a_creative_work(tmp_path):

@@ -15,12 +15,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from expectations.validation.checks import compile_checks
-from expectations.config import QualityConfig
-from expectations.validation.metrics import chunk_metrics
-from expectations.validation.gate import evaluate_gate
 from catalog.documents.report import render_html, write_report
-from expectations.validation.results import suite_results
+from expectations.quality_config import QualityConfig
+from expectations.validation.arrow_metrics import chunk_metrics
+from expectations.validation.checks import compile_checks
+from expectations.validation.gate import evaluate_gate
+from expectations.validation.judgement import suite_results
 from tests.conftest import require_chromium
 
 REPO = Path(__file__).resolve().parents[3]
@@ -68,9 +68,9 @@ def synthetic_qc(variables, days=40, seed=7) -> dict:
         per_day = rng.integers(0, 60, size=(days, 5))
         per_day[:, 0] += 500
         dates = np.datetime64("2012-03-01") + np.arange(days)
-        daily[var] = {str(d): dict(zip(FLAGS, map(int, row))) for d, row in zip(dates, per_day)}
-        aggregate = dict(zip(FLAGS, map(int, per_day.sum(axis=0))))
-        qc[var] = {"gross_range": dict(zip(FLAGS, map(int, rng.integers(0, 9000, 5)))),
+        daily[var] = {str(d): dict(zip(FLAGS, map(int, row), strict=True)) for d, row in zip(dates, per_day, strict=True)}
+        aggregate = dict(zip(FLAGS, map(int, per_day.sum(axis=0)), strict=True))
+        qc[var] = {"gross_range": dict(zip(FLAGS, map(int, rng.integers(0, 9000, 5)), strict=True)),
                    "spike": {"1": 12345, "2": 0, "3": 17, "4": 4, "9": 1000},
                    "aggregate": aggregate}
         counts, edges = np.histogram(rng.normal(15, 3, 4000), bins=30, range=(0, 30))
@@ -180,8 +180,9 @@ def test_report_shows_the_series_and_the_first_flagged_and_quarantined_rows(tmp_
     their content -- from the stats QC computes on a planted-event series."""
     import pyarrow.compute as pc
 
-    from expectations.qc.apply import apply_qc, plan_qc, quarantine_rows
+    from expectations.qc.apply import apply_qc, quarantine_rows
     from expectations.qc.config import QCConfig
+    from expectations.qc.plan import plan_qc
     from expectations.qc.stats import SAMPLE_ROWS, with_quarantine_sample
     from tests.expectations.qc import planted_support as planted
 

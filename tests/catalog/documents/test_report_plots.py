@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from catalog.documents import report_plots as plots
+from catalog.documents import svg
 
 
 def _rects(svg: str) -> list[dict]:
@@ -25,7 +26,7 @@ def _rects(svg: str) -> list[dict]:
     (3, 3, [3]),  # empty range: a single tick, no division by zero
 ])
 def test_nice_ticks(low, high, expected):
-    assert plots.nice_ticks(low, high, 5).tolist() == pytest.approx(expected)
+    assert svg.nice_ticks(low, high, 5).tolist() == pytest.approx(expected)
 
 
 @settings(max_examples=60, deadline=None)
@@ -36,11 +37,11 @@ def test_bin_days_matches_a_per_day_oracle(offsets, max_bars):
     counts = np.arange(days.size * 5, dtype=np.int64).reshape(days.size, 5)
     starts, width, sums = plots.bin_days(days, counts, max_bars)
     assert len(starts) <= max_bars and sums.sum() == counts.sum()
-    for day, row in zip(days, counts):  # oracle: each day lands in the bin that covers it
+    for day, row in zip(days, counts, strict=True):  # oracle: each day lands in the bin that covers it
         (i,) = np.flatnonzero((starts <= day) & (day < starts + width))
         assert (sums[i] >= row).all()
     expected = np.zeros_like(sums)
-    for day, row in zip(days, counts):
+    for day, row in zip(days, counts, strict=True):
         expected[int((day - days[0]).astype(int)) // width] += row
     np.testing.assert_array_equal(sums, expected)
 

@@ -22,9 +22,10 @@ import numpy as np
 import pyarrow as pa
 
 from connectors.base import ColumnInfo
-from expectations.qc import qartod as qc
-from expectations.qc.apply import apply_qc, plan_qc
+from expectations.qc import seawater
+from expectations.qc.apply import apply_qc
 from expectations.qc.config import QCConfig
+from expectations.qc.plan import plan_qc
 
 T, S = "sea_water_temperature", "sea_water_practical_salinity"
 VARIABLES = (T, S)
@@ -267,7 +268,7 @@ def ioos_flags(table: pa.Table, kind: str) -> dict[str, dict[str, np.ndarray]]:
     depth = table.column("depth").to_numpy() if "depth" in table.column_names else None
     temp = table.column(T).to_numpy()
     sal = table.column(S).to_numpy()
-    sigma = qc.sigma0(temp, sal, depth * 1.01) if depth is not None else None
+    sigma = seawater.sigma0(temp, sal, depth * 1.01) if depth is not None else None
     for var in VARIABLES:
         x = table.column(var).to_numpy()
         p = THRESHOLDS[var]

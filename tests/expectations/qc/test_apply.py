@@ -13,15 +13,12 @@ import pytest
 
 import connectors
 from connectors.base import ColumnInfo
+from expectations.exceptions import QCConfigError
 from expectations.qc import flags as fl
-from expectations.qc.apply import (
-    apply_qc,
-    extend_schema,
-    merge_qc_stats,
-    plan_qc,
-    qc_stats,
-)
-from expectations.qc.config import QCConfig, QCConfigError
+from expectations.qc.apply import apply_qc, extend_schema
+from expectations.qc.config import QCConfig
+from expectations.qc.plan import plan_qc
+from expectations.qc.stats import merge_qc_stats, qc_stats
 from pipelines import recipe as recipe_mod
 
 REPO = Path(__file__).resolve().parents[3]
@@ -212,7 +209,7 @@ def test_grid_cells_sharing_a_time_are_not_duplicates():
 
 
 def test_histogram_matches_numpy_away_from_edges_and_counts_the_rest():
-    from expectations.qc.apply import histogram
+    from expectations.qc.stats import histogram
 
     rng = np.random.default_rng(7)
     edges = np.linspace(-2.5, 40.0, 51)
@@ -232,7 +229,7 @@ def test_histogram_matches_numpy_away_from_edges_and_counts_the_rest():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
 def test_histogram_fast_path_for_values_inside_the_edges_matches_numpy(dtype):
     """The common chunk (all finite, all within the edges) skips clipping and masks."""
-    from expectations.qc.apply import histogram
+    from expectations.qc.stats import histogram
 
     rng = np.random.default_rng(3)
     edges = np.linspace(-2.0, 38.0, 41)  # width 1.0: integers and edges are exact
@@ -267,13 +264,13 @@ def _grid_chunk(values: np.ndarray) -> tuple[pa.Table, tuple[ColumnInfo, ...]]:
 ])
 def test_gross_range_shortcut_gives_the_flags_of_the_full_test(values, monkeypatch):
     """Chunks decided from their min and max get exactly what the row-wise test gives."""
-    from expectations.qc import qartod as qc
+    from expectations.qc import arrays
 
     table, columns = _grid_chunk(values)
     plan = plan_qc(columns, QCConfig())
     fast = apply_qc(table, plan)
     # every min/max shortcut off (gross range, location, histogram): the row-wise paths
-    monkeypatch.setattr(qc, "_all_within", lambda *args, **kwargs: False)
+    monkeypatch.setattr(arrays, "all_within", lambda *args, **kwargs: False)
     slow = apply_qc(table, plan)
     flags = [name for name in fast.table.column_names if name not in table.column_names]
     assert fast.table.select(flags).equals(slow.table.select(flags))  # NaN data != NaN: flags only

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from expectations.qc import flags as fl
-from expectations.qc import qartod as qc
 from expectations.qc import position as qc_position
+from expectations.qc import qartod as qc
+from expectations.qc import seawater
 from tests.expectations.qc import planted_support as planted
 
 qartod = pytest.importorskip("ioos_qc.qartod")
@@ -270,7 +271,7 @@ def test_argo_profile_density_inversion_equal(shared_data):
         pres = ds["PRES_ADJUSTED"].values[0].astype(float)
         temp = ds["TEMP_ADJUSTED"].values[0].astype(float)
         psal = ds["PSAL_ADJUSTED"].values[0].astype(float)
-    sigma = qc.sigma0(temp, psal, pres)
+    sigma = seawater.sigma0(temp, psal, pres)
     ok = np.isfinite(sigma) & np.isfinite(pres)
     assert 20 < np.nanmin(sigma) < np.nanmax(sigma) < 29  # plausible sigma0, kg m-3
     for thresholds in ((-0.03, -0.06), (-0.001, -0.002)):

@@ -8,12 +8,14 @@ import pytest
 
 from connectors.ais.csv import AisCsv, AisCsvConfig
 from connectors.ais.nmea import AisNmea, AisNmeaConfig
-from expectations.validation.checks import compile_checks
-from expectations.config import QualityConfig
-from expectations.validation.metrics import chunk_metrics, ge_chunk_metrics, merge_metrics
 from expectations.exceptions import UnsupportedExpectationError
+from expectations.quality_config import QualityConfig
+from expectations.validation.arrow_metrics import chunk_metrics
+from expectations.validation.checks import compile_checks
 from expectations.validation.gate import evaluate_gate
-from expectations.validation.results import suite_results
+from expectations.validation.ge_engine import ge_chunk_metrics
+from expectations.validation.judgement import suite_results
+from expectations.validation.merge import merge_metrics
 from expectations.validation.suites import COORDINATES_SUITE, suites_for
 from tests.conftest import require_shared_data
 
@@ -107,8 +109,8 @@ def test_other_row_conditions_are_refused(kwargs, word):
 
 def test_table_expectations_still_refuse_a_row_condition():
     suite = {"name": "s", "expectations": [{"type": "expect_table_row_count_to_be_between",
-                                            "kwargs": {"min_value": 1, **{
+                                            "kwargs": {"min_value": 1,
                                                 "row_condition": "msg_type in [1]",
-                                                "condition_parser": "pandas"}}}]}
+                                                "condition_parser": "pandas"}}]}
     with pytest.raises(UnsupportedExpectationError, match="row_condition"):
         compile_checks([suite])

@@ -7,8 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from expectations.qc import flags as fl
-from expectations.qc import qartod as qc
+from expectations.qc import ordering, seawater
 from expectations.qc import position as qc_position
+from expectations.qc import qartod as qc
 
 NAN = np.nan
 
@@ -252,9 +253,9 @@ def test_density_inversion():
 
 def test_eos80_check_values():
     # UNESCO (1983) technical paper 44 check values (IPTS-68 temperatures)
-    assert qc.density_at_surface(35.0, 25.0) == pytest.approx(1023.34306, abs=1e-4)
-    assert qc.density_at_surface(0.0, 5.0) == pytest.approx(999.96675, abs=1e-4)
-    assert qc.potential_temperature(40.0, 40.0, 10000.0) == pytest.approx(36.89073, abs=1e-4)
+    assert seawater.density_at_surface(35.0, 25.0) == pytest.approx(1023.34306, abs=1e-4)
+    assert seawater.density_at_surface(0.0, 5.0) == pytest.approx(999.96675, abs=1e-4)
+    assert seawater.potential_temperature(40.0, 40.0, 10000.0) == pytest.approx(36.89073, abs=1e-4)
 
 
 def test_climatology_members_seasons_and_depth_bands():
@@ -276,7 +277,7 @@ def test_climatology_members_seasons_and_depth_bands():
 def test_ordering_by_profile_keeps_profiles_apart_in_depth_order():
     t0, t1 = np.datetime64("2020-01-01", "us"), np.datetime64("2020-01-11", "us")
     times = np.array([t1, t1, t0, t0, t0])
-    perm, segment = qc.ordering(np.array([0, 0, 0, 0, 1]), times, profile=np.array([7, 7, 3, 3, 3]),
+    perm, segment = ordering.ordering(np.array([0, 0, 0, 0, 1]), times, profile=np.array([7, 7, 3, 3, 3]),
                                 depth=np.array([10.0, 5.0, 10.0, NAN, 0.0]))
     # platform 0: profile 3 (missing depth last), then profile 7 in depth order; platform 1
     assert perm.tolist() == [2, 3, 1, 0, 4] and segment.tolist() == [0, 0, 1, 1, 2]
@@ -285,7 +286,7 @@ def test_ordering_by_profile_keeps_profiles_apart_in_depth_order():
 def test_ordering_is_stable_and_groups_platforms():
     times = np.array(["2020-01-02", "2020-01-01", "NaT", "2020-01-01", "2020-01-01"],
                      dtype="datetime64[us]")
-    perm, segment = qc.ordering(np.array([1, 1, 1, 0, 1]), times)
+    perm, segment = ordering.ordering(np.array([1, 1, 1, 0, 1]), times)
     assert perm.tolist() == [3, 1, 4, 0, 2] and segment.tolist() == [0, 1, 1, 1, 1]
 
 
@@ -320,5 +321,5 @@ def test_windowed_equals_unwindowed(xs, window, seg_draw, step):
     ]
     for fn, arrays, kwargs, overlap in cases:
         whole = fn(*arrays, segment=segment, **kwargs)
-        parts = qc.windowed(fn, *arrays, window=window, overlap=overlap, segment=segment, **kwargs)
+        parts = ordering.windowed(fn, *arrays, window=window, overlap=overlap, segment=segment, **kwargs)
         assert parts.tolist() == whole.tolist(), fn.__name__

@@ -8,8 +8,10 @@ from hypothesis import strategies as st
 
 from connectors.base import ColumnInfo
 from expectations.qc import stats as qc_stats
-from expectations.qc.apply import apply_qc, merge_qc_stats, plan_qc
+from expectations.qc.apply import apply_qc
 from expectations.qc.config import QCConfig
+from expectations.qc.plan import plan_qc
+from expectations.qc.stats import merge_qc_stats
 
 COLUMNS = (ColumnInfo("time", "coordinate"), ColumnInfo("station_id", "id"),
            ColumnInfo("sea_water_temperature", "variable"))
@@ -32,14 +34,14 @@ rows = st.lists(st.tuples(st.integers(0, 400_000),                     # minutes
 @settings(deadline=None, max_examples=60)
 @given(rows, st.lists(st.integers(1, 149), max_size=4))
 def test_series_and_samples_merge_to_the_one_pass_result(data, cuts):
-    minutes, values, stations = (list(v) for v in zip(*data))
+    minutes, values, stations = (list(v) for v in zip(*data, strict=True))
     table = _table(minutes, values, stations)
     plan = plan_qc(COLUMNS, CONFIG)
     flagged = apply_qc(table, plan).table
     whole = qc_stats.qc_stats(flagged, plan)
     bounds = [0, *sorted(c for c in cuts if c < table.num_rows), table.num_rows]
     parts = [qc_stats.qc_stats(flagged.slice(a, b - a), plan)
-             for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+             for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
     merged = {}
     for part in parts:
         merged = merge_qc_stats(merged, part)

@@ -7,9 +7,9 @@ import pickle
 import pyarrow as pa
 import pytest
 
-from expectations.validation.checks import SUPPORTED, compile_checks
-from expectations.validation.metrics import chunk_metrics
 from expectations.exceptions import MetricTypeError, SuiteError, UnsupportedExpectationError
+from expectations.validation.arrow_metrics import chunk_metrics
+from expectations.validation.checks import SUPPORTED, compile_checks
 
 
 def suite(*expectations, name="s"):
@@ -27,8 +27,8 @@ def test_compiles_bounds_and_is_picklable():
     first, second = checks
     assert (first.id, first.min_value, first.max_value, first.strict_max, first.mostly) == (
         "s[0]", 1.0, 2.5, True, 0.9)
-    assert second.min_value == dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)  # naive -> UTC
-    assert second.max_value == dt.datetime(2021, 1, 1, tzinfo=dt.timezone.utc)
+    assert second.min_value == dt.datetime(2020, 1, 1, tzinfo=dt.UTC)  # naive -> UTC
+    assert second.max_value == dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
     assert pickle.loads(pickle.dumps(checks)) == checks
 
 

@@ -8,13 +8,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from expectations.quality_config import QualityConfig
+from expectations.validation.arrow_metrics import chunk_metrics
 from expectations.validation.checks import compile_checks
-from expectations.config import QualityConfig
-from expectations.validation.metrics import chunk_metrics
 from expectations.validation.gate import GateDecision, evaluate_gate
 from expectations.validation.suites import builtin_suite_path, load_suite
 
-results_mod = pytest.importorskip("expectations.validation.results")
+results_mod = pytest.importorskip("expectations.validation.judgement")
 
 # 100 rows: 10 above the max (values 90..99), 5 nulls
 VALUES = np.arange(100, dtype=np.float64)

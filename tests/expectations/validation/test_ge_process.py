@@ -7,9 +7,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from expectations.validation.checks import compile_checks
-from expectations.validation.metrics import chunk_metrics
 from expectations.exceptions import SuiteError
+from expectations.validation.arrow_metrics import chunk_metrics
+from expectations.validation.checks import compile_checks
 from expectations.validation.ge_process import Judge, evaluate
 
 SUITES = [{"name": "ranges", "expectations": [

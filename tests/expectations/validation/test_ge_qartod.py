@@ -5,13 +5,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from expectations.qc import qartod as qc
-from expectations.qc import position as qc_position
-from expectations.validation.checks import compile_checks
-from expectations.validation.metrics import chunk_metrics, ge_chunk_metrics, merge_metrics
 from expectations.exceptions import SuiteError
+from expectations.qc import position as qc_position
+from expectations.qc import qartod as qc
+from expectations.validation.arrow_metrics import chunk_metrics
+from expectations.validation.checks import compile_checks
+from expectations.validation.ge_engine import ge_chunk_metrics
+from expectations.validation.merge import merge_metrics
 
-results = pytest.importorskip("expectations.validation.results")  # imports GE and registers the adapter
+results = pytest.importorskip("expectations.validation.judgement")  # imports GE and registers the adapter
 
 SUITE = [{"name": "qartod", "expectations": [
     {"type": "expect_column_values_to_pass_qartod_gross_range",

@@ -8,9 +8,9 @@ import pytest
 
 from connectors.base import ColumnInfo
 from connectors.units import canonical_units
-from expectations.validation.checks import compile_checks
-from expectations.config import QualityConfig
 from expectations.exceptions import RangeOverrideError, SuiteError
+from expectations.quality_config import QualityConfig
+from expectations.validation.checks import compile_checks
 from expectations.validation.suites import builtin_suite_path, load_suite, suites_for
 from pipelines.recipe import Coverage
 
@@ -155,7 +155,7 @@ def test_load_suite_errors(tmp_path, text, words):
 
 
 def test_qc_suite_turns_flag_fractions_into_expectations(tmp_path):
-    from expectations.config import FlagGate
+    from expectations.quality_config import FlagGate
 
     columns = [*COLUMNS, ColumnInfo("sea_water_temperature_qc", "flag")]
     quality = QualityConfig(qc_gate=FlagGate(max_fail_fraction=0.01),
@@ -195,11 +195,11 @@ def test_kind_suite_structure_and_keys(names, kind, keys):
 def test_a_dataset_missing_a_kinds_column_fails_the_structure_check():
     import pyarrow as pa
 
-    from expectations.validation.checks import compile_checks
-    from expectations.validation.metrics import chunk_metrics
-    from expectations.validation.results import suite_results
-    from expectations.validation.suites import kind_suite
     from connectors.base import ColumnInfo
+    from expectations.validation.arrow_metrics import chunk_metrics
+    from expectations.validation.checks import compile_checks
+    from expectations.validation.judgement import suite_results
+    from expectations.validation.suites import kind_suite
 
     suite = kind_suite([ColumnInfo(n, "coordinate") for n in ("time", "latitude", "mmsi")])
     table = pa.table({"time": pa.array([1, 2]), "latitude": [1.0, 2.0], "mmsi": [1, None]})

@@ -7,7 +7,6 @@ validating the whole table in one pandas frame.
 from __future__ import annotations
 
 import collections
-import datetime as dt
 import json
 import os
 import subprocess
@@ -17,11 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from expectations.validation import metrics as engine
-from expectations.validation.checks import compile_checks
 from expectations.exceptions import SuiteError
-
-results = pytest.importorskip("expectations.validation.results")
+from expectations.validation import arrow_metrics, ge_engine, keys, merge
+from expectations.validation import judgement as results
+from expectations.validation.checks import compile_checks
 
 TYPES = {
     "f32": pa.float32(), "f64": pa.float64(), "i64": pa.int64(), "u8": pa.uint8(),
@@ -64,8 +62,8 @@ def outcome(suite_results) -> list[tuple]:
 def test_types_match_ge_on_one_chunk(nulls):
     table = typed_table(500, nulls)
     suites = type_suites(EXPECTED)
-    arrow = results.suite_results(suites, engine.chunk_metrics(table, compile_checks(suites)))
-    ge = results.suite_results(suites, engine.ge_chunk_metrics(table, suites))
+    arrow = results.suite_results(suites, arrow_metrics.chunk_metrics(table, compile_checks(suites)))
+    ge = results.suite_results(suites, ge_engine.ge_chunk_metrics(table, suites))
     assert outcome(arrow) == outcome(ge)
     failed = {column for column, success, *_ in outcome(arrow) if not success}
     # pandas turns integers with nulls into float64 and booleans with nulls into object
@@ -77,10 +75,10 @@ def test_run_level_type_is_the_whole_tables_as_ge_sees_it():
     whole = pa.concat_tables([typed_table(300, False), typed_table(200, True)])
     suites = type_suites(EXPECTED)
     checks = compile_checks(suites)
-    parts = [engine.chunk_metrics(whole.slice(0, 300), checks, order=(0,)),
-             engine.chunk_metrics(whole.slice(300), checks, order=(1,))]
-    merged = results.suite_results(suites, engine.merge_all(parts))
-    ge = results.suite_results(suites, engine.ge_chunk_metrics(whole, suites))
+    parts = [arrow_metrics.chunk_metrics(whole.slice(0, 300), checks, order=(0,)),
+             arrow_metrics.chunk_metrics(whole.slice(300), checks, order=(1,))]
+    merged = results.suite_results(suites, merge.merge_all(parts))
+    ge = results.suite_results(suites, ge_engine.ge_chunk_metrics(whole, suites))
     assert outcome(merged) == outcome(ge)
     assert ("i64", False, "float64", False) in outcome(merged)
 
@@ -88,9 +86,9 @@ def test_run_level_type_is_the_whole_tables_as_ge_sees_it():
 def test_a_column_whose_type_differs_between_chunks_fails_with_both_types():
     suites = type_suites({"x": "int64"})
     checks = compile_checks(suites)
-    parts = [engine.chunk_metrics(pa.table({"x": pa.array([1], pa.int64())}), checks),
-             engine.chunk_metrics(pa.table({"x": pa.array([1], pa.int32())}), checks)]
-    (result,) = results.suite_results(suites, engine.merge_all(parts))[0].results
+    parts = [arrow_metrics.chunk_metrics(pa.table({"x": pa.array([1], pa.int64())}), checks),
+             arrow_metrics.chunk_metrics(pa.table({"x": pa.array([1], pa.int32())}), checks)]
+    (result,) = results.suite_results(suites, merge.merge_all(parts))[0].results
     assert not result.success
     assert "different types in different chunks: int32, int64" in \
         result.exception_info["exception_message"]
@@ -98,7 +96,7 @@ def test_a_column_whose_type_differs_between_chunks_fails_with_both_types():
 
 def test_type_of_a_missing_column_fails_as_ge_reports_it():
     suites = type_suites({"absent": "float64"})
-    metrics = engine.chunk_metrics(pa.table({"x": [1.0]}), compile_checks(suites))
+    metrics = arrow_metrics.chunk_metrics(pa.table({"x": [1.0]}), compile_checks(suites))
     (result,) = results.suite_results(suites, metrics)[0].results
     assert not result.success and "does not exist" in result.exception_info["exception_message"]
 
@@ -143,20 +141,20 @@ def run_level_metrics(table: pa.Table, suites: list[dict], bounds: list[int]) ->
     """What the pipeline computes: chunk metrics, plus each bucket's keys from all chunks."""
     checks = compile_checks(suites)
     by_id = {c.id: c for c in checks}
-    chunks = [(i, table.slice(a, b - a)) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))]
-    parts = [engine.chunk_metrics(c, checks, order=(i,)) for i, c in chunks]
+    chunks = [(i, table.slice(a, b - a)) for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))]
+    parts = [arrow_metrics.chunk_metrics(c, checks, order=(i,)) for i, c in chunks]
     buckets = collections.defaultdict(list)
     for i, chunk in reversed(chunks):  # arrival order must not matter
-        for key, value in engine.key_parts(chunk, checks, order=(i,)):
+        for key, value in keys.key_parts(chunk, checks, order=(i,)):
             buckets[key].append(value)
-    parts += [engine.duplicate_metrics(by_id[check_id], values)
+    parts += [keys.duplicate_metrics(by_id[check_id], values)
               for (check_id, _), values in buckets.items()]
-    return engine.merge_all(parts)
+    return merge.merge_all(parts)
 
 
 def ge_whole_table(table: pa.Table, suites: list[dict]) -> list:
     """GE's pandas engine on the whole table in one frame: the truth for uniqueness."""
-    by_id = results.ge_validate_chunk(table, suites)
+    by_id = ge_engine.ge_validate_chunk(table, suites)
     return [by_id[check.id] for check in compile_checks(suites)]
 
 
@@ -223,18 +221,18 @@ def test_signed_zero_and_nan_keys_are_equal_like_pandas():
 
 def test_key_buckets_are_the_same_in_every_process():
     """Workers on a portable runner must send equal keys to the same bucket: no salted hash."""
-    code = ("import pyarrow as pa; from expectations.validation import metrics as engine; "
+    code = ("import pyarrow as pa; from expectations.validation import keys; "
             "t = pa.table({'s': ['A', 'B', None, 'AIS-\u00e9'], 't': [1, 2, 3, None], "
             "'d': [0.0, -0.0, float('nan'), 2.5]}); "
-            "print((engine._key_hash(t, ['s', 't', 'd']) % engine.KEY_BUCKETS).tolist())")
+            "print((keys._key_hash(t, ['s', 't', 'd']) % keys.KEY_BUCKETS).tolist())")
     outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
                for seed in ("1", "2", "3")}
     assert len(outputs) == 1
     buckets = json.loads(outputs.pop())
-    assert buckets == (engine._key_hash(pa.table(
+    assert buckets == (keys._key_hash(pa.table(
         {"s": ["A", "B", None, "AIS-\u00e9"], "t": [1, 2, 3, None],
-         "d": [0.0, -0.0, float("nan"), 2.5]}), ["s", "t", "d"]) % engine.KEY_BUCKETS).tolist()
+         "d": [0.0, -0.0, float("nan"), 2.5]}), ["s", "t", "d"]) % keys.KEY_BUCKETS).tolist()
 
 
 def test_a_missing_key_column_fails_as_ge_reports_it():
@@ -270,4 +268,4 @@ def test_key_step_cost_per_row_is_printed(capsys):
     assert metrics["checks"]["keys[0]"]["unexpected"] > 0
     with capsys.disabled():
         print(f"\nkeys + duplicates: {elapsed * 1e9 / table.num_rows:.0f} ns/row "
-              f"(2 checks, 4 chunks, {engine.KEY_BUCKETS} buckets)")
+              f"(2 checks, 4 chunks, {keys.KEY_BUCKETS} buckets)")

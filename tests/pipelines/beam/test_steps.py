@@ -125,7 +125,8 @@ def test_qc_chunk_quarantines_hard_failed_rows_with_their_content():
     import json
 
     from connectors.base import ColumnInfo
-    from expectations.qc.apply import extend_schema, plan_qc
+    from expectations.qc.apply import extend_schema
+    from expectations.qc.plan import plan_qc
     from expectations.qc.config import QCConfig
 
     columns = [ColumnInfo("time", "coordinate"), ColumnInfo("latitude", "coordinate"),

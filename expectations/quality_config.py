@@ -1,4 +1,6 @@
-"""Typed, frozen quality settings of a recipe (the ``quality:`` section)."""
+"""Typed, frozen quality settings of a recipe: the whole ``quality:`` section (the gate, range
+overrides, extra suites, the metrics engine), which holds the QC settings of ``quality.qc``
+(:mod:`expectations.qc.config`)."""
 from __future__ import annotations
 
 from typing import Annotated, Literal

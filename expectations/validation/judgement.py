@@ -1,21 +1,20 @@
-"""Run-level GE results from merged metrics, judged by GE's own expectation classes.
+"""GE's judgement: run-level GE results from merged metrics, by GE's own expectation classes.
 
 Every expectation of every suite becomes a real GE ``Expectation`` (from its JSON configuration);
 its ``metrics_validate`` (the call GE's Validator makes after its execution engine resolved the
-metrics) receives the metrics computed by :mod:`expectations.validation.metrics` and returns a GE
+metrics) receives the metrics computed by :mod:`expectations.validation.arrow_metrics` and returns a GE
 ``ExpectationValidationResult``. So success, ``mostly``, percentages and the result format are
 GE's logic, not a re-implementation; only the metric computation is ours.
 
-Importing this module imports Great Expectations (seconds): do it once per run, in the driver.
+Importing this module imports Great Expectations (seconds): do it once per run, in the GE helper
+process (:mod:`expectations.validation.ge_process`) or the driver.
 """
 from __future__ import annotations
 
-import functools
-import threading
 from collections import defaultdict
+from typing import Any
 
 import great_expectations as gx
-import pyarrow as pa
 from great_expectations.core.expectation_validation_result import (
     ExpectationSuiteValidationResult,
     ExpectationValidationResult,
@@ -23,19 +22,20 @@ from great_expectations.core.expectation_validation_result import (
 from great_expectations.exceptions import InvalidExpectationConfigurationError
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 from great_expectations.validator.validation_statistics import calc_validation_statistics
+from pandas.api.types import pandas_dtype
 
-from expectations.exceptions import ExpectationsError, ReferenceEngineError, SuiteError
+from expectations.exceptions import ExpectationsError, SuiteError
 from expectations.validation import ge_qartod  # noqa: F401  (registers Haina's QARTOD expectations)
 from expectations.validation.checks import Check, compile_checks
+from expectations.validation.encoding import decode
 
 #: GE's default result format for batch validation; partial_unexpected_count 20 matches the engine
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
-_CHECK_META = "haina_check"
 
 
 def build_expectation(config: dict, check: Check):
     """A GE Expectation object from one suite entry; GE validates the kwargs."""
-    kwargs = {k: v for k, v in (config.get("kwargs") or {}).items()}
+    kwargs = dict(config.get("kwargs") or {})
     try:
         return ExpectationConfiguration(type=check.type, kwargs=kwargs,
                                         meta=dict(config.get("meta") or {})).to_domain_obj()
@@ -101,7 +101,7 @@ def _entry(check: Check, metrics: dict) -> dict:
                             fix="compute chunk metrics with the same suites as the results")
 
 
-_EMPTY = {"map": {"kind": "other", "nulls": 0, "unexpected": 0, "values": []},
+_EMPTY: dict[str, dict[str, Any]] = {"map": {"kind": "other", "nulls": 0, "unexpected": 0, "values": []},
           "compound": {"kind": "compound", "kinds": {}, "nulls": 0, "unexpected": 0,
                        "values": []},
           "pair": {"kind": "pair", "kinds": {}, "nulls": 0, "unexpected": 0, "values": []},
@@ -124,8 +124,6 @@ def _raised_result(expectation, message: str) -> ExpectationValidationResult:
 
 def _metric_value(name: str, check: Check, entry: dict, metrics: dict):
     """The value of GE metric ``name`` for this check, from our metrics format."""
-    from expectations.validation.metrics import decode
-
     if name == "table.row_count":  # of the check's domain: the rows its row_condition selects
         return entry.get("rows", 0) if check.condition is not None else metrics.get("rows", 0)
     if name == "table.columns":
@@ -133,8 +131,6 @@ def _metric_value(name: str, check: Check, entry: dict, metrics: dict):
     if name in ("column.min", "column.max"):
         return decode(entry[name.rsplit(".", 1)[1]], entry["kind"])
     if name == "table.column_types":
-        from pandas.api.types import pandas_dtype
-
         (low, high), = entry["dtypes"].values()
         return [{"name": check.column, "type": pandas_dtype(high if entry["nulls"] else low)}]
     suffix = name.rsplit(".", 1)[1]
@@ -144,7 +140,7 @@ def _metric_value(name: str, check: Check, entry: dict, metrics: dict):
         return metrics.get("rows", 0) - entry["nulls"]
     if suffix == "unexpected_values" and entry.get("kind") == "pair":  # GE lists (A, B) tuples
         kinds = entry["kinds"]
-        return [tuple(decode(v, kinds[c]) for v, c in zip(value, check.column_list))
+        return [tuple(decode(v, kinds[c]) for v, c in zip(value, check.column_list, strict=True))
                 for _, _, value in entry["values"]]
     if suffix == "unexpected_values" and "kinds" in entry:
         kinds = entry["kinds"]
@@ -156,51 +152,3 @@ def _metric_value(name: str, check: Check, entry: dict, metrics: dict):
         return None  # row positions are chunk-local; GE omits the field when it is None
     raise ExpectationsError(f"metric {name!r} is not computed by the arrow engine",
                             where=check.where, fix="report this as a Haina bug")
-
-
-# ---------------------------------------------------------------- GE's own engine (reference)
-
-
-@functools.cache
-def _batch_definition():
-    """An in-memory GE context with one pandas dataframe asset, built once per process."""
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_pandas("haina")
-    asset = source.add_dataframe_asset("chunk")
-    return asset.add_batch_definition_whole_dataframe("whole")
-
-
-#: GE's data context and validator are not safe to share between threads, and a run's worker
-#: threads validate chunks concurrently: the reference engine takes one chunk at a time
-_GE_LOCK = threading.Lock()
-
-
-def ge_validate_chunk(table: pa.Table, suites: list[dict]) -> dict[str, ExpectationValidationResult]:
-    """Validate one chunk with GE's pandas engine: {check id: GE result}."""
-    with _GE_LOCK:
-        return _ge_validate_chunk(table, suites)
-
-
-def _ge_validate_chunk(table: pa.Table, suites: list[dict]) -> dict:
-    checks = compile_checks(suites)
-    configs = {s["name"]: s["expectations"] for s in suites}
-    expectations = []
-    for check in checks:
-        config = dict(configs[check.suite][check.index])
-        config["meta"] = {**(config.get("meta") or {}), _CHECK_META: check.id}
-        expectations.append(build_expectation(config, check))
-    suite = gx.ExpectationSuite(name="haina-chunk", expectations=expectations)
-    if len(suite.expectations) != len(expectations):
-        raise ReferenceEngineError("Great Expectations dropped expectations from the suite",
-                                   fix="run with quality.engine: arrow to see which one fails")
-    batch = _batch_definition().get_batch(batch_parameters={"dataframe": _to_pandas(table)})
-    outcome = batch.validate(suite, result_format=dict(RESULT_FORMAT))
-    return {r.expectation_config.meta[_CHECK_META]: r for r in outcome.results}
-
-
-def _to_pandas(table: pa.Table):
-    """GE's pandas engine sees what a user's ``to_pandas`` gives: Arrow nulls become NaN/NaT/None."""
-    return table.to_pandas()
