@@ -64,6 +64,21 @@ def exists(location: str) -> bool:
     return bool(_beam_filesystems().exists(location))
 
 
+def list_files(folder: str) -> list[str]:
+    """Files under ``folder`` (recursively), relative to it, posix separators, sorted; [] when
+    the folder does not exist. Object stores have no folders: there, a prefix."""
+    if uri_mod.is_local(folder):
+        root = uri_mod.local_path(folder)
+        found = []
+        for dirpath, _dirs, names in os.walk(root):
+            rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
+            found += [name if rel == "." else f"{rel}/{name}" for name in names]
+        return sorted(found)
+    prefix = uri_mod.join(folder) + "/"
+    matches = _beam_filesystems().match([prefix + "**"])[0].metadata_list
+    return sorted(m.path[len(prefix):] for m in matches)
+
+
 def read_bytes(location: str) -> bytes:
     """The whole content of a (small) file, e.g. a manifest; OSError when it cannot be read."""
     with open_binary(location) as src:

@@ -100,6 +100,17 @@ def _absent() -> Any:
     return dataclasses.field(default=frozenset(), compare=False, repr=False)
 
 
+def _relative(path: str, where: str) -> str:
+    """A file's path, which must stay inside the version folder (see catalog.storage.uri)."""
+    try:
+        uri_mod.join("", path)
+    except uri_mod.UnsafePathError as err:
+        raise ManifestError(f"{where} {err.reason}", where=MANIFEST_NAME,
+                            fix="list files by their path relative to the version folder; "
+                                "restore the manifest, or re-run the recipe") from err
+    return path
+
+
 # --- sections -----------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Owner:
@@ -295,7 +306,8 @@ class FileEntry:
     @classmethod
     def from_json(cls, data: Any, where: str = "files[]") -> FileEntry:
         f = _Fields(data, where)
-        return cls(f.get("path", str, required=True), f.get("sha256", str), f.get("rows", int),
+        return cls(_relative(f.get("path", str, required=True), f"{where}.path"),
+                   f.get("sha256", str), f.get("rows", int),
                    f.get("bytes", int), f.get("partition", str), f.get("source_sha256", str),
                    f.get("time_min", str), f.get("time_max", str),
                    f.get("content_sha256", str), f.extras(), frozenset(f.absent))

@@ -82,3 +82,14 @@ def test_hashing_writer_hashes_what_it_forwards():
     assert (middle, sink.tell()) == (hashlib.sha256(b"abc").hexdigest(), 7)
     assert sink.hexdigest() == hashlib.sha256(b"abcdefg").hexdigest()
     assert raw.getvalue() == b"abcdefg"
+
+
+def test_list_files_is_recursive_relative_and_posix(tmp_path):
+    for rel in ("b/c/x.parquet", "a.json", ".hidden", "b/y"):
+        (tmp_path / "v" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "v" / rel).write_bytes(b"x")
+    expected = [".hidden", "a.json", "b/c/x.parquet", "b/y"]
+    assert files.list_files(str(tmp_path / "v")) == expected
+    assert files.list_files(str(tmp_path / "v") + "/") == expected
+    assert files.list_files((tmp_path / "v").as_uri()) == expected
+    assert files.list_files(str(tmp_path / "nope")) == []

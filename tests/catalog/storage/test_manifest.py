@@ -229,3 +229,11 @@ def test_any_manifest_round_trips_byte_for_byte(extra, dropped, unknown):
     doc["files"][1].update(unknown)
     data = canonical_bytes(doc)
     assert Manifest.from_bytes(data).canonical_bytes() == data
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../other/x.parquet", "data/../../x"])
+def test_a_file_path_outside_the_version_folder_is_refused(path):
+    broken = json.loads(json.dumps(OLD))
+    broken["files"][0]["path"] = path
+    with pytest.raises(ManifestError, match=r"files\[0\]\.path .*(not a relative|climbs out)"):
+        Manifest.from_json(broken)

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from catalog.storage import files as files_mod
 from catalog.storage import manifest as manifest_mod
 from catalog.storage import verify
 from catalog.storage import writer
@@ -302,8 +303,8 @@ def test_scan_reads_each_byte_once_and_matches_an_independent_read(local, monkey
     rel = "data/date=2025-07-01/part-a.parquet"
     path = local.file(rel)
     counter = [0]
-    real_open = verify._open_local
-    monkeypatch.setattr(verify, "_open_local", lambda p: _Counting(real_open(p), counter))
+    real_open = files_mod._open_local
+    monkeypatch.setattr(files_mod, "_open_local", lambda p: _Counting(real_open(p), counter))
     scan = verify.scan_file(str(path), rel, block_bytes=block_bytes)
     size = path.stat().st_size
     footer = int.from_bytes(path.read_bytes()[-8:-4], "little") + 8
