@@ -16,8 +16,7 @@ import sqlalchemy as sa
 
 from catalog.storage import files as files_mod
 from catalog.storage import manifest as manifest_mod
-from catalog.storage import verify
-from catalog.storage import writer
+from catalog.storage import verify, writer
 from catalog.store import (
     DatasetRecord,
     RunRecord,
@@ -124,7 +123,7 @@ def test_a_clean_version_passes(built):
     report = _verify(built)
     assert report.ok, report.mismatches
     assert report.files == 4 and report.rows == 1000
-    on_disk = [p for p in built.folder.rglob("*.parquet")]
+    on_disk = list(built.folder.rglob("*.parquet"))
     assert report.bytes == sum(p.stat().st_size for p in on_disk)
     assert report.bytes_read == report.bytes  # each byte read once
 
