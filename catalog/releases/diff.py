@@ -26,7 +26,6 @@ hash alike. Quarantine files (rejects) are not records of the dataset and are le
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -35,10 +34,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
 from catalog.exceptions import CatalogError
-from catalog.storage.manifest import read_manifest
+from catalog.storage import files as files_mod
+from catalog.storage import uri as uri_mod
+from catalog.storage.manifest import ColumnEntry, Manifest
 from catalog.store import Catalog, FileRecord, VersionRecord
 
 QUARANTINE = "quarantine"
@@ -134,9 +134,9 @@ class DatasetDiff:
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
-        for p, raw in zip(self.partitions, out["partitions"]):
+        for p, raw in zip(self.partitions, out["partitions"], strict=True):
             raw["unchanged"] = p.unchanged
-        for d, raw in zip(self.drift, out["drift"]):
+        for d, raw in zip(self.drift, out["drift"], strict=True):
             for side in ("a", "b"):
                 if raw[side] is not None:
                     raw[side]["null_fraction"] = getattr(d, side).null_fraction
@@ -157,15 +157,15 @@ def _jsonable(value: Any) -> Any:
 
 
 # --- schema ------------------------------------------------------------------------------------
-def schema_diff(a: Sequence[Mapping], b: Sequence[Mapping]) -> SchemaDiff:
-    """Compare two manifest ``schema`` sections (lists of name/type/metadata dicts)."""
-    old, new = {c["name"]: c for c in a}, {c["name"]: c for c in b}
+def schema_diff(a: Sequence[ColumnEntry], b: Sequence[ColumnEntry]) -> SchemaDiff:
+    """Compare two manifests' schema columns."""
+    old, new = {c.name: c for c in a}, {c.name: c for c in b}
     common = [n for n in old if n in new]
     units, metadata = [], []
     for name in common:
-        meta_a, meta_b = old[name].get("metadata") or {}, new[name].get("metadata") or {}
-        if meta_a.get("haina.units") != meta_b.get("haina.units"):
-            units.append(ColumnChange(name, meta_a.get("haina.units"), meta_b.get("haina.units")))
+        meta_a, meta_b = old[name].metadata, new[name].metadata
+        if old[name].units != new[name].units:
+            units.append(ColumnChange(name, old[name].units, new[name].units))
         keys = sorted(k for k in set(meta_a) | set(meta_b)
                       if k != "haina.units" and meta_a.get(k) != meta_b.get(k))
         if keys:
@@ -173,18 +173,17 @@ def schema_diff(a: Sequence[Mapping], b: Sequence[Mapping]) -> SchemaDiff:
     return SchemaDiff(
         added=tuple(n for n in new if n not in old),
         removed=tuple(n for n in old if n not in new),
-        retyped=tuple(ColumnChange(n, old[n]["type"], new[n]["type"]) for n in common
-                      if old[n]["type"] != new[n]["type"]),
+        retyped=tuple(ColumnChange(n, old[n].type, new[n].type) for n in common
+                      if old[n].type != new[n].type),
         units=tuple(units), metadata=tuple(metadata))
 
 
-def key_columns(schema: Sequence[Mapping]) -> tuple[str, ...]:
+def key_columns(schema: Sequence[ColumnEntry]) -> tuple[str, ...]:
     """Coordinate and id columns (by ``haina.role``), else the conventional names present."""
-    by_role = tuple(c["name"] for c in schema
-                    if (c.get("metadata") or {}).get("haina.role") in KEY_ROLES)
+    by_role = tuple(c.name for c in schema if c.role in KEY_ROLES)
     if by_role:
         return by_role
-    names = {c["name"] for c in schema}
+    names = {c.name for c in schema}
     return tuple(n for n in KEY_NAMES if n in names)
 
 
@@ -280,7 +279,8 @@ def partial_stats(table: pa.Table) -> dict[str, dict[str, Any]]:
         if field.name.endswith("_qc"):
             counts = pc.value_counts(col.drop_null())
             part["flags"] = {str(v): int(n) for v, n in zip(counts.field("values").to_pylist(),
-                                                             counts.field("counts").to_pylist())}
+                                                             counts.field("counts").to_pylist(),
+                                                             strict=True)}
         if _is_measure(field):
             mm = pc.min_max(col)
             part.update(min=mm["min"].as_py(), max=mm["max"].as_py())
@@ -328,9 +328,7 @@ def _finish(m: dict[str, Any]) -> ColumnStats:
 
 # --- I/O: reading a version's files ------------------------------------------------------------
 def _uri(version: VersionRecord, f: FileRecord) -> str:
-    if "://" in version.path:
-        return FileSystems.join(version.path, f.path)
-    return os.path.join(version.path, f.path)
+    return uri_mod.join(version.path, f.path)
 
 
 def read_files(version: VersionRecord, files: Sequence[FileRecord],
@@ -340,11 +338,11 @@ def read_files(version: VersionRecord, files: Sequence[FileRecord],
     for f in files:
         uri = _uri(version, f)
         try:
-            if "://" in uri:
-                with FileSystems.open(uri, compression_type="uncompressed") as handle:
+            if uri_mod.is_remote(uri):
+                with files_mod.open_binary(uri) as handle:
                     tables.append(pq.read_table(handle, columns=columns))
             else:
-                tables.append(pq.read_table(uri, columns=columns))
+                tables.append(pq.read_table(uri_mod.local_path(uri), columns=columns))
         except (OSError, pa.ArrowException) as err:
             raise DiffError(f"cannot read data file ({err})", where=uri,
                             fix="run `haina verify` on the version; restore the file from a "
@@ -375,12 +373,12 @@ def diff_versions(catalog: Catalog, a: VersionRecord, b: VersionRecord, *,
         raise DiffError(f"versions belong to different datasets ({a.dataset!r}, {b.dataset!r})",
                         where=f"diff {a.version_id} {b.version_id}",
                         fix="compare two versions of one dataset: NAME@A NAME@B")
-    man_a = read_manifest(a.path, expected_sha256=a.manifest_sha256 or None)
-    man_b = read_manifest(b.path, expected_sha256=b.manifest_sha256 or None)
-    schema = schema_diff(man_a["schema"], man_b["schema"])
-    keys = key_columns(man_b["schema"])
+    man_a = Manifest.read(a.path, expected_sha256=a.manifest_sha256 or None)
+    man_b = Manifest.read(b.path, expected_sha256=b.manifest_sha256 or None)
+    schema = schema_diff(man_a.schema, man_b.schema)
+    keys = key_columns(man_b.schema)
     files_a, files_b = data_files(catalog, a), data_files(catalog, b)
-    columns = _compared_columns(man_a["schema"], man_b["schema"], schema)
+    columns = _compared_columns(man_a.schema, man_b.schema, schema)
     parts_a, parts_b = _by_partition(files_a), _by_partition(files_b)
     partitions = tuple(_partition_diff(a, b, p, parts_a.get(p, []), parts_b.get(p, []), keys,
                                        columns) for p in sorted(set(parts_a) | set(parts_b)))
@@ -393,11 +391,12 @@ def diff_versions(catalog: Catalog, a: VersionRecord, b: VersionRecord, *,
         patch_notes=tuple(_patch_notes(man_a, man_b, schema, files_a, files_b, partitions)))
 
 
-def _compared_columns(a: Sequence[Mapping], b: Sequence[Mapping], schema: SchemaDiff) -> list[str]:
+def _compared_columns(a: Sequence[ColumnEntry], b: Sequence[ColumnEntry],
+                      schema: SchemaDiff) -> list[str]:
     retyped = {c.name for c in schema.retyped}
-    names_b = {c["name"] for c in b}
-    return [c["name"] for c in a if c["name"] in names_b and c["name"] not in retyped
-            and c["name"] not in IGNORED_COLUMNS]
+    names_b = {c.name for c in b}
+    return [c.name for c in a if c.name in names_b and c.name not in retyped
+            and c.name not in IGNORED_COLUMNS]
 
 
 def _partition_diff(a: VersionRecord, b: VersionRecord, partition: str,
@@ -432,7 +431,7 @@ def _drift(a: VersionRecord, files_a: list[FileRecord], b: VersionRecord,
     return tuple(ColumnDrift(n, stats_a.get(n), stats_b.get(n)) for n in names)
 
 
-def _patch_notes(man_a: Mapping, man_b: Mapping, schema: SchemaDiff, files_a: list[FileRecord],
+def _patch_notes(man_a: Manifest, man_b: Manifest, schema: SchemaDiff, files_a: list[FileRecord],
                  files_b: list[FileRecord], partitions: Sequence[PartitionDiff]) -> list[str]:
     notes = []
     shas_a = {f.sha256 for f in files_a}
@@ -445,8 +444,9 @@ def _patch_notes(man_a: Mapping, man_b: Mapping, schema: SchemaDiff, files_a: li
     if recoded:
         notes.append(f"same records, different encoding in partition(s) {', '.join(recoded)}")
     notes += [f"column {c.name!r} metadata changed ({c.old})" for c in schema.metadata]
-    changed = sorted(k for k in set(man_a.get("dataset", {})) | set(man_b.get("dataset", {}))
-                     if man_a.get("dataset", {}).get(k) != man_b.get("dataset", {}).get(k))
+    # compared as written (JSON keys): a key one manifest lacks differs from any value
+    ds_a, ds_b = man_a.dataset.to_json(), man_b.dataset.to_json()
+    changed = sorted(k for k in set(ds_a) | set(ds_b) if ds_a.get(k) != ds_b.get(k))
     if changed:
         notes.append(f"dataset metadata changed ({', '.join(changed)})")
     return notes

@@ -12,6 +12,7 @@ Pure functions over :class:`catalog.releases.diff.DatasetDiff`; nothing here rea
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from typing import TYPE_CHECKING, NamedTuple
@@ -23,8 +24,13 @@ if TYPE_CHECKING:  # diff imports pyarrow; the type is only needed for annotatio
 
 #: the first release of a dataset, when none is requested
 FIRST_RELEASE = "1.0.0"
-#: X.Y.Z with no leading zeros (semver.org item 2); pre-release and build tags are not used
-_SEMVER = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+#: SemVer 2.0.0 (semver.org, "Is there a suggested regular expression"), ASCII digits only, with
+#: the optional leading ``v`` releases have always accepted (``v1.2.0`` is ``1.2.0``)
+_SEMVER = re.compile(
+    r"v?(?P<major>0|[1-9][0-9]*)\.(?P<minor>0|[1-9][0-9]*)\.(?P<patch>0|[1-9][0-9]*)"
+    r"(?:-(?P<pre>(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)"
+    r"(?:\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+(?P<build>[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?", re.ASCII)
 #: the column whose values assign rows to train/validation/test
 SPLIT_COLUMN = "split"
 
@@ -50,15 +56,56 @@ class Bump(enum.IntEnum):
     MAJOR = 3
 
 
-class SemVer(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class SemVer:
+    """A semantic version; ``<``, ``>`` and ``max`` follow SemVer 2.0.0 precedence (item 11).
+
+    ``1.0.0-alpha < 1.0.0-alpha.1 < 1.0.0-beta.2 < 1.0.0-beta.11 < 1.0.0-rc.1 < 1.0.0``: numbers
+    compare numerically, a pre-release comes before its release, and build metadata plays no
+    part in precedence or equality (``1.0.0+a == 1.0.0+b``).
+    """
+
     major: int
     minor: int
     patch: int
+    #: pre-release identifiers, e.g. ``("rc", "1")`` for ``-rc.1``; () for a release
+    prerelease: tuple[str, ...] = ()
+    #: build metadata identifiers, e.g. ``("sha", "5114f85")``; ignored by comparisons
+    build: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     def __str__(self) -> str:
-        return f"{self.major}.{self.minor}.{self.patch}"
+        text = f"{self.major}.{self.minor}.{self.patch}"
+        if self.prerelease:
+            text += "-" + ".".join(self.prerelease)
+        return text + ("+" + ".".join(self.build) if self.build else "")
+
+    @property
+    def is_release(self) -> bool:
+        """True for a plain ``MAJOR.MINOR.PATCH`` (what ``haina release`` gives versions)."""
+        return not self.prerelease and not self.build
+
+    def precedence(self) -> tuple[int, int, int, tuple[tuple[int, int | str], ...]]:
+        """The sort key of item 11: a release sorts after each of its pre-releases, numeric
+        identifiers before alphanumeric ones, and more identifiers after fewer equal ones."""
+        if not self.prerelease:
+            return self.major, self.minor, self.patch, ((2, 0),)
+        ids = tuple((0, int(i)) if i.isdigit() else (1, i) for i in self.prerelease)
+        return self.major, self.minor, self.patch, ids
+
+    def __lt__(self, other: SemVer) -> bool:
+        return self.precedence() < other.precedence()
+
+    def __le__(self, other: SemVer) -> bool:
+        return self.precedence() <= other.precedence()
+
+    def __gt__(self, other: SemVer) -> bool:
+        return self.precedence() > other.precedence()
+
+    def __ge__(self, other: SemVer) -> bool:
+        return self.precedence() >= other.precedence()
 
     def bumped(self, level: Bump) -> SemVer:
+        """The next release at ``level`` (tags are dropped: releases carry none)."""
         if level is Bump.MAJOR:
             return SemVer(self.major + 1, 0, 0)
         if level is Bump.MINOR:
@@ -66,18 +113,44 @@ class SemVer(NamedTuple):
         return SemVer(self.major, self.minor, self.patch + 1)
 
 
-def parse(text: str, *, where: str = "version") -> SemVer:
-    """``"1.2.0"`` (or ``"v1.2.0"``) -> ``SemVer(1, 2, 0)``; anything else is a SemverError."""
-    match = _SEMVER.match(text.strip()) if isinstance(text, str) else None
+def parse_version(text: str, *, where: str = "version") -> SemVer:
+    """Any SemVer 2.0.0 string (pre-release and build tags included; a leading ``v`` is
+    allowed) -> :class:`SemVer`; anything else is a :class:`SemverError`."""
+    match = _SEMVER.fullmatch(text.strip()) if isinstance(text, str) else None
     if match is None:
         raise SemverError(f"{text!r} is not a semantic version MAJOR.MINOR.PATCH", where=where,
                           fix="write three non-negative integers without leading zeros, "
                               "e.g. 1.0.0 or 2.3.1")
-    return SemVer(*(int(g) for g in match.groups()))
+    pre, build = match.group("pre"), match.group("build")
+    return SemVer(int(match.group("major")), int(match.group("minor")), int(match.group("patch")),
+                  tuple(pre.split(".")) if pre else (), tuple(build.split(".")) if build else ())
+
+
+def parse(text: str, *, where: str = "version") -> SemVer:
+    """A release version: ``"1.2.0"`` (or ``"v1.2.0"``) -> ``SemVer(1, 2, 0)``.
+
+    Releases are plain ``MAJOR.MINOR.PATCH``, as ``haina release --version`` has always
+    required: a draft is the pre-release stage (``latest-draft``), so a pre-release or build tag
+    is refused with its own :class:`SemverError`. Anything else is not a semantic version.
+    """
+    version = parse_version(text, where=where)
+    if not version.is_release:
+        raise SemverError(
+            f"{text.strip()!r} carries a pre-release or build tag; releases are plain "
+            f"MAJOR.MINOR.PATCH", where=where,
+            fix=f"release as {version.major}.{version.minor}.{version.patch} (drafts are "
+                f"the pre-releases: read one as NAME@latest-draft or by its id)")
+    return version
+
+
+def is_version(text: str) -> bool:
+    """True for any SemVer 2.0.0 string (pre-release and build tags included)."""
+    return isinstance(text, str) and _SEMVER.fullmatch(text.strip()) is not None
 
 
 def is_semver(text: str) -> bool:
-    return isinstance(text, str) and _SEMVER.match(text.strip()) is not None
+    """True for a release version (what :func:`parse` accepts): ``1.2.0`` or ``v1.2.0``."""
+    return is_version(text) and parse_version(text).is_release
 
 
 def level_of(previous: SemVer, new: SemVer) -> Bump:
@@ -100,7 +173,7 @@ class Proposal(NamedTuple):
 
     level: Bump
     reasons: tuple[str, ...]
-    version: SemVer | None
+    version: SemVer
 
     @property
     def reason(self) -> str:

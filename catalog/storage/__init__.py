@@ -1,1 +1,2 @@
-"""The warehouse on disk: layout, the Parquet writer, manifests, filesystems, verification."""
+"""The warehouse on disk: layout, the Parquet writer, manifests, paths and URIs (``uri``),
+reading and hashing files (``files``), filesystems, verification."""

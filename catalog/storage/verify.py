@@ -32,18 +32,20 @@ import os
 import struct
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, BinaryIO
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from catalog.exceptions import CatalogError
+from catalog.exceptions import CatalogError, ManifestError
 from catalog.releases import lifecycle
-from catalog.storage.manifest import MANIFEST_NAME
+from catalog.storage import files as files_mod
+from catalog.storage import uri as uri_mod
+from catalog.storage.manifest import MANIFEST_NAME, FileEntry, Manifest
 from catalog.store import Catalog, FileRecord
 
 #: read size; two blocks are kept as the tail that holds the footer
-BLOCK_BYTES = 8 * 2**20
+BLOCK_BYTES = files_mod.BLOCK_BYTES
 #: folders of a version whose every file must be listed in the manifest
 CHECKED_FOLDERS = ("data", "quarantine")
 LINEAGE_NAME = "lineage.jsonl"
@@ -113,42 +115,13 @@ class VerifyReport:
 
 
 # --- one file, one pass ----------------------------------------------------------------------
-def _open_local(path: str) -> BinaryIO:
-    return open(path, "rb", buffering=0)  # raw reads straight into our buffers
-
-
-def _open(uri: str) -> BinaryIO:
-    if "://" in uri:
-        from apache_beam.io.filesystems import FileSystems
-
-        return FileSystems.open(uri, compression_type="uncompressed")
-    return _open_local(uri)
-
-
-def _exists(uri: str) -> bool:
-    if "://" in uri:
-        from apache_beam.io.filesystems import FileSystems
-
-        return FileSystems.exists(uri)
-    return os.path.isfile(uri)
-
-
 def scan_file(uri: str, rel: str, *, block_bytes: int = BLOCK_BYTES) -> FileScan:
     """SHA-256, size and footer of ``uri``, reading each byte once."""
-    if not _exists(uri):
+    if not files_mod.exists(uri):
         return FileScan(rel, exists=False)
-    digest, size = hashlib.sha256(), 0
-    buffers = (bytearray(block_bytes), bytearray(block_bytes))
-    filled, current = [0, 0], 0
-    with _open(uri) as src:
-        while n := src.readinto(buffers[current]):
-            digest.update(memoryview(buffers[current])[:n])
-            size, filled[current], current = size + n, n, current ^ 1
-    # the older kept block is buffers[current], the newest buffers[current ^ 1]
-    tail = (bytes(memoryview(buffers[current])[:filled[current]])
-            + bytes(memoryview(buffers[current ^ 1])[:filled[current ^ 1]]))
-    rows, footer, error, extra = _parse_footer(uri, tail, size)
-    return FileScan(rel, True, digest.hexdigest(), size, rows, footer, error, size + extra)
+    found = files_mod.digest(uri, keep_tail=True, block_bytes=block_bytes)
+    rows, footer, error, extra = _parse_footer(uri, found.tail, found.size)
+    return FileScan(rel, True, found.sha256, found.size, rows, footer, error, found.size + extra)
 
 
 def _parse_footer(uri: str, tail: bytes, size: int) -> tuple[int | None, dict, str | None, int]:
@@ -173,16 +146,14 @@ def _parse_footer(uri: str, tail: bytes, size: int) -> tuple[int | None, dict, s
 def _read_range(uri: str, start: int, length: int) -> bytes:
     if start < 0:
         return b""  # footer length larger than the file: _parse_footer reports it unreadable
-    with _open(uri) as src:
-        src.seek(start)
-        return src.read(length)
+    return files_mod.read_range(uri, start, length)
 
 
 def scan_files(folder: str, rels: Sequence[str], *, workers: int | None = None,
                block_bytes: int = BLOCK_BYTES) -> dict[str, FileScan]:
     """Scan files in parallel threads (hashing and reads release the GIL)."""
     workers = workers or min(8, os.cpu_count() or 1)
-    scan = lambda rel: scan_file(_join(folder, rel), rel, block_bytes=block_bytes)
+    scan = lambda rel: scan_file(uri_mod.join(folder, rel), rel, block_bytes=block_bytes)
     if workers == 1 or len(rels) < 2:
         return {rel: scan(rel) for rel in rels}
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
@@ -190,59 +161,41 @@ def scan_files(folder: str, rels: Sequence[str], *, workers: int | None = None,
 
 
 # --- folder listing --------------------------------------------------------------------------
-def _join(folder: str, rel: str) -> str:
-    if "://" in folder:
-        return folder.rstrip("/") + "/" + rel
-    return os.path.join(folder, *rel.split("/"))
-
-
 def listed_files(folder: str, subfolders: Iterable[str] = CHECKED_FOLDERS) -> list[str]:
     """Files under ``folder/<subfolder>``, relative to ``folder``, posix separators."""
-    found = []
-    for sub in subfolders:
-        base = _join(folder, sub)
-        if "://" in folder:
-            from apache_beam.io.filesystems import FileSystems
-
-            prefix = folder.rstrip("/") + "/"
-            matches = FileSystems.match([base.rstrip("/") + "/**"])[0].metadata_list
-            found += [m.path[len(prefix):] for m in matches]
-            continue
-        for root, _dirs, names in os.walk(base):
-            rel_root = os.path.relpath(root, folder).replace(os.sep, "/")
-            found += [f"{rel_root}/{name}" for name in names]
-    return sorted(found)
+    return sorted(f"{sub}/{rel}" for sub in subfolders
+                  for rel in files_mod.list_files(uri_mod.join(folder, sub)))
 
 
 # --- checks against the manifest -------------------------------------------------------------
 def _read_bytes(uri: str) -> bytes | None:
-    if not _exists(uri):
+    if not files_mod.exists(uri):
         return None
-    with _open(uri) as src:
-        return src.read()
+    return files_mod.read_bytes(uri)
 
 
-def load_manifest(folder: str) -> tuple[bytes | None, dict | None, Mismatch | None]:
-    uri = _join(folder, MANIFEST_NAME)
-    data = _read_bytes(uri)
+def load_manifest(folder: str) -> tuple[bytes | None, Manifest | None, Mismatch | None]:
+    """The manifest's bytes, the typed manifest, or the mismatch that says why there is none."""
+    data = _read_bytes(uri_mod.join(folder, MANIFEST_NAME))
     if data is None:
         return None, None, Mismatch("manifest.missing", MANIFEST_NAME, note="no manifest.json "
                                     "in the version folder")
     try:
-        return data, json.loads(data.decode("utf-8")), None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        return data, None, Mismatch("manifest.unreadable", MANIFEST_NAME, note=str(err))
+        return data, Manifest.from_bytes(data), None
+    except ManifestError as err:
+        return data, None, Mismatch("manifest.unreadable", MANIFEST_NAME, note=err.reason)
 
 
-def check_scan(scan: FileScan, entry: Mapping[str, Any], source: str) -> list[Mismatch]:
+def check_scan(scan: FileScan, entry: FileEntry, source: str) -> list[Mismatch]:
     """The scan of one file against what ``source`` (manifest or catalog) lists for it."""
     if not scan.exists:
         return [Mismatch("file.missing", scan.path, note=f"listed in the {source}, absent from "
                          "the folder")]
     found = []
     for key, actual in (("sha256", scan.sha256), ("bytes", scan.bytes), ("rows", scan.rows)):
-        if entry.get(key) != actual:
-            found.append(Mismatch(f"file.{key}", scan.path, entry.get(key), actual,
+        listed = getattr(entry, key)
+        if listed != actual:
+            found.append(Mismatch(f"file.{key}", scan.path, listed, actual,
                                   f"{source} vs file"))
     if scan.error:
         found.append(Mismatch("file.parquet", scan.path, note=scan.error))
@@ -265,36 +218,36 @@ def check_stray(folder: str, expected: Iterable[str]) -> list[Mismatch]:
             for rel in listed_files(folder) if rel not in known]
 
 
-def check_manifest_totals(manifest: Mapping[str, Any]) -> list[Mismatch]:
-    data = [f for f in manifest.get("files", []) if f.get("partition") != "quarantine"]
-    rows, size = sum(f.get("rows", 0) for f in data), sum(f.get("bytes", 0) for f in data)
+def check_manifest_totals(manifest: Manifest) -> list[Mismatch]:
+    data = manifest.data_files
+    rows, size = sum(f.rows or 0 for f in data), sum(f.bytes or 0 for f in data)
     found = []
-    written = (manifest.get("rows") or {}).get("written")
+    written = manifest.rows.written if manifest.rows is not None else None
     if written is not None and written != rows:
         found.append(Mismatch("manifest.rows", MANIFEST_NAME, rows, written,
                               "rows.written vs the sum of its data files"))
-    if manifest.get("bytes") is not None and manifest["bytes"] != size:
-        found.append(Mismatch("manifest.bytes", MANIFEST_NAME, size, manifest["bytes"],
+    if manifest.bytes is not None and manifest.bytes != size:
+        found.append(Mismatch("manifest.bytes", MANIFEST_NAME, size, manifest.bytes,
                               "bytes vs the sum of its data files"))
     return found
 
 
-def check_manifest_lineage(manifest: Mapping[str, Any]) -> list[Mismatch]:
-    sources = {s.get("sha256") for s in manifest.get("sources", [])}
+def check_manifest_lineage(manifest: Manifest) -> list[Mismatch]:
+    sources = {s.sha256 for s in manifest.sources}
     found = []
-    if manifest.get("files") and not sources:
+    if manifest.files and not sources:
         found.append(Mismatch("lineage.sources", MANIFEST_NAME, note="the manifest lists files "
                               "but no sources"))
-    for f in manifest.get("files", []):
-        if f.get("source_sha256") not in sources:
-            found.append(Mismatch("lineage.file_source", f.get("path", "?"), "a manifest source",
-                                  f.get("source_sha256"), "source_sha256 is not one of the "
+    for f in manifest.files:
+        if f.source_sha256 not in sources:
+            found.append(Mismatch("lineage.file_source", f.path, "a manifest source",
+                                  f.source_sha256, "source_sha256 is not one of the "
                                   "manifest's sources"))
     return found
 
 
 def check_lineage_file(folder: str) -> tuple[list[Mismatch], list[str]]:
-    data = _read_bytes(_join(folder, LINEAGE_NAME))
+    data = _read_bytes(uri_mod.join(folder, LINEAGE_NAME))
     if data is None:
         return [], [f"no {LINEAGE_NAME} in the folder (optional)"]
     for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
@@ -308,19 +261,17 @@ def check_lineage_file(folder: str) -> tuple[list[Mismatch], list[str]]:
     return [], []
 
 
-def carried_files(manifest: Mapping[str, Any] | None) -> dict[str, str]:
+def carried_files(manifest: Manifest | None) -> dict[str, str]:
     """Paths of files an incremental run linked from an earlier version -> that version."""
-    extra = (manifest or {}).get("extra") or {}
-    return dict((extra.get("incremental") or {}).get("carried_files")
-                or extra.get("carried_files") or {})
+    return manifest.carried_files if manifest is not None else {}
 
 
-def _manifest_entries(manifest: Mapping[str, Any] | None) -> dict[str, dict]:
-    return {f["path"]: f for f in (manifest or {}).get("files", []) if "path" in f}
+def _manifest_entries(manifest: Manifest | None) -> dict[str, FileEntry]:
+    return {f.path: f for f in manifest.files} if manifest is not None else {}
 
 
-def _folder_checks(report: VerifyReport, folder: str, entries: Mapping[str, Mapping],
-                   manifest: Mapping[str, Any] | None, *, dataset: str | None,
+def _folder_checks(report: VerifyReport, folder: str, entries: Mapping[str, FileEntry],
+                   manifest: Manifest | None, *, dataset: str | None,
                    version_id: str | None, workers: int | None, block_bytes: int,
                    source: str) -> dict[str, FileScan]:
     scans = scan_files(folder, sorted(entries), workers=workers, block_bytes=block_bytes)
@@ -340,12 +291,13 @@ def _folder_checks(report: VerifyReport, folder: str, entries: Mapping[str, Mapp
     return scans
 
 
-def _totals(report: VerifyReport, scans: Iterable[FileScan], entries: Mapping) -> None:
+def _totals(report: VerifyReport, scans: Iterable[FileScan],
+            entries: Mapping[str, FileEntry]) -> None:
     for scan in scans:
         report.files += scan.exists
         report.bytes_read += scan.bytes_read
         report.bytes += scan.bytes
-        if entries[scan.path].get("partition") != "quarantine":
+        if not entries[scan.path].is_quarantine:
             report.rows += scan.rows or 0
 
 
@@ -356,8 +308,8 @@ def verify_folder(folder: str, *, manifest_sha256: str | None = None,
     report = VerifyReport(target=folder, folder=folder, mode="folder")
     _require_folder(folder)
     data, manifest, problem = load_manifest(folder)
-    if problem is not None:
-        report.mismatches.append(problem)
+    if problem is not None or data is None or manifest is None:
+        report.mismatches.append(problem or Mismatch("manifest.missing", MANIFEST_NAME))
         return report
     if manifest_sha256 is not None:
         report.mismatches += _manifest_hash(data, manifest_sha256, "--manifest-sha256")
@@ -365,8 +317,7 @@ def verify_folder(folder: str, *, manifest_sha256: str | None = None,
         report.notes.append("manifest-only: without the catalog the manifest's own hash, the "
                             "catalog's file records, the run's sources and releases were not "
                             "checked (pass the trusted manifest sha256 to check the manifest)")
-    version = manifest.get("version", {}).get("id")
-    dataset = manifest.get("dataset", {}).get("name")
+    version, dataset = manifest.version.id, manifest.dataset.name
     _folder_checks(report, folder, _manifest_entries(manifest), manifest, dataset=dataset,
                    version_id=version, workers=workers, block_bytes=block_bytes,
                    source="manifest")
@@ -376,12 +327,12 @@ def verify_folder(folder: str, *, manifest_sha256: str | None = None,
 
 
 def _require_folder(folder: str) -> None:
-    if "://" not in folder and not os.path.isdir(folder):
+    if uri_mod.is_local(folder) and not os.path.isdir(uri_mod.local_path(folder)):
         raise VerifyError("no such version folder", where=folder,
                           fix="pass the folder that holds manifest.json (a version folder)")
 
 
-def _manifest_hash(data: bytes, expected: str, where: str) -> list[Mismatch]:
+def _manifest_hash(data: bytes, expected: str | None, where: str) -> list[Mismatch]:
     actual = hashlib.sha256(data).hexdigest()
     if actual == expected:
         return []
@@ -400,8 +351,8 @@ def verify_version(catalog: Catalog, dataset: str, ref: str = "latest", *,
     report = VerifyReport(target=f"{dataset}@{version.version_id}", folder=folder, mode="catalog")
     _require_folder(folder)
     data, manifest, problem = load_manifest(folder)
-    if problem is not None:
-        report.mismatches.append(problem)
+    if problem is not None or data is None:
+        report.mismatches.append(problem or Mismatch("manifest.missing", MANIFEST_NAME))
     else:
         report.mismatches += _manifest_hash(data, version.manifest_sha256, "catalog version row")
         report.mismatches += _release_hashes(catalog, version.version_id, data)
@@ -417,17 +368,16 @@ def verify_version(catalog: Catalog, dataset: str, ref: str = "latest", *,
     return report
 
 
-def _record_entry(f: FileRecord) -> dict[str, Any]:
-    return {"path": f.path, "sha256": f.sha256, "rows": f.rows, "bytes": f.bytes,
-            "partition": f.partition, "source_sha256": f.source_sha256}
+def _record_entry(f: FileRecord) -> FileEntry:
+    return FileEntry.of(f)
 
 
 def _catalog_checks(catalog: Catalog, version: Any, records: Mapping[str, FileRecord],
-                    manifest: Mapping[str, Any] | None,
+                    manifest: Manifest | None,
                     scans: Mapping[str, FileScan]) -> list[Mismatch]:
     found = []
     for rel, record in sorted(records.items()):
-        scan = scans.get(rel) or scan_file(_join(version.path, rel), rel)
+        scan = scans.get(rel) or scan_file(uri_mod.join(version.path, rel), rel)
         found += [m for m in check_scan(scan, _record_entry(record), "catalog")
                   if m.check != "file.parquet"]  # already reported from the manifest's side
     found += _manifest_vs_catalog(records, manifest)
@@ -450,7 +400,7 @@ _COMPARED = ("sha256", "rows", "bytes", "partition", "source_sha256")
 
 
 def _manifest_vs_catalog(records: Mapping[str, FileRecord],
-                         manifest: Mapping[str, Any] | None) -> list[Mismatch]:
+                         manifest: Manifest | None) -> list[Mismatch]:
     if manifest is None:
         return []
     entries = _manifest_entries(manifest)
@@ -460,9 +410,9 @@ def _manifest_vs_catalog(records: Mapping[str, FileRecord],
                        "the manifest") for p in sorted(set(records) - set(entries))]
     for path in sorted(set(entries) & set(records)):
         want = _record_entry(records[path])
-        found += [Mismatch(f"catalog.{key}", path, want[key], entries[path].get(key),
-                           "catalog vs manifest")
-                  for key in _COMPARED if entries[path].get(key) != want[key]]
+        found += [Mismatch(f"catalog.{key}", path, getattr(want, key),
+                           getattr(entries[path], key), "catalog vs manifest")
+                  for key in _COMPARED if getattr(entries[path], key) != getattr(want, key)]
     return found
 
 
@@ -476,7 +426,7 @@ def _version_totals(version: Any, records: Mapping[str, FileRecord]) -> list[Mis
 
 
 def _run_lineage(catalog: Catalog, version: Any, records: Mapping[str, FileRecord],
-                 manifest: Mapping[str, Any] | None) -> list[Mismatch]:
+                 manifest: Manifest | None) -> list[Mismatch]:
     """Every file traced to a source, every source to the run that read it.
 
     An incremental version carries files of earlier versions: their sources were read by earlier
@@ -487,8 +437,8 @@ def _run_lineage(catalog: Catalog, version: Any, records: Mapping[str, FileRecor
     if not own:
         return [Mismatch("lineage.run_sources", where, note="the run that made the version has "
                          "no sources recorded")]
-    listed = (manifest or {}).get("sources", [])
-    runs = {version.run_id} | {s["run_id"] for s in listed if s.get("run_id")}
+    listed = manifest.sources if manifest is not None else ()
+    runs = {version.run_id} | {s.run_id for s in listed if s.run_id}
     recorded = {(s.run_id, s.source_index, s.uri): s
                 for run in sorted(runs) for s in catalog.sources(run)}
     known = {s.sha256 for s in recorded.values()}
@@ -496,10 +446,9 @@ def _run_lineage(catalog: Catalog, version: Any, records: Mapping[str, FileRecor
                       "source_sha256 is not among the sources its runs recorded")
              for path, f in sorted(records.items()) if f.source_sha256 not in known]
     if manifest is not None:
-        claimed = sorted((s.get("uri"), s.get("sha256"), s.get("size")) for s in listed)
+        claimed = sorted((s.uri, s.sha256, s.size) for s in listed)
         proven = sorted((s.uri, s.sha256, s.size) for s in (
-            recorded.get((entry.get("run_id") or version.run_id, entry.get("source_index", 0),
-                          entry.get("uri")))
+            recorded.get((entry.run_id or version.run_id, entry.index, entry.uri))
             for entry in listed) if s is not None)
         missing = {(s.uri, s.sha256, s.size) for s in own} - set(claimed)
         if claimed != proven or missing:

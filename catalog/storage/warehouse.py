@@ -27,13 +27,11 @@ from catalog.exceptions import (
     WarehouseError,
     WarehouseReadOnlyError,
 )
+from catalog.storage import files as files_mod
+from catalog.storage import uri as uri_mod
 from catalog.storage.filesystems import require_filesystem
 from catalog.storage.manifest import MANIFEST_NAME
 from catalog.store import Catalog
-
-
-def _is_local(uri: str) -> bool:
-    return "://" not in uri
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,16 +42,17 @@ class Warehouse:
 
     @property
     def _base(self) -> str:
-        return os.path.abspath(self.root) if _is_local(self.root) else self.root.rstrip("/")
+        """The root as an absolute local path (``file://`` URIs included), else the URI."""
+        if uri_mod.is_local(self.root):
+            return os.path.abspath(uri_mod.local_path(self.root))
+        return uri_mod.join(self.root)
 
     def _join(self, *parts: str) -> str:
-        if _is_local(self._base):
-            return os.path.join(self._base, *parts)
-        return FileSystems.join(self._base, *parts)
+        return uri_mod.join(self._base, *parts)
 
     @property
     def catalog_url(self) -> str:
-        if not _is_local(self.root):
+        if not uri_mod.is_local(self.root):
             raise WarehouseError(
                 f"a warehouse at {self.root!r} cannot hold a SQLite catalog", where="warehouse",
                 fix="set 'catalog:' in the recipe to a postgresql:// URL")
@@ -79,7 +78,7 @@ class Warehouse:
         read-only mounts, permissions and ACLs alike, as the run itself would meet them.
         ``refused`` says what did not happen, e.g. "nothing was run".
         """
-        if not _is_local(self.root):
+        if not uri_mod.is_local(self.root):
             require_filesystem(self.root, "warehouse")
             return
         root = self._base
@@ -100,7 +99,7 @@ class Warehouse:
     # --- publishing --------------------------------------------------------------------------
     def publish(self, staging_data_dir: str, version_dir: str) -> None:
         """Move the staged files into ``version_dir`` (which must not exist yet)."""
-        if _is_local(staging_data_dir) and _is_local(version_dir):
+        if uri_mod.is_local(staging_data_dir) and uri_mod.is_local(version_dir):
             _publish_local(staging_data_dir, version_dir)
         else:
             publish_per_file(staging_data_dir, version_dir)
@@ -112,7 +111,7 @@ class Warehouse:
         link (same inode, no bytes copied, and each version folder stays self-contained);
         elsewhere, or across devices, the filesystem's copy.
         """
-        if _is_local(source) and _is_local(target):
+        if uri_mod.is_local(source) and uri_mod.is_local(target):
             os.makedirs(os.path.dirname(target), exist_ok=True)
             try:
                 os.link(source, target)
@@ -180,9 +179,7 @@ def _publish_local(staging: str, version_dir: str) -> None:
 
 def _relative_files(folder: str) -> list[str]:
     """Files under ``folder`` (recursively), relative to it, posix separators."""
-    prefix = folder.rstrip("/") + "/"
-    found = FileSystems.match([prefix + "**"])[0].metadata_list
-    return sorted(m.path[len(prefix):] for m in found)
+    return files_mod.list_files(folder)
 
 
 def publish_per_file(staging: str, version_dir: str) -> None:
@@ -199,9 +196,9 @@ def publish_per_file(staging: str, version_dir: str) -> None:
         raise PublishError("the version folder already holds files", where=version_dir,
                            fix="use a fresh version id (catalog.store.new_version_id())")
     files.sort(key=lambda rel: rel != MANIFEST_NAME)
-    src = [FileSystems.join(staging, rel) for rel in files]
-    dst = [FileSystems.join(version_dir, rel) for rel in files]
-    if _is_local(version_dir):  # local paths need their folders; object stores have none
+    src = [uri_mod.join(staging, rel) for rel in files]
+    dst = [uri_mod.join(version_dir, rel) for rel in files]
+    if uri_mod.is_local(version_dir):  # local paths need their folders; object stores have none
         for folder in sorted({os.path.dirname(p) for p in dst}):
             os.makedirs(folder, exist_ok=True)
     try:
@@ -214,7 +211,7 @@ def publish_per_file(staging: str, version_dir: str) -> None:
 
 def _children(folder: str) -> list[str]:
     """Names of the immediate sub-folders of ``folder`` (none when it does not exist)."""
-    if _is_local(folder):
+    if uri_mod.is_local(folder):
         if not os.path.isdir(folder):
             return []
         return sorted(e.name for e in os.scandir(folder) if e.is_dir())
@@ -223,12 +220,12 @@ def _children(folder: str) -> list[str]:
 
 def _remove_tree(folder: str) -> None:
     try:
-        if _is_local(folder):
+        if uri_mod.is_local(folder):
             shutil.rmtree(folder)
             return
-        files = [FileSystems.join(folder, rel) for rel in _relative_files(folder)]
-        if files:
-            FileSystems.delete(files)
+        found = [uri_mod.join(folder, rel) for rel in _relative_files(folder)]
+        if found:
+            FileSystems.delete(found)
     except OSError as err:
         raise WarehouseError(f"could not remove ({err})", where=folder,
                              fix="check permissions, then run gc again") from err

@@ -10,11 +10,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +23,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from catalog.exceptions import WriterError
+from catalog.storage.files import HashingWriter
 from catalog.store import FileRecord
 
 #: partition of rows whose ``time`` is null (the name Hive and Spark use)
@@ -80,44 +80,6 @@ class WrittenFile:
                           content_sha256=self.content_sha256)
 
 
-class _HashingSink:
-    """A write-only file object that hashes and counts the bytes it forwards."""
-
-    def __init__(self, raw: Any):
-        self._raw = raw
-        self._sha = hashlib.sha256()
-        self.size = 0
-        self.closed = False
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data)
-        self._sha.update(view)
-        self._raw.write(view)
-        self.size += view.nbytes
-        return view.nbytes
-
-    def tell(self) -> int:
-        return self.size
-
-    def writable(self) -> bool:
-        return True
-
-    def flush(self) -> None:
-        self._raw.flush()
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._raw.close()
-
-    def hexdigest(self) -> str:
-        return self._sha.hexdigest()
-
-    def snapshot(self) -> str:
-        """The digest of everything written so far, without ending the hash."""
-        return self._sha.copy().hexdigest()
-
-
 # --- footer metadata -------------------------------------------------------------------------
 def footer_metadata(dataset: str, version_id: str, run_id: str, **extra: str) -> dict[str, str]:
     """The key-value metadata every data file carries (``extra`` keys get the haina. prefix)."""
@@ -149,12 +111,12 @@ def _merged_schema_metadata(schema: pa.Schema, kv_metadata: Mapping[str, str]) -
 # --- encodings -------------------------------------------------------------------------------
 def _encodings(schema: pa.Schema, options: WriteOptions) -> tuple[list[str], dict[str, str]]:
     names = set(schema.names)
-    bss = options.byte_stream_split_columns
-    if bss is None:
-        bss = tuple(f.name for f in schema
-                    if pa.types.is_float32(f.type) or pa.types.is_float64(f.type))
-        bss = tuple(c for c in bss if c not in options.dictionary_columns)
-    bss = [c for c in bss if c in names]
+    chosen = options.byte_stream_split_columns
+    if chosen is None:
+        chosen = tuple(f.name for f in schema
+                       if (pa.types.is_float32(f.type) or pa.types.is_float64(f.type))
+                       and f.name not in options.dictionary_columns)
+    bss = [c for c in chosen if c in names]
     # pyarrow refuses a column that is both dictionary-encoded and given a column_encoding
     dictionary = [c for c in options.dictionary_columns if c in names and c not in bss]
     return dictionary, dict.fromkeys(bss, "BYTE_STREAM_SPLIT")
@@ -180,7 +142,7 @@ def write_table(table: pa.Table, uri: str, *, kv_metadata: Mapping[str, str],
     encoded, footer = _constant_as_dictionary(table, kwargs["use_dictionary"])
     if footer is not None:
         kwargs["store_schema"] = False  # the footer gets the original schema (added below)
-    sink = _HashingSink(FileSystems.create(uri, compression_type=CompressionTypes.UNCOMPRESSED))
+    sink = HashingWriter(FileSystems.create(uri, compression_type=CompressionTypes.UNCOMPRESSED))
     try:
         with pa.output_stream(sink, buffer_size=STREAM_BUFFER_BYTES) as stream:
             with pq.ParquetWriter(stream, encoded.schema, **kwargs) as writer:
@@ -289,7 +251,7 @@ def _time_ticks(table: pa.Table, where: str) -> tuple[np.ndarray, np.ndarray, st
 
 
 #: partition key -> NumPy calendar unit of its folders
-PERIODS = {"date": "D", "month": "M", "year": "Y"}
+PERIODS: dict[str, Literal["D", "M", "Y"]] = {"date": "D", "month": "M", "year": "Y"}
 
 
 def split_by_date(table: pa.Table) -> list[tuple[str, pa.Table]]:
@@ -320,7 +282,8 @@ def split_by_period(table: pa.Table, period: str = "date") -> list[tuple[str, pa
     order = np.argsort(keys, kind="stable")
     values, starts = np.unique(keys[order], return_index=True)
     groups = np.split(order, starts[1:])
-    return [(_partition_name(k, period), table.take(idx)) for k, idx in zip(values, groups)]
+    return [(_partition_name(k, period), table.take(idx))
+            for k, idx in zip(values, groups, strict=True)]
 
 
 def _partition_name(key: np.int64, period: str = "date") -> str:
@@ -346,7 +309,7 @@ def _chained(spans: Sequence[_Span], order: Sequence[int]) -> bool:
     # Concatenating in `order` equals a stable sort when each table ends before the next starts;
     # a tie at the seam is fine only if the earlier table also came earlier in the input.
     return all(spans[a].last < spans[b].first or (spans[a].last == spans[b].first and a < b)
-               for a, b in zip(order, order[1:]))
+               for a, b in zip(order, order[1:], strict=False))  # consecutive pairs
 
 
 def sort_by_time(tables: Sequence[pa.Table]) -> pa.Table:

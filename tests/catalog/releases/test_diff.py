@@ -1,6 +1,7 @@
 """catalog.releases.diff: schema differences, multiset row comparison, statistics drift, whole versions."""
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import numpy as np
@@ -11,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from catalog.releases import diff as diff_mod
-from catalog.storage import writer
 from catalog.releases.diff import (
     ColumnChange,
     compare_rows,
@@ -19,7 +19,8 @@ from catalog.releases.diff import (
     key_columns,
     schema_diff,
 )
-from catalog.storage.manifest import schema_section
+from catalog.storage import writer
+from catalog.storage.manifest import ColumnEntry, schema_columns
 from catalog.store import open_catalog
 from tests.catalog.releases.release_support import day_table, make_version, schema
 
@@ -29,11 +30,12 @@ VALUES = ["sea_water_temperature", "sea_water_temperature_qc"]
 
 # --- schema ------------------------------------------------------------------------------------
 def test_schema_diff_names_added_removed_retyped_units_and_metadata():
-    old = schema_section(schema())
+    old = schema_columns(schema())
     extra = (pa.field("split", pa.string(), metadata={"haina.role": "split"}),)
-    new = schema_section(schema(extra=extra, temp_units="K"))
-    new = [c for c in new if c["name"] != "sea_water_temperature_qc"]
-    new[1] = {**new[1], "type": "float", "metadata": {**new[1]["metadata"], "haina.long_name": "z"}}
+    new = [c for c in schema_columns(schema(extra=extra, temp_units="K"))
+           if c.name != "sea_water_temperature_qc"]
+    new[1] = dataclasses.replace(new[1], type="float",
+                                 metadata={**new[1].metadata, "haina.long_name": "z"})
     got = schema_diff(old, new)
     assert got.added == ("split",)
     assert got.removed == ("sea_water_temperature_qc",)
@@ -44,8 +46,8 @@ def test_schema_diff_names_added_removed_retyped_units_and_metadata():
 
 
 def test_key_columns_by_role_else_by_name():
-    assert key_columns(schema_section(schema())) == tuple(KEYS)
-    bare = [{"name": n, "type": "double"} for n in ("mmsi", "sog", "latitude", "time")]
+    assert key_columns(schema_columns(schema())) == tuple(KEYS)
+    bare = [ColumnEntry(n, "double") for n in ("mmsi", "sog", "latitude", "time")]
     assert key_columns(bare) == ("time", "latitude", "mmsi")
 
 
@@ -108,7 +110,7 @@ rows_strategy = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.samp
 @given(a=rows_strategy, b=rows_strategy)
 def test_compare_rows_matches_brute_force(a, b):
     def table(rows):
-        k, v, w = zip(*rows) if rows else ((), (), ())
+        k, v, w = zip(*rows, strict=True) if rows else ((), (), ())
         return pa.table({"k": pa.array(k, pa.int64()), "v": pa.array(v, pa.int64()),
                          "w": pa.array(w, pa.float64())})
     added, removed, changed, _ = compare_rows(table(a), table(b), ["k"], ["k", "v", "w"])

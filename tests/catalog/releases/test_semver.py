@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from catalog.releases import lifecycle as rel
 from catalog.releases import semver as sv
@@ -21,10 +23,23 @@ def test_parse(text, expected):
     assert sv.parse(text) == expected
 
 
-@pytest.mark.parametrize("text", ["1.0", "1.0.0.0", "01.0.0", "1.0.0-rc1", "latest", "", "a.b.c"])
+@pytest.mark.parametrize("text", ["1.0", "1.0.0.0", "01.0.0", "latest", "", "a.b.c", "1.0.0-",
+                                  "1.0.0-01", "1.0.0+", "1.0.0-a..b", "1.0.0\n1.0.0", "١.0.0"])
 def test_parse_refuses_non_semver(text):
     with pytest.raises(sv.SemverError, match="not a semantic version"):
         sv.parse(text)
+    assert not sv.is_version(text) and not sv.is_semver(text)
+
+
+@pytest.mark.parametrize("text", ["1.0.0-rc1", "1.0.0-rc.1", "1.0.0+build.5", "v2.0.0-beta+exp"])
+def test_a_release_refuses_pre_release_and_build_tags(text):
+    """``haina release --version`` took only MAJOR.MINOR.PATCH and still does: the tag is
+    named, with the plain version to use instead."""
+    base = text.lstrip("v").split("-")[0].split("+")[0]
+    with pytest.raises(sv.SemverError, match=rf"carries a pre-release or build tag.*release as "
+                                             rf"{base}"):
+        sv.parse(text)
+    assert sv.is_version(text) and not sv.is_semver(text)
 
 
 def test_ordering_is_numeric_not_lexical():
@@ -48,6 +63,82 @@ def test_level_of(new, level):
 def test_level_of_refuses_going_back(new):
     with pytest.raises(sv.SemverError, match="does not come after the previous release 1.0.0"):
         sv.level_of(SemVer(1, 0, 0), sv.parse(new))
+
+
+# --- SemVer 2.0.0: parsing and precedence, against the spec's own examples ---------------------
+#: semver.org item 11: "1.0.0-alpha < 1.0.0-alpha.1 < 1.0.0-alpha.beta < 1.0.0-beta <
+#: 1.0.0-beta.2 < 1.0.0-beta.11 < 1.0.0-rc.1 < 1.0.0" and "1.0.0 < 2.0.0 < 2.1.0 < 2.1.1"
+SPEC_ORDER = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
+              "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "2.0.0", "2.1.0", "2.1.1"]
+
+
+def test_precedence_follows_the_spec_examples():
+    parsed = [sv.parse_version(t) for t in SPEC_ORDER]
+    assert all(a < b and b > a and a <= b and not b <= a for a, b in zip(parsed, parsed[1:],
+                                                                          strict=False))
+    shuffled = parsed[1::2] + parsed[::2]
+    assert sorted(shuffled) == parsed and max(shuffled) == parsed[-1]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("1.0.0-alpha", SemVer(1, 0, 0, ("alpha",))),
+    ("1.0.0-0.3.7", SemVer(1, 0, 0, ("0", "3", "7"))),
+    ("1.0.0-x.7.z.92", SemVer(1, 0, 0, ("x", "7", "z", "92"))),
+    ("1.0.0-x-y-z.--", SemVer(1, 0, 0, ("x-y-z", "--"))),
+    ("1.0.0-alpha+001", SemVer(1, 0, 0, ("alpha",), ("001",))),
+    ("1.0.0+20130313144700", SemVer(1, 0, 0, (), ("20130313144700",))),
+    ("1.0.0-beta+exp.sha.5114f85", SemVer(1, 0, 0, ("beta",), ("exp", "sha", "5114f85"))),
+    ("1.0.0+21AF26D3----117B344092BD", SemVer(1, 0, 0, (), ("21AF26D3----117B344092BD",))),
+])
+def test_parse_version_reads_the_spec_examples(text, expected):
+    got = sv.parse_version(text)
+    assert got == expected and got.build == expected.build and str(got) == text
+
+
+def test_build_metadata_plays_no_part_in_precedence():
+    a, b = sv.parse_version("1.0.0+a"), sv.parse_version("1.0.0+b")
+    assert a == b and not a < b and not b < a and hash(a) == hash(b)
+    assert sv.parse_version("1.0.0-rc.1+x") < sv.parse_version("1.0.0")
+
+
+_NUMBER = st.integers(min_value=0, max_value=10**6)
+_ALNUM = st.from_regex(r"[0-9]*[a-zA-Z-][0-9a-zA-Z-]*", fullmatch=True).filter(lambda s: len(s) < 9)
+_IDENT = st.one_of(_NUMBER.map(str), _ALNUM)
+_VERSION = st.builds(
+    lambda major, minor, patch, pre, build: SemVer(major, minor, patch, tuple(pre), tuple(build)),
+    _NUMBER, _NUMBER, _NUMBER, st.lists(_IDENT, max_size=3),
+    st.lists(st.from_regex(r"[0-9a-zA-Z-]{1,6}", fullmatch=True), max_size=2))
+
+
+def _spec_compare(a: SemVer, b: SemVer) -> int:
+    """semver.org item 11 written out step by step: the oracle the sort key is checked against."""
+    for x, y in ((a.major, b.major), (a.minor, b.minor), (a.patch, b.patch)):
+        if x != y:
+            return -1 if x < y else 1
+    if not a.prerelease or not b.prerelease:
+        return (not a.prerelease) - (not b.prerelease)  # a release sorts after its pre-releases
+    for x, y in zip(a.prerelease, b.prerelease, strict=False):
+        if x == y:
+            continue
+        if x.isdigit() and y.isdigit():
+            return -1 if int(x) < int(y) else 1
+        if x.isdigit() != y.isdigit():
+            return -1 if x.isdigit() else 1  # numeric identifiers sort before alphanumeric
+        return -1 if x < y else 1  # ASCII order
+    return (len(a.prerelease) > len(b.prerelease)) - (len(a.prerelease) < len(b.prerelease))
+
+
+@given(_VERSION)
+def test_str_and_parse_round_trip(version):
+    again = sv.parse_version(str(version))
+    assert again == version and again.build == version.build
+    assert sv.is_version(str(version)) and sv.is_semver(str(version)) == version.is_release
+
+
+@given(_VERSION, _VERSION)
+def test_ordering_agrees_with_the_spec_oracle(a, b):
+    expected = _spec_compare(a, b)
+    assert (a < b, a == b, a > b) == (expected < 0, expected == 0, expected > 0)
 
 
 # --- required bump from a difference ------------------------------------------------------------

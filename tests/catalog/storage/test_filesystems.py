@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from catalog.storage import filesystems
 from catalog.exceptions import MissingDependencyError, UnsupportedURIError
+from catalog.storage import filesystems
 from catalog.storage.warehouse import Warehouse
 
 

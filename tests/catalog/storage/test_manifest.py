@@ -7,13 +7,25 @@ import json
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from catalog.exceptions import ManifestError
-from catalog.storage.manifest import build_manifest, read_manifest, write_manifest
+from catalog.storage.manifest import (
+    FileEntry,
+    Manifest,
+    Owner,
+    RowCounts,
+    SourceEntry,
+    build_manifest,
+    canonical_bytes,
+    read_manifest,
+    write_manifest,
+)
 from catalog.store import DatasetRecord, FileRecord, RunRecord, SourceRecord, VersionRecord
 from connectors.base import ColumnInfo
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
 DATASET = {"name": "argo_t", "title": "Température Argo", "licence": "CC-BY-4.0",
            "owner": {"name": "Ocean Team", "email": "o@example.org"}, "attribution": "Argo",
@@ -109,3 +121,119 @@ def test_datetimes_in_extra_are_iso_utc(tmp_path):
     write_manifest(m, str(tmp_path))
     assert read_manifest(str(tmp_path))["extra"] == {"checked_at": "2024-01-01T12:00:00Z",
                                                     "day": "2024-01-01"}
+
+
+# --- the typed Manifest: one reader, today's bytes --------------------------------------------
+#: sha256 of the canonical bytes the writer produced before the typed Manifest existed, for
+#: these inputs (computed with the dict-building writer of commit 283209f): the bytes, and so
+#: every stored manifest_sha256, must not change
+SHA_BEFORE = {"recipe": "94b2d94a71ab3ef437fa4a9a56cc1e783a985c76c4b08db3029629406fcdb46f",
+              "record": "d32f430abcb320f71603218f3f7444518be308a50aa4df950c325caefd0a3c2b"}
+EXTRA = {"validation": {"success": True, "failed": 0}, "checked_at": T0}
+RECORD = DatasetRecord(name="argo_t", title="T", licence="CC0-1.0", owner_name="O",
+                       owner_email="o@x.org", created_at=T0)
+
+
+@pytest.mark.parametrize("kind, dataset", [("recipe", DATASET), ("record", RECORD)])
+def test_build_writes_the_bytes_it_always_wrote(kind, dataset):
+    built = Manifest.build(dataset, VERSION, RUN, FILES, SOURCES, SCHEMA, EXTRA)
+    assert hashlib.sha256(built.canonical_bytes()).hexdigest() == SHA_BEFORE[kind]
+    assert canonical_bytes(build_manifest(dataset, VERSION, RUN, FILES, SOURCES, SCHEMA,
+                                          EXTRA)) == built.canonical_bytes()
+
+
+def test_read_gives_typed_sections(tmp_path):
+    _uri, sha = Manifest.build(DATASET, VERSION, RUN, FILES, SOURCES, SCHEMA,
+                               {"splits": {"fractions": {"train": 0.8, "test": 0.2}},
+                                "attributions": ["Argo"]}).write(str(tmp_path))
+    m = Manifest.read(str(tmp_path), expected_sha256=sha)
+    assert (m.dataset.name, m.dataset.owner, m.version.id) == (
+        "argo_t", Owner("Ocean Team", "o@example.org"), "v1")
+    assert m.rows == RowCounts(read=20, out=15, dropped=3, rejected=2, written=15)
+    assert [f.path for f in m.data_files] == ["date=2024-01-01/part-a.parquet",
+                                             "date=2024-01-02/part-b.parquet"]
+    assert m.files[0] == FileEntry("date=2024-01-01/part-a.parquet", "1" * 64, 10, 900,
+                                   "date=2024-01-01", "a" * 64, "2024-01-01T12:00:00Z",
+                                   "2024-01-01T14:00:00Z", None)
+    assert m.sources[0] == SourceEntry("/data/a.nc", "b" * 64, 45, "argo", "r1", 0)
+    assert (m.schema[1].units, m.schema[1].role) == ("degree_Celsius", "variable")
+    assert m.split_fractions == {"train": 0.8, "test": 0.2} and m.attributions == ["Argo"]
+    assert m.quarantine_files == () and m.carried_files == {}
+
+
+#: a manifest as early writers made it: no content_sha256, sources without run_id or entry
+#: index, carried files at the top of extra, no dataset description, and a key no reader knows
+OLD = {
+    "manifest_format": 1, "bytes": 900, "future": {"x": 1},
+    "dataset": {"name": "d", "title": "T", "licence": "CC0-1.0", "owner": {"name": "O"}},
+    "version": {"id": "v0", "created_at": "2024-01-01T12:00:00Z", "state": "released"},
+    "run": {"id": "r0", "recipe_path": "r.yaml", "recipe_sha256": "c" * 64,
+            "code_version": "0.0.1", "runner": "DirectRunner", "parameters": {},
+            "started_at": "2024-01-01T11:00:00Z"},
+    "rows": {"in": 10, "out": 10, "dropped": 0, "rejected": 0, "written": 10},
+    "schema": [{"name": "time", "type": "timestamp[us, tz=UTC]", "nullable": True,
+                "metadata": {}}],
+    "files": [{"path": "data/a.parquet", "sha256": "1" * 64, "rows": 10, "bytes": 900,
+               "partition": "", "source_sha256": "a" * 64, "time_min": None,
+               "time_max": None},
+              {"path": "quarantine/q.parquet", "sha256": "2" * 64, "rows": 1, "bytes": 80,
+               "partition": "quarantine", "source_sha256": "a" * 64, "time_min": None,
+               "time_max": None}],
+    "sources": [{"uri": "/s/a.nc", "sha256": "a" * 64, "size": 5, "kind": "netcdf_grid"}],
+    "extra": {"carried_files": {"data/a.parquet": "v-1"}},
+}
+
+
+def test_an_older_manifest_reads_and_re_serialises_to_its_own_bytes():
+    data = canonical_bytes(OLD)
+    m = Manifest.from_bytes(data)
+    assert m.canonical_bytes() == data and m.to_json() == OLD
+    assert m.files[0].content_sha256 is None and m.sources[0].index == 0
+    assert m.carried_files == {"data/a.parquet": "v-1"}
+    assert [f.path for f in m.quarantine_files] == ["quarantine/q.parquet"]
+    assert m.extras == {"future": {"x": 1}} and m.dataset.description is None
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m["files"][0].update(rows="10"), r"files\[0\]\.rows is '10', not int"),
+    (lambda m: m["files"][1].pop("path"), r"files\[1\] has no 'path'"),
+    (lambda m: m["dataset"].pop("name"), r"dataset has no 'name'"),
+    (lambda m: m.pop("version"), r"manifest has no 'version'"),
+    (lambda m: m["schema"].append("x"), r"schema\[1\] is 'x', not a JSON object"),
+    (lambda m: m["sources"][0].update(size=True), r"sources\[0\]\.size is True, not int"),
+])
+def test_a_malformed_manifest_names_the_key(edit, message):
+    broken = json.loads(json.dumps(OLD))
+    edit(broken)
+    with pytest.raises(ManifestError, match=message):
+        Manifest.from_json(broken)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=5)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                max_size=3),
+    max_leaves=8)
+
+
+@settings(max_examples=50, deadline=None)
+@given(extra=st.dictionaries(st.text(max_size=6), _JSON, max_size=4),
+       dropped=st.sets(st.sampled_from(["time_max", "time_min", "sha256", "rows"])),
+       unknown=st.dictionaries(st.sampled_from(["zz", "new_key", "ÿ"]), _JSON, max_size=2))
+def test_any_manifest_round_trips_byte_for_byte(extra, dropped, unknown):
+    doc = json.loads(json.dumps(OLD))
+    doc["extra"] = extra
+    for key in dropped:
+        doc["files"][0].pop(key, None)
+    doc["files"][1].update(unknown)
+    data = canonical_bytes(doc)
+    assert Manifest.from_bytes(data).canonical_bytes() == data
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../other/x.parquet", "data/../../x"])
+def test_a_file_path_outside_the_version_folder_is_refused(path):
+    broken = json.loads(json.dumps(OLD))
+    broken["files"][0]["path"] = path
+    with pytest.raises(ManifestError, match=r"files\[0\]\.path .*(not a relative|climbs out)"):
+        Manifest.from_json(broken)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from catalog.exceptions import WriterError
 from catalog.storage.writer import NULL_PARTITION, sort_by_time, split_by_date
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 TS = pa.timestamp("us", tz="UTC")
 
 
@@ -83,7 +83,7 @@ def test_split_matches_oracle(values):
 
 def _oracle_sort(tables) -> list[int]:
     rows = [(t, i) for tab in tables for t, i in zip(tab.column("time").cast(pa.int64())
-                                                     .to_pylist(), tab.column("id").to_pylist())]
+                                                     .to_pylist(), tab.column("id").to_pylist(), strict=True)]
     # Python's sort is stable; nulls after every time
     return [i for t, i in sorted(rows, key=lambda r: (r[0] is None, r[0] or 0))]
 
@@ -149,7 +149,7 @@ def test_split_by_month_and_year(period, expected):
     got = [(name, part.column("id").to_pylist()) for name, part in parts]
     # input order within a partition: ids 0 then 1 in January would be [0, 1]
     assert [name for name, _ in got] == [name for name, _ in expected]
-    for (_, ids), (_, want) in zip(got, expected):
+    for (_, ids), (_, want) in zip(got, expected, strict=True):
         assert sorted(ids) == sorted(want) and ids == sorted(ids)
 
 

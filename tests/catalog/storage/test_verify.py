@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from catalog.storage import files as files_mod
 from catalog.storage import manifest as manifest_mod
-from catalog.storage import verify
-from catalog.storage import writer
+from catalog.storage import verify, writer
 from catalog.store import (
     DatasetRecord,
     RunRecord,
@@ -123,7 +123,7 @@ def test_a_clean_version_passes(built):
     report = _verify(built)
     assert report.ok, report.mismatches
     assert report.files == 4 and report.rows == 1000
-    on_disk = [p for p in built.folder.rglob("*.parquet")]
+    on_disk = list(built.folder.rglob("*.parquet"))
     assert report.bytes == sum(p.stat().st_size for p in on_disk)
     assert report.bytes_read == report.bytes  # each byte read once
 
@@ -302,8 +302,8 @@ def test_scan_reads_each_byte_once_and_matches_an_independent_read(local, monkey
     rel = "data/date=2025-07-01/part-a.parquet"
     path = local.file(rel)
     counter = [0]
-    real_open = verify._open_local
-    monkeypatch.setattr(verify, "_open_local", lambda p: _Counting(real_open(p), counter))
+    real_open = files_mod._open_local
+    monkeypatch.setattr(files_mod, "_open_local", lambda p: _Counting(real_open(p), counter))
     scan = verify.scan_file(str(path), rel, block_bytes=block_bytes)
     size = path.stat().st_size
     footer = int.from_bytes(path.read_bytes()[-8:-4], "little") + 8

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from catalog.exceptions import PublishError, WarehouseError
-from catalog.store import DatasetRecord, RunRecord, VersionRecord, open_catalog
 from catalog.storage.warehouse import Warehouse, publish_per_file
+from catalog.store import DatasetRecord, RunRecord, VersionRecord, open_catalog
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_layout(tmp_path):
@@ -29,7 +29,21 @@ def test_relative_root_is_made_absolute(tmp_path, monkeypatch):
 def test_remote_root_needs_a_catalog_url():
     wh = Warehouse("gs://bucket/warehouse/")
     with pytest.raises(WarehouseError, match="postgresql"):
-        wh.catalog_url
+        _ = wh.catalog_url
+
+
+@pytest.mark.parametrize("root", ["gs://bucket/warehouse", "gs://bucket/warehouse/",
+                                  "gs://bucket/warehouse//"])
+def test_remote_layout_keeps_the_scheme_and_drops_trailing_slashes(root):
+    wh = Warehouse(root)
+    assert wh.staging_dir("r1") == "gs://bucket/warehouse/_staging/r1"
+    assert wh.version_dir("argo", "v1") == "gs://bucket/warehouse/datasets/argo/versions/v1"
+
+
+def test_a_file_uri_root_is_the_local_folder(tmp_path):
+    wh = Warehouse(tmp_path.as_uri())
+    assert wh.run_dir("r1") == f"{tmp_path}/_runs/r1"
+    assert wh.catalog_url == f"sqlite:///{tmp_path}/catalog.db"
 
 
 def _stage(folder: Path, names=("date=2024-01-01/part-a.parquet", "manifest.json")) -> None:

@@ -16,7 +16,7 @@ from catalog.exceptions import WriterError
 from catalog.storage.writer import WriteOptions, file_name, footer_metadata, write_table
 from connectors.base import ColumnInfo
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 META = footer_metadata("argo_t", "v20240101T000000Z-000000", "r20240101T000000Z-000000")
 TEMP = ColumnInfo("sea_water_temperature", "variable", units="degree_Celsius",
                   standard_name="sea_water_temperature", source_name="TEMP",
@@ -164,9 +164,9 @@ def test_streaming_hash_costs_no_more_than_plain_write(tmp_path):
     rng = np.random.default_rng(1)
     table = pa.table({f"v{i}": rng.normal(size=n).astype(np.float32) for i in range(4)})
     options = WriteOptions()
-    plain = dict(compression="zstd", compression_level=3, use_dictionary=[],
-                 column_encoding={f"v{i}": "BYTE_STREAM_SPLIT" for i in range(4)},
-                 write_statistics=True, row_group_size=options.row_group_rows)
+    plain = {"compression": "zstd", "compression_level": 3, "use_dictionary": [],
+             "column_encoding": {f"v{i}": "BYTE_STREAM_SPLIT" for i in range(4)},
+             "write_statistics": True, "row_group_size": options.row_group_rows}
     ours, theirs = [], []
     for _ in range(3):
         t0 = time.perf_counter()
