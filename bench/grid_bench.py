@@ -263,7 +263,7 @@ def plain_convert(src: Path, dst: Path) -> int:
         coords["longitude"] = (coords["longitude"] + 180.0) % 360.0 - 180.0
         with pq.ParquetWriter(dst, plain_schema(), compression="zstd", compression_level=3,
                               use_dictionary=list(COORDS),
-                              column_encoding={name: "BYTE_STREAM_SPLIT" for name in VARIABLES},
+                              column_encoding=dict.fromkeys(VARIABLES, "BYTE_STREAM_SPLIT"),
                               ) as writer:
             for t in range(len(times)):
                 table = step_table(ds, t, int(times[t]), coords)

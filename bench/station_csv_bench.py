@@ -32,11 +32,11 @@ from connectors.text.delimited import DelimitedConfig, DelimitedText  # noqa: E4
 
 SOURCE = REPO / ".." / "shared" / "data" / "station_timeseries" / \
     "cmop_attenuated_salinity_example.csv"
-CONFIG = dict(
-    kind="delimited", quote_char="'", comment="#", station_id="sandi",
-    time={"columns": "time PST", "format": "%Y-%m-%d %H:%M:%S", "timezone": "Etc/GMT+8"},
-    variables={"sandi.790.A.CTD": {"name": "sea_water_practical_salinity"}},
-)
+CONFIG = {
+    "kind": "delimited", "quote_char": "'", "comment": "#", "station_id": "sandi",
+    "time": {"columns": "time PST", "format": "%Y-%m-%d %H:%M:%S", "timezone": "Etc/GMT+8"},
+    "variables": {"sandi.790.A.CTD": {"name": "sea_water_practical_salinity"}},
+}
 
 
 def build(target: Path, rows: int) -> int:

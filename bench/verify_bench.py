@@ -35,10 +35,9 @@ import pyarrow as pa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from catalog.storage import manifest as manifest_mod
-from catalog.storage import verify
-from catalog.storage import writer
-from catalog.store import (
+from catalog.storage import manifest as manifest_mod  # noqa: E402 - after the sys.path line
+from catalog.storage import verify, writer  # noqa: E402
+from catalog.store import (  # noqa: E402
     DatasetRecord,
     RunRecord,
     SourceRecord,

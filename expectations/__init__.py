@@ -5,7 +5,7 @@ Import submodules directly. This package's ``__init__`` (and those of ``qc`` and
 stays empty of imports on purpose: ``pipelines.recipe`` imports :mod:`expectations.quality_config`, and
 workers import the arrow metrics per chunk, neither of which may pay for
 ``import great_expectations`` (seconds). Only :mod:`expectations.validation.judgement`,
-:mod:`expectations.validation.ge_engine` and :mod:`expectations.validation.ge_qartod` import GE.
+:mod:`expectations.validation.ge.engine` and :mod:`expectations.validation.ge.qartod` import GE.
 
 - :mod:`expectations.quality_config`: ``QualityConfig``, the recipe's whole ``quality:`` section
   (gate fractions, ranges, suites, engine, and its ``qc:`` part, :mod:`expectations.qc.config`)
@@ -16,8 +16,8 @@ workers import the arrow metrics per chunk, neither of which may pay for
 - ``validation/``: ``suites`` (which GE suites apply), ``checks`` (suite entries compiled),
   ``arrow_metrics`` (exact GE metrics per chunk), ``keys`` (uniqueness across chunks),
   ``merge`` (chunks into a run), ``encoding`` (the metrics' JSON values), ``judgement`` (GE's
-  classes judge the merged metrics), ``ge_process`` (that judgement in a helper process),
-  ``ge_engine`` (GE's own engine, for parity), ``ge_qartod`` (QARTOD as GE expectations),
+  classes judge the merged metrics), ``ge/process`` (that judgement in a helper process),
+  ``ge/engine`` (GE's own engine, for parity), ``ge/qartod`` (QARTOD as GE expectations),
   ``gate`` (may the run publish?)
 - the validation report is a document of a version: :mod:`catalog.documents.report`
 """

@@ -52,7 +52,7 @@ from catalog.lineage import events as lineage_mod
 from catalog.storage import manifest as manifest_mod
 from catalog.storage.warehouse import Warehouse
 from expectations.validation import gate as gate_mod
-from expectations.validation.ge_process import Judge
+from expectations.validation.ge.process import Judge
 from pipelines import (
     accounting,
     diskfull,
@@ -218,7 +218,7 @@ class Runner:
                  warn: Callable[[str], None] = _log.warning) -> None:
         self.recipe = recipe
         self.workers = workers
-        #: the Great Expectations helper process (expectations.validation.ge_process); the CLI
+        #: the Great Expectations helper process (expectations.validation.ge.process); the CLI
         #: starts one before its own imports, otherwise each run starts its own
         self.judge = judge
         self.beam_args = tuple(beam_args)

@@ -25,7 +25,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from catalog.documents.card_stats import scan
+from catalog.documents.card.stats import scan
 from catalog.documents.exceptions import CroissantError
 from catalog.documents.manifest_view import (
     attributions,
@@ -269,7 +269,7 @@ def build_croissant(manifest: Mapping[str, Any], *, prefix: str = "", release: s
 
     ``prefix``: the version folder relative to the JSON-LD's folder ("" when it sits inside);
     ``split_names``: distinct values of the ``split`` column, if any; ``coverage``: time range
-    and ``bbox`` [west, south, east, north] (:meth:`catalog.documents.card_stats.CardStats.coverage_dict`).
+    and ``bbox`` [west, south, east, north] (:meth:`catalog.documents.card.stats.CardStats.coverage_dict`).
     """
     ds = manifest["dataset"]
     version = version_label(manifest, release)

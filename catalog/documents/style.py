@@ -1,7 +1,7 @@
 """One look for every document: the palette the SVG plots draw with and the stylesheet the pages
 embed, built from the same colours so that a flag chip in a table and its bar in a plot match.
 
-The dataset card (:mod:`catalog.documents.card_html`) and the validation report
+The dataset card (:mod:`catalog.documents.card.html`) and the validation report
 (:mod:`catalog.documents.report`) embed :data:`STYLESHEET` in a ``<style>`` element: a document
 opens offline from a version folder or an archive, so it names no font, image or URL.
 

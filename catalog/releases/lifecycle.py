@@ -321,7 +321,8 @@ def _require_state(catalog: Catalog, version: VersionRecord, action: str) -> Non
 # --- documents: the card and Croissant file of a release ----------------------------------------
 def document_names() -> tuple[str, ...]:
     """The files a release writes into its version folder, besides the data."""
-    from catalog.documents import card, croissant  # pyarrow and Beam: only for documents
+    from catalog.documents import croissant
+    from catalog.documents.card import writer as card  # pyarrow and Beam: only for documents
 
     return (card.MD_NAME, card.HTML_NAME, croissant.CROISSANT_NAME)
 
@@ -336,7 +337,8 @@ def missing_documents(version: VersionRecord) -> list[str]:
 def write_documents(catalog: Catalog, version: VersionRecord, record: ReleaseRecord) -> list[str]:
     """Write the release's card (Markdown, HTML) and Croissant file, then record that they are
     written (``releases.documented_at``, audited). Safe to repeat: it rewrites the same files."""
-    from catalog.documents import card, croissant  # pyarrow and Beam: only for documents
+    from catalog.documents import croissant
+    from catalog.documents.card import writer as card  # pyarrow and Beam: only for documents
 
     md_path, html_path = card.write_card(catalog, version, release=record.semver,
                                          changelog=record.changes)

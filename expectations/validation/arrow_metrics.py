@@ -7,7 +7,7 @@ min/max); :func:`expectations.validation.merge.merge_metrics` combines them exac
 chunks; and :func:`expectations.validation.judgement.suite_results` lets GE's own classes judge
 the merged metrics. Uniqueness of compound keys spans chunks, so it is counted apart
 (:mod:`expectations.validation.keys`); GE's own engine, for parity, is
-:mod:`expectations.validation.ge_engine`.
+:mod:`expectations.validation.ge.engine`.
 
 This module does not import Great Expectations (``import great_expectations`` takes seconds):
 workers import it for every run.

@@ -7,7 +7,7 @@ metrics) receives the metrics computed by :mod:`expectations.validation.arrow_me
 GE's logic, not a re-implementation; only the metric computation is ours.
 
 Importing this module imports Great Expectations (seconds): do it once per run, in the GE helper
-process (:mod:`expectations.validation.ge_process`) or the driver.
+process (:mod:`expectations.validation.ge.process`) or the driver.
 """
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from great_expectations.validator.validation_statistics import calc_validation_s
 from pandas.api.types import pandas_dtype
 
 from expectations.exceptions import ExpectationsError, SuiteError
-from expectations.validation import ge_qartod  # noqa: F401  (registers Haina's QARTOD expectations)
 from expectations.validation.checks import Check, compile_checks
 from expectations.validation.encoding import decode
+from expectations.validation.ge import qartod as ge_qartod  # noqa: F401  (registers Haina's QARTOD expectations)
 
 #: GE's default result format for batch validation; partial_unexpected_count 20 matches the engine
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 20}

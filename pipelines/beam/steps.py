@@ -130,7 +130,7 @@ def validate_chunk(out: ChunkOutput, checks: Sequence[Check], suites: Sequence[S
     order = chunk_order(out.chunk)
     if engine_name == "great_expectations":
         # imports Great Expectations (seconds): only runs that ask for GE's own engine pay
-        from expectations.validation import ge_engine
+        from expectations.validation.ge import engine as ge_engine
 
         metrics = ge_engine.ge_chunk_metrics(out.table, list(suites), order=order)
     else:

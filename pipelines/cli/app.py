@@ -140,9 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run" and "great_expectations" not in sys.modules:
             # Great Expectations imports in a helper process on another core while this one
-            # imports Beam and plans (expectations.validation.ge_process); the run closes it
+            # imports Beam and plans (expectations.validation.ge.process); the run closes it
             # when done. Imported here: only `haina run` starts it
-            from expectations.validation.ge_process import Judge
+            from expectations.validation.ge.process import Judge
             judge = args.judge = Judge().start()
         if args.command == "run":
             # hashlib releases the GIL: source files are hashed while Beam imports

@@ -13,10 +13,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from examples.qingdao_demo import generate
 
 from catalog import read as api
 from catalog.store import open_catalog
-from examples.qingdao_demo import generate
 from pipelines import recipe as recipe_mod
 from pipelines.driver import Runner
 
@@ -104,5 +104,5 @@ def test_duckdb_with_hive_partitioning(version):
         "SELECT CAST(date AS VARCHAR) AS d, count(*) FROM read_parquet(?, hive_partitioning = true) "
         "GROUP BY d ORDER BY d", [files]).fetchall()
     expected = table.group_by("date").aggregate([("time", "count")]).sort_by("date")
-    assert per_day == list(zip(expected["date"].to_pylist(), expected["time_count"].to_pylist()))
+    assert per_day == list(zip(expected["date"].to_pylist(), expected["time_count"].to_pylist(), strict=True))
     con.close()

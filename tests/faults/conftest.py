@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from examples.qingdao_demo import generate
 
 from catalog import store
-from catalog.sql import backend as sql
 from catalog.exceptions import DatasetLockedError
+from catalog.sql import backend as sql
 from catalog.store import DatasetRecord, RunRecord, open_catalog
-from examples.qingdao_demo import generate
 from tests.catalog.releases.release_support import day_table, make_version
 from tests.conftest import REPO
 from tests.pipelines.conftest import demo_recipe
@@ -124,14 +124,14 @@ def is_alive(pid: int) -> bool:
 
 
 def ge_helpers(pid: int) -> list[int]:
-    """The Great Expectations helper processes (expectations.validation.ge_process) started by ``pid``."""
+    """The Great Expectations helper processes (expectations.validation.ge.process) started by ``pid``."""
     helpers = []
     for child in children(pid):
         try:
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"expectations.validation.ge_process" in cmdline:
+        if b"expectations.validation.ge.process" in cmdline:
             helpers.append(child)
     return helpers
 
@@ -170,7 +170,7 @@ def dead_holder(url: str, *, dataset: str = NAME, run_id: str = "r-dead",
     try:
         catalog.ensure_dataset(DatasetRecord(name=dataset, title="Qingdao demo grid (test)",
                                              created_at=None))
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         run = RunRecord(run_id=run_id, dataset=dataset, host=host, pid=pid,
                         started_at=now - dt.timedelta(minutes=5))
         catalog.begin_run(run, [])

@@ -38,7 +38,7 @@ def line_endings(data: bytes, style: str, seed: int = 0) -> bytes:
         return b"\r".join(lines)
     rng = random.Random(seed)
     ends = [rng.choice((b"\n", b"\r\n", b"\r")) for _ in lines[:-1]]
-    return b"".join(line + end for line, end in zip(lines, ends)) + lines[-1]
+    return b"".join(line + end for line, end in zip(lines[:-1], ends, strict=True)) + lines[-1]
 
 
 def latin1_line(data: bytes, seed: int) -> bytes:

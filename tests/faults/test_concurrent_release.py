@@ -13,8 +13,8 @@ import pytest
 
 from catalog.releases import lifecycle as rel
 from catalog.store import open_catalog
-from tests.catalog.releases.release_support import DATASET
 from pipelines.cli.app import main
+from tests.catalog.releases.release_support import DATASET
 from tests.faults.conftest import HAINA
 
 pytestmark = pytest.mark.slow

@@ -27,14 +27,18 @@ from catalog.store import open_catalog
 from connectors import integrity
 from connectors.ais.csv import AisCsvConfig
 from connectors.ais.nmea import AisNmeaConfig
-from connectors.netcdf.argo import ArgoConfig
-from connectors.text.delimited import DelimitedConfig
-from connectors.netcdf.dsg import DsgConfig
 from connectors.exceptions import (
-    CorruptSourceError, DuplicateKeyError, EncodingError, NotAFileError,
-    TruncatedSourceError, UnreadableSourceError,
+    CorruptSourceError,
+    DuplicateKeyError,
+    EncodingError,
+    NotAFileError,
+    TruncatedSourceError,
+    UnreadableSourceError,
 )
+from connectors.netcdf.argo import ArgoConfig
+from connectors.netcdf.dsg import DsgConfig
 from connectors.netcdf.grid import GriddedConfig
+from connectors.text.delimited import DelimitedConfig
 from connectors.text.ports import PortTableConfig
 from pipelines.cli.app import main
 from tests.conftest import REPO, require_shared_data
@@ -46,13 +50,13 @@ MARINECADASTRE = "ais/aisdb_marinecadastre_test_data_noaa_20230101.csv"
 CMOP = "station_timeseries/cmop_attenuated_salinity_example.csv"
 PORTS = "ports/usace_Principal_Ports.csv"
 
-CMOP_CONFIG = dict(kind="delimited", uri="x", delimiter=",", quote_char="'", comment="#",
-                   time={"columns": "time PST", "format": "%Y-%m-%d %H:%M:%S",
+CMOP_CONFIG = {"kind": "delimited", "uri": "x", "delimiter": ",", "quote_char": "'", "comment": "#",
+                   "time": {"columns": "time PST", "format": "%Y-%m-%d %H:%M:%S",
                          "timezone": "Etc/GMT+8"},
-                   variables={"sandi.790.A.CTD": {"name": "sea_water_practical_salinity",
-                                                   "units": "PSU"}})
-PORT_CONFIG = dict(kind="port_table", uri="x", id_column="PORT", name_column="PORT_NAME",
-                   latitude_column="LATITUDE1", longitude_column="LONGITUDE1")
+                   "variables": {"sandi.790.A.CTD": {"name": "sea_water_practical_salinity",
+                                                   "units": "PSU"}}}
+PORT_CONFIG = {"kind": "port_table", "uri": "x", "id_column": "PORT", "name_column": "PORT_NAME",
+                   "latitude_column": "LATITUDE1", "longitude_column": "LONGITUDE1"}
 
 
 def run_connector(config, path: Path):

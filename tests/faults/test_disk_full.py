@@ -13,7 +13,14 @@ import pytest
 
 from tests.conftest import missing
 from tests.faults.conftest import (
-    DATASET, assert_nothing_left, catalog_of, error_lines, finish, haina_args, spawn)
+    DATASET,
+    assert_nothing_left,
+    catalog_of,
+    error_lines,
+    finish,
+    haina_args,
+    spawn,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -9,11 +9,11 @@ import os
 import signal
 
 import pytest
+from examples.qingdao_demo import generate
 
 from catalog.audit import log as audit
 from catalog.releases import lifecycle as rel
 from catalog.store import open_catalog
-from examples.qingdao_demo import generate
 from pipelines.cli.app import main
 from tests.faults.conftest import NAME, cli
 

@@ -45,7 +45,7 @@ def test_an_expired_lease_of_another_host_is_taken_over(cat, catalog_url):
     holder = cat.lock_holder(NAME)
     assert (holder.run_id, holder.host, holder.pid) == ("r-new", socket.gethostname(),
                                                         os.getpid())
-    assert holder.lease_expires_at > dt.datetime.now(dt.timezone.utc)
+    assert holder.lease_expires_at > dt.datetime.now(dt.UTC)
     dead = cat.run("r-dead")
     assert dead.status == "abandoned" and "lease expired" in dead.error
     assert "r-new took the dataset lock over" in dead.error

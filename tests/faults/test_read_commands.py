@@ -91,6 +91,7 @@ def test_a_command_that_needs_no_catalog_succeeds_and_creates_nothing(empty_dir,
 
 def test_check_plans_without_creating_the_warehouse(empty_dir, capsys):
     from examples.qingdao_demo import generate
+
     from tests.pipelines.conftest import demo_recipe
 
     recipes = empty_dir.parent / "recipes"

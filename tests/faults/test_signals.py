@@ -15,8 +15,19 @@ import textwrap
 import pytest
 
 from tests.faults.conftest import (
-    DATASET, assert_nothing_left, catalog_of, env, error_lines, finish, ge_helpers, haina_args,
-    is_alive, spawn, wait_for, wait_until_dead)
+    DATASET,
+    assert_nothing_left,
+    catalog_of,
+    env,
+    error_lines,
+    finish,
+    ge_helpers,
+    haina_args,
+    is_alive,
+    spawn,
+    wait_for,
+    wait_until_dead,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -105,7 +116,7 @@ def test_helper_dies_with_its_parent_even_when_its_stdin_stays_open(tmp_path):
     read_end, write_end = os.pipe()
     parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import os, subprocess, sys, time
-        helper = subprocess.Popen([sys.executable, "-m", "expectations.validation.ge_process",
+        helper = subprocess.Popen([sys.executable, "-m", "expectations.validation.ge.process",
                                    str(os.getpid())], stdin={read_end},
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         print(helper.pid, flush=True)

@@ -8,7 +8,6 @@ cache and closed all the time - through the connector from several threads, and 
 """
 from __future__ import annotations
 
-import datetime as dt
 import os
 import random
 import subprocess
@@ -37,7 +36,7 @@ def write_grid(path: Path, day: int) -> None:
     contiguous one (read through netCDF4/xarray under the lock)."""
     rng = np.random.default_rng(day)
     with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
-        for name, size in zip(("time", "depth", "latitude", "longitude"), (STEPS, *SHAPE)):
+        for name, size in zip(("time", "depth", "latitude", "longitude"), (STEPS, *SHAPE), strict=True):
             nc.createDimension(name, size)
         t = nc.createVariable("time", "f8", ("time",))
         t.standard_name, t.units, t.axis = "time", "days since 2025-01-01", "T"

@@ -18,7 +18,7 @@ from examples.qingdao_demo import generate
 
 from catalog import store
 from catalog.documents import card, card_html, card_stats
-from catalog.documents.card_markdown import render_markdown
+from catalog.documents.card.markdown import render_markdown
 from catalog.documents.manifest_view import data_files
 from catalog.storage import manifest as manifest_mod
 from pipelines import recipe as recipe_mod

@@ -16,7 +16,7 @@ from examples.qingdao_demo import generate
 
 from catalog import store
 from catalog.documents import croissant, manifest_view, output
-from catalog.documents.card_stats import scan
+from catalog.documents.card.stats import scan
 from catalog.documents.exceptions import CroissantError
 from catalog.storage import manifest as manifest_mod
 from pipelines import recipe as recipe_mod

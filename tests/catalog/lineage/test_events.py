@@ -19,7 +19,7 @@ from catalog.store import (
     open_catalog,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 
@@ -64,10 +64,10 @@ def _context(n_sources=2, *, run_id="r20250101T000000Z-abcdef", folders=1, **kw)
             "type": "expect_column_values_to_be_between", "severity": "critical",
             "kwargs": {"column": "sea_water_temperature", "min_value": -2.5, "max_value": 40.0}},
          "result": {"element_count": 10, "unexpected_count": 1}}]}]
-    values = dict(dataset=DATASET, run=run, sources=_sources(n_sources, run_id, folders),
-                  columns=COLUMNS, version=version, expectation_results=suites,
-                  validation=[{"suite": "sea_water_temperature", "success": False}],
-                  manifest_uri="/wh/v1/manifest.json", recipe_text="name: buoys\n")
+    values = {"dataset": DATASET, "run": run, "sources": _sources(n_sources, run_id, folders),
+                  "columns": COLUMNS, "version": version, "expectation_results": suites,
+                  "validation": [{"suite": "sea_water_temperature", "success": False}],
+                  "manifest_uri": "/wh/v1/manifest.json", "recipe_text": "name: buoys\n"}
     values.update(kw)
     return lineage.LineageContext(**values)
 

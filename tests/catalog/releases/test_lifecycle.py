@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from catalog.releases import lifecycle as rel
 from catalog.exceptions import VersionNotFoundError
-from catalog.store import open_catalog
+from catalog.releases import lifecycle as rel
 from catalog.storage.warehouse import Warehouse
+from catalog.store import open_catalog
 from tests.catalog.releases.release_racer import ROUNDS, racer
 from tests.catalog.releases.release_support import DATASET, day_table, fake_version, make_version
 

@@ -13,7 +13,7 @@ from expectations.quality_config import QualityConfig
 from expectations.validation.arrow_metrics import chunk_metrics
 from expectations.validation.checks import compile_checks
 from expectations.validation.gate import evaluate_gate
-from expectations.validation.ge_engine import ge_chunk_metrics
+from expectations.validation.ge.engine import ge_chunk_metrics
 from expectations.validation.judgement import suite_results
 from expectations.validation.merge import merge_metrics
 from expectations.validation.suites import COORDINATES_SUITE, suites_for

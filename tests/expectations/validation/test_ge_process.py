@@ -10,7 +10,7 @@ import pytest
 from expectations.exceptions import SuiteError
 from expectations.validation.arrow_metrics import chunk_metrics
 from expectations.validation.checks import compile_checks
-from expectations.validation.ge_process import Judge, evaluate
+from expectations.validation.ge.process import Judge, evaluate
 
 SUITES = [{"name": "ranges", "expectations": [
     {"type": "expect_column_values_to_be_between",
@@ -50,7 +50,7 @@ def test_a_dead_helper_falls_back_to_this_process(caplog):
     judge = Judge().start()
     judge._process.kill()
     judge._process.wait()
-    with caplog.at_level(logging.WARNING, logger="expectations.validation.ge_process"):
+    with caplog.at_level(logging.WARNING, logger="expectations.validation.ge.process"):
         results = judge.results(SUITES, metrics())
     judge.close()
     assert results == evaluate(SUITES, metrics())
@@ -68,7 +68,7 @@ def test_the_reply_is_read_without_waiting_for_the_helper_to_exit():
     import subprocess
     import sys
 
-    from expectations.validation.ge_process import _exchange
+    from expectations.validation.ge.process import _exchange
 
     helper = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; sys.stdin.readline(); "

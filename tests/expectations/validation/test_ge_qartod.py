@@ -10,7 +10,7 @@ from expectations.qc import position as qc_position
 from expectations.qc import qartod as qc
 from expectations.validation.arrow_metrics import chunk_metrics
 from expectations.validation.checks import compile_checks
-from expectations.validation.ge_engine import ge_chunk_metrics
+from expectations.validation.ge.engine import ge_chunk_metrics
 from expectations.validation.merge import merge_metrics
 
 results = pytest.importorskip("expectations.validation.judgement")  # imports GE and registers the adapter

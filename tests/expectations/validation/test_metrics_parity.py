@@ -12,7 +12,7 @@ import pytest
 
 from expectations.validation.arrow_metrics import chunk_metrics
 from expectations.validation.checks import compile_checks
-from expectations.validation.ge_engine import ge_chunk_metrics
+from expectations.validation.ge.engine import ge_chunk_metrics
 from expectations.validation.merge import merge_all, merge_metrics
 
 UTC = dt.UTC

@@ -15,8 +15,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from catalog.storage.writer import WriteOptions, footer_metadata
 from connectors.base import ChunkSpec, ColumnInfo, quarantine_table
 from expectations.qc.apply import extend_schema
-from expectations.qc.plan import plan_qc
 from expectations.qc.config import QCConfig
+from expectations.qc.plan import plan_qc
 from expectations.validation.checks import compile_checks
 from pipelines import plan as plan_mod
 from pipelines import recipe as recipe_mod

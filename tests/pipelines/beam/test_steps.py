@@ -126,8 +126,8 @@ def test_qc_chunk_quarantines_hard_failed_rows_with_their_content():
 
     from connectors.base import ColumnInfo
     from expectations.qc.apply import extend_schema
-    from expectations.qc.plan import plan_qc
     from expectations.qc.config import QCConfig
+    from expectations.qc.plan import plan_qc
 
     columns = [ColumnInfo("time", "coordinate"), ColumnInfo("latitude", "coordinate"),
                ColumnInfo("sea_water_temperature", "variable"),

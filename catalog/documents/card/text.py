@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from catalog.documents.card_stats import CardStats
+from catalog.documents.card.stats import CardStats
 from expectations.qc.flags import FLAG_NAMES
 
 

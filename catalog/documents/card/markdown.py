@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from catalog.documents.card_stats import CardStats
-from catalog.documents.card_text import (
+from catalog.documents.card.stats import CardStats
+from catalog.documents.card.text import (
     coverage_rows,
     qc_label,
     schema_rows,

@@ -3,7 +3,7 @@
 Plots are drawn with the documents' SVG kit (:mod:`catalog.documents.svg`) by pure functions over
 numpy arrays: a map of sample locations on a graticule, rows per day (or month), and one
 histogram per variable. Text comes from the same rows as the Markdown card
-(:mod:`catalog.documents.card_text`), so both always say the same; the look is the documents'
+(:mod:`catalog.documents.card.text`), so both always say the same; the look is the documents'
 one stylesheet (:mod:`catalog.documents.style`).
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from catalog.documents import style, svg
-from catalog.documents.card_stats import TAIL, CardStats, Histogram
-from catalog.documents.card_text import (
+from catalog.documents.card.stats import TAIL, CardStats, Histogram
+from catalog.documents.card.text import (
     coverage_rows,
     qc_label,
     schema_rows,

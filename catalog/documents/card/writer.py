@@ -2,11 +2,11 @@
 
 Three steps, each testable alone:
 
-1. :func:`catalog.documents.card_stats.scan` reads the version's Parquet files once into a
-   :class:`~catalog.documents.card_stats.CardStats`;
-2. :func:`catalog.documents.card_markdown.render_markdown` and
-   :func:`catalog.documents.card_html.render_html` turn the manifest and the stats into text:
-   pure functions, saying the same rows (:mod:`catalog.documents.card_text`);
+1. :func:`catalog.documents.card.stats.scan` reads the version's Parquet files once into a
+   :class:`~catalog.documents.card.stats.CardStats`;
+2. :func:`catalog.documents.card.markdown.render_markdown` and
+   :func:`catalog.documents.card.html.render_html` turn the manifest and the stats into text:
+   pure functions, saying the same rows (:mod:`catalog.documents.card.text`);
 3. :func:`write_card` (here) does the I/O around them for a catalog version.
 
 The card carries every attribution the sources' licences require (the manifest's
@@ -19,8 +19,9 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from catalog.documents import card_html, card_markdown
-from catalog.documents.card_stats import scan
+from catalog.documents.card import html as card_html
+from catalog.documents.card import markdown as card_markdown
+from catalog.documents.card.stats import scan
 from catalog.documents.exceptions import CardError
 from catalog.documents.manifest_view import load_manifest
 from catalog.documents.output import ensure_dir, write_text

@@ -2,7 +2,7 @@
 
 A run needs GE only at its end, to judge the merged metrics with GE's expectation classes
 (:func:`expectations.validation.judgement.suite_results`). Importing GE costs ~6 s of CPU and ~270 MB, paid
-once per run. :class:`Judge` starts ``python -m expectations.validation.ge_process`` as the run begins, so
+once per run. :class:`Judge` starts ``python -m expectations.validation.ge.process`` as the run begins, so
 that import happens on another core while the driver plans and the pipeline works, and the
 driver's own memory stays free of it. At the end the driver sends one request (suites and merged
 metrics, JSON) and receives the suite results in GE's JSON form
@@ -69,7 +69,7 @@ class Judge:
         try:
             self._stderr = tempfile.TemporaryFile()
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "expectations.validation.ge_process", str(os.getpid())],
+                [sys.executable, "-m", "expectations.validation.ge.process", str(os.getpid())],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
         except OSError as err:
             log.warning("could not start the Great Expectations helper (%s); results will be "
