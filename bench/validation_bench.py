@@ -53,7 +53,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.disable(logging.INFO)  # GE announces its temporary folders at INFO
 
-    from expectations.validation import arrow_metrics, ge_engine, merge
+    from expectations.validation import arrow_metrics, merge
+    from expectations.validation.ge import engine as ge_engine
     from pipelines import driver as run_mod
     from pipelines import recipe as recipe_mod
     from pipelines.beam import steps

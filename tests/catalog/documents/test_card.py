@@ -17,7 +17,9 @@ import pytest
 from examples.qingdao_demo import generate
 
 from catalog import store
-from catalog.documents import card, card_html, card_stats
+from catalog.documents.card import html as card_html
+from catalog.documents.card import stats as card_stats
+from catalog.documents.card import writer as card
 from catalog.documents.card.markdown import render_markdown
 from catalog.documents.manifest_view import data_files
 from catalog.storage import manifest as manifest_mod

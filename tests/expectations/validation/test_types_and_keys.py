@@ -17,9 +17,10 @@ import pyarrow as pa
 import pytest
 
 from expectations.exceptions import SuiteError
-from expectations.validation import arrow_metrics, ge_engine, keys, merge
+from expectations.validation import arrow_metrics, keys, merge
 from expectations.validation import judgement as results
 from expectations.validation.checks import compile_checks
+from expectations.validation.ge import engine as ge_engine
 
 TYPES = {
     "f32": pa.float32(), "f64": pa.float64(), "i64": pa.int64(), "u8": pa.uint8(),
