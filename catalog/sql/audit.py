@@ -119,11 +119,12 @@ def entries_query(*, action: str | None, target: str | None, actor: str | None,
     return query.limit(limit) if limit else query
 
 
-def read_head(conn: Connection) -> AuditHead | None:
-    """The head row, read ``FOR SHARE`` so that appends wait until the caller's reading ends."""
-    row = conn.execute(sa.select(audit_head_t.c.seq, audit_head_t.c.hash)
-                       .where(audit_head_t.c.id == AUDIT_HEAD_ID)
-                       .with_for_update(read=True)).first()
+def read_head(conn: Connection, *, lock: bool = True) -> AuditHead | None:
+    """The head row, read ``FOR SHARE`` (``lock``) so that appends wait until the caller's
+    reading ends; without ``lock`` the caller reads in a snapshot instead."""
+    query = sa.select(audit_head_t.c.seq, audit_head_t.c.hash).where(
+        audit_head_t.c.id == AUDIT_HEAD_ID)
+    row = conn.execute(query.with_for_update(read=True) if lock else query).first()
     return None if row is None else (int(row.seq), str(row.hash))
 
 

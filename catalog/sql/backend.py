@@ -55,6 +55,7 @@ from catalog.sql.engines import (  # noqa: F401 - _ENGINES and the timeout are p
     open_error,
     query_value,
     raise_unavailable,
+    refuse_writes,
     require_catalog,
     retry_once,
 )
@@ -176,8 +177,11 @@ def _lock_holder(row: Any) -> LockHolder:
 class SqlCatalog(Catalog):
     """The catalog in a SQL database reached through a SQLAlchemy engine."""
 
-    def __init__(self, engine: Engine, identity: str | None = None):
+    def __init__(self, engine: Engine, identity: str | None = None, read_only: bool = False):
         self._engine = engine
+        self._read_only = read_only
+        if read_only and not sa.event.contains(engine, "handle_error", refuse_writes):
+            sa.event.listen(engine, "handle_error", refuse_writes)  # before raise_unavailable
         self.identity = identity or catalog_identity(
             engine.url.render_as_string(hide_password=True))
         if not sa.event.contains(engine, "handle_error", raise_unavailable):
@@ -212,7 +216,7 @@ class SqlCatalog(Catalog):
         where = parsed.render_as_string(hide_password=True)
         try:
             engine = factory(parsed, create and not read_only, read_only=read_only)
-            catalog = cls(engine, catalog_identity(url))
+            catalog = cls(engine, catalog_identity(url), read_only)
             if not create or read_only:
                 require_catalog(engine, where, query_value(parsed, "schema"))
             if read_only:
@@ -684,9 +688,14 @@ class SqlCatalog(Catalog):
         return sorted(found, key=lambda e: e.seq)
 
     def read_audit_chain(self, reader: ChainReader[T]) -> T:
-        # SQLite: BEGIN IMMEDIATE keeps writers out; PostgreSQL: the head row is read FOR SHARE
+        # SQLite: BEGIN IMMEDIATE (BEGIN, read-only) keeps writers out; PostgreSQL: the head row
+        # is read FOR SHARE, or, in a read-only session (which refuses FOR SHARE), the whole chain
+        # is read in one REPEATABLE READ snapshot, which appends after it cannot change
         with self._engine.connect() as conn:
-            return reader(audit_rows.read_head(conn), audit_rows.walk(conn))
+            snapshot = self._read_only and conn.dialect.name == "postgresql"
+            if snapshot:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            return reader(audit_rows.read_head(conn, lock=not snapshot), audit_rows.walk(conn))
 
     def set_audit_head_file(self, uri: str) -> None:
         self._head_file = uri

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from catalog.exceptions import (
     CatalogConnectionError,
     CatalogNotFoundError,
+    CatalogReadOnlyError,
     CatalogUnavailableError,
     MissingDependencyError,
 )
@@ -79,9 +80,8 @@ def _read_only_sqlite(path: str) -> Callable[[], sqlite3.Connection]:
 
 
 def _postgres_engine(url: sa.URL, create: bool = True, read_only: bool = False) -> Engine:
-    """``read_only`` creates no schema; the session itself stays writable, because checking
-    the audit chain reads its head row ``FOR SHARE`` (holding appends off while it runs), which
-    PostgreSQL refuses in a read-only transaction."""
+    """``read_only`` creates no schema, and every session starts with
+    ``default_transaction_read_only``: the server itself refuses a write."""
     schema = query_value(url, "schema")
     url = url.set(drivername="postgresql+psycopg").difference_update_query(["schema"])
     try:
@@ -100,6 +100,9 @@ def _postgres_engine(url: sa.URL, create: bool = True, read_only: bool = False) 
                 where="catalog URL ?schema=",
                 fix="use letters, digits and underscores, starting with a letter")
         connect_args["options"] = f"-csearch_path={schema}"
+    if read_only:
+        options = connect_args.get("options", "")
+        connect_args["options"] = f"{options} -cdefault_transaction_read_only=on".strip()
     # pre-ping: a pooled connection the server dropped while idle is replaced, not handed out
     engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
     if schema is not None and create and not read_only:
@@ -132,6 +135,21 @@ def catalog_identity(url: str) -> str:
     user = f"{parsed.username}@" if parsed.username else ""
     base = f"postgresql://{user}{parsed.host or ''}{port}/{parsed.database or ''}"
     return f"{base}?schema={schema}" if schema else base
+
+
+#: what SQLite (``mode=ro``) and PostgreSQL (``default_transaction_read_only``) say to a write
+_READ_ONLY_REFUSALS = ("attempt to write a readonly database", "read-only transaction")
+
+
+def refuse_writes(ctx: sa.engine.ExceptionContext) -> None:
+    """``handle_error`` hook of a read-only catalog: the database's refusal of a write becomes
+    one named error, :class:`CatalogReadOnlyError`, on every backend alike."""
+    reason = " ".join(str(ctx.original_exception).split())[:300]
+    if any(refusal in reason for refusal in _READ_ONLY_REFUSALS):
+        url = ctx.engine.url.render_as_string(hide_password=True) if ctx.engine else "catalog"
+        raise CatalogReadOnlyError(
+            f"this catalog was opened read-only; nothing was changed ({reason})", where=url,
+            fix="open it with open_catalog(url) to write")
 
 
 def raise_unavailable(ctx: sa.engine.ExceptionContext) -> None:

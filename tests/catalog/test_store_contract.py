@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from catalog.audit import log as audit
 from catalog.exceptions import (
     CatalogNotFoundError,
+    CatalogReadOnlyError,
     DatasetLockedError,
     DatasetNotFoundError,
     DuplicateError,
@@ -588,3 +589,20 @@ def test_the_suite_calls_every_method_of_the_contract():
 def test_every_backend_implements_the_whole_contract():
     for backend in (MemoryCatalog, SqlCatalog):
         assert not backend.__abstractmethods__, backend
+
+
+def test_a_catalog_opened_read_only_refuses_every_write_alike(any_catalog_url):
+    """SQLite (mode=ro), PostgreSQL (read-only sessions) and memory refuse a write through a
+    read-only catalog with the same named error, and the reads still work."""
+    writer = open_catalog(any_catalog_url)
+    writer.ensure_dataset(DatasetRecord(name="ro", title="t"))
+    reader = open_catalog(any_catalog_url, create=False, read_only=True)
+    try:
+        assert [d.name for d in reader.datasets()] == ["ro"]
+        with pytest.raises(CatalogReadOnlyError, match="opened read-only"):
+            reader.ensure_dataset(DatasetRecord(name="ro2", title="t"))
+        assert [d.name for d in reader.datasets()] == ["ro"]
+        assert reader.read_audit_chain(lambda head, entries: (head, len(list(entries))))[1] >= 1
+    finally:
+        reader.close()
+        writer.close()
