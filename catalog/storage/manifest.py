@@ -27,8 +27,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pyarrow as pa
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
 from catalog.exceptions import ManifestError
 from catalog.storage import files as files_mod
@@ -550,6 +548,11 @@ def canonical_bytes(manifest: Mapping[str, Any]) -> bytes:
 
 def write_manifest(manifest: Mapping[str, Any], version_dir: str) -> tuple[str, str]:
     """Write ``manifest.json`` (a JSON-ready dict) into ``version_dir``; return URI and SHA-256."""
+    # Beam is imported here, not at the top: readers of manifests (open_dataset, the CLI's
+    # read-only commands) must not pay the second Beam's import takes (see catalog.read)
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
     data = canonical_bytes(manifest)
     uri = uri_mod.join(version_dir, MANIFEST_NAME)
     try:
