@@ -83,10 +83,10 @@ def make_version(root: Path, gb: float, n_files: int):
     version = VersionRecord(version_id=version_id, dataset="bench", run_id=run_id,
                             path=str(folder), manifest_sha256="", rows=sum(f.rows for f in files),
                             bytes=sum(f.bytes for f in files), file_count=len(files))
-    manifest = manifest_mod.build_manifest(DatasetRecord(name="bench"), version,
+    manifest = manifest_mod.Manifest.build(DatasetRecord(name="bench"), version,
                                            catalog.run(run_id), files, sources,
                                            _table(1, 0).schema, {})
-    _uri, sha = manifest_mod.write_manifest(manifest, str(folder))
+    _uri, sha = manifest.write(str(folder))
     version = dataclasses.replace(version, manifest_sha256=sha)
     catalog.commit_version(version, files)
     return catalog, version, [str(folder / f.path) for f in files]

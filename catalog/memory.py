@@ -69,7 +69,6 @@ from catalog.store import (
 
 #: how often a waiting ``acquire_lock`` looks at the lock again
 LOCK_POLL_SECONDS = 0.05
-_SEMVER = re.compile(r"^v?\d+\.\d+\.\d+([-+].*)?$")
 #: FileRecord fields a SQL catalog declares NOT NULL: refused here too, with a named error
 _FILE_REQUIRED = ("sha256", "rows", "bytes", "partition", "source_sha256")
 
@@ -377,9 +376,9 @@ class MemoryCatalog(Catalog):
         if ref == "latest" and versions:
             return versions[-1]
         wanted = ref
-        if _SEMVER.match(ref):
+        if semver_mod.is_semver(ref):
             with self._store.lock:
-                release = self._t.releases.get((dataset, ref.lstrip("v")))
+                release = self._t.releases.get((dataset, str(semver_mod.parse(ref))))
             wanted = release.version_id if release else ref
         for v in versions:
             if v.version_id == wanted:

@@ -23,8 +23,6 @@ lifecycle rules of :func:`catalog.releases.lifecycle.resolve`: deprecated versio
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -35,9 +33,12 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-from catalog.exceptions import CatalogConnectionError, CatalogError
+from catalog.exceptions import CatalogConnectionError, CatalogError, ManifestError
 from catalog.releases import lifecycle
 from catalog.releases import resolve as resolve_mod
+from catalog.storage import files as files_mod
+from catalog.storage import uri as uri_mod
+from catalog.storage.manifest import Manifest
 from catalog.store import Catalog, FileRecord, VersionRecord, open_catalog
 
 #: partition of quarantined rows: recorded with the version, never part of its data
@@ -46,7 +47,6 @@ QUARANTINE_PARTITION = "quarantine"
 PARTITIONING = ds.partitioning(pa.schema([("date", pa.string())]), flavor="hive")
 SPLIT_COLUMN = "split"
 DEFAULT_WAREHOUSE = "warehouse"
-_HASH_BLOCK = 8 * 2**20
 
 
 # --- errors and warnings --------------------------------------------------------------------
@@ -83,15 +83,15 @@ class YankedVersionWarning(UserWarning):
 def _warehouse_root(warehouse: str | os.PathLike | None) -> str:
     root = os.fspath(warehouse) if warehouse is not None else None
     root = root or os.environ.get("HAINA_WAREHOUSE") or DEFAULT_WAREHOUSE
-    return root if "://" in root else str(Path(root).resolve())
+    return root if uri_mod.scheme(root) is not None else str(Path(root).resolve())
 
 
 def _catalog_url(root: str) -> str:
-    if "://" in root:
+    if uri_mod.is_remote(root):
         raise CatalogConnectionError(
             f"a warehouse at {root!r} has no local SQLite catalog", where="open_dataset",
             fix="pass catalog='postgresql://...' or set $HAINA_CATALOG_URL")
-    path = Path(root) / "catalog.db"
+    path = Path(uri_mod.local_path(root)) / "catalog.db"
     if not path.exists():
         # opening would create an empty catalog (and folders): a reader must never do that
         raise CatalogConnectionError(
@@ -131,7 +131,7 @@ def resolve_version(catalog: Catalog, dataset: str, ref: str = "latest", *,
 def _version_root(version: VersionRecord, warehouse_root: str) -> str:
     """The version folder: the catalog's path, or its place in ``warehouse_root`` when the
     warehouse was moved (the catalog stores absolute paths)."""
-    if "://" in version.path or os.path.isdir(version.path):
+    if uri_mod.scheme(version.path) is not None or os.path.isdir(version.path):
         return version.path.rstrip("/")
     moved = os.path.join(warehouse_root, "datasets", version.dataset, "versions",
                          version.version_id)
@@ -139,7 +139,7 @@ def _version_root(version: VersionRecord, warehouse_root: str) -> str:
 
 
 def _filesystem(root: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in root:
+    if uri_mod.scheme(root) is not None:
         return pafs.FileSystem.from_uri(root)
     return pafs.LocalFileSystem(), root
 
@@ -154,25 +154,17 @@ def data_files(catalog: Catalog, version: VersionRecord,
     """Paths of the version's data files, for readers other than pyarrow (pandas, polars,
     DuckDB, Spark)."""
     root = _version_root(version, _warehouse_root(warehouse))
-    return [f"{root}/{f.path}" for f in data_records(catalog, version)]
+    return [uri_mod.join(root, f.path) for f in data_records(catalog, version)]
 
 
-def _sha256(fs: pafs.FileSystem, path: str) -> str:
-    digest = hashlib.sha256()
-    with fs.open_input_stream(path) as stream:  # streamed: a file is never held in memory
-        while block := stream.read(_HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_files(fs: pafs.FileSystem, root: str, records: Sequence[FileRecord],
-                 where: str) -> None:
-    """Recompute each file's SHA-256; raise :class:`IntegrityError` at the first difference."""
+def verify_files(version_uri: str, records: Sequence[FileRecord], where: str) -> None:
+    """Recompute each file's SHA-256 (streamed, under the version folder ``version_uri``);
+    raise :class:`IntegrityError` at the first difference."""
     for record in records:
-        path = f"{root}/{record.path}"
+        path = uri_mod.join(version_uri, record.path)
         try:
-            actual = _sha256(fs, path)
-        except (FileNotFoundError, OSError) as err:
+            actual = files_mod.sha256(path)
+        except OSError as err:
             raise IntegrityError(f"data file {record.path} is missing or unreadable ({err})",
                                  path=path, expected=record.sha256, where=where,
                                  fix="restore the version folder from a backup, or re-run the "
@@ -189,7 +181,7 @@ def _dataset(fs: pafs.FileSystem, root: str, records: Sequence[FileRecord],
              where: str) -> ds.Dataset:
     if not records:  # a version whose every row was quarantined
         return ds.dataset(pa.table({}))
-    paths = [f"{root}/{r.path}" for r in records]
+    paths = [uri_mod.join(root, r.path) for r in records]
     # the hive key the version was written with (recipe output.partition_by): date, month, year
     keys = sorted({r.partition.split("=", 1)[0] for r in records if "=" in r.partition})
     hive = len(keys) == 1 and keys[0] in ("date", "month", "year")
@@ -200,7 +192,7 @@ def _dataset(fs: pafs.FileSystem, root: str, records: Sequence[FileRecord],
     try:
         return ds.dataset(paths, format="parquet", filesystem=fs,
                           partitioning=partitioning,
-                          partition_base_dir=f"{root}/data" if hive else None)
+                          partition_base_dir=uri_mod.join(root, "data") if hive else None)
     except (OSError, pa.ArrowInvalid) as err:
         raise IntegrityError(f"cannot open the version's data files ({err})", path=root,
                              where=where, fix="check that the version folder is complete; "
@@ -208,16 +200,12 @@ def _dataset(fs: pafs.FileSystem, root: str, records: Sequence[FileRecord],
 
 
 # --- splits, columns, filter -----------------------------------------------------------------
-def _read_manifest(fs: pafs.FileSystem, root: str) -> dict:
+def _split_names(dataset: ds.Dataset, version_uri: str) -> list[str]:
+    """The split names the manifest declares, else those found in the data."""
     try:
-        with fs.open_input_stream(f"{root}/manifest.json") as stream:
-            return json.loads(stream.read().decode("utf-8"))
-    except (FileNotFoundError, OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}  # the split names are then read from the data, see _split_names
-
-
-def _split_names(dataset: ds.Dataset, manifest: dict) -> list[str]:
-    declared = ((manifest.get("extra") or {}).get("splits") or {}).get("fractions")
+        declared = Manifest.read(version_uri).split_fractions
+    except ManifestError:
+        declared = {}  # no readable manifest: the split names are read from the data
     if declared:
         return sorted(declared)
     # no manifest entry: one pass over the (dictionary-encoded, int8) split column
@@ -287,12 +275,13 @@ def open_dataset(name: str, version: str = "latest", *, split: str | None = None
         if owned:
             cat.close()
     where = f"{name}@{record.version_id}"
-    fs, version_root = _filesystem(_version_root(record, root))
+    version_uri = _version_root(record, root)
+    fs, version_root = _filesystem(version_uri)
     if verify:
-        verify_files(fs, version_root, records, where)
+        verify_files(version_uri, records, where)
     dataset = _dataset(fs, version_root, records, where)
     if split is not None:
-        names = _split_names(dataset, _read_manifest(fs, version_root)) \
+        names = _split_names(dataset, version_uri) \
             if SPLIT_COLUMN in dataset.schema.names else []
         dataset = _select_split(dataset, split, names, where)
     if columns is not None:

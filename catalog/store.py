@@ -23,6 +23,7 @@ from catalog.exceptions import (
     MissingDependencyError,
     UnknownCatalogSchemeError,
 )
+from catalog.storage import uri as uri_mod
 
 T = TypeVar("T")
 
@@ -585,7 +586,7 @@ def open_catalog(url: str, *, create: bool = True, read_only: bool = False) -> C
     or migrated (an older catalog is an error naming the fix), and a SQLite file is opened so
     that SQLite refuses writes.
     """
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    scheme = uri_mod.scheme(url) or ""
     target = _BACKENDS.get(scheme)
     if target is None:
         raise UnknownCatalogSchemeError(

@@ -50,6 +50,7 @@ from catalog.documents import report as report_mod
 from catalog.exceptions import CatalogError
 from catalog.lineage import events as lineage_mod
 from catalog.storage import manifest as manifest_mod
+from catalog.storage import uri as uri_mod
 from catalog.storage.warehouse import Warehouse
 from expectations.validation import gate as gate_mod
 from expectations.validation.ge.process import Judge
@@ -111,7 +112,7 @@ class Previous(NamedTuple):
     """The version an incremental run extends, and its manifest."""
 
     version: store_mod.VersionRecord
-    manifest: dict[str, Any]
+    manifest: manifest_mod.Manifest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,9 +185,10 @@ def resolve_warehouse(recipe: Recipe | None, override: str | None = None) -> War
     """--warehouse, else $HAINA_WAREHOUSE, else the recipe's ``warehouse``, else ./warehouse."""
     root = override or os.environ.get("HAINA_WAREHOUSE")
     if root is None and recipe is not None and recipe.warehouse:
-        root = recipe.warehouse if "://" in recipe.warehouse else str(recipe.base_dir / recipe.warehouse)
+        root = recipe.warehouse if uri_mod.scheme(recipe.warehouse) is not None \
+            else str(recipe.base_dir / recipe.warehouse)
     root = root or "warehouse"
-    return Warehouse(root if "://" in root else str(Path(root).resolve()))
+    return Warehouse(root if uri_mod.scheme(root) is not None else str(Path(root).resolve()))
 
 
 def catalog_url(recipe: Recipe | None, warehouse: Warehouse, override: str | None = None) -> str:
@@ -256,7 +258,7 @@ class Runner:
             return None
         for version in reversed(versions):
             if version.state != "yanked":
-                return Previous(version, manifest_mod.read_manifest(version.path))
+                return Previous(version, manifest_mod.Manifest.read(version.path))
         return None
 
     # -- execution -----------------------------------------------------------------------------
@@ -405,7 +407,8 @@ class Runner:
             if failure is None:
                 raise
             raise failure from err
-        results = [f"{ctx.staging}/summary.json", f"{ctx.staging}/files.json"]
+        results = [uri_mod.join(ctx.staging, "summary.json"),
+                   uri_mod.join(ctx.staging, "files.json")]
         summary, files = (read_json(uri) for uri in results)
         FileSystems.delete(results)  # the staging folder becomes the version folder
         return Ingested(summary, files, _counters(pipeline))
@@ -419,8 +422,8 @@ class Runner:
         accounting.check_accounting(summary["sources"], ctx.entries, ingested.files)
         self.catalog.record_source_counts(ctx.run_id, summary["sources"])
         if not recipe.allow_empty:
-            carried_rows = sum(f["rows"] for f in ctx.delta.reuse
-                               if f["partition"] != incremental.QUARANTINE)
+            carried_rows = sum(f.rows or 0 for f in ctx.delta.reuse
+                               if f.partition != incremental.QUARANTINE)
             empty_sources.check_not_empty(recipe, ctx.entries, summary["sources"], carried_rows)
         validated = self._validate(ctx, summary, counts)
         if not validated.gate.passed:
@@ -464,8 +467,10 @@ class Runner:
             return []
         source_dir = ctx.previous.version.path
         for entry in ctx.delta.reuse:
-            self.warehouse.link(f"{source_dir}/{entry['path']}", f"{ctx.staging}/{entry['path']}")
-        return [{**entry, "carried_from": ctx.delta.previous_version} for entry in ctx.delta.reuse]
+            self.warehouse.link(uri_mod.join(source_dir, entry.path),
+                                uri_mod.join(ctx.staging, entry.path))
+        return [{**entry.to_json(), "carried_from": ctx.delta.previous_version}
+                for entry in ctx.delta.reuse]
 
     def _validate(self, ctx: RunContext, summary: Mapping[str, Any], counts: Mapping[str, int]
                   ) -> Validated:
@@ -478,7 +483,7 @@ class Runner:
                 "qc": summary.get("qc") or {},
                 "quarantine": accounting.quarantine_stats(summary["sources"])}
         run_dir = self.warehouse.run_dir(ctx.run_id)
-        if "://" not in run_dir:
+        if uri_mod.scheme(run_dir) is None:  # a local folder; object stores have none
             Path(run_dir).mkdir(parents=True, exist_ok=True)
         _json_path, html_path = report_mod.write_report(results, decision, info, Path(run_dir))
         return Validated(str(html_path), decision, [records.suite_digest(r) for r in results])
@@ -505,7 +510,7 @@ class Runner:
             file_count=len(data_only),
         )
         sources = self.catalog.sources(ctx.run_id) + records.carried_source_records(ctx.delta)
-        manifest = manifest_mod.build_manifest(
+        manifest = manifest_mod.Manifest.build(
             records.dataset_info(recipe), version, run, file_records, sources, ctx.dataset.schema,
             {"row_accounting": {**counts, "per_source": summary["sources"]},
              "validation": validation,
@@ -513,7 +518,7 @@ class Runner:
              "incremental": records.incremental_section(ctx.delta, files),
              **records.splits_section(recipe, version_dir, data_only)},
         )
-        _uri, manifest_sha = manifest_mod.write_manifest(manifest, version_dir)
+        _uri, manifest_sha = manifest.write(version_dir)
         version = dataclasses.replace(version, manifest_sha256=manifest_sha)
         self.catalog.commit_version(version, file_records)
         progress.published, progress.committed = None, ctx.version_id

@@ -11,6 +11,7 @@ import os
 
 from sqlalchemy.engine import make_url
 
+from catalog.storage import uri as uri_mod
 from pipelines import diskfull, interrupts
 from pipelines.exceptions import DiskFullError
 
@@ -23,7 +24,7 @@ def first_line(err: BaseException) -> str:
 
 def volume(path: str) -> str | None:
     """The mount point holding a local path (which may be gone: a removed staging file)."""
-    if "://" in path:
+    if uri_mod.scheme(path) is not None:  # an object store (or a URI): no mount point
         return None
     current = os.path.abspath(path)
     while not os.path.exists(current) or not os.path.ismount(current):

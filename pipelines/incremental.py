@@ -18,11 +18,12 @@ are two sources. Pure functions: no Beam, no I/O.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from catalog.storage.manifest import FileEntry, Manifest, SourceEntry
 from catalog.store import source_key
 
 QUARANTINE = "quarantine"
@@ -53,9 +54,9 @@ class Source:
         return source_key(self.index, self.uri)
 
 
-def _manifest_key(entry: Mapping[str, Any]) -> str:
+def _manifest_key(entry: SourceEntry) -> str:
     """A manifest's source entry as a source key (manifests before entries were keyed: 0)."""
-    return source_key(entry.get("source_index", 0), entry["uri"])
+    return source_key(entry.index, entry.uri)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,9 +65,9 @@ class Delta:
 
     process: tuple[Source, ...]
     #: manifest file entries carried over from the previous version (data and quarantine)
-    reuse: tuple[dict, ...]
+    reuse: tuple[FileEntry, ...]
     #: manifest source entries of the carried-over files (unchanged, and removed-but-kept)
-    carried_sources: tuple[dict, ...]
+    carried_sources: tuple[SourceEntry, ...]
     new: tuple[str, ...]
     changed: tuple[str, ...]
     unchanged: tuple[str, ...]
@@ -98,35 +99,35 @@ def full(sources: Sequence[Source], reason: str, previous_version: str | None = 
                  unchanged=(), removed=(), full_reason=reason, previous_version=previous_version)
 
 
-def delta(sources: Sequence[Source], previous: Mapping[str, Any] | None, recipe_sha256: str | None,
+def delta(sources: Sequence[Source], previous: Manifest | None, recipe_sha256: str | None,
           config: IncrementalConfig, force_full: bool = False) -> Delta:
     """Compare matched sources with the previous version's manifest."""
     if previous is None:
         return full(sources, "no previous version")
-    version = previous["version"]["id"]
+    version = previous.version.id
     if force_full:
         return full(sources, "a full run was requested (--full)", version)
     if not config.enabled:
         return full(sources, "incremental runs are disabled in the recipe", version)
-    if previous["run"].get("recipe_sha256") != recipe_sha256:
+    if previous.run.recipe_sha256 != recipe_sha256:
         return full(sources, f"the recipe changed since {version}", version)
-    before = {_manifest_key(s): s for s in previous["sources"]}
+    before = {_manifest_key(s): s for s in previous.sources}
     now = {s.key: s for s in sources}
     new = tuple(u for u in now if u not in before)
-    changed = tuple(u for u in now if u in before and before[u]["sha256"] != now[u].sha256)
-    unchanged = tuple(u for u in now if u in before and before[u]["sha256"] == now[u].sha256)
+    changed = tuple(u for u in now if u in before and before[u].sha256 != now[u].sha256)
+    unchanged = tuple(u for u in now if u in before and before[u].sha256 == now[u].sha256)
     removed = tuple(u for u in before if u not in now)
     carried = [before[u] for u in unchanged]
     if config.removed_sources == "keep":
         carried += [before[u] for u in removed]
-    carried_shas = {s["sha256"] for s in carried}
-    reuse = tuple(f for f in previous["files"] if f["source_sha256"] in carried_shas)
+    carried_shas = {s.sha256 for s in carried}
+    reuse = tuple(f for f in previous.files if f.source_sha256 in carried_shas)
     return Delta(process=tuple(now[u] for u in new + changed), reuse=reuse,
                  carried_sources=tuple(carried), new=new, changed=changed, unchanged=unchanged,
                  removed=removed, full_reason=None, previous_version=version)
 
 
-def same_content(process: Sequence[Source], carried: Sequence[dict]
+def same_content(process: Sequence[Source], carried: Sequence[SourceEntry]
                  ) -> tuple[list[Source], list[tuple[Source, str]]]:
     """The sources to ingest, and the copies left out, each with the URI it repeats.
 
@@ -137,7 +138,7 @@ def same_content(process: Sequence[Source], carried: Sequence[dict]
     as a source of the version but not read. Two entries reading one file (or equal bytes) are
     no copies: each reads its own variables (a staggered grid's u and v).
     """
-    first = {(s.get("source_index", 0), s["sha256"]): s["uri"] for s in carried}
+    first = {(s.index, s.sha256): s.uri for s in carried}
     unique, copies = [], []
     for source in process:
         key = (source.index, source.sha256)

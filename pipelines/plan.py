@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +25,8 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 import connectors
+from catalog.storage import files as files_mod
+from catalog.storage import uri as uri_mod
 from catalog.storage import writer
 from catalog.storage.filesystems import require_filesystem
 from catalog.store import source_key
@@ -91,12 +92,9 @@ class RecipePlan:
 
 # -- sources --------------------------------------------------------------------------------------
 
-#: bytes read per call while hashing (prehash uses the same, so the digests are alike)
-_HASH_BLOCK = prehash.BLOCK
-
 
 def _absolute(pattern: str, base: Path) -> str:
-    if "://" in pattern or os.path.isabs(pattern):
+    if uri_mod.scheme(pattern) is not None or os.path.isabs(pattern):
         return pattern
     return os.path.normpath(base.resolve() / pattern)
 
@@ -123,19 +121,15 @@ def match_sources(recipe: Recipe) -> list[tuple[int, str]]:
 
 
 def fingerprint(uri: str) -> tuple[str, int]:
-    """sha256 and size of a file's content, streamed through Beam's filesystems.
+    """sha256 and size of a file's content (:func:`catalog.storage.files.digest`).
 
     A local file the CLI hashed while Beam imported (:mod:`pipelines.prehash`) is not read again.
     """
     ahead = prehash.take(uri)
     if ahead is not None:
         return ahead
-    digest, size = hashlib.sha256(), 0
-    with FileSystems.open(uri, compression_type="uncompressed") as handle:
-        while block := handle.read(_HASH_BLOCK):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
+    found = files_mod.digest(uri)
+    return found.sha256, found.size
 
 
 def fingerprint_sources(recipe: Recipe, matched: Sequence[tuple[int, str]]) -> list[Source]:

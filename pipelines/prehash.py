@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import glob
-import hashlib
 import os
 import queue
 import threading
 from pathlib import Path
 
-#: bytes read and hashed at a time (pipelines.plan.fingerprint reads the same blocks)
-BLOCK = 8 * 2**20
+from catalog.storage import files as files_mod
+from catalog.storage import uri as uri_mod
+
 _PENDING: dict[str, concurrent.futures.Future] = {}
 _LOCK = threading.Lock()
 
@@ -31,14 +31,12 @@ def _stat_key(path: str) -> tuple[int, int, int]:
     return stat.st_size, stat.st_mtime_ns, stat.st_ino
 
 
-def _digest(path: str) -> tuple[str, int, tuple]:
+def _digest(path: str) -> tuple[str, int, tuple[int, int, int]]:
+    """(sha256, size, stat key before hashing): the stat key tells :func:`take` whether the
+    file changed since. ``catalog.storage.files`` hashes a local file without Beam."""
     before = _stat_key(path)
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as handle:
-        while block := handle.read(BLOCK):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size, before
+    found = files_mod.digest(path)
+    return found.sha256, found.size, before
 
 
 def local_sources(recipe_path: str | os.PathLike) -> list[str]:
@@ -55,7 +53,7 @@ def local_sources(recipe_path: str | os.PathLike) -> list[str]:
     found: list[str] = []
     for source in recipe.sources:
         for pattern in source.uris():
-            if "://" in pattern:
+            if uri_mod.is_remote(pattern):
                 continue
             absolute = pattern if os.path.isabs(pattern) else os.path.normpath(
                 Path(recipe.base_dir).resolve() / pattern)

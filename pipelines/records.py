@@ -6,7 +6,6 @@ JSON-able dicts and :mod:`catalog.store` records; the driver writes them.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +14,8 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from catalog import store as store_mod
+from catalog.jsonable import jsonable
+from catalog.storage import uri as uri_mod
 from pipelines import incremental
 from pipelines import splits as splits_mod
 from pipelines.incremental import Delta
@@ -69,9 +70,10 @@ def file_records(files: Sequence[FileEntry]) -> list[store_mod.FileRecord]:
 
 def carried_source_records(delta: Delta) -> list[store_mod.SourceRecord]:
     """The sources whose files a run carries over, as the previous manifest recorded them."""
-    return [store_mod.SourceRecord(run_id=s.get("run_id") or "", uri=s["uri"], sha256=s["sha256"],
-                                   size=s["size"], kind=s["kind"],
-                                   source_index=s.get("source_index", 0))
+    return [store_mod.SourceRecord(run_id=s.run_id or "", uri=s.uri,
+                                   # a manifest's source entries always carry these three
+                                   sha256=s.sha256 or "", size=s.size or 0, kind=s.kind or "",
+                                   source_index=s.index)
             for s in delta.carried_sources]
 
 
@@ -81,7 +83,8 @@ def splits_section(recipe: Recipe, version_dir: str,
     counted from the written files' ``split`` column alone, carried files included)."""
     if recipe.splits is None:
         return {}
-    counts = splits_mod.count_splits_in_files([f"{version_dir}/{f.path}" for f in data_files])
+    counts = splits_mod.count_splits_in_files([uri_mod.join(version_dir, f.path)
+                                               for f in data_files])
     return {"splits": splits_mod.manifest_entry(recipe.splits, counts)}
 
 
@@ -97,21 +100,11 @@ def incremental_section(delta: Delta, files: Sequence[FileEntry]) -> dict[str, A
 
 def previous_schema(version: store_mod.VersionRecord, delta: Delta) -> pa.Schema | None:
     """The schema of the files a run carries over, read from one of them (their footer)."""
-    data = [f for f in delta.reuse if f["partition"] != incremental.QUARANTINE]
+    data = [f for f in delta.reuse if f.partition != incremental.QUARANTINE]
     if not data:
         return None
-    schema = pq.read_schema(FileSystems.open(f"{version.path}/{data[0]['path']}"))
+    schema = pq.read_schema(FileSystems.open(uri_mod.join(version.path, data[0].path)))
     return schema.remove_metadata()
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalar
-        value = value.item()
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # "inf", "-inf", "nan": the manifest is strict JSON (RFC 8259)
-    return value
 
 
 def suite_digest(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,7 +120,8 @@ def suite_digest(result: Mapping[str, Any]) -> dict[str, Any]:
                 "column": (config.get("kwargs") or {}).get("column"),
                 "unexpected_count": counts["unexpected_count"],
                 "element_count": counts.get("element_count"),
-                "partial_unexpected_list": [_jsonable(v) for v in
+                # "inf", "-inf", "nan" as text: the manifest is strict JSON (RFC 8259)
+                "partial_unexpected_list": [jsonable(v, non_finite="text") for v in
                                             counts.get("partial_unexpected_list", [])[:5]],
             })
     return {"suite": result["suite_name"], "success": bool(result["success"]),

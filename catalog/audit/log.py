@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from catalog.exceptions import AuditError, HeadFileMismatchError
+from catalog.storage import files as files_mod
+from catalog.storage import uri as uri_mod
 from catalog.store import UTC, AuditEntry, AuditHead, Catalog, default_actor, utcnow
 
 __all__ = [
@@ -127,15 +129,15 @@ def append(catalog: Catalog, action: str, target: str,
 # --- head file -------------------------------------------------------------------------------
 def head_file_uri(warehouse_root: str) -> str:
     root = str(warehouse_root)
-    if "://" in root:
-        return root.rstrip("/") + "/" + HEAD_FILE
+    if uri_mod.scheme(root) is not None:
+        return uri_mod.join(root, HEAD_FILE)
     return str(Path(root) / HEAD_FILE)
 
 
 def head_catalog_name(uri: str, identity: str | None) -> str | None:
     """What the head file at ``uri`` calls the catalog ``identity``: ``catalog.db`` when it is
     the SQLite file of the same warehouse (so a moved warehouse still names it), else as is."""
-    if identity is None or "://" in uri:
+    if identity is None or uri_mod.scheme(uri) is not None:
         return identity
     warehouse = os.path.dirname(os.path.dirname(os.path.abspath(uri)))
     if identity == f"sqlite:///{os.path.join(warehouse, LOCAL_CATALOG)}":
@@ -145,7 +147,7 @@ def head_catalog_name(uri: str, identity: str | None) -> str | None:
 
 def resolve_head_catalog(uri: str, name: str | None) -> str | None:
     """The catalog identity a head file's ``"catalog"`` names (see :func:`head_catalog_name`)."""
-    if name != LOCAL_CATALOG or "://" in uri:
+    if name != LOCAL_CATALOG or uri_mod.scheme(uri) is not None:
         return name
     warehouse = os.path.dirname(os.path.dirname(os.path.abspath(uri)))
     return f"sqlite:///{os.path.join(warehouse, LOCAL_CATALOG)}"
@@ -160,7 +162,7 @@ def write_head_file(uri: str, seq: int, digest: str, at: dt.datetime,
         head["catalog"] = catalog
     data = (json.dumps(head, sort_keys=True) + "\n").encode()
     try:
-        if "://" in uri:
+        if uri_mod.scheme(uri) is not None:
             from apache_beam.io.filesystems import FileSystems
 
             with FileSystems.create(uri) as out:
@@ -180,17 +182,9 @@ def write_head_file(uri: str, seq: int, digest: str, at: dt.datetime,
 def read_head_file(uri: str) -> dict[str, Any] | None:
     """The head file's ``{"seq", "hash", "at"}``, or None when there is none."""
     try:
-        if "://" in uri:
-            from apache_beam.io.filesystems import FileSystems
-
-            if not FileSystems.exists(uri):
-                return None
-            with FileSystems.open(uri) as src:
-                data = src.read()
-        else:
-            if not os.path.exists(uri):
-                return None
-            data = Path(uri).read_bytes()
+        if not files_mod.exists(uri):
+            return None
+        data = files_mod.read_bytes(uri)
         head = json.loads(data)
         return {"seq": int(head["seq"]), "hash": str(head["hash"]), "at": head.get("at"),
                 "catalog": resolve_head_catalog(uri, head.get("catalog"))}

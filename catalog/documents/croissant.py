@@ -23,8 +23,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
-
 from catalog.documents.card.stats import scan
 from catalog.documents.exceptions import CroissantError
 from catalog.documents.manifest_view import (
@@ -35,6 +33,8 @@ from catalog.documents.manifest_view import (
     version_label,
 )
 from catalog.documents.output import ensure_dir, write_json
+from catalog.storage import uri as uri_mod
+from catalog.storage.manifest import ColumnEntry, Manifest, Owner
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.1"
 CROISSANT_NAME = "croissant.json"
@@ -126,10 +126,10 @@ def data_type(arrow_type: str) -> str:
 
 
 
-def field_description(column: Mapping[str, Any]) -> str:
+def field_description(column: ColumnEntry) -> str:
     """What a column holds, in its canonical units, and where it came from."""
-    meta = column.get("metadata") or {}
-    name = meta.get("haina.long_name") or meta.get("haina.standard_name") or column["name"]
+    meta = column.metadata
+    name = meta.get("haina.long_name") or meta.get("haina.standard_name") or column.name
     parts = [name[:1].upper() + name[1:]]
     if meta.get("haina.units"):
         parts[0] += f" [{meta['haina.units']}]"
@@ -153,21 +153,21 @@ def split_class(name: str) -> str | None:
 
 
 # --- document sections -----------------------------------------------------------------------
-def _owner(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    owner = (manifest.get("dataset") or {}).get("owner") or {}
-    node: dict[str, Any] = {"@type": "sc:Organization", "name": owner.get("name") or "unknown"}
-    if owner.get("email"):
-        node["email"] = owner["email"]
+def _owner(manifest: Manifest) -> dict[str, Any]:
+    owner = manifest.dataset.owner or Owner()
+    node: dict[str, Any] = {"@type": "sc:Organization", "name": owner.name or "unknown"}
+    if owner.email:
+        node["email"] = owner.email
     return node
 
 
-def _cite_as(manifest: Mapping[str, Any], version: str) -> str:
+def _cite_as(manifest: Manifest, version: str) -> str:
     """A BibTeX @misc entry (the form the spec recommends for citeAs) carrying attributions."""
-    ds = manifest["dataset"]
-    year = (manifest["version"].get("created_at") or "")[:4]
-    key = re.sub(r"[^A-Za-z0-9]+", "_", ds["name"])
+    ds = manifest.dataset
+    year = (manifest.version.created_at or "")[:4]
+    key = re.sub(r"[^A-Za-z0-9]+", "_", ds.name)
     lines = [f"@misc{{{key}_{re.sub(r'[^A-Za-z0-9]+', '_', version)},",
-             f"  title = {{{ds.get('title') or ds['name']}}},",
+             f"  title = {{{ds.title or ds.name}}},",
              f"  author = {{{_owner(manifest)['name']}}},",
              f"  year = {{{year}}},", f"  version = {{{version}}},"]
     notes = attributions(manifest)
@@ -180,15 +180,15 @@ def _relative(path: str, prefix: str) -> str:
     return posixpath.normpath(posixpath.join(prefix, path)) if prefix else path
 
 
-def _distribution(manifest: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
+def _distribution(manifest: Manifest, prefix: str) -> list[dict[str, Any]]:
     files = [{
         "@type": "cr:FileObject",
-        "@id": f["path"],
-        "name": posixpath.basename(f["path"]),
-        "contentUrl": _relative(f["path"], prefix),
-        "contentSize": f"{f['bytes']} B",
+        "@id": f.path,
+        "name": posixpath.basename(f.path),
+        "contentUrl": _relative(f.path, prefix),
+        "contentSize": f"{f.bytes} B",
         "encodingFormat": PARQUET_MIME,
-        "sha256": f["sha256"],
+        "sha256": f.sha256,
     } for f in data_files(manifest)]
     data_dir = _relative("data", prefix)
     # fnmatch-style globs: "*" also matches "/", so the first covers date=... sub-folders in
@@ -200,11 +200,11 @@ def _distribution(manifest: Mapping[str, Any], prefix: str) -> list[dict[str, An
     return files + [file_set]
 
 
-def _field(column: Mapping[str, Any], references_splits: bool) -> dict[str, Any]:
+def _field(column: ColumnEntry, references_splits: bool) -> dict[str, Any]:
     node: dict[str, Any] = {
-        "@type": "cr:Field", "@id": f"{RECORDS}/{column['name']}", "name": column["name"],
-        "description": field_description(column), "dataType": data_type(column["type"]),
-        "source": {"fileSet": {"@id": FILESET_ID}, "extract": {"column": column["name"]}},
+        "@type": "cr:Field", "@id": f"{RECORDS}/{column.name}", "name": column.name,
+        "description": field_description(column), "dataType": data_type(column.type or ""),
+        "source": {"fileSet": {"@id": FILESET_ID}, "extract": {"column": column.name}},
     }
     if references_splits:
         node["references"] = {"field": {"@id": f"{SPLITS}/name"}}
@@ -235,19 +235,20 @@ def _splits_record_set(split_names: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _record_sets(manifest: Mapping[str, Any], split_names: Sequence[str] | None) -> list[dict]:
-    columns = manifest.get("schema") or []
-    has_split = bool(split_names) and any(c["name"] == "split" for c in columns)
+def _record_sets(manifest: Manifest, split_names: Sequence[str] | None) -> list[dict]:
+    columns = manifest.schema
+    has_split = bool(split_names) and any(c.name == "split" for c in columns)
+    written = manifest.rows.written if manifest.rows is not None else None
     records = {
         "@type": "cr:RecordSet", "@id": RECORDS, "name": RECORDS,
-        "description": f"One row per observation ({manifest['rows']['written']} rows).",
-        "field": [_field(c, has_split and c["name"] == "split") for c in columns],
+        "description": f"One row per observation ({written} rows).",
+        "field": [_field(c, has_split and c.name == "split") for c in columns],
     }
     splits = [_splits_record_set(split_names)] if split_names and has_split else []
     return splits + [records]
 
 
-def _coverage(manifest: Mapping[str, Any], coverage: Mapping[str, Any] | None) -> dict[str, Any]:
+def _coverage(manifest: Manifest, coverage: Mapping[str, Any] | None) -> dict[str, Any]:
     """schema.org temporalCoverage / spatialCoverage, which dataset search engines index."""
     out: dict[str, Any] = {}
     if not coverage:
@@ -262,7 +263,7 @@ def _coverage(manifest: Mapping[str, Any], coverage: Mapping[str, Any] | None) -
     return out
 
 
-def build_croissant(manifest: Mapping[str, Any], *, prefix: str = "", release: str | None = None,
+def build_croissant(manifest: Manifest, *, prefix: str = "", release: str | None = None,
                     url: str | None = None, split_names: Sequence[str] | None = None,
                     coverage: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The Croissant 1.1 document of a version, as a JSON-ready dict.
@@ -271,26 +272,26 @@ def build_croissant(manifest: Mapping[str, Any], *, prefix: str = "", release: s
     ``split_names``: distinct values of the ``split`` column, if any; ``coverage``: time range
     and ``bbox`` [west, south, east, north] (:meth:`catalog.documents.card.stats.CardStats.coverage_dict`).
     """
-    ds = manifest["dataset"]
+    ds = manifest.dataset
     version = version_label(manifest, release)
-    licence = licence_url(ds.get("licence"))
+    licence = licence_url(ds.licence)
     doc: dict[str, Any] = {
         "@context": CONTEXT,
         "@type": "sc:Dataset",
         "conformsTo": CONFORMS_TO,
-        "name": ds["name"],
-        "alternateName": ds.get("title") or ds["name"],
-        "description": (ds.get("description") or ds.get("title") or ds["name"]).strip(),
-        "license": licence or {"@type": "sc:CreativeWork", "name": ds.get("licence") or
+        "name": ds.name,
+        "alternateName": ds.title or ds.name,
+        "description": (ds.description or ds.title or ds.name).strip(),
+        "license": licence or {"@type": "sc:CreativeWork", "name": ds.licence or
                                "unspecified"},
-        "url": url or f"urn:haina:{ds['name']}:{manifest['version']['id']}",
+        "url": url or f"urn:haina:{ds.name}:{manifest.version.id}",
         "creator": _owner(manifest),
         "publisher": _owner(manifest),
         "version": version,
-        "datePublished": manifest["version"]["created_at"],
+        "datePublished": manifest.version.created_at,
         "citeAs": _cite_as(manifest, version),
-        "keywords": sorted({(c.get("metadata") or {}).get("haina.standard_name")
-                            for c in manifest.get("schema", [])} - {None}),
+        "keywords": sorted({c.metadata.get("haina.standard_name")
+                            for c in manifest.schema} - {None}),
         "distribution": _distribution(manifest, prefix),
         "recordSet": _record_sets(manifest, split_names),
     }
@@ -305,7 +306,7 @@ def build_croissant(manifest: Mapping[str, Any], *, prefix: str = "", release: s
 def _prefix(version_dir: str, directory: str) -> str:
     """The version folder relative to ``directory``; it must be ``directory`` or below it."""
     rel = posixpath.relpath(version_dir.rstrip("/"), directory.rstrip("/")) \
-        if "://" in version_dir else os.path.relpath(version_dir, directory)
+        if uri_mod.scheme(version_dir) is not None else os.path.relpath(version_dir, directory)
     rel = rel.replace(os.sep, "/")
     if rel == ".":
         return ""
@@ -333,4 +334,4 @@ def write_croissant(catalog: Any, version: Any, directory: str | None = None, *,
                                split_names=sorted(stats.splits) if stats.splits else None,
                                coverage=stats.coverage_dict())
     ensure_dir(directory)
-    return write_json(document, FileSystems.join(directory, CROISSANT_NAME), CroissantError)
+    return write_json(document, uri_mod.join(directory, CROISSANT_NAME), CroissantError)

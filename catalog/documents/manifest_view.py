@@ -7,10 +7,9 @@ them here.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from catalog.storage import manifest as manifest_mod
+from catalog.storage.manifest import FileEntry, Manifest
 
 #: licences that are not SPDX identifiers but name a known licence page (LicenseRef-...)
 LICENCE_PAGES = {
@@ -31,28 +30,27 @@ def licence_url(licence: str | None) -> str | None:
     return f"https://spdx.org/licenses/{licence}.html"
 
 
-def attributions(manifest: Mapping[str, Any]) -> list[str]:
+def attributions(manifest: Manifest) -> list[str]:
     """Attribution texts the sources' licences require, the dataset's own first, no repeats."""
     found: list[str] = []
-    own = (manifest.get("dataset") or {}).get("attribution")
-    for text in [own, *((manifest.get("extra") or {}).get("attributions") or [])]:
+    for text in [manifest.dataset.attribution, *manifest.attributions]:
         if text and text not in found:
             found.append(text)
     return found
 
 
-def data_files(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+def data_files(manifest: Manifest) -> tuple[FileEntry, ...]:
     """The manifest's data files (quarantined rows are not part of the dataset)."""
-    return [f for f in manifest.get("files", []) if f.get("partition") != "quarantine"]
+    return manifest.data_files
 
 
-def version_label(manifest: Mapping[str, Any], release: str | None) -> str:
+def version_label(manifest: Manifest, release: str | None) -> str:
     """Semver of a release; a draft is a semver pre-release naming its version id."""
     if release:
         return release
-    return f"0.0.0-draft.{manifest['version']['id']}"
+    return f"0.0.0-draft.{manifest.version.id}"
 
 
-def load_manifest(version: Any) -> dict[str, Any]:
+def load_manifest(version: Any) -> Manifest:
     """The manifest of a catalog version, checked against the catalog's checksum."""
-    return manifest_mod.read_manifest(version.path, expected_sha256=version.manifest_sha256)
+    return Manifest.read(version.path, expected_sha256=version.manifest_sha256)

@@ -10,6 +10,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from catalog.exceptions import CatalogError
+from catalog.storage import uri as uri_mod
 
 
 def write_whole(data: bytes, uri: str) -> None:
@@ -17,7 +18,7 @@ def write_whole(data: bytes, uri: str) -> None:
     it, so a process killed while writing leaves the old file or none, never half of one (an
     interrupted release's documents are then missing, and the next release or verify writes
     them); object stores publish an object only when its upload completes."""
-    if "://" in uri:
+    if uri_mod.scheme(uri) is not None:
         with FileSystems.create(uri, compression_type=CompressionTypes.UNCOMPRESSED) as out:
             out.write(data)
         return
@@ -33,7 +34,7 @@ def write_whole(data: bytes, uri: str) -> None:
 
 def ensure_dir(directory: str) -> None:
     """Create a local folder (and its parents); object stores have no folders to create."""
-    if "://" not in directory:
+    if uri_mod.scheme(directory) is None:  # a local folder
         os.makedirs(directory, exist_ok=True)
 
 

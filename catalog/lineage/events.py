@@ -32,7 +32,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from catalog.exceptions import CatalogError
+from catalog.jsonable import jsonable
 from catalog.releases import lifecycle
+from catalog.storage import files as files_mod
+from catalog.storage import uri as uri_mod
 from catalog.store import Catalog, LineageEventRecord, RunRecord, SourceRecord, VersionRecord
 
 log = logging.getLogger(__name__)
@@ -188,14 +191,14 @@ def openlineage_run_id(haina_run_id: str) -> str:
 
 def namespace_for(warehouse: Any) -> str:
     root = str(getattr(warehouse, "root", warehouse))
-    return "haina://" + root.replace("://", "/", 1).lstrip("/") if "://" in root \
+    return "haina://" + root.replace("://", "/", 1).lstrip("/") if uri_mod.scheme(root) \
         else "haina://" + os.path.abspath(root)
 
 
 def file_dataset_id(uri: str) -> tuple[str, str]:
     """OpenLineage naming: local files are (``file``, absolute path); object stores are
     (``scheme://bucket``, key)."""
-    if "://" not in uri:
+    if uri_mod.scheme(uri) is None:
         return "file", os.path.abspath(uri)
     scheme, rest = uri.split("://", 1)
     if scheme == "file":
@@ -431,16 +434,6 @@ def column_lineage(columns: Sequence[Mapping[str, Any]], inputs: Sequence[Mappin
     return fields
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and value != value:  # NaN is not JSON
-        return None
-    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
-
-
 def assertions(expectation_results: Sequence[Mapping[str, Any]],
                digests: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
     """Each evaluated expectation as a DataQualityAssertions entry (per suite without them)."""
@@ -463,7 +456,7 @@ def _assertion(suite: str | None, item: Mapping[str, Any]) -> dict[str, Any]:
     entry = {"assertion": config.get("type", "unknown"), "success": bool(item.get("success")),
              "name": suite, "column": kwargs.pop("column", None),
              "severity": config.get("severity"),
-             "params": _jsonable(kwargs)}
+             "params": jsonable(kwargs)}
     if "unexpected_count" in result:
         entry["actual"] = f"{result['unexpected_count']} unexpected of {result.get('element_count')}"
     return {k: v for k, v in entry.items() if v is not None}
@@ -585,7 +578,7 @@ def write_jsonl(version_dir: str, lines: Sequence[Mapping[str, Any]]) -> str:
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
-    uri = FileSystems.join(version_dir, LINEAGE_FILE)
+    uri = uri_mod.join(version_dir, LINEAGE_FILE)
     data = "".join(json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
                    for e in lines).encode()
     try:
@@ -598,13 +591,9 @@ def write_jsonl(version_dir: str, lines: Sequence[Mapping[str, Any]]) -> str:
 
 
 def read_jsonl(version_dir: str) -> list[dict[str, Any]]:
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
-
-    uri = FileSystems.join(version_dir, LINEAGE_FILE)
+    uri = uri_mod.join(version_dir, LINEAGE_FILE)
     try:
-        with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as src:
-            text = src.read().decode("utf-8")
+        text = files_mod.read_bytes(uri).decode("utf-8")
     except OSError as err:
         raise LineageError(f"no lineage events ({err})", where=uri,
                            fix="versions committed before lineage was enabled have none") from err
@@ -851,34 +840,28 @@ def downstream(catalog: Catalog, *, uris: Sequence[str] = (), sha256s: Sequence[
 
 
 def _read_json(uri: str) -> Any:
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as src:
-        return json.loads(src.read().decode("utf-8"))
+    return json.loads(files_mod.read_bytes(uri).decode("utf-8"))
 
 
 def context_for_version(catalog: Any, warehouse: Any, dataset: str, ref: str = "latest"
                         ) -> LineageContext:
     """Rebuild the COMPLETE context of a committed version from the catalog, its manifest and
     its run's validation report (for versions committed before lineage was wired in)."""
-    from apache_beam.io.filesystems import FileSystems
-
     from catalog.storage import manifest as manifest_mod
 
     version = lifecycle.resolve(catalog, dataset, ref, allow_yanked=True, draft_fallback=True,
                                 warn=lambda _message: None)
-    manifest = manifest_mod.read_manifest(version.path, expected_sha256=version.manifest_sha256)
-    report = FileSystems.join(warehouse.run_dir(version.run_id), "validation.json")
-    results = _read_json(report).get("results", []) if FileSystems.exists(report) else []
-    extra = manifest.get("extra", {})
+    manifest = manifest_mod.Manifest.read(version.path, expected_sha256=version.manifest_sha256)
+    report = uri_mod.join(warehouse.run_dir(version.run_id), "validation.json")
+    results = _read_json(report).get("results", []) if files_mod.exists(report) else []
     return LineageContext(
-        dataset=manifest["dataset"], run=catalog.run(version.run_id),
-        sources=tuple(catalog.sources(version.run_id)), columns=tuple(manifest["schema"]),
-        version=version, validation=tuple(extra.get("validation", [])),
+        dataset=manifest.dataset.to_json(), run=catalog.run(version.run_id),
+        sources=tuple(catalog.sources(version.run_id)),
+        columns=tuple(c.to_json() for c in manifest.schema),
+        version=version, validation=tuple(manifest.validation),
         expectation_results=tuple(results),
-        per_source=extra.get("row_accounting", {}).get("per_source", {}),
-        manifest_uri=FileSystems.join(version.path, manifest_mod.MANIFEST_NAME),
+        per_source=manifest.row_accounting.get("per_source", {}),
+        manifest_uri=uri_mod.join(version.path, manifest_mod.MANIFEST_NAME),
         report_path=catalog.run(version.run_id).report_path)
 
 
@@ -889,11 +872,11 @@ def provenance(catalog: Any, dataset: str, ref: str = "latest") -> dict[str, Any
     version = lifecycle.resolve(catalog, dataset, ref, allow_yanked=True, draft_fallback=True,
                                 warn=lambda _message: None)
     run = catalog.run(version.run_id)
-    manifest = manifest_mod.read_manifest(version.path, expected_sha256=version.manifest_sha256)
-    digests = manifest.get("extra", {}).get("validation", [])
-    columns = manifest.get("schema", [])
+    manifest = manifest_mod.Manifest.read(version.path, expected_sha256=version.manifest_sha256)
+    digests = manifest.validation
+    columns = [c.to_json() for c in manifest.schema]
     return {
-        "dataset": dict(manifest["dataset"]),
+        "dataset": manifest.dataset.to_json(),
         "version": {"id": version.version_id, "state": version.state,
                     "created_at": _iso(version.created_at), "rows": version.rows,
                     "bytes": version.bytes, "file_count": version.file_count,

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from catalog.exceptions import CatalogError
+from catalog.jsonable import jsonable
 from catalog.storage import files as files_mod
 from catalog.storage import uri as uri_mod
 from catalog.storage.manifest import ColumnEntry, Manifest
@@ -141,19 +142,7 @@ class DatasetDiff:
                 if raw[side] is not None:
                     raw[side]["null_fraction"] = getattr(d, side).null_fraction
         out["totals"] = self.totals
-        return _jsonable(out)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
+        return jsonable(out)
 
 
 # --- schema ------------------------------------------------------------------------------------

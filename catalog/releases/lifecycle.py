@@ -30,8 +30,6 @@ release`` and ``haina verify`` call it first.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import os
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -55,6 +53,8 @@ from catalog.releases.states import (
     TRANSITIONS,
     YANKED,
 )
+from catalog.storage import files as files_mod
+from catalog.storage import uri as uri_mod
 from catalog.store import (
     Catalog,
     ReleaseRecord,
@@ -77,7 +77,6 @@ __all__ = [
     "yank",
 ]
 
-_HASH_BLOCK = 8 * 2**20
 
 
 class DeprecatedVersionWarning(UserWarning):
@@ -328,10 +327,8 @@ def document_names() -> tuple[str, ...]:
 
 
 def missing_documents(version: VersionRecord) -> list[str]:
-    from apache_beam.io.filesystems import FileSystems
-
     return [name for name in document_names()
-            if not FileSystems.exists(_join(version.path, name))]
+            if not files_mod.exists(uri_mod.join(version.path, name))]
 
 
 def write_documents(catalog: Catalog, version: VersionRecord, record: ReleaseRecord) -> list[str]:
@@ -360,27 +357,12 @@ def complete_releases(catalog: Catalog, dataset: str) -> list[tuple[ReleaseRecor
 
 
 # --- immutability ------------------------------------------------------------------------------
-# Beam's filesystems (any URI scheme) are imported on use: importing Beam takes seconds, and
-# most users of this module (listing releases, resolving a reference) never hash a file.
 def _sha256(uri: str) -> str | None:
-    from apache_beam.io.filesystems import FileSystems
-
-    digest = hashlib.sha256()
+    """The file's SHA-256, or None when it is missing or unreadable (a mismatch to report)."""
     try:
-        with FileSystems.open(uri, compression_type="uncompressed") as handle:
-            while block := handle.read(_HASH_BLOCK):
-                digest.update(block)
-    except (OSError, FileNotFoundError):
+        return files_mod.sha256(uri)
+    except OSError:
         return None
-    return digest.hexdigest()
-
-
-def _join(folder: str, rel: str) -> str:
-    if "://" not in folder:
-        return os.path.join(folder, rel)
-    from apache_beam.io.filesystems import FileSystems
-
-    return FileSystems.join(folder, rel)
 
 
 def check_unchanged(catalog: Catalog, version: VersionRecord) -> FileMismatch | None:
@@ -392,7 +374,7 @@ def check_unchanged(catalog: Catalog, version: VersionRecord) -> FileMismatch | 
     expected = [(MANIFEST_NAME, version.manifest_sha256)]
     expected += [(f.path, f.sha256) for f in catalog.files(version.version_id)]
     for rel, sha in expected:
-        actual = _sha256(_join(version.path, rel))
+        actual = _sha256(uri_mod.join(version.path, rel))
         if actual != sha:
             return FileMismatch(rel, sha, actual)
     return None

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-import re
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +43,7 @@ from catalog.exceptions import (
     RunStateError,
     VersionNotFoundError,
 )
+from catalog.jsonable import jsonable
 from catalog.releases import semver as semver_mod
 from catalog.sql import audit as audit_rows
 from catalog.sql import lineage as lineage_rows
@@ -107,7 +107,6 @@ from catalog.store import (
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: how often a waiting ``acquire_lock`` polls the lock row
 LOCK_POLL_SECONDS = 0.25
-_SEMVER = re.compile(r"^v?\d+\.\d+\.\d+([-+].*)?$")
 
 
 def create_tables(engine: Engine) -> None:
@@ -149,10 +148,6 @@ def require_current_schema(engine: Engine, where: str) -> None:
 
 
 # --- row <-> record --------------------------------------------------------------------------
-def _jsonable(values: Mapping) -> dict:
-    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in values.items()}
-
-
 def _row(record: Any) -> dict[str, Any]:
     return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
 
@@ -240,11 +235,11 @@ class SqlCatalog(Catalog):
             before = conn.execute(sa.select(datasets_t).where(datasets_t.c.name == rec.name)).first()
             conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=changed))
             if before is None:
-                self._mutated(conn, "dataset.create", rec.name, _jsonable(changed))
+                self._mutated(conn, "dataset.create", rec.name, jsonable(changed))
             else:
                 diff = {k: v for k, v in changed.items() if getattr(before, k) != v}
                 if diff:
-                    self._mutated(conn, "dataset.update", rec.name, _jsonable(diff))
+                    self._mutated(conn, "dataset.update", rec.name, jsonable(diff))
 
     @retry_once
     def datasets(self) -> list[DatasetRecord]:
@@ -443,10 +438,11 @@ class SqlCatalog(Catalog):
     @retry_once
     def _released_as(self, dataset: str, ref: str) -> str | None:
         """The version id released as semver ``ref`` (``1.2.0`` or ``v1.2.0``), if any."""
-        if not _SEMVER.match(ref):
+        if not semver_mod.is_semver(ref):
             return None
+        release = str(semver_mod.parse(ref))  # "v1.2.0" is stored as "1.2.0"
         query = sa.select(releases_t.c.version_id).where(releases_t.c.dataset == dataset,
-                                                         releases_t.c.semver == ref.lstrip("v"))
+                                                         releases_t.c.semver == release)
         with self._engine.connect() as conn:
             return conn.execute(query).scalar()
 

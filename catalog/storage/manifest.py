@@ -12,9 +12,6 @@ JSON it was read from: every record keeps the keys it does not know (``extras``)
 the known keys an older manifest lacked (``absent``), so an old warehouse re-serialises to its
 own bytes and its checksum still holds. ``extra`` (row accounting, validation, attributions,
 incremental, splits) stays open JSON, written by the pipeline; typed accessors read it.
-
-The dict-returning functions (:func:`build_manifest`, :func:`read_manifest`) remain for callers
-not yet converted; they go through the same classes.
 """
 from __future__ import annotations
 
@@ -27,8 +24,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pyarrow as pa
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
 from catalog.exceptions import ManifestError
 from catalog.storage import files as files_mod
@@ -550,6 +545,11 @@ def canonical_bytes(manifest: Mapping[str, Any]) -> bytes:
 
 def write_manifest(manifest: Mapping[str, Any], version_dir: str) -> tuple[str, str]:
     """Write ``manifest.json`` (a JSON-ready dict) into ``version_dir``; return URI and SHA-256."""
+    # Beam is imported here, not at the top: readers of manifests (open_dataset, the CLI's
+    # read-only commands) must not pay the second Beam's import takes (see catalog.read)
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
     data = canonical_bytes(manifest)
     uri = uri_mod.join(version_dir, MANIFEST_NAME)
     try:
@@ -576,16 +576,3 @@ def read_bytes(version_dir: str, *, expected_sha256: str | None = None) -> bytes
             f"manifest sha256 {actual} differs from the catalog's {expected_sha256}", where=uri,
             fix="the folder was modified after publishing; restore it or re-run the recipe")
     return data
-
-
-# --- the dict API of callers not yet converted --------------------------------------------------
-def build_manifest(dataset_info: Mapping[str, Any] | DatasetRecord, version: VersionRecord,
-                   run: RunRecord, files: Sequence[FileRecord], sources: Sequence[SourceRecord],
-                   schema: pa.Schema, extra: Mapping[str, Any]) -> dict[str, Any]:
-    """:meth:`Manifest.build` as a JSON-ready dict (for :func:`write_manifest`)."""
-    return Manifest.build(dataset_info, version, run, files, sources, schema, extra).to_json()
-
-
-def read_manifest(version_dir: str, *, expected_sha256: str | None = None) -> dict[str, Any]:
-    """:meth:`Manifest.read` as the parsed JSON dict (checked by the same typed reader)."""
-    return Manifest.read(version_dir, expected_sha256=expected_sha256).to_json()

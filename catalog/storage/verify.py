@@ -261,11 +261,6 @@ def check_lineage_file(folder: str) -> tuple[list[Mismatch], list[str]]:
     return [], []
 
 
-def carried_files(manifest: Manifest | None) -> dict[str, str]:
-    """Paths of files an incremental run linked from an earlier version -> that version."""
-    return manifest.carried_files if manifest is not None else {}
-
-
 def _manifest_entries(manifest: Manifest | None) -> dict[str, FileEntry]:
     return {f.path: f for f in manifest.files} if manifest is not None else {}
 
@@ -275,7 +270,7 @@ def _folder_checks(report: VerifyReport, folder: str, entries: Mapping[str, File
                    version_id: str | None, workers: int | None, block_bytes: int,
                    source: str) -> dict[str, FileScan]:
     scans = scan_files(folder, sorted(entries), workers=workers, block_bytes=block_bytes)
-    carried = carried_files(manifest)
+    carried = manifest.carried_files if manifest is not None else {}
     for rel, scan in scans.items():
         report.mismatches += check_scan(scan, entries[rel], source)
         # a file carried over unchanged from an earlier version keeps that version's footer
@@ -357,7 +352,7 @@ def verify_version(catalog: Catalog, dataset: str, ref: str = "latest", *,
         report.mismatches += _manifest_hash(data, version.manifest_sha256, "catalog version row")
         report.mismatches += _release_hashes(catalog, version.version_id, data)
     records = {f.path: f for f in catalog.files(version.version_id)}
-    entries = _manifest_entries(manifest) or {p: _record_entry(f) for p, f in records.items()}
+    entries = _manifest_entries(manifest) or {p: FileEntry.of(f) for p, f in records.items()}
     scans = _folder_checks(report, folder, entries, manifest, dataset=dataset,
                            version_id=version.version_id, workers=workers,
                            block_bytes=block_bytes,
@@ -368,17 +363,13 @@ def verify_version(catalog: Catalog, dataset: str, ref: str = "latest", *,
     return report
 
 
-def _record_entry(f: FileRecord) -> FileEntry:
-    return FileEntry.of(f)
-
-
 def _catalog_checks(catalog: Catalog, version: Any, records: Mapping[str, FileRecord],
                     manifest: Manifest | None,
                     scans: Mapping[str, FileScan]) -> list[Mismatch]:
     found = []
     for rel, record in sorted(records.items()):
         scan = scans.get(rel) or scan_file(uri_mod.join(version.path, rel), rel)
-        found += [m for m in check_scan(scan, _record_entry(record), "catalog")
+        found += [m for m in check_scan(scan, FileEntry.of(record), "catalog")
                   if m.check != "file.parquet"]  # already reported from the manifest's side
     found += _manifest_vs_catalog(records, manifest)
     found += _version_totals(version, records)
@@ -409,7 +400,7 @@ def _manifest_vs_catalog(records: Mapping[str, FileRecord],
     found += [Mismatch("manifest.file_missing", p, note="in the catalog's files table, not in "
                        "the manifest") for p in sorted(set(records) - set(entries))]
     for path in sorted(set(entries) & set(records)):
-        want = _record_entry(records[path])
+        want = FileEntry.of(records[path])
         found += [Mismatch(f"catalog.{key}", path, getattr(want, key),
                            getattr(entries[path], key), "catalog vs manifest")
                   for key in _COMPARED if getattr(entries[path], key) != getattr(want, key)]

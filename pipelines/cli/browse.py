@@ -95,24 +95,24 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     # imported here: the manifest reader uses Beam's filesystems (a second to import)
     from catalog.storage import manifest as manifest_mod
 
-    manifest = manifest_mod.read_manifest(version.path)
+    manifest = manifest_mod.Manifest.read(version.path)
     if args.json:
-        console.print_json(json.dumps(manifest, default=str))
+        console.print_json(json.dumps(manifest.to_json(), default=str))
         return 0
-    ds = manifest["dataset"]
-    console.print(f"[bold]{ref.name}@{version.version_id}[/] ({version.state}) — {ds['title']}")
-    console.print(f"licence {ds['licence']}; owner {ds['owner']['name']}; classification "
-                  f"{ds['classification']}")
-    for text in manifest.get("attributions", []) or manifest.get("extra", {}).get("attributions", []):
+    ds = manifest.dataset
+    owner = ds.owner.name if ds.owner is not None else None
+    console.print(f"[bold]{ref.name}@{version.version_id}[/] ({version.state}) — {ds.title}")
+    console.print(f"licence {ds.licence}; owner {owner}; classification {ds.classification}")
+    # very early manifests kept attributions and row accounting at the top level
+    for text in manifest.extras.get("attributions") or manifest.attributions:
         console.print(f"attribution: {text}")
-    acc = manifest.get("row_accounting") or manifest.get("extra", {}).get("row_accounting", {})
+    acc = manifest.extras.get("row_accounting") or manifest.row_accounting
     console.print(f"rows {version.rows:,} in {version.file_count} file(s), "
                   f"{human_bytes(version.bytes)}; rows in {acc.get('rows_in', 0):,}, dropped "
                   f"{acc.get('rows_dropped', 0):,}, quarantined {acc.get('rows_quarantined', 0):,}")
     console.print(f"folder {version.path}")
     console.print(f"manifest sha256 {version.manifest_sha256}")
-    columns = manifest.get("schema", [])
-    rows = [(c.get("name"), c.get("type"), (c.get("metadata") or {}).get("haina.units", ""),
-             (c.get("metadata") or {}).get("haina.source_name", "")) for c in columns]
+    rows = [(c.name, c.type, c.metadata.get("haina.units", ""),
+             c.metadata.get("haina.source_name", "")) for c in manifest.schema]
     console.print(table("Schema", ["column", "type", "units", "from"], rows))
     return 0

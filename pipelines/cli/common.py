@@ -23,6 +23,7 @@ from catalog.exceptions import CatalogNotFoundError
 from catalog.releases import lifecycle
 from catalog.releases import resolve as resolve_mod
 from catalog.sql.backend import catalog_identity
+from catalog.storage import uri as uri_mod
 from catalog.store import Catalog, VersionRecord
 
 if TYPE_CHECKING:  # both import Beam's filesystems; only annotations need them here
@@ -91,7 +92,7 @@ def no_catalog(err: CatalogNotFoundError, root: str) -> CatalogNotFoundError:
     looked = err.reason
     if err.where and not err.where.startswith("sqlite"):  # a SQLite reason names the file
         looked += f" ({err.where})"
-    if "://" not in root and not os.path.isdir(root):
+    if uri_mod.scheme(root) is None and not os.path.isdir(root):
         looked += f"; the warehouse folder {root} does not exist"
     try:
         recorded = (audit.read_head_file(audit.head_file_uri(root)) or {}).get("catalog")

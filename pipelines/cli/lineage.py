@@ -15,6 +15,7 @@ from rich.tree import Tree
 
 from catalog.lineage import events as lineage
 from catalog.lineage import prov
+from catalog.storage import uri as uri_mod
 from pipelines.cli.common import (
     err_console,
     open_catalog_for,
@@ -71,7 +72,7 @@ def source_keys(source: str) -> tuple[list[str], list[str]]:
     if _SHA256.match(source):
         return [], [source.lower()]
     uris = [source]
-    if "://" not in source:
+    if uri_mod.scheme(source) is None:
         uris.append(os.path.abspath(source))
         if os.path.isfile(source):  # the same content read from another path counts too
             # imported here: pipelines.driver imports Beam (seconds), kept off `haina --help`

@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from catalog.exceptions import RunNotFoundError
+from catalog.storage import uri as uri_mod
 from catalog.store import Catalog, RunRecord
 from pipelines.cli.common import err_console, open_catalog_for, parse_ref, resolve_ref, warn_to
 from pipelines.exceptions import HainaError
@@ -72,9 +73,9 @@ def _run_by_id(catalog: Catalog, run_id: str) -> RunRecord | None:
 
 
 def _check_exists(path: str, where: str) -> None:
-    if "://" in path:
+    if uri_mod.is_remote(path):
         return  # an object-store warehouse: nothing local to check
-    if not Path(path).is_file():
+    if not Path(uri_mod.local_path(path)).is_file():
         raise HainaError(f"the validation report of {where} is recorded at {path}, but that "
                          f"file does not exist. Fix: point --warehouse at the warehouse the run "
                          f"wrote to (or restore its _runs folder), or re-run the recipe")
@@ -82,9 +83,9 @@ def _check_exists(path: str, where: str) -> None:
 
 def open_report(path: str) -> None:
     """Open the report in the user's browser; a remote or headless setup gets a clear error."""
-    if "://" in path:
+    if uri_mod.is_remote(path):
         raise HainaError(f"the report is in an object store ({path}); a browser cannot open it "
                          f"directly. Fix: copy it locally first, then open the copy")
-    if not webbrowser.open(Path(path).resolve().as_uri()):
+    if not webbrowser.open(Path(uri_mod.local_path(path)).resolve().as_uri()):
         raise HainaError(f"no web browser could be started to open {path}. Fix: open the file "
                          f"yourself, or set $BROWSER to a browser command")

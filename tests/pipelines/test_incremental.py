@@ -1,6 +1,7 @@
 """Incremental, idempotent runs: only new and changed sources are read; the rest is carried."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -12,6 +13,14 @@ import pytest
 from examples.qingdao_demo import generate
 
 from catalog import store
+from catalog.storage.manifest import (
+    DatasetSection,
+    FileEntry,
+    Manifest,
+    RunSection,
+    SourceEntry,
+    VersionSection,
+)
 from catalog.storage.verify import verify_folder, verify_version
 from pipelines import incremental
 from pipelines import recipe as recipe_mod
@@ -23,11 +32,13 @@ from tests.pipelines.conftest import demo_recipe
 SHA = {name: name[0] * 64 for name in ("a", "b", "c", "d")}
 
 
-def _previous(sources: dict[str, str], recipe_sha="r") -> dict:
-    return {"version": {"id": "v1"}, "run": {"recipe_sha256": recipe_sha},
-            "sources": [{"uri": u, "sha256": s, "size": 1, "kind": "k"} for u, s in sources.items()],
-            "files": [{"path": f"data/{u}.parquet", "source_sha256": s, "partition": "p"}
-                      for u, s in sources.items()]}
+def _previous(sources: dict[str, str], recipe_sha="r") -> Manifest:
+    return Manifest(
+        dataset=DatasetSection("d"), version=VersionSection("v1"),
+        run=RunSection(recipe_sha256=recipe_sha),
+        sources=tuple(SourceEntry(u, s, 1, "k") for u, s in sources.items()),
+        files=tuple(FileEntry(f"data/{u}.parquet", source_sha256=s, partition="p")
+                    for u, s in sources.items()))
 
 
 @pytest.mark.parametrize("now, previous, recipe_sha, expect", [
@@ -50,7 +61,7 @@ def test_delta(now, previous, recipe_sha, expect):
     assert d.full_reason == expect.get("full")
     for key in ("new", "changed", "unchanged", "removed"):
         assert list(getattr(d, key)) == expect.get(key, [])
-    assert sorted(f["path"] for f in d.reuse) == [f"data/{u}.parquet" for u in expect.get("reuse", [])]
+    assert sorted(f.path for f in d.reuse) == [f"data/{u}.parquet" for u in expect.get("reuse", [])]
     assert d.nothing_to_do == expect.get("nothing", False)
 
 
@@ -58,7 +69,7 @@ def test_delta_drops_removed_sources_when_asked():
     prev = _previous({"x": SHA["a"], "y": SHA["b"]})
     d = incremental.delta([Source(0, "x", SHA["a"], 1)], prev, "r",
                           IncrementalConfig(removed_sources="drop"))
-    assert [f["path"] for f in d.reuse] == ["data/x.parquet"]
+    assert [f.path for f in d.reuse] == ["data/x.parquet"]
     assert not d.nothing_to_do  # dropping y's rows makes a new version
 
 
@@ -70,7 +81,7 @@ def test_delta_drops_removed_sources_when_asked():
 def test_same_content_is_ingested_once(process, carried, unique, copies):
     sources = [Source(0, uri, SHA[sha], 1) for uri, sha in process.items()]
     kept, left_out = incremental.same_content(
-        sources, [{"uri": u, "sha256": SHA[s]} for u, s in carried.items()])
+        sources, [SourceEntry(u, SHA[s]) for u, s in carried.items()])
     assert [s.uri for s in kept] == unique
     assert [(s.uri, original) for s, original in left_out] == copies
 
@@ -86,7 +97,8 @@ def test_two_entries_on_one_file_are_two_sources_not_copies():
     assert [(s.key, original) for s, original in left_out] == [("roms_copy.nc#1", "roms.nc")]
 
     prev = _previous({"roms.nc": SHA["a"]})
-    prev["sources"].append({**prev["sources"][0], "source_index": 1})
+    prev = dataclasses.replace(prev, sources=prev.sources + (
+        dataclasses.replace(prev.sources[0], source_index=1),))
     d = incremental.delta(sources[:2], prev, "r", IncrementalConfig())
     assert (d.unchanged, d.new, d.nothing_to_do) == (("roms.nc", "roms.nc#1"), (), True)
     d = incremental.delta(sources[:2], _previous({"roms.nc": SHA["a"]}), "r",

@@ -27,6 +27,7 @@ from catalog.documents.card.text import (
 from catalog.documents.manifest_view import attributions, data_files, licence_url
 from catalog.documents.style import STYLESHEET
 from catalog.documents.svg import esc
+from catalog.storage.manifest import Manifest, Owner, RowCounts
 
 #: above this many days the time plot shows rows per month, so bars stay wider than a pixel
 MAX_DAY_BARS = 400
@@ -150,38 +151,38 @@ def _section(title: str, body: str) -> str:
     return f"<section><h2>{esc(title)}</h2>{body}</section>"
 
 
-def _header(manifest: Mapping[str, Any], stats: CardStats, release: str | None) -> str:
-    ds = manifest["dataset"]
-    badges = [release and f"release {release}" or "draft (not released)", ds.get("licence"),
+def _header(manifest: Manifest, stats: CardStats, release: str | None) -> str:
+    ds = manifest.dataset
+    badges = [release and f"release {release}" or "draft (not released)", ds.licence,
               f"{stats.rows:,} rows", f"{len(data_files(manifest))} file(s)",
-              ds.get("classification")]
+              ds.classification]
     badge_html = "".join(f'<span class="badge">{esc(b)}</span>' for b in badges if b)
-    return (f"<header><h1>{esc(ds.get('title') or ds['name'])}</h1><div class=\"sub\">"
-            f"<code style=\"background:rgba(255,255,255,.15);color:#fff\">{esc(ds['name'])}</code>"
+    return (f"<header><h1>{esc(ds.title or ds.name)}</h1><div class=\"sub\">"
+            f"<code style=\"background:rgba(255,255,255,.15);color:#fff\">{esc(ds.name)}</code>"
             f" · {esc(version_line(manifest, release))}</div>"
             f"<div class=\"badges\">{badge_html}</div></header>")
 
 
-def _licence_html(manifest: Mapping[str, Any]) -> str:
-    ds = manifest["dataset"]
-    owner = ds.get("owner") or {}
-    url = licence_url(ds.get("licence"))
+def _licence_html(manifest: Manifest) -> str:
+    ds = manifest.dataset
+    owner = ds.owner or Owner()
+    url = licence_url(ds.licence)
     # the licence URL is shown as text, not a link: the page must not point outside itself
-    licence = esc(ds.get("licence")) + (f' <span class="muted">({esc(url)})</span>' if url else "")
-    who = esc(owner.get("name") or "unknown") + (f" &lt;{esc(owner['email'])}&gt;"
-                                                  if owner.get("email") else "")
+    licence = esc(ds.licence) + (f' <span class="muted">({esc(url)})</span>' if url else "")
+    who = esc(owner.name or "unknown") + (f" &lt;{esc(owner.email)}&gt;"
+                                          if owner.email else "")
     notes = attributions(manifest)
     attr = "".join(f'<div class="attr">{esc(n)}</div>' for n in notes) or \
         '<p class="muted">No attribution required by the sources.</p>'
-    desc = f'<p class="desc">{esc((ds.get("description") or "").strip())}</p>' \
-        if ds.get("description") else ""
+    desc = f'<p class="desc">{esc((ds.description or "").strip())}</p>' \
+        if ds.description else ""
     return _section("Description, licence and attribution", (
         f"{desc}<table><tbody><tr><th>licence</th><td>{licence}</td></tr><tr><th>owner</th>"
         f"<td>{who}</td></tr></tbody></table><p style=\"margin:10px 0 2px\"><b>Required "
         f"attribution</b></p>{attr}"))
 
 
-def _validation_html(manifest: Mapping[str, Any]) -> str:
+def _validation_html(manifest: Manifest) -> str:
     rows = validation_rows(manifest)
     if not rows:
         return _section("Validation", '<p class="muted">Validation was not run.</p>')
@@ -193,11 +194,10 @@ def _validation_html(manifest: Mapping[str, Any]) -> str:
                     f"{body}</tbody></table>")
 
 
-def _histograms_html(manifest: Mapping[str, Any], stats: CardStats) -> str:
+def _histograms_html(manifest: Manifest, stats: CardStats) -> str:
     if not stats.histograms:
         return ""
-    units = {c["name"]: (c.get("metadata") or {}).get("haina.units", "")
-             for c in manifest.get("schema", [])}
+    units = {c.name: c.metadata.get("haina.units", "") for c in manifest.schema}
     plots = "".join(svg_histogram(h, f"{name} [{units.get(name)}]" if units.get(name) else name)
                     for name, h in stats.histograms.items())
     note = (f'<p class="muted">Exact counts over all rows. Where a few values lie far from the '
@@ -206,11 +206,11 @@ def _histograms_html(manifest: Mapping[str, Any], stats: CardStats) -> str:
     return _section("Variables", f'<div class="hists">{plots}</div>{note}')
 
 
-def _counts_html(manifest: Mapping[str, Any], stats: CardStats) -> str:
-    rows = manifest.get("rows") or {}
+def _counts_html(manifest: Manifest, stats: CardStats) -> str:
+    rows = manifest.rows or RowCounts()
     out = _section("Rows", _table(["in", "written", "dropped (fill)", "quarantined"], [(
-        f"{rows.get('in', 0):,}", f"{rows.get('written', 0):,}", f"{rows.get('dropped', 0):,}",
-        f"{rows.get('rejected', 0):,}")], numeric=(0, 1, 2, 3)))
+        f"{rows.read or 0:,}", f"{rows.written or 0:,}", f"{rows.dropped or 0:,}",
+        f"{rows.rejected or 0:,}")], numeric=(0, 1, 2, 3)))
     if stats.splits:
         out += _section("Splits", _table(["split", "rows"], [
             (k, f"{v:,}") for k, v in sorted(stats.splits.items())], numeric=(1,)))
@@ -228,21 +228,21 @@ def _changelog_html(changelog: Sequence[str] | None) -> str:
     return _section("Changes since the previous release", f"<ul>{items}</ul>")
 
 
-def _provenance_html(manifest: Mapping[str, Any]) -> str:
-    run = manifest.get("run") or {}
-    rows = [(s["uri"], s["kind"], f"{s['size']:,}", s["sha256"][:16] + "…")
-            for s in manifest.get("sources", [])]
-    head = (f"<p>Run <code>{esc(run.get('id'))}</code> with Haina {esc(run.get('code_version'))}"
-            f" on {esc(run.get('runner'))}; recipe sha256 <code>{esc(run.get('recipe_sha256'))}"
+def _provenance_html(manifest: Manifest) -> str:
+    run = manifest.run
+    rows = [(s.uri, s.kind, f"{s.size:,}", (s.sha256 or "")[:16] + "…")
+            for s in manifest.sources]
+    head = (f"<p>Run <code>{esc(run.id)}</code> with Haina {esc(run.code_version)}"
+            f" on {esc(run.runner)}; recipe sha256 <code>{esc(run.recipe_sha256)}"
             f"</code></p>")
     return _section("Provenance", head + _table(["source", "kind", "bytes", "sha256"], rows,
                                                 numeric=(2,)))
 
 
-def render_html(manifest: Mapping[str, Any], stats: CardStats, *,
+def render_html(manifest: Manifest, stats: CardStats, *,
                 release: str | None = None, changelog: Sequence[str] | None = None) -> str:
     """The whole card as one HTML document without external resources."""
-    ds = manifest["dataset"]
+    ds = manifest.dataset
     coverage = _table(["", ""], coverage_rows(stats))
     map_svg = svg_map(stats.sample_lon, stats.sample_lat)
     n_points = int(np.isfinite(stats.sample_lon).sum()) if stats.sample_lon.size else 0
@@ -260,5 +260,5 @@ def render_html(manifest: Mapping[str, Any], stats: CardStats, *,
             + _counts_html(manifest, stats) + _changelog_html(changelog)
             + _provenance_html(manifest))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{esc(ds.get('title') or ds['name'])}: dataset card</title>"
+            f"<title>{esc(ds.title or ds.name)}: dataset card</title>"
             f"<style>{STYLESHEET}</style></head><body><main>{body}</main></body></html>\n")

@@ -2,7 +2,7 @@
 plots. A pure function of the manifest and the scanned stats."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from catalog.documents.card.stats import CardStats
@@ -14,16 +14,17 @@ from catalog.documents.card.text import (
     version_line,
 )
 from catalog.documents.manifest_view import attributions, licence_url
+from catalog.storage.manifest import Manifest, Owner, RowCounts
 
 
-def render_markdown(manifest: Mapping[str, Any], stats: CardStats, *, release: str | None = None,
+def render_markdown(manifest: Manifest, stats: CardStats, *, release: str | None = None,
                     changelog: Sequence[str] | None = None) -> str:
     """The card as GitHub-flavoured Markdown (no images: the HTML card has the plots)."""
-    ds = manifest["dataset"]
-    out = [f"# {ds.get('title') or ds['name']}", "", f"`{ds['name']}` · "
+    ds = manifest.dataset
+    out = [f"# {ds.title or ds.name}", "", f"`{ds.name}` · "
            + version_line(manifest, release), ""]
-    if ds.get("description"):
-        out += [ds["description"].strip(), ""]
+    if ds.description:
+        out += [ds.description.strip(), ""]
     out += _md_licence(manifest)
     out += ["## Coverage", ""] + _md_table(["", ""], coverage_rows(stats))
     out += ["## Schema", ""] + _md_table(
@@ -38,27 +39,27 @@ def render_markdown(manifest: Mapping[str, Any], stats: CardStats, *, release: s
     return "\n".join(out).rstrip() + "\n"
 
 
-def _md_licence(manifest: Mapping[str, Any]) -> list[str]:
-    ds = manifest["dataset"]
-    owner = ds.get("owner") or {}
-    url = licence_url(ds.get("licence"))
-    licence = f"[{ds.get('licence')}]({url})" if url else str(ds.get("licence"))
+def _md_licence(manifest: Manifest) -> list[str]:
+    ds = manifest.dataset
+    owner = ds.owner or Owner()
+    url = licence_url(ds.licence)
+    licence = f"[{ds.licence}]({url})" if url else str(ds.licence)
     out = ["## Licence and attribution", "", f"- Licence: {licence}",
-           f"- Owner: {owner.get('name') or 'unknown'}"
-           + (f" <{owner['email']}>" if owner.get("email") else "")]
-    if ds.get("classification"):
-        out.append(f"- Classification: {ds['classification']}")
+           f"- Owner: {owner.name or 'unknown'}"
+           + (f" <{owner.email}>" if owner.email else "")]
+    if ds.classification:
+        out.append(f"- Classification: {ds.classification}")
     notes = attributions(manifest)
     out += [f"- Required attribution: {n}" for n in notes] or ["- Required attribution: none"]
     return out + [""]
 
 
-def _md_counts(manifest: Mapping[str, Any], stats: CardStats) -> list[str]:
+def _md_counts(manifest: Manifest, stats: CardStats) -> list[str]:
     out: list[str] = []
-    rows = manifest.get("rows") or {}
+    rows = manifest.rows or RowCounts()
     out += ["## Rows", ""] + _md_table(["in", "written", "dropped (fill)", "quarantined"], [(
-        f"{rows.get('in', 0):,}", f"{rows.get('written', 0):,}", f"{rows.get('dropped', 0):,}",
-        f"{rows.get('rejected', 0):,}")])
+        f"{rows.read or 0:,}", f"{rows.written or 0:,}", f"{rows.dropped or 0:,}",
+        f"{rows.rejected or 0:,}")])
     if stats.splits:
         out += ["## Splits", ""] + _md_table(["split", "rows"], [
             (k, f"{v:,}") for k, v in sorted(stats.splits.items())])
@@ -76,13 +77,13 @@ def _md_changelog(changelog: Sequence[str] | None, release: str | None) -> list[
     return [title, ""] + ([f"- {c}" for c in changelog] or ["- no changes"]) + [""]
 
 
-def _md_provenance(manifest: Mapping[str, Any]) -> list[str]:
-    run = manifest.get("run") or {}
-    out = ["## Provenance", "", (f"- Run {run.get('id')} with Haina {run.get('code_version')} "
-                                 f"on {run.get('runner')}, recipe sha256 "
-                                 f"`{run.get('recipe_sha256')}`")]
-    out += [f"- Source `{s['uri']}` ({s['kind']}, {s['size']:,} bytes, sha256 "
-            f"`{s['sha256'][:16]}…`)" for s in manifest.get("sources", [])]
+def _md_provenance(manifest: Manifest) -> list[str]:
+    run = manifest.run
+    out = ["## Provenance", "", (f"- Run {run.id} with Haina {run.code_version} "
+                                 f"on {run.runner}, recipe sha256 "
+                                 f"`{run.recipe_sha256}`")]
+    out += [f"- Source `{s.uri}` ({s.kind}, {s.size:,} bytes, sha256 "
+            f"`{(s.sha256 or '')[:16]}…`)" for s in manifest.sources]
     return out + [""]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from catalog.documents.exceptions import CardError
 from catalog.documents.manifest_view import data_files
+from catalog.storage import uri as uri_mod
+from catalog.storage.manifest import Manifest
 
 #: most points drawn on the map: enough to show a track or a grid's extent, small enough that
 #: the self-contained HTML stays a few hundred kB
@@ -94,10 +96,10 @@ CACHE_BYTES = 64 * 2**20
 class DataFiles:
     """The data files of a version, each opened through Beam's filesystems and closed again."""
 
-    def __init__(self, manifest: Mapping[str, Any], version_dir: str):
+    def __init__(self, manifest: Manifest, version_dir: str):
         entries = data_files(manifest)
-        self.paths = [FileSystems.join(version_dir, f["path"]) for f in entries]
-        total = sum(int(f.get("bytes") or 0) for f in entries)
+        self.paths = [uri_mod.join(version_dir, f.path) for f in entries]
+        total = sum(int(f.bytes or 0) for f in entries)
         self._cache: dict[str, bytes] | None = {} if total <= CACHE_BYTES else None
 
     def _read(self, uri: str) -> bytes:
@@ -227,23 +229,23 @@ class _Plan:
         return cols
 
 
-def histogram_columns(manifest: Mapping[str, Any]) -> list[str]:
+def histogram_columns(manifest: Manifest) -> list[str]:
     """Measured variables: float columns whose role is ``variable``."""
-    return [c["name"] for c in manifest.get("schema", [])
-            if (c.get("metadata") or {}).get("haina.role", "variable") == "variable"
-            and c["type"] in ("float", "double", "halffloat")]
+    return [c.name for c in manifest.schema
+            if c.metadata.get("haina.role", "variable") == "variable"
+            and c.type in ("float", "double", "halffloat")]
 
 
 #: Haina's QARTOD flag columns, and the sources' own flags kept beside them (their own scale)
 QC_SUFFIXES = ("_qc", "_qc_source")
 
 
-def qc_columns(manifest: Mapping[str, Any]) -> list[str]:
-    return [c["name"] for c in manifest.get("schema", []) if c["name"].endswith(QC_SUFFIXES)]
+def qc_columns(manifest: Manifest) -> list[str]:
+    return [c.name for c in manifest.schema if c.name.endswith(QC_SUFFIXES)]
 
 
-def _schema_names(manifest: Mapping[str, Any]) -> set[str]:
-    return {c["name"] for c in manifest.get("schema", [])}
+def _schema_names(manifest: Manifest) -> set[str]:
+    return {c.name for c in manifest.schema}
 
 
 def _scan_footers(files: DataFiles) -> tuple[CardStats, set[str]]:
@@ -262,7 +264,7 @@ def _fill_missing_ranges(files: DataFiles, names: set[str], stats: CardStats) ->
             _data_range(table, name, stats)
 
 
-def scan(manifest: Mapping[str, Any], version_dir: str, *, max_points: int = MAX_MAP_POINTS,
+def scan(manifest: Manifest, version_dir: str, *, max_points: int = MAX_MAP_POINTS,
          bins: int = HIST_BINS) -> CardStats:
     """Read the version's data files and gather everything the card shows.
 

@@ -2,22 +2,22 @@
 both always say the same (a schema, a coverage, a validation verdict and a version line)."""
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from catalog.documents.card.stats import CardStats
+from catalog.storage.manifest import Manifest
 from expectations.qc.flags import FLAG_NAMES
 
 
-def schema_rows(manifest: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+def schema_rows(manifest: Manifest) -> list[tuple[Any, ...]]:
     """(column, type, units, standard_name, from, conversion) per column."""
     rows = []
-    for c in manifest.get("schema", []):
-        m = c.get("metadata") or {}
+    for c in manifest.schema:
+        m = c.metadata
         source = m.get("haina.source_name") or ""
         if m.get("haina.source_units"):
             source += f" ({m['haina.source_units']})"
-        rows.append((c["name"], c["type"], m.get("haina.units", ""),
+        rows.append((c.name, c.type, m.get("haina.units", ""),
                      m.get("haina.standard_name", ""), source, m.get("haina.conversion", "")))
     return rows
 
@@ -53,9 +53,9 @@ def coverage_rows(stats: CardStats) -> list[tuple[str, str]]:
     return rows
 
 
-def validation_rows(manifest: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+def validation_rows(manifest: Manifest) -> list[tuple[Any, ...]]:
     rows = []
-    for suite in (manifest.get("extra") or {}).get("validation") or []:
+    for suite in manifest.validation:
         notes = "; ".join(f"{u.get('column')}: {u.get('unexpected_count'):,} of "
                           f"{u.get('element_count') or 0:,} unexpected ({u.get('expectation')})"
                           for u in suite.get("unexpected") or [])
@@ -64,11 +64,11 @@ def validation_rows(manifest: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     return rows
 
 
-def version_line(manifest: Mapping[str, Any], release: str | None) -> str:
-    v = manifest["version"]
+def version_line(manifest: Manifest, release: str | None) -> str:
+    v = manifest.version
     if release:
-        return f"Release {release} (version {v['id']}, created {_seconds(v['created_at'])})"
-    return f"Draft version {v['id']} (created {_seconds(v['created_at'])}; not released)"
+        return f"Release {release} (version {v.id}, created {_seconds(v.created_at)})"
+    return f"Draft version {v.id} (created {_seconds(v.created_at)}; not released)"
 
 
 def _seconds(iso: str | None) -> str:

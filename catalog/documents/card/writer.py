@@ -17,14 +17,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
-
 from catalog.documents.card import html as card_html
 from catalog.documents.card import markdown as card_markdown
 from catalog.documents.card.stats import scan
 from catalog.documents.exceptions import CardError
 from catalog.documents.manifest_view import load_manifest
 from catalog.documents.output import ensure_dir, write_text
+from catalog.storage import uri as uri_mod
 
 MD_NAME = "CARD.md"
 HTML_NAME = "card.html"
@@ -45,5 +44,5 @@ def write_card(catalog: Any, version: Any, directory: str | None = None, *,
     ensure_dir(directory)
     md = card_markdown.render_markdown(manifest, stats, release=release, changelog=changelog)
     html = card_html.render_html(manifest, stats, release=release, changelog=changelog)
-    return (write_text(md, FileSystems.join(directory, MD_NAME), CardError),
-            write_text(html, FileSystems.join(directory, HTML_NAME), CardError))
+    return (write_text(md, uri_mod.join(directory, MD_NAME), CardError),
+            write_text(html, uri_mod.join(directory, HTML_NAME), CardError))

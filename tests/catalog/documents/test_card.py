@@ -58,7 +58,7 @@ def _run(recipe_path: Path, folder: Path):
                     catalog=f"sqlite:///{folder / 'wh' / 'catalog.db'}")
     outcome = runner.run()
     version = runner.catalog.version(outcome.dataset, outcome.version_id)
-    return runner.catalog, version, manifest_mod.read_manifest(version.path)
+    return runner.catalog, version, manifest_mod.Manifest.read(version.path)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def cmems(tmp_path_factory, shared_data):
 
 def _table(version, manifest) -> pa.Table:
     """All data rows, files in path order (the order ``scan`` reads them)."""
-    return pa.concat_tables([pq.read_table(Path(version.path) / f["path"])
+    return pa.concat_tables([pq.read_table(Path(version.path) / f.path)
                              for f in data_files(manifest)])
 
 
@@ -93,7 +93,7 @@ def test_coverage_matches_the_coordinate_columns(demo):
     assert cov["bbox"] == [lon.min(), lat.min(), lon.max(), lat.max()]
     assert cov["depth"] == [pc.min(table.column("depth")).as_py(),
                             pc.max(table.column("depth")).as_py()]
-    assert stats.rows == table.num_rows == manifest["rows"]["written"]
+    assert stats.rows == table.num_rows == manifest.rows.written
 
 
 def test_rows_per_day_and_histograms_count_every_value(demo):
@@ -162,7 +162,7 @@ def _qc_version(folder: Path) -> dict:
                               sha256=hashlib.sha256((folder / rel).read_bytes()).hexdigest())]
     version = store.VersionRecord(version_id="v1", dataset="qc", run_id="r1", path=str(folder),
                                   manifest_sha256="", rows=5, bytes=0, file_count=1)
-    return manifest_mod.build_manifest(
+    return manifest_mod.Manifest.build(
         store.DatasetRecord(name="qc", title="QC test", licence="CC-BY-4.0", owner_name="tests"),
         version, store.RunRecord(run_id="r1", dataset="qc"), files, [], table.schema,
         {"attributions": []})
@@ -195,7 +195,7 @@ def test_markdown_card_of_real_data_carries_attribution_units_and_validation(cme
     assert f"- Required attribution: {COPERNICUS}" in md
     assert "Release 1.1.0" in md
     assert "| sea_water_salinity | float | 1e-3 | sea_water_salinity | so (1e-3) |" in md
-    for suite in manifest["extra"]["validation"]:
+    for suite in manifest.validation:
         assert f"| {suite['suite']} | passed |" in md
     assert "- sea_water_salinity: units clarified" in md
     assert "2025-09-24T00:00:00Z to 2025-09-25T00:00:00Z" in md

@@ -1,6 +1,7 @@
 """Croissant 1.1 JSON-LD: mlcroissant validates it and loads the same rows as pyarrow."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
@@ -66,9 +67,9 @@ def cmems_version(tmp_path_factory, shared_data):
     return runner.catalog, runner.catalog.version(outcome.dataset, outcome.version_id)
 
 
-def _first_rows(version_dir: str, manifest: dict, n: int) -> pa.Table:
+def _first_rows(version_dir: str, manifest: manifest_mod.Manifest, n: int) -> pa.Table:
     """The first ``n`` rows in the order mlcroissant reads a FileSet: files sorted by path."""
-    paths = sorted(f["path"] for f in manifest_view.data_files(manifest))
+    paths = sorted(f.path for f in manifest_view.data_files(manifest))
     table = pa.concat_tables([pq.read_table(Path(version_dir) / p) for p in paths])
     return table.slice(0, n)
 
@@ -91,7 +92,7 @@ def test_mlcroissant_validates_and_loads_the_same_rows_as_pyarrow(demo_version):
     dataset = mlc.Dataset(jsonld=path)
     assert not dataset.metadata.ctx.issues.errors
     records = list(itertools.islice(dataset.records(record_set="records"), N_ROWS))
-    manifest = manifest_mod.read_manifest(version.path)
+    manifest = manifest_mod.Manifest.read(version.path)
     expected = _first_rows(version.path, manifest, N_ROWS)
     assert len(records) == N_ROWS
     for name in expected.column_names:
@@ -128,7 +129,7 @@ def test_document_describes_every_data_file_with_its_checksum(demo_version):
 
 def test_release_label_and_coverage(demo_version):
     _, version = demo_version
-    manifest = manifest_mod.read_manifest(version.path)
+    manifest = manifest_mod.Manifest.read(version.path)
     stats = scan(manifest, version.path, max_points=0, bins=0)
     doc = croissant.build_croissant(manifest, release="1.2.0", coverage=stats.coverage_dict())
     assert doc["version"] == "1.2.0"
@@ -183,7 +184,7 @@ def _write_split_version(folder: Path) -> dict:
     version = store.VersionRecord(version_id="v1", dataset="split-test", run_id="r1",
                                   path=str(folder), manifest_sha256="", rows=6, bytes=0,
                                   file_count=2)
-    return manifest_mod.build_manifest(
+    return manifest_mod.Manifest.build(
         store.DatasetRecord(name="split-test", title="Split test", licence="CC-BY-4.0",
                             owner_name="tests"),
         version, run, files, [store.SourceRecord("r1", "s.csv", "0" * 64, 1, "csv")], schema,
@@ -218,8 +219,8 @@ def test_cmems_version_carries_its_attribution(cmems_version):
     assert doc["license"] == manifest_view.LICENCE_PAGES["LicenseRef-Copernicus-Marine"]
     dataset = mlc.Dataset(jsonld=path)
     first = next(iter(dataset.records(record_set="records")))
-    manifest = manifest_mod.read_manifest(version.path)
-    first_file = min(f["path"] for f in manifest_view.data_files(manifest))
+    manifest = manifest_mod.Manifest.read(version.path)
+    first_file = min(f.path for f in manifest_view.data_files(manifest))
     expected = pq.read_table(Path(version.path) / first_file).column("sea_water_salinity")[0]
     assert _as_python(first["records/sea_water_salinity"]) == pytest.approx(expected.as_py())
 
@@ -248,6 +249,7 @@ def test_licence_url(licence, url):
 
 def test_unknown_licence_becomes_a_creative_work(tmp_path):
     manifest = _write_split_version(tmp_path)
-    manifest["dataset"]["licence"] = "LicenseRef-Unknown-Thing"
+    manifest = dataclasses.replace(manifest, dataset=dataclasses.replace(
+        manifest.dataset, licence="LicenseRef-Unknown-Thing"))
     doc = croissant.build_croissant(manifest)
     assert doc["license"] == {"@type": "sc:CreativeWork", "name": "LicenseRef-Unknown-Thing"}

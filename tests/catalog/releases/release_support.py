@@ -100,10 +100,10 @@ def make_version(catalog, root: Path, version_id: str, partitions: Mapping[str, 
     version = VersionRecord(version_id=version_id, dataset=dataset, run_id=run_id,
                             path=str(folder), manifest_sha256="", rows=sum(f.rows for f in files),
                             bytes=sum(f.bytes for f in files), file_count=len(files))
-    manifest = manifest_mod.build_manifest(
+    manifest = manifest_mod.Manifest.build(
         {"name": dataset, "title": title}, version, catalog.run(run_id), files, [],
         sch or schema(), {})
-    _uri, sha = manifest_mod.write_manifest(manifest, str(folder))
+    _uri, sha = manifest.write(str(folder))
     version = dataclasses.replace(version, manifest_sha256=sha)
     catalog.commit_version(version, files)
     catalog.finish_run(run_id, status="succeeded", counts={})

@@ -17,9 +17,7 @@ from catalog.storage.manifest import (
     Owner,
     RowCounts,
     SourceEntry,
-    build_manifest,
     canonical_bytes,
-    read_manifest,
     write_manifest,
 )
 from catalog.store import DatasetRecord, FileRecord, RunRecord, SourceRecord, VersionRecord
@@ -53,9 +51,10 @@ SCHEMA = pa.schema([
 
 
 def _manifest(extra=None, dataset=DATASET):
-    return build_manifest(dataset, VERSION, RUN, FILES, SOURCES, SCHEMA,
+    """The JSON-ready dict of a built manifest (what write_manifest takes)."""
+    return Manifest.build(dataset, VERSION, RUN, FILES, SOURCES, SCHEMA,
                           {"validation": {"success": True, "failed": 0}} if extra is None
-                          else extra)
+                          else extra).to_json()
 
 
 def test_manifest_content():
@@ -91,20 +90,20 @@ def test_write_read_round_trip_is_canonical(tmp_path):
     assert data.endswith(b"}\n") and "Température".encode() in data  # UTF-8, not \u escapes
     assert data == (json.dumps(json.loads(data), sort_keys=True, ensure_ascii=False, indent=2)
                     + "\n").encode()
-    assert read_manifest(str(tmp_path / "v1"), expected_sha256=sha) == m
+    assert Manifest.read(str(tmp_path / "v1"), expected_sha256=sha).to_json() == m
     # same content, same bytes: the checksum identifies the version
     assert write_manifest(dict(reversed(list(m.items()))), str(tmp_path / "again"))[1] == sha
 
 
 def test_read_errors(tmp_path):
     with pytest.raises(ManifestError, match="no readable manifest"):
-        read_manifest(str(tmp_path / "nowhere"))
+        Manifest.read(str(tmp_path / "nowhere"))
     write_manifest(_manifest(), str(tmp_path))
     with pytest.raises(ManifestError, match="differs"):
-        read_manifest(str(tmp_path), expected_sha256="0" * 64)
+        Manifest.read(str(tmp_path), expected_sha256="0" * 64)
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(ManifestError, match="not UTF-8 JSON"):
-        read_manifest(str(tmp_path))
+        Manifest.read(str(tmp_path))
 
 
 def test_build_errors(tmp_path):
@@ -119,7 +118,7 @@ def test_build_errors(tmp_path):
 def test_datetimes_in_extra_are_iso_utc(tmp_path):
     m = _manifest(extra={"checked_at": T0, "day": dt.date(2024, 1, 1)})
     write_manifest(m, str(tmp_path))
-    assert read_manifest(str(tmp_path))["extra"] == {"checked_at": "2024-01-01T12:00:00Z",
+    assert Manifest.read(str(tmp_path)).extra == {"checked_at": "2024-01-01T12:00:00Z",
                                                     "day": "2024-01-01"}
 
 
@@ -138,8 +137,8 @@ RECORD = DatasetRecord(name="argo_t", title="T", licence="CC0-1.0", owner_name="
 def test_build_writes_the_bytes_it_always_wrote(kind, dataset):
     built = Manifest.build(dataset, VERSION, RUN, FILES, SOURCES, SCHEMA, EXTRA)
     assert hashlib.sha256(built.canonical_bytes()).hexdigest() == SHA_BEFORE[kind]
-    assert canonical_bytes(build_manifest(dataset, VERSION, RUN, FILES, SOURCES, SCHEMA,
-                                          EXTRA)) == built.canonical_bytes()
+    assert canonical_bytes(Manifest.build(dataset, VERSION, RUN, FILES, SOURCES, SCHEMA,
+                                          EXTRA).to_json()) == built.canonical_bytes()
 
 
 def test_read_gives_typed_sections(tmp_path):

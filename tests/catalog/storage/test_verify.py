@@ -78,10 +78,10 @@ def build_version(catalog, root: Path) -> Built:
     version = VersionRecord(version_id=version_id, dataset="buoys", run_id=run_id,
                             path=str(folder), manifest_sha256="", rows=sum(f.rows for f in data),
                             bytes=sum(f.bytes for f in data), file_count=len(data))
-    manifest = manifest_mod.build_manifest(
+    manifest = manifest_mod.Manifest.build(
         DatasetRecord(name="buoys", title="Buoys"), version, catalog.run(run_id), files,
         sources, plan[0][3].schema, {})
-    _uri, sha = manifest_mod.write_manifest(manifest, str(folder))
+    _uri, sha = manifest.write(str(folder))
     version = dataclasses.replace(version, manifest_sha256=sha)
     catalog.commit_version(version, files)
     (folder / "summary.json").write_text("{}")  # run leftovers outside data/ are not strays
