@@ -318,10 +318,6 @@ def decoding(uri: str, what: str = "file") -> Iterator[None]:
                                  fix=REDOWNLOAD) from err
 
 
-def _target_uri(target) -> str:
-    return target if isinstance(target, str) else target.uri
-
-
 def guarded_plan(method):
     """Decorate a binary connector's ``plan(config, uri, ...)``: check the file, then plan it
     with library errors translated by :func:`decoding`."""

@@ -12,6 +12,7 @@ import pytest
 
 from expectations.validation.arrow_metrics import chunk_metrics
 from expectations.validation.checks import compile_checks
+from expectations.validation.encoding import python_value
 from expectations.validation.ge.engine import ge_chunk_metrics
 from expectations.validation.merge import merge_all, merge_metrics
 
@@ -112,19 +113,9 @@ def summary(results) -> list[tuple]:
             out.append((suite.suite_name, r.expectation_config.type, r.success,
                         bool((r.exception_info or {}).get("raised_exception")),
                         *(observed.get(f) for f in FIELDS),
-                        _plain(observed.get("observed_value")),
-                        [_plain(v) for v in observed.get("partial_unexpected_list", [])]))
+                        python_value(observed.get("observed_value")),
+                        [python_value(v) for v in observed.get("partial_unexpected_list", [])]))
     return out
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    if hasattr(value, "to_pydatetime"):
-        return value.to_pydatetime()
-    return value
 
 
 @pytest.fixture(scope="module")
